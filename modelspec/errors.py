@@ -1,0 +1,135 @@
+"""One error family for everything a spec can get wrong.
+
+Every problem in a spec is a `SpecError` (or a subclass) carrying the file,
+line, column and span it points at, plus an optional hint. `str(err)` prints
+it the way compilers do::
+
+    cnn.nnspec:7:11: Linear `fc1` expects in_features=1024 but its input is [B, 25600]
+        fc1 = Linear(64 * 4 * 4, 128)
+              ^^^^^^^^^^^^^^^^^^^^^^^
+    hint: use Linear(25600, 128), or Linear(_, 128) to infer it
+"""
+
+from __future__ import annotations
+
+import difflib
+from pydantic import BaseModel, ConfigDict
+
+
+class Span(BaseModel):
+    """A region of source text: 1-based line and column, end exclusive."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def __str__(self) -> str:
+        return f"{self.line}:{self.column}"
+
+
+class SpecError(Exception):
+    """A problem in a spec, located in its source.
+
+    Attributes: ``message``, ``path``, ``line``, ``column``, ``span``,
+    ``hint`` and ``source`` (the text, used to print the caret line).
+    """
+
+    kind = "error"
+
+    def __init__(
+        self,
+        message: str,
+        span: Span | None = None,
+        *,
+        hint: str | None = None,
+        path: str | None = None,
+        source: str | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.span = span
+        self.hint = hint
+        self.path = path
+        self.source = source
+
+    @property
+    def line(self) -> int | None:
+        return self.span.line if self.span else None
+
+    @property
+    def column(self) -> int | None:
+        return self.span.column if self.span else None
+
+    def locate(self, path: str | None, source: str | None) -> "SpecError":
+        """Fill in the file and text if nobody did yet; returns self."""
+        if self.path is None:
+            self.path = path
+        if self.source is None:
+            self.source = source
+        return self
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def render(self) -> str:
+        where = self.path or "<spec>"
+        if self.span is not None:
+            where = f"{where}:{self.span.line}:{self.span.column}"
+        lines = [f"{where}: {self.message}"]
+        caret = self._caret()
+        if caret:
+            lines.extend(caret)
+        if self.hint:
+            lines.append(f"hint: {self.hint}")
+        return "\n".join(lines)
+
+    def _caret(self) -> list[str]:
+        if self.span is None or self.source is None:
+            return []
+        src_lines = self.source.splitlines()
+        if not 1 <= self.span.line <= len(src_lines):
+            return []
+        text = src_lines[self.span.line - 1].replace("\t", " ")
+        start = max(self.span.column - 1, 0)
+        if self.span.end_line == self.span.line:
+            width = max(self.span.end_column - self.span.column, 1)
+        else:
+            width = max(len(text.rstrip()) - start, 1)
+        width = min(width, max(len(text) - start, 1))
+        return [f"    {text}", "    " + " " * start + "^" * width]
+
+
+class SpecSyntaxError(SpecError):
+    """The text does not follow the grammar."""
+
+
+class SpecNameError(SpecError):
+    """An undefined, duplicate or reserved name."""
+
+
+class SpecArgError(SpecError):
+    """A constructor or function call with wrong arguments."""
+
+
+class SpecShapeError(SpecError):
+    """A tensor shape that does not fit where it is used."""
+
+
+class SpecImportError(SpecError):
+    """An import that cannot be resolved."""
+
+
+class SpecLimitError(SpecError):
+    """A spec that would exceed a configured limit."""
+
+
+def did_you_mean(name: str, candidates) -> str | None:
+    """A hint naming the closest candidate, or None."""
+    lowered = {c.lower(): c for c in candidates}
+    if name.lower() in lowered and lowered[name.lower()] != name:
+        return f"did you mean {lowered[name.lower()]}?"
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"did you mean {close[0]}?" if close else None

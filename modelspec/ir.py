@@ -1,0 +1,322 @@
+"""The surface IR: what a .nnspec file says, validated, with source spans.
+
+Every node is a frozen Pydantic model with ``extra="forbid"``, a ``kind``
+tag and a ``span`` (where it stands in the file). Unions are discriminated
+on ``kind``, so ``SpecFile.model_validate_json(ir.model_dump_json())``
+gives back the same tree.
+
+Top level (``SpecFile.items``):
+  import     ``import "x.nnspec"`` (names=None) or ``from "x.nnspec" import A, B``
+  const      ``const HIDDEN = 512``
+  block      ``block Name(p, q = 1) { body }``, a reusable module with parameters
+  model      ``model Name(x: [B, 3]) { body }``, a module with typed inputs
+
+Body statements (``Block.body``, ``Model.body``):
+  child      ``name = expr`` (a submodule, or a local value) with an
+             optional ``if cond``: when false the child is absent
+  param      ``param W: [3, 2] = randn``, an ``nn.Parameter``
+  buffer     ``buffer mask: [T, T] = ones``, a registered buffer
+  forward    ``forward(x, y) { statements }``; without one, children run
+             in order like ``nn.Sequential``
+
+Forward statements: ``assign`` (targets may be nested tuples), ``return``,
+``for`` (over a ModuleList or a compile-time list) and ``if``.
+
+Expressions are Python's: ``name``, ``infer`` (``_``: an argument inferred
+from the input shape), ``constant``, ``tuple``, ``list``, ``dict``,
+``listcomp``, ``binop``, ``unaryop``, ``boolop``, ``not``, ``compare``,
+``ifexp``, ``call`` (with ``starred`` and ``keyword`` arguments),
+``attribute``, ``subscript`` (with ``slice`` and ``ellipsis``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import Span
+
+
+class Node(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    span: Span
+
+
+# ---------------------------------------------------------------- expressions
+class Name(Node):
+    kind: Literal["name"] = "name"
+    id: str
+
+
+class Infer(Node):
+    kind: Literal["infer"] = "infer"
+
+
+class Constant(Node):
+    kind: Literal["constant"] = "constant"
+    value: Union[bool, int, float, str, None]
+
+
+class TupleExpr(Node):
+    kind: Literal["tuple"] = "tuple"
+    items: list[Expr]
+
+
+class ListExpr(Node):
+    kind: Literal["list"] = "list"
+    items: list[Expr]
+
+
+class DictExpr(Node):
+    kind: Literal["dict"] = "dict"
+    keys: list[Expr]
+    values: list[Expr]
+
+
+class ListComp(Node):
+    kind: Literal["listcomp"] = "listcomp"
+    element: Expr
+    var: str
+    iter: Expr
+
+
+class BinOp(Node):
+    kind: Literal["binop"] = "binop"
+    op: Literal["+", "-", "*", "/", "//", "%", "@", "**"]
+    left: Expr
+    right: Expr
+
+
+class UnaryOp(Node):
+    kind: Literal["unaryop"] = "unaryop"
+    op: Literal["+", "-"]
+    operand: Expr
+
+
+class BoolOp(Node):
+    kind: Literal["boolop"] = "boolop"
+    op: Literal["and", "or"]
+    left: Expr
+    right: Expr
+
+
+class Not(Node):
+    kind: Literal["not"] = "not"
+    operand: Expr
+
+
+class Compare(Node):
+    kind: Literal["compare"] = "compare"
+    left: Expr
+    ops: list[Literal["<", ">", "==", ">=", "<=", "!=", "in", "not in", "is", "is not"]]
+    comparators: list[Expr]
+
+
+class IfExp(Node):
+    kind: Literal["ifexp"] = "ifexp"
+    test: Expr
+    body: Expr
+    orelse: Expr
+
+
+class Starred(Node):
+    kind: Literal["starred"] = "starred"
+    value: Expr
+
+
+class Keyword(Node):
+    kind: Literal["keyword"] = "keyword"
+    name: str
+    value: Expr
+
+
+class Call(Node):
+    kind: Literal["call"] = "call"
+    func: Expr
+    args: list[Annotated[Union[Expr, Starred], Field(discriminator="kind")]]
+    keywords: list[Keyword]
+
+
+class Attribute(Node):
+    kind: Literal["attribute"] = "attribute"
+    value: Expr
+    attr: str
+
+
+class SliceExpr(Node):
+    kind: Literal["slice"] = "slice"
+    lower: Expr | None
+    upper: Expr | None
+    step: Expr | None
+
+
+class EllipsisExpr(Node):
+    kind: Literal["ellipsis"] = "ellipsis"
+
+
+class Subscript(Node):
+    kind: Literal["subscript"] = "subscript"
+    value: Expr
+    index: list[Annotated[Union[Expr, SliceExpr, EllipsisExpr], Field(discriminator="kind")]]
+
+
+Expr = Annotated[
+    Union[
+        Name, Infer, Constant, TupleExpr, ListExpr, DictExpr, ListComp, BinOp, UnaryOp,
+        BoolOp, Not, Compare, IfExp, Call, Attribute, Subscript,
+    ],
+    Field(discriminator="kind"),
+]
+
+
+# ---------------------------------------------------------------- types
+class SymDim(Node):
+    """A named dimension with an example size: ``T=128``."""
+
+    kind: Literal["symdim"] = "symdim"
+    name: str
+    example: int
+
+
+class TensorType(Node):
+    kind: Literal["tensor_type"] = "tensor_type"
+    dtype: str | None
+    dims: list[Annotated[Union[Expr, SymDim], Field(discriminator="kind")]]
+
+
+# ---------------------------------------------------------------- forward
+class NameTarget(Node):
+    kind: Literal["name_target"] = "name_target"
+    id: str
+
+
+class TupleTarget(Node):
+    kind: Literal["tuple_target"] = "tuple_target"
+    items: list[Target]
+
+
+Target = Annotated[Union[NameTarget, TupleTarget], Field(discriminator="kind")]
+
+
+class Assign(Node):
+    kind: Literal["assign"] = "assign"
+    target: Target
+    value: Expr
+
+
+class Return(Node):
+    kind: Literal["return"] = "return"
+    values: list[Expr]
+
+
+class For(Node):
+    kind: Literal["for"] = "for"
+    var: str
+    iter: Expr
+    body: list[FwdStmt]
+
+
+class If(Node):
+    kind: Literal["if"] = "if"
+    test: Expr
+    body: list[FwdStmt]
+    orelse: list[FwdStmt]
+
+
+FwdStmt = Annotated[Union[Assign, Return, For, If], Field(discriminator="kind")]
+
+
+# ---------------------------------------------------------------- bodies
+class Child(Node):
+    kind: Literal["child"] = "child"
+    name: str
+    value: Expr
+    cond: Expr | None = None
+
+
+class Param(Node):
+    kind: Literal["param"] = "param"
+    name: str
+    type: TensorType
+    init: Expr | None
+
+
+class Buffer(Node):
+    kind: Literal["buffer"] = "buffer"
+    name: str
+    type: TensorType
+    init: Expr | None
+
+
+class Forward(Node):
+    kind: Literal["forward"] = "forward"
+    params: list[str]
+    body: list[FwdStmt]
+
+
+BodyStmt = Annotated[Union[Child, Param, Buffer, Forward], Field(discriminator="kind")]
+
+
+# ---------------------------------------------------------------- top level
+class Import(Node):
+    kind: Literal["import"] = "import"
+    path: str
+    names: list[str] | None
+
+
+class Const(Node):
+    kind: Literal["const"] = "const"
+    name: str
+    value: Expr
+
+
+class BlockParam(Node):
+    kind: Literal["block_param"] = "block_param"
+    name: str
+    default: Expr | None
+
+
+class Block(Node):
+    kind: Literal["block"] = "block"
+    name: str
+    params: list[BlockParam]
+    body: list[BodyStmt]
+
+
+class ModelInput(Node):
+    kind: Literal["model_input"] = "model_input"
+    name: str
+    type: TensorType
+
+
+class Model(Node):
+    kind: Literal["model"] = "model"
+    name: str
+    inputs: list[ModelInput]
+    body: list[BodyStmt]
+
+
+Item = Annotated[Union[Import, Const, Block, Model], Field(discriminator="kind")]
+
+
+class SpecFile(BaseModel):
+    """A whole .nnspec file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["spec"] = "spec"
+    path: str | None
+    items: list[Item]
+
+    def models(self) -> list[Model]:
+        return [i for i in self.items if isinstance(i, Model)]
+
+    def blocks(self) -> list[Block]:
+        return [i for i in self.items if isinstance(i, Block)]
+
+
+for _cls in list(globals().values()):
+    if isinstance(_cls, type) and issubclass(_cls, BaseModel) and _cls is not BaseModel:
+        _cls.model_rebuild()

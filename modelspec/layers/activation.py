@@ -1,0 +1,90 @@
+"""Dropout and element-wise activations: the output shape is the input shape."""
+
+from __future__ import annotations
+
+from .base import BOOL, FLOAT, PROB, POSITIVE, Arg, ArgProblem, Layer, ShapeProblem, choice, need_rank, optional, INT
+from ..shapes import shape_str
+
+
+def same(a, x):
+    return tuple(x)
+
+
+def _softmax_rule(a, x):
+    d = a.dim
+    if d is not None and not -max(len(x), 1) <= d < max(len(x), 1):
+        raise ShapeProblem(f"dim={d} is out of range for a {len(x)}-d input {shape_str(x)}")
+    return tuple(x)
+
+
+def _prelu_rule(a, x):
+    if a.num_parameters != 1:
+        # torch takes dim 1 as the channels, and a 0-d or 1-d input as one channel
+        c = x[1].value if len(x) >= 2 else 1
+        if c != a.num_parameters:
+            raise ShapeProblem(
+                f"has num_parameters={a.num_parameters}, which must be 1 or the input's channel count, "
+                f"but its input is {shape_str(x)}"
+            )
+    return tuple(x)
+
+
+def _hardtanh_check(a):
+    # the deprecated min_value/max_value replace min_val/max_val when given
+    lo = a.min_val if a.min_value is None else a.min_value
+    hi = a.max_val if a.max_value is None else a.max_value
+    if hi <= lo:
+        raise ArgProblem(f"max_val={hi} must be greater than min_val={lo}")
+
+
+def _act(name, doc, *args, **kw):
+    return Layer(name, tuple(args), kw.pop("rule", same), doc, family=kw.pop("family", "activation"), **kw)
+
+
+INPLACE = Arg("inplace", BOOL, False)
+
+
+def _dropout(name, ranks, doc):
+    rule = same if ranks is None else (lambda a, x: (need_rank(x, ranks, ""), tuple(x))[1])
+    return _act(name, doc, Arg("p", PROB, 0.5), INPLACE, rule=rule, ranks=ranks, family="dropout")
+
+
+LAYERS = [
+    _dropout("Dropout", None, "zeroes each element with probability p while training"),
+    _dropout("Dropout1d", (2, 3), "zeroes whole channels with probability p while training"),
+    _dropout("Dropout2d", (3, 4), "zeroes whole channels with probability p while training"),
+    _dropout("Dropout3d", (4, 5), "zeroes whole channels with probability p while training"),
+    _act("ReLU", "max(0, x)", INPLACE),
+    _act("ReLU6", "min(max(0, x), 6)", INPLACE),
+    _act("LeakyReLU", "x if x > 0 else negative_slope * x", Arg("negative_slope", FLOAT, 0.01), INPLACE),
+    _act(
+        "PReLU",
+        "x if x > 0 else a * x, with a learned",
+        Arg("num_parameters", POSITIVE, 1),
+        Arg("init", FLOAT, 0.25),
+        rule=_prelu_rule,
+        params=lambda a: a.num_parameters,
+    ),
+    _act("ELU", "x if x > 0 else alpha * (exp(x) - 1)", Arg("alpha", FLOAT, 1.0), INPLACE),
+    _act("SELU", "scale * ELU(x) with fixed alpha and scale", INPLACE),
+    _act("GELU", "x * Phi(x), the Gaussian error linear unit", Arg("approximate", choice("none", "tanh"), "none")),
+    _act("SiLU", "x * sigmoid(x)", INPLACE),
+    _act("Mish", "x * tanh(softplus(x))", INPLACE),
+    _act("Sigmoid", "1 / (1 + exp(-x))"),
+    _act("Tanh", "tanh(x)"),
+    _act("Softplus", "log(1 + exp(beta * x)) / beta", Arg("beta", FLOAT, 1.0), Arg("threshold", FLOAT, 20.0)),
+    _act("Hardswish", "x * relu6(x + 3) / 6", INPLACE),
+    _act("Hardsigmoid", "relu6(x + 3) / 6", INPLACE),
+    _act(
+        "Hardtanh",
+        "clamps x to [min_val, max_val]",
+        Arg("min_val", FLOAT, -1.0),
+        Arg("max_val", FLOAT, 1.0),
+        INPLACE,
+        Arg("min_value", optional(FLOAT), None),
+        Arg("max_value", optional(FLOAT), None),
+        check=_hardtanh_check,
+    ),
+    _act("Softmax", "exp(x) / sum(exp(x)) along dim", Arg("dim", optional(INT), None), rule=_softmax_rule),
+    _act("LogSoftmax", "log(softmax(x)) along dim", Arg("dim", optional(INT), None), rule=_softmax_rule),
+]

@@ -1,0 +1,409 @@
+"""What a catalog entry is: a layer's signature, inference, shape rule and costs.
+
+Shape rules receive the bound arguments ``a`` (attribute access by torch's
+argument names, every value a `Val` or plain Python value) and the input
+shape(s) as tuples of `Val` dims, and return the output shape (or a tuple of
+shapes for layers with several outputs). A rule that finds the input
+unfit raises `ShapeProblem` with a message in the spec's terms; the
+elaborator adds the place and the layer's name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..shapes import Sym, Val, is_dim, shape_str
+
+REQUIRED = object()  # marks an argument without a default
+
+
+class ShapeProblem(Exception):
+    """A rule's complaint about its input, before a place is attached."""
+
+
+class ArgProblem(Exception):
+    """An argument value of the wrong type or out of range."""
+
+
+# ---------------------------------------------------------------- argument types
+@dataclass(frozen=True)
+class ArgType:
+    """Checks and normalises one argument value (plain Python, dims as int/Sym)."""
+
+    describe: str
+    check: Callable[[Any], Any]
+
+    def __call__(self, value):
+        return self.check(value)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _int_check(lo: int | None, what: str):
+    def check(v):
+        if not _is_int(v):
+            raise ArgProblem(f"must be {what}, not {_show(v)}")
+        if lo is not None and v < lo:
+            raise ArgProblem(f"must be {what}, not {v}")
+        return v
+
+    return check
+
+
+def _show(v) -> str:
+    if isinstance(v, str):
+        return repr(v)
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, float):
+        return f"the float {v}"
+    if isinstance(v, (tuple, list)):
+        return f"the {type(v).__name__} {v!r}"
+    return repr(v)
+
+
+INT = ArgType("an integer", _int_check(None, "an integer"))
+POSITIVE = ArgType("a positive integer", _int_check(1, "a positive integer"))
+NONNEG = ArgType("a non-negative integer", _int_check(0, "a non-negative integer"))
+
+
+def _bool(v):
+    if not isinstance(v, bool):
+        raise ArgProblem(f"must be True or False, not {_show(v)}")
+    return v
+
+
+BOOL = ArgType("True or False", _bool)
+
+
+def _float(v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ArgProblem(f"must be a number, not {_show(v)}")
+    return float(v) if isinstance(v, float) else v
+
+
+FLOAT = ArgType("a number", _float)
+
+
+def probability(v):
+    v = _float(v)
+    if not 0 <= v <= 1:
+        raise ArgProblem(f"must be a probability between 0 and 1, not {v}")
+    return v
+
+
+PROB = ArgType("a probability between 0 and 1", probability)
+
+
+def optional(t: ArgType) -> ArgType:
+    return ArgType(f"{t.describe} or None", lambda v: None if v is None else t(v))
+
+
+def choice(*options: str) -> ArgType:
+    def check(v):
+        if v not in options:
+            raise ArgProblem(f"must be one of {', '.join(repr(o) for o in options)}, not {_show(v)}")
+        return v
+
+    return ArgType("one of " + ", ".join(repr(o) for o in options), check)
+
+
+def sizes(n: int, lo: int = 1, what: str = "positive") -> ArgType:
+    """An int or a tuple of ``n`` ints, each >= lo (kernel_size, stride, ...)."""
+
+    word = {1: "a positive integer", 0: "a non-negative integer"}.get(lo, f"an integer >= {lo}")
+
+    def check(v):
+        items = v if isinstance(v, (tuple, list)) else (v,) * n
+        if isinstance(v, (tuple, list)) and len(v) != n:
+            raise ArgProblem(f"must be {word} or a tuple of {n}, not a tuple of {len(v)}")
+        for x in items:
+            if not _is_int(x):
+                raise ArgProblem(f"must be {word} or a tuple of {n}, not {_show(v)}")
+            if x < lo:
+                raise ArgProblem(f"must be {word} or a tuple of {n}, not {_show(v)}")
+        return tuple(items)
+
+    return ArgType(f"{word} or a tuple of {n}", check)
+
+
+def conv_padding(n: int) -> ArgType:
+    base = sizes(n, 0)
+
+    def check(v):
+        if isinstance(v, str):
+            if v not in ("same", "valid"):
+                raise ArgProblem(f"must be 'same', 'valid', or non-negative integers, not {v!r}")
+            return v
+        return base(v)
+
+    return ArgType("'same', 'valid', a non-negative integer or a tuple", check)
+
+
+def _shape_arg(v):
+    items = v if isinstance(v, (tuple, list)) else (v,)
+    for x in items:
+        if not is_dim(x) or (_is_int(x) and x < 1):
+            raise ArgProblem(f"must be a positive integer or a tuple of them, not {_show(v)}")
+    return tuple(items)
+
+
+SHAPE = ArgType("a positive integer or a tuple of them", _shape_arg)
+
+
+def output_size(n: int) -> ArgType:
+    """AdaptivePool output_size: int, None, or a tuple of n (int or None)."""
+
+    def check(v):
+        items = v if isinstance(v, (tuple, list)) else (v,) * n
+        if len(items) != n:
+            raise ArgProblem(f"must be a positive integer or a tuple of {n}, not a tuple of {len(items)}")
+        for x in items:
+            if x is not None and (not _is_int(x) or x < 1):
+                raise ArgProblem(f"must be a positive integer (or None) or a tuple of {n}, not {_show(v)}")
+        return tuple(items)
+
+    return ArgType(f"a positive integer or a tuple of {n}", check)
+
+
+ANY = ArgType("any value", lambda v: v)
+
+
+# ---------------------------------------------------------------- entries
+@dataclass(frozen=True)
+class Arg:
+    """One constructor argument, named and defaulted exactly as in torch."""
+
+    name: str
+    type: ArgType = ANY
+    default: Any = REQUIRED
+    infer: Callable[[tuple], Val] | None = None  # from the input shape, for `_`
+    kw_only: bool = False
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One catalog entry: a torch.nn class as modelspec knows it.
+
+    ``rule(a, *inputs)`` gives the output shape; ``params(a)`` the number of
+    parameters; ``macs(a, out, *inputs)`` the multiply-accumulates of one
+    forward pass; ``ranks`` the input ranks accepted (unbatched included).
+    """
+
+    name: str
+    args: tuple[Arg, ...]
+    rule: Callable
+    doc: str
+    params: Callable[[Any], Any] = lambda a: 0
+    macs: Callable = lambda a, out, *inputs: 0
+    ranks: tuple[int, ...] | None = None
+    n_inputs: int = 1
+    check: Callable | None = None  # argument cross-checks, raising ArgProblem
+    family: str = ""
+    explain: Callable | None = None  # how the output shape follows, for --explain
+
+    def arg(self, name: str) -> Arg | None:
+        return next((a for a in self.args if a.name == name), None)
+
+
+@dataclass
+class Bound:
+    """Bound arguments: ``a.kernel_size`` is the plain value (dims int/Sym);
+    ``a.val("out_channels")`` the `Val`, keeping how the spec spells it, for
+    rules whose output dim is an argument (so ``_`` after it reads ``planes``).
+    """
+
+    values: dict[str, Any] = field(default_factory=dict)
+    vals: dict[str, Val] = field(default_factory=dict)
+
+    def __getattr__(self, name):
+        try:
+            return self.__dict__["values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def val(self, name: str) -> Val:
+        v = self.vals.get(name)
+        return v if isinstance(v, Val) else Val(self.values[name])
+
+
+# ---------------------------------------------------------------- rule helpers
+def dim(shape, i) -> Any:
+    """The plain value of dim ``i`` (int or Sym)."""
+    v = shape[i]
+    return v.value if isinstance(v, Val) else v
+
+
+def need_rank(shape, ranks: tuple[int, ...], what: str):
+    if len(shape) not in ranks:
+        want = " or ".join(f"{r}-d" for r in ranks)
+        raise ShapeProblem(f"expects a {want} input {_axes(ranks)}, got {len(shape)}-d {shape_str(shape)}")
+
+
+def _axes(ranks) -> str:
+    names = {2: "[B, F]", 3: "[B, C, L]", 4: "[B, C, H, W]", 5: "[B, C, D, H, W]"}
+    return "(" + " or ".join(names.get(r, f"{r}-d") for r in ranks) + ")" if all(r in names for r in ranks) else ""
+
+
+def channel_dim(shape, batched_rank: int) -> int:
+    """Index of the channel dim: 1 when batched, 0 when unbatched."""
+    return 1 if len(shape) == batched_rank else 0
+
+
+def concrete(v, what: str) -> int:
+    """An int, or a ShapeProblem naming the symbolic size it depends on."""
+    v = v.value if isinstance(v, Val) else v
+    if isinstance(v, Sym):
+        raise ShapeProblem(f"{what} would depend on the symbolic size {v}; it must be a fixed number")
+    return v
+
+
+def pos(v) -> bool:
+    """True when a dim is known to be < 1 (so the output would be empty)."""
+    return not (isinstance(v, int) and v < 1)
+
+
+def prod(xs):
+    out = 1
+    for x in xs:
+        out = out * x
+    return out
+
+
+def same_shape(a, x):
+    return tuple(x)
+
+
+def sym_or_int(v):
+    return v
+
+
+# ---------------------------------------------------------------- binding
+class _Infer:
+    """The ``_`` of a spec: an argument to infer from the input shape."""
+
+    def __repr__(self):
+        return "_"
+
+
+INFER = _Infer()
+
+
+class ArgError(Exception):
+    """A binding problem naming the argument (or None for the whole call)."""
+
+    def __init__(self, message: str, arg: str | None = None, index: int | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message, self.arg, self.index, self.hint = message, arg, index, hint
+
+
+class InferMismatch(Exception):
+    """An explicit argument that disagrees with what the input shape says."""
+
+    def __init__(self, arg: str, given, inferred):
+        super().__init__(arg)
+        self.arg, self.given, self.inferred = arg, given, inferred
+
+
+def bind(layer: Layer, args: list, kwargs: dict, inputs: tuple) -> Bound:
+    """Bind call arguments to a catalog entry, inferring ``_`` from ``inputs``.
+
+    ``args``/``kwargs`` hold `Val`s (or `INFER`); ``inputs`` the input shapes.
+    Raises `ArgError` for a bad call, `InferMismatch` for an explicit
+    argument the input contradicts, `ShapeProblem` for an unfit input.
+    """
+    names = [a.name for a in layer.args]
+    positional = [a for a in layer.args if not a.kw_only]
+    given: dict[str, Any] = {}
+    if len(args) > len(positional):
+        raise ArgError(
+            f"takes at most {len(positional)} positional argument{'s' if len(positional) != 1 else ''} "
+            f"({', '.join(a.name for a in positional) or 'none'}) but {len(args)} were given",
+            index=len(positional),
+        )
+    for a, v in zip(positional, args):
+        given[a.name] = v
+    for k, v in kwargs.items():
+        if k not in names:
+            from ..errors import did_you_mean
+
+            raise ArgError(f"has no argument {k!r}", arg=k, hint=did_you_mean(k, names) or _arg_list(layer))
+        if k in given:
+            raise ArgError(f"got {k!r} twice, by position and by keyword", arg=k)
+        given[k] = v
+    values: dict[str, Any] = {}
+    vals: dict[str, Val] = {}
+    inferred: dict[str, Any] = {}
+    for a in layer.args:
+        v = given.get(a.name, REQUIRED)
+        if v is INFER or (v is REQUIRED and a.infer is not None):
+            if a.infer is None:
+                raise ArgError(f"cannot infer {a.name!r} from the input shape; give it explicitly", arg=a.name)
+            got = a.infer(*inputs)
+            if got is None:
+                raise ArgError(f"cannot infer {a.name!r} here; give it explicitly", arg=a.name)
+            inferred[a.name] = got
+            v = got
+        elif v is REQUIRED:
+            if a.default is REQUIRED:
+                raise ArgError(f"is missing the argument {a.name!r}", arg=None, hint=_arg_list(layer))
+            v = Val(a.default)
+        vals[a.name] = v if isinstance(v, Val) else tuple(v) if isinstance(v, tuple) else Val(v)
+        plain = _plain(v)
+        try:
+            values[a.name] = a.type(plain)
+        except ArgProblem as exc:
+            raise ArgError(f"argument {a.name!r} {exc}", arg=a.name if a.name in given else None) from None
+    bound = Bound(values, vals)
+    for a in layer.args:
+        if a.infer is not None and a.name in given and given[a.name] is not INFER:
+            want = a.infer(*inputs)
+            if want is not None and _plain(want) != _plain(given[a.name]) and _comparable(want):
+                raise InferMismatch(a.name, _plain(given[a.name]), _plain(want))
+    if layer.check is not None:
+        try:
+            layer.check(bound)
+        except ArgProblem as exc:
+            raise ArgError(str(exc)) from None
+    bound.inferred = inferred  # type: ignore[attr-defined]
+    return bound
+
+
+def _comparable(v) -> bool:
+    return True
+
+
+def _plain(v):
+    if isinstance(v, Val):
+        return v.plain()
+    if isinstance(v, (tuple, list)):
+        return tuple(_plain(x) for x in v)
+    return v
+
+
+def _arg_list(layer: Layer) -> str:
+    parts = []
+    for a in layer.args:
+        parts.append(a.name if a.default is REQUIRED else f"{a.name}={a.default!r}")
+    return f"{layer.name}({', '.join(parts)})"
+
+
+def infer_shape(name: str, *inputs, args=(), **kwargs):
+    """Apply a catalog entry to plain shapes (for tests and tools).
+
+    >>> infer_shape("Conv2d", (2, 1, 28, 28), args=(1, 20, 5))
+    (2, 20, 24, 24)
+    """
+    from . import CATALOG
+
+    layer = CATALOG[name]
+    wrap = lambda x: tuple(Val(d) for d in x)
+    shapes = tuple(wrap(x) for x in inputs)
+    lift = lambda v: INFER if v is INFER else Val(v)
+    bound = bind(layer, [lift(v) for v in args], {k: lift(v) for k, v in kwargs.items()}, shapes)
+    out = layer.rule(bound, *shapes)
+    unwrap_shape = lambda s: tuple(d.value if isinstance(d, Val) else d for d in s)
+    return [unwrap_shape(s) for s in out] if isinstance(out, list) else unwrap_shape(out)

@@ -1,0 +1,121 @@
+"""The model graph: what elaboration produces and every later stage reads.
+
+A `ModelGraph` holds the module tree of one model (`ModuleNode`s, every
+argument concrete, every input and output shape known) and the classes
+code generation prints (`ClassDef`s, one per model and per block, shared by
+all instances of a block that print the same).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import Span
+from .shapes import Sym, shape_str
+
+
+@dataclass
+class TensorInfo:
+    """A tensor value in forward: its shape (`Val` dims) and dtype."""
+
+    shape: tuple
+    dtype: str = "float"
+
+    def __str__(self):
+        return shape_str(self.shape)
+
+
+@dataclass
+class ModuleNode:
+    """One module instance in the tree, as ``print(model)`` would show it."""
+
+    name: str  # attribute name in the parent: "conv1", "0"
+    path: str  # dotted path from the model: "layer1.0.conv1"
+    type_name: str  # "Conv2d", "BasicBlock", "Sequential"
+    kind: str  # "layer" | "block" | "sequential" | "modulelist" | "moduledict" | "model"
+    span: Span | None
+    layer: Any = None  # the catalog entry, for layers
+    args: dict[str, Any] = field(default_factory=dict)  # bound constructor arguments (layers)
+    inputs: list[TensorInfo] = field(default_factory=list)
+    outputs: list[TensorInfo] = field(default_factory=list)
+    children: list["ModuleNode"] = field(default_factory=list)
+    params: int = 0  # own parameters, children excluded
+    trainable: int = 0
+    buffers: int = 0
+    macs: Any = 0  # own multiply-accumulates, an int or a Sym in the batch/other symbols
+    depth: int = 0
+    explain: list[str] | None = None  # how the output shape follows from the input, for --explain
+
+    def walk(self):
+        yield self
+        for c in self.children:
+            yield from c.walk()
+
+    @property
+    def total_params(self) -> int:
+        return sum(n.params for n in self.walk())
+
+    @property
+    def total_trainable(self) -> int:
+        return sum(n.trainable for n in self.walk())
+
+
+@dataclass
+class ForwardLine:
+    """One line of a generated forward: indentation, code and the shapes it makes."""
+
+    indent: int
+    code: str
+    shapes: list[tuple] = field(default_factory=list)  # shapes of the assigned values, for the comment
+    more: list[list[tuple]] = field(default_factory=list)  # the shapes of further passes (loops, instances)
+
+
+@dataclass
+class ClassDef:
+    """One generated ``nn.Module`` class."""
+
+    name: str
+    kind: str  # "model" | "block"
+    ctor_params: list[tuple[str, str | None]]  # (name, default code)
+    init_lines: list[tuple[int, str]]  # (indent, code) in __init__ after super().__init__()
+    forward_params: list[str]
+    forward_lines: list[ForwardLine]
+    doc: list[str] = field(default_factory=list)
+    span: Span | None = None
+    used_by: list[str] = field(default_factory=list)  # paths of the instances
+    instances: list[list[ForwardLine]] = field(default_factory=list)  # each instance's forward, for comments
+
+    def structure_key(self) -> tuple:
+        """What must match for two instances to share one class (comments aside)."""
+        return (
+            tuple(self.ctor_params),
+            tuple(self.init_lines),
+            tuple(self.forward_params),
+            tuple((ln.indent, ln.code) for ln in self.forward_lines),
+        )
+
+
+@dataclass
+class ModelGraph:
+    """A model, elaborated."""
+
+    name: str
+    root: ModuleNode
+    classes: list[ClassDef]  # dependency order: blocks first, the model last
+    inputs: list[tuple[str, TensorInfo]]
+    outputs: list[TensorInfo]
+    consts: list[tuple[str, str]]  # module-level constants the code uses: (name, literal)
+    symbols: dict[str, int | None]  # symbolic dims and their example sizes ("B": None)
+    path: str | None = None
+    index_bounds: dict[str, int] = field(default_factory=dict)  # input name -> exclusive upper bound (Embedding)
+
+    @property
+    def total_params(self) -> int:
+        return self.root.total_params
+
+    def batch_symbol(self) -> str | None:
+        for _, t in self.inputs:
+            if t.shape and isinstance(t.shape[0].value, Sym):
+                return str(t.shape[0].value)
+        return None

@@ -1,0 +1,386 @@
+"""Text -> surface IR: the Lark LALR front end.
+
+`parse(text, path)` returns an `ir.SpecFile` or raises `SpecSyntaxError`
+pointing at the offending character. No Lark type leaks out of this module.
+"""
+
+from __future__ import annotations
+
+import ast
+from functools import lru_cache
+from importlib import resources
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from . import ir
+from .errors import SpecError, SpecSyntaxError, Span
+
+# How expected terminals read in a message.
+_TERMINAL_WORDS = {
+    "NAME": "a name",
+    "INT": "an integer",
+    "FLOAT": "a number",
+    "STRING": "a string",
+    "INFER": "_",
+    "$END": "end of file",
+}
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    grammar = resources.files("modelspec").joinpath("grammar/nnspec.lark").read_text()
+    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True, cache=_cache_path())
+
+
+def _cache_path() -> str | bool:
+    """Cache the LALR tables beside the user's other caches (saves ~0.1 s a run)."""
+    import os
+    import tempfile
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(base, "modelspec")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        probe = os.path.join(folder, ".writable")
+        with open(probe, "w"):
+            pass
+    except OSError:
+        folder = tempfile.gettempdir()
+    from . import __version__
+
+    return os.path.join(folder, f"nnspec-{__version__}.lark.cache")
+
+
+def decode_source(data: bytes, path: str | None = None) -> str:
+    """Bytes of a spec file -> text, with a located error for bad UTF-8."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise SpecSyntaxError(
+            f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x})",
+            Span(line=line, column=column, end_line=line, end_column=column + 1),
+            hint="save the spec as UTF-8",
+            path=path,
+        ) from None
+    return text.removeprefix("\ufeff")  # a byte-order mark is harmless; drop it
+
+
+def parse(text: str, path: str | None = None) -> ir.SpecFile:
+    """Parse spec text into the surface IR.
+
+    >>> parse("model M(x: [B, 3]) { fc = Linear(_, 2) }").models()[0].name
+    'M'
+    """
+    text = text.removeprefix("\ufeff")
+    try:
+        tree = _parser().parse(text)
+        items = _ToIR().transform(tree)
+    except UnexpectedInput as exc:
+        raise _syntax_error(exc, text).locate(path, text) from None
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, SpecError):
+            raise exc.orig_exc.locate(path, text) from None
+        raise
+    return ir.SpecFile(path=path, items=items)
+
+
+# ---------------------------------------------------------------- errors
+_OPERATORS = {"'+'", "'-'", "'*'", "'/'", "'//'", "'%'", "'@'", "'**'", "'=='", "'!='", "'<'", "'>'", "'<='",
+              "'>='", "'.'", "'['", "'('", "'if'", "'and'", "'or'", "'not'", "'in'", "'is'"}
+_EXPR_START = {"a name", "an integer", "a number", "a string", "_", "'('", "'['", "'{'", "'-'", "'+'", "'not'",
+               "'True'", "'False'", "'None'", "'*'"}
+
+
+def _describe(names) -> str:
+    """Expected terminals in words: "',' or ')'", "an expression"."""
+    parser = _parser()
+    words = set()
+    for name in set(names):
+        if name in _TERMINAL_WORDS:
+            words.add(_TERMINAL_WORDS[name])
+            continue
+        try:
+            pattern = parser.get_terminal(name).pattern
+        except KeyError:
+            words.add(name)
+            continue
+        words.add(f"'{pattern.value}'" if pattern.type == "str" else name.lower())
+    summary = []
+    if {"a name", "an integer"} <= words:
+        words -= _EXPR_START
+        summary.append("an expression")
+    if len(words & _OPERATORS) >= 4:
+        words -= _OPERATORS
+        summary.append("an operator")
+    listed = sorted(words) + summary
+    if len(listed) > 8:
+        listed = listed[:8] + ["..."]
+    return listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " or " + listed[-1]
+
+
+def _syntax_error(exc: UnexpectedInput, text: str) -> SpecSyntaxError:
+    line, column = exc.line, exc.column
+    if isinstance(exc, UnexpectedCharacters):
+        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        msg, hint = f"unexpected character {ch!r}", None
+        if ch in "\"'":
+            msg, hint = "unterminated string", "close the string on the same line"
+        elif ch == "\t":
+            msg = "unexpected tab"
+        elif not ch.isprintable() or ch.isspace():
+            msg = f"unexpected character {ch!r} (U+{ord(ch):04X})"
+        elif ord(ch) > 127:
+            msg = f"unexpected character {ch!r} (U+{ord(ch):04X}); names and operators are ASCII"
+        width = 1
+    elif isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
+        lines = text.splitlines() or [""]
+        line, column = len(lines), len(lines[-1]) + 1
+        expected = _describe(exc.expected)
+        msg = f"unexpected end of file; expected {expected}"
+        hint = "a '(', '[' or '{' may be left open" if any(t in expected for t in ("')'", "']'", "'}'")) else None
+        width = 1
+    else:
+        tok = exc.token
+        expected = _describe(getattr(exc, "accepts", None) or exc.expected)
+        shown = str(tok) if len(str(tok)) <= 30 else str(tok)[:27] + "..."
+        msg = f"unexpected {shown!r}; expected {expected}"
+        hint = None
+        if tok.type == "NAME" and tok in ("if", "else", "for", "in", "and", "or", "not", "is"):
+            hint = f"'{tok}' cannot stand here"
+        width = max(len(str(tok)), 1)
+    if line is None or line < 1:
+        line, column = 1, 1
+    span = Span(line=line, column=column, end_line=line, end_column=column + width)
+    return SpecSyntaxError(msg, span, hint=hint)
+
+
+# ---------------------------------------------------------------- tree -> IR
+def _span(meta) -> Span:
+    if getattr(meta, "empty", True):
+        return Span(line=1, column=1, end_line=1, end_column=1)
+    return Span(line=meta.line, column=meta.column, end_line=meta.end_line, end_column=meta.end_column)
+
+
+def _tok_span(tok: Token) -> Span:
+    return Span(line=tok.line, column=tok.column, end_line=tok.end_line, end_column=tok.end_column)
+
+
+def _int(tok: Token) -> int:
+    s = str(tok).replace("_", "")
+    try:
+        if s[:2].lower() == "0x":
+            return int(s, 16)
+        if len(s) > 1 and s[0] == "0" and s.strip("0"):
+            raise SpecSyntaxError(
+                f"leading zeros in {s!r} are not allowed", _tok_span(tok), hint="write the number without leading zeros"
+            )
+        return int(s, 10)
+    except ValueError:
+        raise SpecSyntaxError(f"the number {s[:20]}... is too long", _tok_span(tok)) from None
+
+
+def _target(node) -> ir.NameTarget | ir.TupleTarget:
+    if isinstance(node, Token):
+        return ir.NameTarget(id=str(node), span=_tok_span(node))
+    return node
+
+
+@v_args(inline=True, meta=True)
+class _ToIR(Transformer):
+    """One method per grammar rule, building IR nodes and nothing else."""
+
+    # -- top level
+    def start(self, meta, *items):
+        return list(items)
+
+    def import_all(self, meta, path):
+        return ir.Import(path=self._str(path), names=None, span=_span(meta))
+
+    def import_names(self, meta, path, *names):
+        return ir.Import(path=self._str(path), names=[str(n) for n in names], span=_span(meta))
+
+    def const_def(self, meta, name, value):
+        return ir.Const(name=str(name), value=value, span=_span(meta))
+
+    def block_def(self, meta, name, *rest):
+        params = [p for p in rest if isinstance(p, ir.BlockParam)]
+        body = [s for s in rest if s is not None and not isinstance(s, ir.BlockParam)]
+        return ir.Block(name=str(name), params=params, body=body, span=_span(meta))
+
+    def block_param(self, meta, name, default):
+        return ir.BlockParam(name=str(name), default=default, span=_span(meta))
+
+    def model_def(self, meta, name, *rest):
+        inputs = [p for p in rest if isinstance(p, ir.ModelInput)]
+        body = [s for s in rest if s is not None and not isinstance(s, ir.ModelInput)]
+        return ir.Model(name=str(name), inputs=inputs, body=body, span=_span(meta))
+
+    def model_input(self, meta, name, type_):
+        return ir.ModelInput(name=str(name), type=type_, span=_span(meta))
+
+    def tensor_type(self, meta, dtype, *dims):
+        return ir.TensorType(
+            dtype=str(dtype) if dtype is not None else None, dims=[d for d in dims if d is not None], span=_span(meta)
+        )
+
+    def sym_dim(self, meta, name, example):
+        return ir.SymDim(name=str(name), example=_int(example), span=_span(meta))
+
+    # -- body
+    def child_def(self, meta, name, value):
+        return ir.Child(name=str(name), value=value, span=_span(meta))
+
+    def cond_child_def(self, meta, name, value, cond):
+        return ir.Child(name=str(name), value=value, cond=cond, span=_span(meta))
+
+    def param_def(self, meta, name, type_, init):
+        return ir.Param(name=str(name), type=type_, init=init, span=_span(meta))
+
+    def buffer_def(self, meta, name, type_, init):
+        return ir.Buffer(name=str(name), type=type_, init=init, span=_span(meta))
+
+    def forward_def(self, meta, *rest):
+        params = [str(t) for t in rest if isinstance(t, Token)]
+        body = [s for s in rest if s is not None and not isinstance(s, Token)]
+        return ir.Forward(params=params, body=body, span=_span(meta))
+
+    # -- forward
+    def assign(self, meta, targets, value):
+        return ir.Assign(target=targets, value=value, span=_span(meta))
+
+    def target_list(self, meta, *items):
+        if len(items) == 1:
+            return _target(items[0])
+        return ir.TupleTarget(items=[_target(t) for t in items], span=_span(meta))
+
+    def name_target(self, meta, name):
+        return ir.NameTarget(id=str(name), span=_span(meta))
+
+    def return_stmt(self, meta, *values):
+        return ir.Return(values=[v for v in values if v is not None], span=_span(meta))
+
+    def for_stmt(self, meta, var, iter_, body):
+        return ir.For(var=str(var), iter=iter_, body=body, span=_span(meta))
+
+    def if_stmt(self, meta, test, body, orelse):
+        return ir.If(test=test, body=body, orelse=orelse or [], span=_span(meta))
+
+    def fwd_block(self, meta, *stmts):
+        return list(stmts)
+
+    # -- expressions
+    def ternary(self, meta, body, test, orelse):
+        return ir.IfExp(test=test, body=body, orelse=orelse, span=_span(meta))
+
+    def or_op(self, meta, left, right):
+        return ir.BoolOp(op="or", left=left, right=right, span=_span(meta))
+
+    def and_op(self, meta, left, right):
+        return ir.BoolOp(op="and", left=left, right=right, span=_span(meta))
+
+    def not_op(self, meta, operand):
+        return ir.Not(operand=operand, span=_span(meta))
+
+    def compare(self, meta, left, *rest):
+        ops = [rest[i] for i in range(0, len(rest), 2)]
+        comparators = [rest[i] for i in range(1, len(rest), 2)]
+        return ir.Compare(left=left, ops=ops, comparators=comparators, span=_span(meta))
+
+    def comp_op(self, meta, *toks):
+        return " ".join(str(t) for t in toks)
+
+    def binop(self, meta, left, op, right):
+        return ir.BinOp(op=str(op), left=left, right=right, span=_span(meta))
+
+    def pow_op(self, meta, left, right):
+        return ir.BinOp(op="**", left=left, right=right, span=_span(meta))
+
+    def unary(self, meta, op, operand):
+        if isinstance(operand, ir.Constant) and isinstance(operand.value, (int, float)) and not isinstance(
+            operand.value, bool
+        ):
+            value = -operand.value if op == "-" else operand.value
+            return ir.Constant(value=value, span=_span(meta))
+        return ir.UnaryOp(op=str(op), operand=operand, span=_span(meta))
+
+    def call(self, meta, func, arguments):
+        args, keywords = [], []
+        for a in arguments or []:
+            (keywords if isinstance(a, ir.Keyword) else args).append(a)
+        return ir.Call(func=func, args=args, keywords=keywords, span=_span(meta))
+
+    def arguments(self, meta, *args):
+        return list(args)
+
+    def keyword(self, meta, name, value):
+        return ir.Keyword(name=str(name), value=value, span=_span(meta))
+
+    def starred(self, meta, _star, value):
+        return ir.Starred(value=value, span=_span(meta))
+
+    def subscript(self, meta, value, index):
+        return ir.Subscript(value=value, index=index, span=_span(meta))
+
+    def subscripts(self, meta, *items):
+        return list(items)
+
+    def slice(self, meta, lower, upper, step):
+        return ir.SliceExpr(lower=lower, upper=upper, step=step, span=_span(meta))
+
+    def ellipsis(self, meta):
+        return ir.EllipsisExpr(span=_span(meta))
+
+    def attribute(self, meta, value, attr):
+        return ir.Attribute(value=value, attr=str(attr), span=_span(meta))
+
+    def name(self, meta, tok):
+        return ir.Name(id=str(tok), span=_span(meta))
+
+    def infer(self, meta, _tok=None):
+        return ir.Infer(span=_span(meta))
+
+    def int_lit(self, meta, tok):
+        return ir.Constant(value=_int(tok), span=_span(meta))
+
+    def float_lit(self, meta, tok):
+        return ir.Constant(value=float(str(tok).replace("_", "")), span=_span(meta))
+
+    def str_lit(self, meta, tok):
+        return ir.Constant(value=self._str(tok), span=_span(meta))
+
+    def true_lit(self, meta):
+        return ir.Constant(value=True, span=_span(meta))
+
+    def false_lit(self, meta):
+        return ir.Constant(value=False, span=_span(meta))
+
+    def none_lit(self, meta):
+        return ir.Constant(value=None, span=_span(meta))
+
+    def tuple_lit(self, meta, *items):
+        return ir.TupleExpr(items=[i for i in items if i is not None], span=_span(meta))
+
+    def list_lit(self, meta, *items):
+        return ir.ListExpr(items=[i for i in items if i is not None], span=_span(meta))
+
+    def list_comp(self, meta, element, var, iter_):
+        return ir.ListComp(element=element, var=str(var), iter=iter_, span=_span(meta))
+
+    def dict_lit(self, meta, *items):
+        items = [i for i in items if i is not None]
+        return ir.DictExpr(keys=[k for k, _ in items], values=[v for _, v in items], span=_span(meta))
+
+    def dict_item(self, meta, key, value):
+        return (key, value)
+
+    @staticmethod
+    def _str(tok: Token) -> str:
+        # the grammar admits only a quoted literal here, which literal_eval reads safely
+        try:
+            return ast.literal_eval(str(tok))
+        except (ValueError, SyntaxError):
+            raise SpecSyntaxError("invalid escape in string", _tok_span(tok)) from None

@@ -1,0 +1,327 @@
+"""Symbolic dimensions and the values shape rules compute with.
+
+A dimension is an ``int`` or a `Sym`: an integer polynomial over named
+symbols (``B``, ``T``) and opaque floor-divisions, kept in canonical form so
+that equal sizes compare equal (``(T + 2 - 3) // 1 + 1 == T``).
+
+`Val` wraps every compile-time value (dims, ints, floats, strings, tuples)
+with an optional *code*: the Python expression that computes it inside the
+class being generated (``planes``, ``k // 2``). Shape rules pass dims through
+unchanged, so a channel count set by ``Conv2d(_, planes, 3)`` reaches the
+next ``BatchNorm2d(_)`` still spelled ``planes``.
+"""
+
+from __future__ import annotations
+
+from functools import total_ordering
+from typing import Union
+
+Atom = Union[str, "FloorDiv"]
+
+
+@total_ordering
+class FloorDiv:
+    """An opaque ``num // den`` that could not be simplified."""
+
+    __slots__ = ("num", "den")
+
+    def __init__(self, num: "Sym", den: int):
+        self.num, self.den = num, den
+
+    def _key(self):
+        return (str(self.num), self.den)
+
+    def __eq__(self, other):
+        return isinstance(other, FloorDiv) and self._key() == other._key()
+
+    def __lt__(self, other):
+        return _atom_key(self) < _atom_key(other)
+
+    def __hash__(self):
+        return hash(self._key())
+
+    def __str__(self):
+        return f"({self.num}) // {self.den}" if len(self.num.terms) > 1 else f"{self.num} // {self.den}"
+
+
+def _atom_key(a) -> tuple:
+    return (0, a) if isinstance(a, str) else (1, str(a))
+
+
+Monomial = tuple  # sorted tuple of atoms; () is the constant term
+
+
+class Sym:
+    """An integer polynomial over symbols: ``Sym.var("T") * 2 + 1``."""
+
+    __slots__ = ("terms",)
+
+    def __init__(self, terms: dict[Monomial, int]):
+        self.terms = {m: c for m, c in terms.items() if c != 0}
+
+    @staticmethod
+    def var(name: str) -> "Sym":
+        return Sym({(name,): 1})
+
+    # -- construction helpers -------------------------------------------------
+    @staticmethod
+    def lift(x) -> "Sym":
+        if isinstance(x, Sym):
+            return x
+        if isinstance(x, bool) or not isinstance(x, int):
+            raise TypeError(f"not a dimension: {x!r}")
+        return Sym({(): x})
+
+    def simplify(self) -> "int | Sym":
+        """An ``int`` when no symbol is left, else self."""
+        if not self.terms:
+            return 0
+        if list(self.terms) == [()]:
+            return self.terms[()]
+        return self
+
+    @property
+    def symbols(self) -> set[str]:
+        out = set()
+        for mono in self.terms:
+            for a in mono:
+                out |= {a} if isinstance(a, str) else a.num.symbols
+        return out
+
+    # -- arithmetic -------------------------------------------------------------
+    def __add__(self, other):
+        if not isinstance(other, (int, Sym)) or isinstance(other, bool):
+            return NotImplemented
+        o = Sym.lift(other)
+        terms = dict(self.terms)
+        for m, c in o.terms.items():
+            terms[m] = terms.get(m, 0) + c
+        return Sym(terms).simplify()
+
+    __radd__ = __add__
+
+    def __neg__(self):
+        return Sym({m: -c for m, c in self.terms.items()})
+
+    def __sub__(self, other):
+        if not isinstance(other, (int, Sym)) or isinstance(other, bool):
+            return NotImplemented
+        return self + (-Sym.lift(other))
+
+    def __rsub__(self, other):
+        return Sym.lift(other) - self
+
+    def __mul__(self, other):
+        if not isinstance(other, (int, Sym)) or isinstance(other, bool):
+            return NotImplemented
+        o = Sym.lift(other)
+        terms: dict[Monomial, int] = {}
+        for m1, c1 in self.terms.items():
+            for m2, c2 in o.terms.items():
+                m = tuple(sorted(m1 + m2, key=_atom_key))
+                terms[m] = terms.get(m, 0) + c1 * c2
+        return Sym(terms).simplify()
+
+    __rmul__ = __mul__
+
+    def __floordiv__(self, other):
+        if isinstance(other, Sym):
+            q = self._exact_div(other)
+            if q is not None:
+                return q
+            raise TypeError(f"cannot divide {self} by symbolic {other}")
+        if not isinstance(other, int) or isinstance(other, bool) or other == 0:
+            return NotImplemented
+        if other == 1:
+            return self
+        if all(c % other == 0 for c in self.terms.values()):
+            return Sym({m: c // other for m, c in self.terms.items()}).simplify()
+        # keep the constant part that divides out exactly, e.g. (T + 4) // 2 -> (T // 2) + 2
+        return Sym({(FloorDiv(self, other),): 1})
+
+    def __rfloordiv__(self, other):
+        q = Sym.lift(other)._exact_div(self)
+        if q is not None:
+            return q
+        raise TypeError(f"cannot divide {other} by symbolic {self}")
+
+    def _exact_div(self, other: "Sym"):
+        """``self / other`` when other is a single monomial dividing every term."""
+        if len(other.terms) != 1:
+            return self if self == other else (1 if self == other else None)
+        (mono, coef), = other.terms.items()
+        out: dict[Monomial, int] = {}
+        for m, c in self.terms.items():
+            rest = list(m)
+            for a in mono:
+                if a not in rest:
+                    return None
+                rest.remove(a)
+            if c % coef:
+                return None
+            out[tuple(rest)] = c // coef
+        return Sym(out).simplify()
+
+    def __mod__(self, other):
+        return NotImplemented
+
+    # -- comparison -----------------------------------------------------------
+    def _key(self):
+        return tuple(sorted(((tuple(_atom_key(a) for a in m), c) for m, c in self.terms.items())))
+
+    def __eq__(self, other):
+        if isinstance(other, Sym):
+            return self._key() == other._key()
+        return False
+
+    def __hash__(self):
+        return hash(self._key())
+
+    # -- printing ----------------------------------------------------------
+    def __str__(self):
+        def mono_str(m, c):
+            atoms = " * ".join(str(a) for a in m)
+            if not m:
+                return str(abs(c))
+            return atoms if abs(c) == 1 else f"{abs(c)} * {atoms}"
+
+        # highest degree first, constant last: "B * T", "T - 4"
+        ordered = sorted(self.terms.items(), key=lambda mc: (-len(mc[0]), [_atom_key(a) for a in mc[0]]))
+        out = ""
+        for i, (m, c) in enumerate(ordered):
+            s = mono_str(m, c)
+            if i == 0:
+                out = f"-{s}" if c < 0 else s
+            else:
+                out += f" - {s}" if c < 0 else f" + {s}"
+        return out
+
+    __repr__ = __str__
+
+
+Dim = Union[int, Sym]
+
+
+def is_dim(x) -> bool:
+    return (isinstance(x, int) and not isinstance(x, bool)) or isinstance(x, Sym)
+
+
+def dim_str(d) -> str:
+    """A dim as it reads in a shape: ``784``, ``B``, ``(T - 4) // 2``."""
+    return str(d)
+
+
+def shape_str(shape) -> str:
+    """``[B, 1, 28, 28]``."""
+    return "[" + ", ".join(dim_str(v.value if isinstance(v, Val) else v) for v in shape) + "]"
+
+
+def numel(shape) -> Dim:
+    out: Dim = 1
+    for d in shape:
+        out = out * (d.value if isinstance(d, Val) else d)
+    return out
+
+
+class Val:
+    """A compile-time value and the code that computes it in the current class.
+
+    ``value`` is an int, `Sym`, float, bool, str, None, or a tuple/list of
+    `Val`. ``code`` is a Python expression valid inside the class being
+    generated, or None when it can only be spelled as a literal.
+    Arithmetic on a Val gives a Val without code (a derived quantity).
+    """
+
+    __slots__ = ("value", "_code", "slot", "prec")
+
+    def __init__(self, value, code: str | None = None, slot: "InputSlot | None" = None, prec: int = 14):
+        self.value = value
+        self._code = code
+        self.slot = slot
+        self.prec = prec  # Python precedence of ``code`` (14: an atom), for parentheses
+
+    @property
+    def code(self) -> str | None:
+        if self._code is not None:
+            return self._code
+        if self.slot is not None:
+            return self.slot.name
+        return None
+
+    def plain(self):
+        """The bare Python value, tuples and lists unwrapped."""
+        v = self.value
+        if isinstance(v, (tuple, list)):
+            return type(v)(x.plain() if isinstance(x, Val) else x for x in v)
+        return v
+
+    def __repr__(self):
+        return f"Val({self.value!r}, {self.code!r})"
+
+    # arithmetic used by shape rules; results are derived (no code)
+    def _bin(self, other, op):
+        o = other.value if isinstance(other, Val) else other
+        return Val(op(self.value, o))
+
+    def _rbin(self, other, op):
+        o = other.value if isinstance(other, Val) else other
+        return Val(op(o, self.value))
+
+    def __add__(self, o):
+        return self._bin(o, lambda a, b: a + b)
+
+    def __radd__(self, o):
+        return self._rbin(o, lambda a, b: a + b)
+
+    def __sub__(self, o):
+        return self._bin(o, lambda a, b: a - b)
+
+    def __rsub__(self, o):
+        return self._rbin(o, lambda a, b: a - b)
+
+    def __mul__(self, o):
+        return self._bin(o, lambda a, b: a * b)
+
+    def __rmul__(self, o):
+        return self._rbin(o, lambda a, b: a * b)
+
+    def __floordiv__(self, o):
+        return self._bin(o, lambda a, b: a // b)
+
+    def __rfloordiv__(self, o):
+        return self._rbin(o, lambda a, b: a // b)
+
+    def __eq__(self, o):
+        return self.value == (o.value if isinstance(o, Val) else o)
+
+    def __hash__(self):
+        return hash(self.value) if not isinstance(self.value, list) else id(self)
+
+    def __str__(self):
+        return str(self.value)
+
+
+class InputSlot:
+    """A dimension of a block's input, named when first used as an argument.
+
+    Dims of a block's input have no spelling inside the block's class until
+    an inferred argument (``Conv2d(_, ...)``) needs one; then the slot takes
+    the name of that argument (``in_channels``) and becomes a constructor
+    parameter of the block's class.
+    """
+
+    __slots__ = ("index", "name", "value", "owner", "outer")
+
+    def __init__(self, index: int, value, owner, outer: "Val"):
+        self.index, self.value, self.name = index, value, None
+        self.owner = owner  # the scope (block instance) whose input this is
+        self.outer = outer  # the dim as the caller sees it
+
+
+def unwrap(x):
+    """Strip `Val` wrappers recursively."""
+    if isinstance(x, Val):
+        return x.plain()
+    if isinstance(x, (tuple, list)):
+        return type(x)(unwrap(v) for v in x)
+    return x
