@@ -134,10 +134,14 @@ class Sym:
             return NotImplemented
         if other == 1:
             return self
-        if all(c % other == 0 for c in self.terms.values()):
-            return Sym({m: c // other for m, c in self.terms.items()}).simplify()
-        # keep the constant part that divides out exactly, e.g. (T + 4) // 2 -> (T // 2) + 2
-        return Sym({(FloorDiv(self, other),): 1})
+        # move whole multiples of `other` out of the constant: (T - 2) // 2 + 1 == T // 2
+        q, r = divmod(self.terms.get((), 0), other)
+        rest = {m: c for m, c in self.terms.items() if m != ()}
+        if all(c % other == 0 for c in rest.values()):
+            return Sym({m: c // other for m, c in rest.items()}) + q  # r < other adds nothing
+        if r:
+            rest[()] = r
+        return Sym({(FloorDiv(Sym(rest), other),): 1}) + q
 
     def __rfloordiv__(self, other):
         q = Sym.lift(other)._exact_div(self)

@@ -1,0 +1,180 @@
+"""The `modelspec` command: wires the stages together, nothing more."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from .errors import SpecError
+
+EXAMPLES = {
+    "check": "examples:\n  modelspec check specs/cnn.nnspec\n  modelspec check specs/*.nnspec",
+    "codegen": "examples:\n  modelspec codegen specs/cnn.nnspec\n  modelspec codegen specs/cnn.nnspec -o cnn.py",
+    "summary": "examples:\n  modelspec summary specs/cnn.nnspec\n  modelspec summary specs/resnet.nnspec --batch 32",
+    "run": "examples:\n  modelspec run specs/cnn.nnspec\n  modelspec run specs/cnn.nnspec --batch 64 --device cuda",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="modelspec",
+        description="Compile .nnspec model specs into PyTorch: check them, print their code, "
+        "summarise their shapes, or run them.",
+        epilog="examples:\n  modelspec check specs/cnn.nnspec\n  modelspec summary specs/cnn.nnspec\n"
+        "  modelspec codegen specs/cnn.nnspec -o cnn.py\n  modelspec run specs/cnn.nnspec --batch 8\n\n"
+        "Run 'modelspec COMMAND --help' for a command's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from . import __version__
+
+    p.add_argument("--version", action="version", version=f"modelspec {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name, help_):
+        c = sub.add_parser(name, help=help_, description=help_, epilog=EXAMPLES[name],
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        return c
+
+    c = command("check", "check specs: syntax, names, arguments and every shape (no torch needed)")
+    c.add_argument("files", nargs="+", metavar="FILE", help=".nnspec files")
+    c.add_argument("--model", help="the model to check when a file defines several (default: all)")
+
+    c = command("codegen", "print the PyTorch source a spec stands for")
+    c.add_argument("file", metavar="FILE")
+    c.add_argument("-o", "--output", metavar="OUT.py", help="write the code here instead of stdout")
+    c.add_argument("--model", help="the model, when the file defines several")
+    c.add_argument("--explain", action="store_true", help="add comments saying what each layer computes")
+
+    c = command("summary", "a table of every layer: output shape, parameters, mult-adds")
+    c.add_argument("file", metavar="FILE")
+    c.add_argument("--model", help="the model, when the file defines several")
+    c.add_argument("--batch", type=int, default=1, metavar="N", help="batch size for mult-adds (default 1)")
+    c.add_argument("--depth", type=int, default=None, metavar="N", help="show modules down to this depth")
+
+    c = command("run", "build the model, run one forward pass on random input, report shapes and time")
+    c.add_argument("file", metavar="FILE")
+    c.add_argument("--model", help="the model, when the file defines several")
+    c.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+    c.add_argument("--batch", type=int, default=2, metavar="N", help="batch size of the random input (default 2)")
+    c.add_argument("--seed", type=int, default=0, help="random seed for weights and input (default 0)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command is None:
+        _parser().print_help()
+        return 2
+    try:
+        return COMMANDS[args.command](args)
+    except SpecError as err:
+        print(err.render(), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_check(args) -> int:
+    from .api import parse_spec, elaborate_spec, read_spec
+
+    failed = 0
+    for path in args.files:
+        try:
+            spec = parse_spec(path)
+            names = [args.model] if args.model else [m.name for m in spec.models()]
+            if not names:
+                raise SpecError("the spec defines no model", path=path,
+                                hint="add `model Name(x: [B, ...]) { ... }`")
+            shown = []
+            for name in names:
+                g = elaborate_spec(path, model=name)
+                outs = ", ".join(str(t) for t in g.outputs)
+                shown.append(f"{name} -> {outs}, {g.total_params:,} params")
+            print(f"{path}: ok ({'; '.join(shown)})")
+        except SpecError as err:
+            print(err.render(), file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
+def cmd_codegen(args) -> int:
+    from .api import generate_code
+
+    code = generate_code(args.file, model=args.model, explain=args.explain)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(code)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(code)
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from .api import elaborate_spec
+    from .summary import summary_table
+
+    if args.batch < 1:
+        raise SystemExit("modelspec summary: --batch must be at least 1")
+    print(summary_table(elaborate_spec(args.file, model=args.model), batch=args.batch, depth=args.depth))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .api import elaborate_spec, make_inputs
+    from .build import build_module
+    from .codegen import generate_code
+
+    if args.batch < 1:
+        raise SystemExit("modelspec run: --batch must be at least 1")
+    graph = elaborate_spec(args.file, model=args.model)
+    torch = _torch()
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        print("modelspec run: CUDA is not available on this machine; use --device cpu", file=sys.stderr)
+        return 1
+    t0 = time.perf_counter()
+    model = build_module(generate_code(graph), graph, device=args.device, seed=args.seed)
+    built = time.perf_counter() - t0
+    model.eval()
+    gen = torch.Generator(device=args.device).manual_seed(args.seed)
+    inputs = make_inputs(graph, batch=args.batch, device=args.device, generator=gen)
+    with torch.no_grad():
+        model(*inputs)  # warm-up
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        out = model(*inputs)
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        took = time.perf_counter() - t0
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    print(f"{graph.name} on {args.device}, batch {args.batch}")
+    for (name, _), t in zip(graph.inputs, inputs):
+        print(f"  input  {name}: {list(t.shape)} {str(t.dtype).removeprefix('torch.')}")
+    for i, t in enumerate(_flat(outs)):
+        print(f"  output {i}: {list(t.shape)} {str(t.dtype).removeprefix('torch.')}")
+    params = sum(p.numel() for p in model.parameters())
+    print(f"  parameters: {params:,}")
+    print(f"  build: {built * 1000:.1f} ms, forward: {took * 1000:.2f} ms")
+    return 0
+
+
+def _flat(xs):
+    for x in xs:
+        if isinstance(x, (tuple, list)):
+            yield from _flat(x)
+        else:
+            yield x
+
+
+def _torch():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+        import torch
+    return torch
+
+
+COMMANDS = {"check": cmd_check, "codegen": cmd_codegen, "summary": cmd_summary, "run": cmd_run}
