@@ -186,6 +186,14 @@ def _wrap(code: str, prec: int, need: int) -> str:
     return f"({code})" if prec < need else code
 
 
+_LABEL_VERBS = {"expects", "needs", "can", "cannot", "takes", "has", "got", "is", "would", "must"}
+
+
+def _labelled(label: str, msg: str) -> str:
+    """`label msg` where msg reads on from the label ("expects ..."), else `label: msg`."""
+    return f"{label} {msg}" if msg.split(" ", 1)[0] in _LABEL_VERBS else f"{label}: {msg}"
+
+
 BIN_PREC = {"+": 10, "-": 10, "*": 11, "/": 11, "//": 11, "%": 11, "@": 11, "**": 13}
 
 
@@ -349,6 +357,8 @@ class Elaborator:
                 raise SpecArgError(
                     f"forward takes {len(params)} input{'s' if len(params) != 1 else ''} "
                     f"but {scope.name} receives {len(inputs)}", where,
+                    hint=f"name each model input: forward({', '.join(n for n, _ in inputs)})"
+                    if input_decls is not None else "give forward one name per tensor the block is called with",
                 )
             for p in params:
                 self._check_name(p, forward.span, "a forward input")
@@ -863,7 +873,7 @@ class Elaborator:
                 hint=f"use {fixed}, or {underscore} to infer it",
             ) from None
         except ShapeProblem as exc:
-            raise SpecShapeError(f"{label} {exc}", r.span) from None
+            raise SpecShapeError(_labelled(label, str(exc)), r.span) from None
 
     def call_text(self, layer, r: Recipe, arg: str, value) -> str:
         parts = []
@@ -933,7 +943,7 @@ class Elaborator:
         try:
             out = layer.rule(bound, *shapes)
         except ShapeProblem as exc:
-            raise SpecShapeError(f"{label} {exc}", span or r.span) from None
+            raise SpecShapeError(_labelled(label, str(exc)), span or r.span) from None
         outs = out if isinstance(out, list) else [out]
         infos = [TensorInfo(tuple(d if isinstance(d, Val) else Val(d) for d in s),
                             "long" if i == 1 else ("float" if layer.name == "Embedding" else inputs[0].dtype))
@@ -1202,7 +1212,7 @@ class Elaborator:
             raise SpecArgError(f"{scope.name} has no children and no forward", span)
         for slot in scope.children.values():
             ref = ModRef(slot, None, f"self.{slot.name}", slot.name)
-            out = self.call_module(ref, [x], [var], span, scope, target=var)
+            out = self.call_module(ref, [x], [var], slot.recipe.span, scope, target=var)
             if isinstance(out, TupleVal):
                 raise SpecShapeError(f"child {slot.name!r} returns several tensors; without a forward, "
                                      f"children run in order and each must return one", slot.span)
@@ -1241,7 +1251,7 @@ class Elaborator:
                 else:
                     raise SpecArgError(f"forward must return tensors, not {self.describe(v)}", e.span)
             code = ", ".join(v.code for v in vals)
-            scope.emit(f"return {code}")
+            scope.emit(f"return {code}", [s for v in vals for s in self.shapes_of(v)])
             return outs
         if k == "for":
             return self.fwd_for(stmt, scope, env)
@@ -1625,7 +1635,7 @@ class Elaborator:
             result = apply_op(op, [info(a) for a in args], {k: info(v) for k, v in kwargs.items()})
         except ShapeProblem as exc:
             label = f"{spelled}" if method_on is None else f".{spelled}"
-            raise SpecShapeError(f"{label}(...) {exc}", e.span) from None
+            raise SpecShapeError(_labelled(f"{label}(...)", str(exc)), e.span) from None
         arg_codes = [self.code_of(a) for a in (args[1:] if method_on is not None else args)]
         arg_codes += [f"{k}={self.code_of(v)}" for k, v in kwargs.items()]
         if op.training_arg and "training" not in kwargs:

@@ -117,7 +117,7 @@ def view_rule(input, *shape):
             rest = total // known
         except TypeError:
             raise ShapeProblem(f"cannot view {x} as {shown}: the -1 cannot be worked out symbolically") from None
-        out = [Val(rest) if s == -1 else s for s in sizes]
+        out = [rest if s == -1 else s for s in sizes]
     else:
         if known != total:
             raise ShapeProblem(f"cannot view {x} ({total} elements) as {shown} ({known} elements)")
@@ -188,7 +188,7 @@ def cat_rule(tensors, dim=Val(0)):
         for i in range(rank):
             if i != d and t.shape[i].value != ts[0].shape[i].value:
                 raise ShapeProblem(
-                    f"along dim={_plain(dim)} the other dims must match, but {ts[0]} and {t} differ in dim {i}"
+                    f"along dim={_plain(dim)}, the other dims must match, but {ts[0]} and {t} differ in dim {i}"
                 )
     total = ts[0].shape[d].value
     for t in ts[1:]:

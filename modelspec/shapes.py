@@ -184,7 +184,8 @@ class Sym:
     # -- printing ----------------------------------------------------------
     def __str__(self):
         def mono_str(m, c):
-            atoms = " * ".join(str(a) for a in m)
+            wrap = len(m) > 1 or abs(c) != 1  # 4 * ((T + 1) // 2), not 4 * (T + 1) // 2
+            atoms = " * ".join(f"({a})" if wrap and isinstance(a, FloorDiv) else str(a) for a in m)
             if not m:
                 return str(abs(c))
             return atoms if abs(c) == 1 else f"{abs(c)} * {atoms}"

@@ -21,4 +21,4 @@ class CNN(nn.Module):
         x = x.view(x.size(0), -1)  # [B, 25600]
         x = F.relu(self.fc1(x))  # [B, 128]
         x = self.fc2(x)  # [B, 10]
-        return F.softmax(x, dim=1)
+        return F.softmax(x, dim=1)  # [B, 10]

@@ -11,4 +11,4 @@ class LinearRegression(nn.Module):
 
     def forward(self, x):
         out = self.linear(x)  # [B, 1]
-        return out
+        return out  # [B, 1]

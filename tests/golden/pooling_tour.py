@@ -19,4 +19,4 @@ class PoolingTour(nn.Module):
         x = self.max_pool(x)  # [B, 16, 16, 16]
         x = self.avg_pool(x)  # [B, 16, 9, 9]
         x = self.adaptive_avg_pool(x)  # [B, 16, 2, 2]
-        return self.fc(self.flatten(x))
+        return self.fc(self.flatten(x))  # [B, 10]
