@@ -35,11 +35,11 @@ def read_spec(source_or_path) -> tuple[str, str | None]:
             with open(path, "rb") as f:
                 data = f.read()
         except FileNotFoundError:
-            raise SpecImportError(f"no such file: {path}", path=path) from None
+            raise SpecImportError("no such file", path=path, hint="check the path and its spelling") from None
         except IsADirectoryError:
-            raise SpecImportError(f"{path} is a directory, not a spec file", path=path) from None
+            raise SpecImportError("this is a directory, not a spec file", path=path) from None
         except OSError as exc:
-            raise SpecImportError(f"cannot read {path}: {exc.strerror}", path=path) from None
+            raise SpecImportError(f"cannot read the file: {exc.strerror}", path=path) from None
         return decode_source(data, path), path
     if not isinstance(source_or_path, str):
         raise TypeError(f"expected spec text or a path, got {type(source_or_path).__name__}")

@@ -11,7 +11,7 @@ from .errors import SpecError
 EXAMPLES = {
     "check": "examples:\n  modelspec check specs/cnn.nnspec\n  modelspec check specs/*.nnspec",
     "codegen": "examples:\n  modelspec codegen specs/cnn.nnspec\n  modelspec codegen specs/cnn.nnspec -o cnn.py",
-    "summary": "examples:\n  modelspec summary specs/cnn.nnspec\n  modelspec summary specs/resnet.nnspec --batch 32",
+    "summary": "examples:\n  modelspec summary specs/cnn.nnspec\n  modelspec summary specs/vgg_blocks.nnspec --batch 32",
     "run": "examples:\n  modelspec run specs/cnn.nnspec\n  modelspec run specs/cnn.nnspec --batch 64 --device cuda",
 }
 

@@ -256,6 +256,13 @@ class Elaborator:
                     hint=f"rename it, e.g. My{item.name}",
                 )
             if isinstance(item, ir.Block):
+                names = set()
+                for p in item.params:
+                    self._check_name(p.name, p.span, "a block parameter")
+                    if p.name in names:
+                        raise SpecNameError(f"block {item.name} has two parameters named {p.name!r}", p.span,
+                                            hint="rename one of them")
+                    names.add(p.name)
                 self.blocks[item.name] = item
             elif isinstance(item, ir.Const):
                 val = self.eval_static(item.value, Scope("model", "", "", {}, item.span, 0), {})
@@ -540,6 +547,15 @@ class Elaborator:
             return f"a {v.name} module"
         if isinstance(v, TensorVal):
             return f"a tensor {v.info}"
+        if isinstance(v, ModRef):
+            return f"the module `{v.path}`"
+        if isinstance(v, ChildSlot):
+            return f"the module `{v.name}`"
+        if isinstance(v, ParamRef):
+            return f"the parameter `{v.name}`"
+        if isinstance(v, (list, tuple)):
+            bad = next((x for x in v if not isinstance(x, Recipe)), None)
+            return f"a list holding {self.describe(bad)}" if bad is not None else "a list of modules"
         return type(v).__name__
 
     def static_binop(self, e: ir.BinOp, a, b):
@@ -760,7 +776,10 @@ class Elaborator:
         if name == "Sequential":
             for a in e.args:
                 if a.kind == "starred":
-                    add(self.eval_static(a.value, scope, env, allow_modules=True), a.span)
+                    v = self.eval_static(a.value, scope, env, allow_modules=True)
+                    if isinstance(v, Val) and isinstance(v.value, (list, tuple)) and not v.value:
+                        continue  # `*[M() for _ in range(0)]`: nothing to add
+                    add(v, a.span)
                 else:
                     add(self.eval_static(a, scope, env, allow_modules=True), a.span)
         elif name == "ModuleList":
@@ -810,23 +829,24 @@ class Elaborator:
                 hint="lower the sizes, or raise the limit (max_params= in Python, --max-params on the command line)",
             )
 
-    def instantiate(self, r: Recipe, inputs: list[TensorInfo] | None, scope: Scope, name: str) -> Instance:
+    def instantiate(self, r: Recipe, inputs: list[TensorInfo] | None, scope: Scope, name: str,
+                    call_span: Span | None = None) -> Instance:
         path = f"{scope.path}.{name}" if scope.path else name
         if r.kind == "layer":
-            return self.build_layer(r, inputs, scope, name, path)
+            return self.build_layer(r, inputs, scope, name, path, call_span)
         if r.kind == "block":
             return self.build_block(r, inputs, scope, name, path)
         if r.kind == "sequential":
             return self.build_sequential(r, inputs, scope, name, path)
         return self.build_container(r, scope, name, path)
 
-    def build_layer(self, r: Recipe, inputs, scope, name, path) -> Instance:
+    def build_layer(self, r: Recipe, inputs, scope, name, path, call_span: Span | None = None) -> Instance:
         layer = CATALOG[r.name]
         shapes = tuple(t.shape for t in inputs) if inputs is not None else ()
         label = f"{r.name} `{path}`"
         if inputs is not None and len(inputs) != layer.n_inputs:
             raise SpecArgError(f"{label} takes {layer.n_inputs} input{'s' if layer.n_inputs > 1 else ''}, "
-                               f"got {len(inputs)}", r.span)
+                               f"got {len(inputs)}", call_span or r.span)
         bound = self.bind_layer(layer, r, shapes, label)
         code = self.layer_code(layer, r, bound, scope)
         node = ModuleNode(name, path, r.name, "layer", r.span, layer=layer, args=dict(bound.values))
@@ -1676,7 +1696,7 @@ class Elaborator:
                     out = slot.hypothetical.call(infos, span)
             else:
                 if slot.instance is None:
-                    slot.instance = self.instantiate(slot.recipe, infos, scope, slot.name)
+                    slot.instance = self.instantiate(slot.recipe, infos, scope, slot.name, span)
                 out = slot.instance.call(infos, span)
         else:
             inst = self.element(ref.instance, ref.index, infos, span)

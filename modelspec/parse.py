@@ -14,7 +14,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ir
-from .errors import SpecError, SpecSyntaxError, Span
+from .errors import SpecError, SpecSyntaxError, Span, did_you_mean
 
 # How expected terminals read in a message.
 _TERMINAL_WORDS = {
@@ -151,11 +151,39 @@ def _syntax_error(exc: UnexpectedInput, text: str) -> SpecSyntaxError:
         hint = None
         if tok.type == "NAME" and tok in ("if", "else", "for", "in", "and", "or", "not", "is"):
             hint = f"'{tok}' cannot stand here"
+        hint = hint or _token_hint(text, tok, expected)
         width = max(len(str(tok)), 1)
     if line is None or line < 1:
         line, column = 1, 1
     span = Span(line=line, column=column, end_line=line, end_column=column + width)
     return SpecSyntaxError(msg, span, hint=hint)
+
+
+_KEYWORDS = ("model", "block", "const", "import", "from", "forward", "return", "param", "buffer", "for", "if", "else")
+
+
+def _token_hint(text: str, tok: Token, expected: str) -> str | None:
+    """A likely cause of an unexpected token: a misspelt keyword, or a bracket left open on an earlier line."""
+    if tok.type == "NAME":
+        hint = did_you_mean(str(tok), [k for k in _KEYWORDS if f"'{k}'" in expected])
+        if hint:
+            return hint
+    before = text[: tok.start_pos]
+    words = before[before.rfind("\n") + 1:].split()
+    if len(words) == 1 and words[0].isidentifier():
+        # the line opens with a word, and what follows it makes no sense
+        word = words[0]
+        if word == "def":
+            return "no 'def' is needed: write forward(x) { ... }"
+        if word not in _KEYWORDS and (hint := did_you_mean(word, _KEYWORDS)):
+            return hint
+    if tok in (")", "]", "}") and f"'{tok}'" not in expected:
+        return f"this '{tok}' closes nothing: remove it, or add the bracket that opens it"
+    closers = [c for c in ("')'", "']'") if c in expected]
+    last = before.rstrip()
+    if closers and last.count("\n") + 1 < tok.line:
+        return f"a {closers[0]} may be missing at the end of line {last.count(chr(10)) + 1}"
+    return None
 
 
 # ---------------------------------------------------------------- tree -> IR

@@ -1,0 +1,64 @@
+"""The error catalog: every way a spec can go wrong, and what the user sees.
+
+Each ``tests/errors/NAME.nnspec`` is a spec with one mistake in it; beside it,
+``NAME.expected`` holds exactly what ``SpecError.render()`` prints for it
+(``file:line:col: message``, the source line, a caret line, ``hint: ...``),
+with the path shown as just the file name. The test compiles each spec with
+``modelspec.elaborate_spec`` (parse + elaborate; no torch), and checks that
+
+* a `SpecError` is raised -- any other exception is a bug in modelspec;
+* it points inside the file (``err.line``/``err.column``);
+* its rendering matches the ``.expected`` file byte for byte.
+
+To add a case, write ``NAME.nnspec`` and run::
+
+    MODELSPEC_BLESS=1 python -m pytest tests/test_errors.py
+
+which (re)writes the ``.expected`` files from what modelspec prints now
+instead of comparing. Read the new or changed files before committing them:
+each message must say what is wrong and, where it can, what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import modelspec
+from modelspec import SpecError
+
+HERE = Path(__file__).parent / "errors"
+CASES = sorted(HERE.glob("*.nnspec"))
+BLESS = os.environ.get("MODELSPEC_BLESS") == "1"
+
+
+def test_the_catalog_is_there():
+    assert len(CASES) >= 25
+    orphans = sorted(p.name for p in HERE.glob("*.expected") if not p.with_suffix(".nnspec").exists())
+    assert not orphans, f".expected files without a spec: {orphans}"
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_error(path: Path):
+    with pytest.raises(SpecError) as info:
+        modelspec.elaborate_spec(path)
+    err = info.value
+
+    # it points inside the file
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert err.path == str(path)
+    assert err.line is not None and err.column is not None, "the error has no place"
+    assert 1 <= err.line <= len(lines), f"line {err.line} is outside the file ({len(lines)} lines)"
+    assert 1 <= err.column <= len(lines[err.line - 1]) + 1, f"column {err.column} is outside line {err.line}"
+
+    err.path = path.name
+    text = err.render() + "\n"
+    assert "Traceback" not in text
+    expected = path.with_suffix(".expected")
+    if BLESS:
+        expected.write_text(text, encoding="utf-8")
+        return
+    assert expected.exists(), f"no {expected.name}; run with MODELSPEC_BLESS=1 to write it"
+    assert text == expected.read_text(encoding="utf-8")
