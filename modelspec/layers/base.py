@@ -361,7 +361,8 @@ def bind(layer: Layer, args: list, kwargs: dict, inputs: tuple) -> Bound:
     for a in layer.args:
         if a.infer is not None and a.name in given and given[a.name] is not INFER:
             want = a.infer(*inputs)
-            if want is not None and _plain(want) != _plain(given[a.name]) and _comparable(want):
+            # compare normalised values: LayerNorm(64) and the inferred (64,) agree
+            if want is not None and a.type(_plain(want)) != values[a.name]:
                 raise InferMismatch(a.name, _plain(given[a.name]), _plain(want))
     if layer.check is not None:
         try:
@@ -370,10 +371,6 @@ def bind(layer: Layer, args: list, kwargs: dict, inputs: tuple) -> Bound:
             raise ArgError(str(exc)) from None
     bound.inferred = inferred  # type: ignore[attr-defined]
     return bound
-
-
-def _comparable(v) -> bool:
-    return True
 
 
 def _plain(v):
