@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from . import ir
 from .codegen import generate_code as _generate
@@ -145,7 +144,6 @@ def symbol_sizes(graph: ModelGraph, batch: int) -> dict[str, int]:
 
 
 def _eval_dim(v, sizes: dict[str, int]) -> int:
-    from .shapes import Sym, FloorDiv
 
     if isinstance(v, int):
         return v

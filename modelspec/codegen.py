@@ -7,8 +7,8 @@ each line of ``forward``; only ``torch``, ``torch.nn`` and
 
 from __future__ import annotations
 
-from .model import ClassDef, ForwardLine, ModelGraph
-from .shapes import Sym, Val
+from .model import ClassDef, ModelGraph
+from .shapes import Val
 
 HEADER = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
 

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from .layers.base import ShapeProblem, prod
 from .model import TensorInfo
-from .shapes import Sym, Val, is_dim, shape_str
+from .shapes import Sym, Val, is_dim
 
 NO_DEFAULT = object()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import (
-    BOOL, POSITIVE, Arg, ArgProblem, Layer, ShapeProblem, channel_dim, choice, conv_padding, dim, need_rank, prod,
+    BOOL, POSITIVE, Arg, ArgProblem, Layer, ShapeProblem, channel_dim, choice, conv_padding, need_rank, prod,
     sizes,
 )
 from ..shapes import Val, shape_str

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import (
-    BOOL, INT, POSITIVE, REQUIRED, SHAPE, Arg, ArgProblem, ArgType, Layer, ShapeProblem, dim, prod,
+    BOOL, INT, POSITIVE, Arg, ArgProblem, ArgType, Layer, ShapeProblem, dim, prod,
 )
 from ..shapes import Sym, Val, shape_str
 

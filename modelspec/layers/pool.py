@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import BOOL, Arg, ArgProblem, Layer, ShapeProblem, need_rank, optional, output_size, sizes, POSITIVE
-from ..shapes import Sym, Val, shape_str
+from ..shapes import Val, shape_str
 
 
 def pool_out(size, k, s, p, d, ceil_mode):
