@@ -182,6 +182,7 @@ class Arg:
     default: Any = REQUIRED
     infer: Callable[[tuple], Val] | None = None  # from the input shape, for `_`
     kw_only: bool = False
+    compare: str = "equal"  # how an explicit value is checked: "equal" to the inferred, or against "trailing" dims
 
 
 @dataclass(frozen=True)
@@ -361,6 +362,9 @@ def bind(layer: Layer, args: list, kwargs: dict, inputs: tuple) -> Bound:
     for a in layer.args:
         if a.infer is not None and a.name in given and given[a.name] is not INFER:
             want = a.infer(*inputs)
+            if a.compare == "trailing" and inputs:  # LayerNorm((5, 64)) on [B, 5, 64]
+                n = len(values[a.name])
+                want = tuple(inputs[0][-n:]) if n <= len(inputs[0]) else want
             # compare normalised values: LayerNorm(64) and the inferred (64,) agree
             if want is not None and a.type(_plain(want)) != values[a.name]:
                 raise InferMismatch(a.name, _plain(given[a.name]), _plain(want))

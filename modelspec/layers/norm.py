@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .base import BOOL, FLOAT, POSITIVE, SHAPE, Arg, ArgProblem, Layer, ShapeProblem, channel_dim, dim, need_rank, optional, prod
+from .base import (
+    BOOL, FLOAT, POSITIVE, SHAPE, Arg, ArgProblem, Layer, ShapeProblem, channel_dim, dim, need_rank, optional, prod,
+)
 from ..shapes import shape_str
 
 
@@ -121,7 +123,8 @@ LAYERS = (
         Layer(
             "LayerNorm",
             (
-                Arg("normalized_shape", SHAPE, infer=lambda x: (x[-1],)),
+                # `_` means the last dim; an explicit shape may cover more trailing dims, as the rule checks
+                Arg("normalized_shape", SHAPE, infer=lambda x: (x[-1],), compare="trailing"),
                 Arg("eps", FLOAT, 1e-05),
                 Arg("elementwise_affine", BOOL, True),
                 Arg("bias", BOOL, True),

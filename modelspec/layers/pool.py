@@ -68,7 +68,8 @@ def pool_explain(n, dilated):
             size, o = x[len(x) - n + i].value, out[len(out) - n + i].value
             rounding = "ceil" if a.ceil_mode else "floor"
             lines.append(
-                f"{name}_out = {rounding}(({size} + 2*{a.padding[i]} - {d}*({a.kernel_size[i]}-1) - 1) / {stride[i]}) + 1 = {o}"
+                f"{name}_out = {rounding}(({size} + 2*{a.padding[i]} - {d}*({a.kernel_size[i]}-1) - 1)"
+                f" / {stride[i]}) + 1 = {o}"
             )
         return lines
 
