@@ -243,7 +243,10 @@ class Elaborator:
         seen: dict[str, Span] = {}
         for item in self.spec.items:
             if isinstance(item, ir.Import):
-                continue
+                from .errors import SpecImportError
+
+                raise SpecImportError("imports of other spec files are not supported yet", item.span,
+                                      hint="copy the blocks you need into this file for now")
             self._check_name(item.name, item.span, "a " + item.kind)
             if item.name in seen:
                 raise SpecNameError(

@@ -229,7 +229,7 @@ def gen_conv(n):
             cin += 1  # groups no longer divides in_channels
         v = {"in_channels": cin, "out_channels": cout, "kernel_size": size_arg(r, n, [1, 1, 2, 3, 4])}
         maybe(r, v, "stride", size_arg(r, n, [1, 1, 1, 2, 3]))
-        maybe(r, v, "padding", r.choice(["same", "same", "valid", size_arg(r, n, [0, 1, 2, 3])]))
+        maybe(r, v, "padding", r.choice(["same", "same", "valid", "valid", size_arg(r, n, [0, 1, 2, 3])]))
         maybe(r, v, "dilation", size_arg(r, n, [1, 1, 2, 3]))
         maybe(r, v, "groups", g, 1.0 if g > 1 else 0.3)
         maybe(r, v, "bias", r.random() < 0.5)
