@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_check(args) -> int:
-    from .api import parse_spec, elaborate_spec
+    from .api import elaborate_spec, parse_spec
 
     failed = 0
     for path in args.files:

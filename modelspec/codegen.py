@@ -87,10 +87,7 @@ def shape_comment(evaluations: list[list[tuple]]) -> str:
     first = evaluations[0]
     if any(len(e) != len(first) or any(len(s) != len(f) for s, f in zip(e, first)) for e in evaluations):
         return ", ".join(_shape_text([s]) for s in first) + " (varies)"
-    parts = []
-    for k, shape in enumerate(first):
-        parts.append(_shape_text([e[k] for e in evaluations]))
-    return ", ".join(parts)
+    return ", ".join(_shape_text([e[k] for e in evaluations]) for k in range(len(first)))
 
 
 def _shape_text(shapes: list[tuple]) -> str:

@@ -13,6 +13,7 @@ it the way compilers do::
 from __future__ import annotations
 
 import difflib
+
 from pydantic import BaseModel, ConfigDict
 
 

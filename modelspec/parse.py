@@ -14,7 +14,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ir
-from .errors import SpecError, SpecSyntaxError, Span, did_you_mean
+from .errors import Span, SpecError, SpecSyntaxError, did_you_mean
 
 # How expected terminals read in a message.
 _TERMINAL_WORDS = {

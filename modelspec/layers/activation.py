@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .base import BOOL, FLOAT, PROB, POSITIVE, Arg, ArgProblem, Layer, ShapeProblem, choice, need_rank, optional, INT
 from ..shapes import shape_str
+from .base import BOOL, FLOAT, INT, POSITIVE, PROB, Arg, ArgProblem, Layer, ShapeProblem, choice, need_rank, optional
 
 
 def same(a, x):

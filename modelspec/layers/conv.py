@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from ..shapes import Val, shape_str
 from .base import (
-    BOOL, POSITIVE, Arg, ArgProblem, Layer, ShapeProblem, channel_dim, choice, conv_padding, need_rank, prod,
+    BOOL,
+    POSITIVE,
+    Arg,
+    ArgProblem,
+    Layer,
+    ShapeProblem,
+    channel_dim,
+    choice,
+    conv_padding,
+    need_rank,
+    prod,
     sizes,
 )
-from ..shapes import Val, shape_str
 
 PADDING_MODES = choice("zeros", "reflect", "replicate", "circular")
 

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from .base import (
-    BOOL, INT, POSITIVE, Arg, ArgProblem, ArgType, Layer, ShapeProblem, dim, prod,
-)
 from ..shapes import Sym, Val, shape_str
+from .base import (
+    BOOL,
+    INT,
+    POSITIVE,
+    Arg,
+    ArgProblem,
+    ArgType,
+    Layer,
+    ShapeProblem,
+    dim,
+    prod,
+)
 
 
 def last(x):

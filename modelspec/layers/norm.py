@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from .base import (
-    BOOL, FLOAT, POSITIVE, SHAPE, Arg, ArgProblem, Layer, ShapeProblem, channel_dim, dim, need_rank, optional, prod,
-)
 from ..shapes import shape_str
+from .base import (
+    BOOL,
+    FLOAT,
+    POSITIVE,
+    SHAPE,
+    Arg,
+    ArgProblem,
+    Layer,
+    ShapeProblem,
+    channel_dim,
+    dim,
+    need_rank,
+    optional,
+    prod,
+)
 
 
 def _channels(ranks, batched_rank):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .base import BOOL, Arg, ArgProblem, Layer, ShapeProblem, need_rank, optional, output_size, sizes, POSITIVE
 from ..shapes import Val, shape_str
+from .base import BOOL, POSITIVE, Arg, ArgProblem, Layer, ShapeProblem, need_rank, optional, output_size, sizes
 
 
 def pool_out(size, k, s, p, d, ceil_mode):

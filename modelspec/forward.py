@@ -1,0 +1,547 @@
+"""Forward as dataflow on shapes: statements, calls, operators, indexing.
+
+Each statement is evaluated on `TensorInfo` shapes and emitted as a line of
+the generated ``forward`` with its shape comment.
+"""
+
+from __future__ import annotations
+
+from . import ir
+from .errors import (
+    SpecArgError,
+    SpecError,
+    SpecNameError,
+    SpecShapeError,
+    did_you_mean,
+)
+from .layers import CATALOG
+from .layers.base import ShapeProblem
+from .model import ForwardLine, TensorInfo
+from .ops import OPS, apply_op, broadcast, matmul_macs, matmul_rule
+from .shapes import Val
+from .values import (
+    BIN_PREC,
+    CONTAINERS,
+    ChildSlot,
+    ModRef,
+    ParamRef,
+    Scope,
+    TensorVal,
+    TupleVal,
+    _code,
+    _labelled,
+    _wrap,
+)
+
+
+class ForwardEvaluator:
+    """Mixin of `Elaborator`: the generated forward, line by line."""
+
+    def implicit_forward(self, scope: Scope, env: dict, params: list[str], span):
+        if len(params) != 1:
+            raise SpecArgError(f"{scope.name} has {len(params)} inputs: write a forward to say how they flow", span)
+        if any(r[0] == "param" for r in scope.raw):
+            raise SpecArgError(f"{scope.name} has raw parameters: write a forward to say how they are used", span)
+        x = env[params[0]]
+        var = params[0]
+        if not scope.children:
+            raise SpecArgError(f"{scope.name} has no children and no forward", span)
+        for slot in scope.children.values():
+            ref = ModRef(slot, None, f"self.{slot.name}", slot.name)
+            out = self.call_module(ref, [x], [var], slot.recipe.span, scope, target=var)
+            if isinstance(out, TupleVal):
+                raise SpecShapeError(f"child {slot.name!r} returns several tensors; without a forward, "
+                                     f"children run in order and each must return one", slot.span)
+            x = TensorVal(out.info, var)
+            if slot.cond_code is None:
+                scope.emit(f"{var} = {out.code}", [out.info.shape])
+        scope.emit(f"return {var}")
+        return [x.info]
+
+    def run_forward(self, body, scope: Scope, env: dict, span) -> list:
+        for stmt in body:
+            result = self.fwd_stmt(stmt, scope, env)
+            if result is not None:
+                return result
+        raise SpecArgError(f"the forward of {scope.name} has no return", span, hint="end it with `return ...`")
+
+    def fwd_stmt(self, stmt, scope: Scope, env: dict):
+        k = stmt.kind
+        if k == "assign":
+            value = self.fwd_expr(stmt.value, scope, env)
+            self.assign(stmt.target, value, env, scope, stmt)
+            shapes = self.shapes_of(value)
+            scope.emit(f"{self.target_code(stmt.target)} = {value.code if hasattr(value, 'code') else _code(value)}",
+                       shapes)
+            return None
+        if k == "return":
+            if not stmt.values:
+                raise SpecArgError("return needs a value", stmt.span)
+            vals = [self.fwd_expr(v, scope, env) for v in stmt.values]
+            outs = []
+            for v, e in zip(vals, stmt.values):
+                if isinstance(v, TensorVal):
+                    outs.append(v.info)
+                elif isinstance(v, TupleVal):
+                    outs.extend(self.flat_infos(v))
+                else:
+                    raise SpecArgError(f"forward must return tensors, not {self.describe(v)}", e.span)
+            code = ", ".join(v.code for v in vals)
+            scope.emit(f"return {code}", [s for v in vals for s in self.shapes_of(v)])
+            return outs
+        if k == "for":
+            return self.fwd_for(stmt, scope, env)
+        if k == "if":
+            test = self.fwd_expr(stmt.test, scope, env)
+            if not isinstance(test, Val) or not isinstance(test.value, bool):
+                raise SpecArgError("an if in forward tests a compile-time condition", stmt.test.span)
+            for s in (stmt.body if test.value else stmt.orelse):
+                r = self.fwd_stmt(s, scope, env)
+                if r is not None:
+                    return r
+            return None
+        raise AssertionError(k)
+
+    def flat_infos(self, v) -> list[TensorInfo]:
+        out = []
+        for item in v.items:
+            if isinstance(item, TensorVal):
+                out.append(item.info)
+            elif isinstance(item, TupleVal):
+                out.extend(self.flat_infos(item))
+        return out
+
+    def shapes_of(self, v) -> list[tuple]:
+        if isinstance(v, TensorVal):
+            return [v.info.shape]
+        if isinstance(v, TupleVal):
+            return [i.info.shape if isinstance(i, TensorVal) else () for i in v.items if isinstance(i, TensorVal)]
+        return []
+
+    def target_code(self, t) -> str:
+        if t.kind == "name_target":
+            return t.id
+        inner = ", ".join(self.target_code(i) if i.kind == "name_target" else f"({self.target_code(i)})"
+                          for i in t.items)
+        return inner
+
+    def assign(self, t, value, env, scope, stmt):
+        if t.kind == "name_target":
+            self._check_name(t.id, t.span, "a value")
+            if t.id in scope.children or isinstance(env.get(t.id), (ChildSlot, ParamRef)):
+                raise SpecNameError(f"{t.id!r} is a child of {scope.name}; use another name for the value", t.span)
+            scope.locals.add(t.id)
+            if isinstance(value, TensorVal):
+                env[t.id] = TensorVal(value.info, t.id)
+            elif isinstance(value, TupleVal):
+                env[t.id] = TupleVal(value.items, t.id)
+            elif isinstance(value, Val):
+                env[t.id] = Val(value.value, t.id)
+            else:
+                env[t.id] = value
+            return
+        items = value.items if isinstance(value, TupleVal) else (
+            list(value.value) if isinstance(value, Val) and isinstance(value.value, tuple) else None)
+        if items is None:
+            raise SpecArgError(f"cannot unpack {self.describe(value)} into {len(t.items)} names", stmt.span)
+        if len(items) != len(t.items):
+            raise SpecArgError(f"cannot unpack {len(items)} values into {len(t.items)} names", t.span)
+        for sub, item in zip(t.items, items):
+            if isinstance(item, Val) and isinstance(value, Val):
+                item = Val(item.value, None)
+            self.assign(sub, item if not isinstance(item, TensorInfo) else TensorVal(item, "?"), env, scope, stmt)
+
+    def fwd_for(self, stmt: ir.For, scope: Scope, env: dict):
+        it = self.fwd_expr(stmt.iter, scope, env)
+        if isinstance(it, ModRef) and it.instance is not None and it.instance.recipe.kind == "modulelist":
+            n = len(it.instance.recipe.items)
+            elements = [("module", i) for i in range(n)]
+        elif isinstance(it, Val) and isinstance(it.value, (tuple, list)):
+            elements = [("value", v) for v in it.value]
+        else:
+            raise SpecArgError(f"for loops over a ModuleList or a compile-time list, not {self.describe(it)}",
+                               stmt.iter.span)
+        self._check_name(stmt.var, stmt.span, "a loop variable")
+        scope.emit(f"for {stmt.var} in {it.code if isinstance(it, ModRef) else _code(it)}:")
+        start = len(scope.lines)
+        scope.indent += 1
+        first_lines = None
+        for kind, el in elements:
+            if kind == "module":
+                env[stmt.var] = ModRef(None, it.instance, stmt.var, f"{it.path}.{el}")
+                env[stmt.var].index = el
+            else:
+                env[stmt.var] = Val(el.value if isinstance(el, Val) else el, stmt.var)
+            for s in stmt.body:
+                if s.kind == "return":
+                    raise SpecArgError("return inside a loop is not supported", s.span)
+                self.fwd_stmt(s, scope, env)
+            lines = scope.lines[start:]
+            del scope.lines[start:]
+            if first_lines is None:
+                first_lines = lines
+            else:
+                if [ln.code for ln in lines] != [ln.code for ln in first_lines]:
+                    raise SpecArgError("each pass of this loop would need different code", stmt.span)
+                for first, ln in zip(first_lines, lines):
+                    first.more.append(ln.shapes)
+        scope.indent -= 1
+        scope.lines.extend(first_lines or [])
+        if not elements:
+            scope.lines.append(ForwardLine(scope.indent + 1, "pass", []))
+        return None
+
+    # -- forward expressions
+    def fwd_expr(self, e, scope: Scope, env: dict):
+        k = e.kind
+        if k == "name":
+            if e.id in env:
+                v = env[e.id]
+                if isinstance(v, ChildSlot):
+                    return ModRef(v, v.instance, f"self.{e.id}", e.id)
+                if isinstance(v, ParamRef):
+                    return TensorVal(v.info, f"self.{e.id}")
+                return v
+            return self.lookup_static(e, scope, env, False)
+        if k == "constant":
+            return Val(e.value)
+        if k in ("tuple", "list"):
+            items = [self.fwd_expr(x, scope, env) for x in e.items]
+            code = ", ".join(self.code_of(i) for i in items)
+            if k == "tuple":
+                code = f"({code},)" if len(items) == 1 else f"({code})"
+            else:
+                code = f"[{code}]"
+            if all(isinstance(i, Val) for i in items):
+                return Val(tuple(items) if k == "tuple" else list(items), code)
+            return TupleVal(items, code)
+        if k == "binop":
+            a = self.fwd_expr(e.left, scope, env)
+            b = self.fwd_expr(e.right, scope, env)
+            return self.fwd_binop(e, a, b, scope)
+        if k == "unaryop":
+            a = self.fwd_expr(e.operand, scope, env)
+            if isinstance(a, TensorVal):
+                return TensorVal(a.info, f"{e.op}{_wrap(a.code, a.prec, 12)}", 12)
+            return self.eval_static(e, scope, env)
+        if k == "call":
+            return self.fwd_call(e, scope, env)
+        if k == "attribute":
+            base = self.fwd_expr(e.value, scope, env)
+            if isinstance(base, TensorVal):
+                if e.attr == "shape":
+                    return Val(tuple(base.info.shape), f"{_wrap(base.code, base.prec, 14)}.shape")
+                if e.attr == "ndim":
+                    return Val(len(base.info.shape), f"{base.code}.ndim")
+                if e.attr == "T" and len(base.info.shape) == 2:
+                    return TensorVal(TensorInfo(tuple(reversed(base.info.shape)), base.info.dtype), f"{base.code}.T")
+            raise SpecNameError(f"{self.describe(base)} has no attribute {e.attr!r}", e.span)
+        if k == "subscript":
+            return self.fwd_subscript(e, scope, env)
+        if k in ("compare", "boolop", "not", "ifexp"):
+            return self.eval_static(e, scope, {**env, **{n: v for n, v in env.items() if isinstance(v, Val)}})
+        if k == "infer":
+            raise SpecArgError("`_` stands only for a layer argument to infer", e.span)
+        raise SpecArgError(f"a {k} is not allowed in forward", e.span)
+
+    def code_of(self, v) -> str:
+        if isinstance(v, Val):
+            return _code(v)
+        return v.code
+
+    def fwd_binop(self, e: ir.BinOp, a, b, scope):
+        if isinstance(a, Val) and isinstance(b, Val):
+            return self.static_binop(e, a, b)
+        for v, side in ((a, e.left), (b, e.right)):
+            if not isinstance(v, (TensorVal, Val)):
+                raise SpecArgError(f"cannot use {self.describe(v)} in arithmetic", side.span)
+        p = BIN_PREC[e.op]
+        code = f"{_wrap(self.code_of(a), getattr(a, 'prec', 14), p)} {e.op} " \
+               f"{_wrap(self.code_of(b), getattr(b, 'prec', 14), p + 1)}"
+        ta = a.info if isinstance(a, TensorVal) else None
+        tb = b.info if isinstance(b, TensorVal) else None
+        try:
+            if e.op == "@":
+                if ta is None or tb is None:
+                    raise ShapeProblem("`@` multiplies two tensors")
+                info = matmul_rule(ta, tb)
+                self.add_macs(scope, matmul_macs(info, ta, tb))
+            elif ta is not None and tb is not None:
+                info = broadcast(ta, tb, {"+": "add", "-": "subtract", "*": "multiply", "/": "divide"}.get(
+                    e.op, f"apply {e.op} to"))
+            else:
+                t = ta or tb
+                s = b if ta is not None else a
+                if not isinstance(s.value, (int, float)) or isinstance(s.value, bool):
+                    raise ShapeProblem(f"cannot combine a tensor with {self.describe(s)}")
+                info = TensorInfo(tuple(t.shape), "float" if isinstance(s.value, float) or e.op == "/" else t.dtype)
+        except ShapeProblem as exc:
+            raise SpecShapeError(str(exc), e.span) from None
+        return TensorVal(info, code, p)
+
+    def add_macs(self, scope: Scope, macs):
+        scope.extra_macs = getattr(scope, "extra_macs", 0) + macs
+
+    def fwd_subscript(self, e: ir.Subscript, scope, env):
+        base = self.fwd_expr(e.value, scope, env)
+        if isinstance(base, ModRef) and base.instance is not None and base.instance.recipe.kind in (
+                "modulelist", "moduledict"):
+            if len(e.index) != 1 or e.index[0].kind in ("slice", "ellipsis"):
+                raise SpecArgError("index a ModuleList with one integer, a ModuleDict with one key", e.span)
+            key = self.fwd_expr(e.index[0], scope, env)
+            inst = base.instance
+            if inst.recipe.kind == "moduledict":
+                if not isinstance(key, Val) or key.value not in inst.recipe.keys:
+                    raise SpecNameError(f"{base.path} has no key {self.describe(key)}", e.index[0].span,
+                                        hint=did_you_mean(str(key.value), inst.recipe.keys) if isinstance(key, Val)
+                                        else None)
+                i = inst.recipe.keys.index(key.value)
+            else:
+                n = len(inst.recipe.items)
+                if not isinstance(key, Val) or not isinstance(key.value, int) or not -n <= key.value < n:
+                    raise SpecArgError(f"index {self.describe(key)} is out of range for {base.path} ({n} modules)",
+                                       e.index[0].span)
+                i = key.value % n
+            ref = ModRef(None, inst, f"{base.code}[{_code(key)}]", f"{base.path}.{i}")
+            ref.index = i
+            return ref
+        if isinstance(base, Val):
+            return self.static_subscript(e, base, scope, env)
+        if isinstance(base, TupleVal):
+            if len(e.index) != 1:
+                raise SpecArgError("index a tuple with one integer", e.span)
+            i = self.fwd_expr(e.index[0], scope, env)
+            if not isinstance(i, Val) or not isinstance(i.value, int) or not -len(base.items) <= i.value < len(
+                    base.items):
+                raise SpecArgError(f"index {self.describe(i)} is out of range for {len(base.items)} values", e.span)
+            item = base.items[i.value]
+            code = f"{_wrap(base.code, base.prec, 14)}[{_code(i)}]"
+            return TensorVal(item.info, code) if isinstance(item, TensorVal) else item
+        if not isinstance(base, TensorVal):
+            raise SpecArgError(f"cannot index {self.describe(base)}", e.value.span)
+        return self.tensor_index(e, base, scope, env)
+
+    def tensor_index(self, e, base: TensorVal, scope, env):
+        shape = list(base.info.shape)
+        out, pos, codes = [], 0, []
+        n_real = sum(1 for i in e.index if i.kind != "ellipsis" and not (i.kind == "constant" and i.value is None))
+        if n_real > len(shape):
+            raise SpecShapeError(f"too many indices ({n_real}) for {base.info}", e.span)
+        for item in e.index:
+            if item.kind == "ellipsis":
+                skip = len(shape) - pos - (n_real - len([c for c in codes if c != "..."]))
+                out.extend(shape[pos: pos + skip])
+                pos += skip
+                codes.append("...")
+                continue
+            if item.kind == "constant" and item.value is None:
+                out.append(Val(1))
+                codes.append("None")
+                continue
+            if item.kind == "slice":
+                parts = []
+                vals = []
+                for part in (item.lower, item.upper, item.step):
+                    if part is None:
+                        parts.append("")
+                        vals.append(None)
+                    else:
+                        v = self.fwd_expr(part, scope, env)
+                        if not isinstance(v, Val) or not isinstance(v.value, int):
+                            raise SpecArgError("slice bounds are integers", part.span)
+                        parts.append(_code(v))
+                        vals.append(v.value)
+                d = shape[pos]
+                if vals == [None, None, None]:
+                    out.append(d)
+                elif isinstance(d.value, int):
+                    if vals[2] is not None and vals[2] <= 0:
+                        raise SpecArgError("slice step must be positive", item.span)
+                    out.append(Val(len(range(d.value)[slice(*vals)])))
+                else:
+                    raise SpecShapeError(f"cannot slice the symbolic dim {d.value} with bounds", item.span)
+                code = ":".join(parts[:2]) + (f":{parts[2]}" if parts[2] else "")
+                codes.append(code)
+                pos += 1
+                continue
+            v = self.fwd_expr(item, scope, env)
+            if not isinstance(v, Val) or not isinstance(v.value, int) or isinstance(v.value, bool):
+                raise SpecArgError("index a tensor with integers, slices, None or ...", item.span)
+            d = shape[pos].value
+            if isinstance(d, int) and not -d <= v.value < d:
+                raise SpecShapeError(f"index {v.value} is out of range for dim {pos} of {base.info} (size {d})",
+                                     item.span)
+            codes.append(_code(v))
+            pos += 1
+        out.extend(shape[pos:])
+        code = f"{_wrap(base.code, base.prec, 14)}[{', '.join(codes)}]"
+        return TensorVal(TensorInfo(tuple(out), base.info.dtype), code)
+
+    def fwd_args(self, e: ir.Call, scope, env):
+        args, kwargs = [], {}
+        for a in e.args:
+            if a.kind == "starred":
+                v = self.fwd_expr(a.value, scope, env)
+                if isinstance(v, Val) and isinstance(v.value, (tuple, list)):
+                    args.extend(x if isinstance(x, Val) else Val(x) for x in v.value)
+                    continue
+                if isinstance(v, TupleVal):
+                    args.extend(v.items)
+                    continue
+                raise SpecArgError("`*` unpacks a tuple or list", a.span)
+            args.append(self.fwd_expr(a, scope, env))
+        for kw in e.keywords:
+            if kw.name in kwargs:
+                raise SpecArgError(f"argument {kw.name!r} is given twice", kw.span)
+            kwargs[kw.name] = self.fwd_expr(kw.value, scope, env)
+        return args, kwargs
+
+    def fwd_call(self, e: ir.Call, scope: Scope, env: dict):
+        func = e.func
+        # method call: x.view(...), x.size(0)
+        if isinstance(func, ir.Attribute):
+            dotted = self.dotted(func)
+            head = dotted.split(".")[0] if dotted else None
+            if head in ("F", "torch", "nn") and (head not in env):
+                return self.fwd_function(e, dotted, scope, env)
+            base = self.fwd_expr(func.value, scope, env)
+            if isinstance(base, TensorVal):
+                return self.fwd_method(e, base, func.attr, scope, env)
+            raise SpecNameError(f"{self.describe(base)} has no method {func.attr!r}", func.span)
+        callee = self.fwd_expr(func, scope, env) if not (isinstance(func, ir.Name) and func.id not in env) else None
+        if isinstance(callee, ModRef):
+            args, kwargs = self.fwd_args(e, scope, env)
+            if kwargs:
+                raise SpecArgError("modules are called with tensors, positionally", e.keywords[0].span)
+            for a, ae in zip(args, e.args):
+                if not isinstance(a, TensorVal):
+                    raise SpecArgError(f"modules are called with tensors, not {self.describe(a)}", ae.span)
+            return self.call_module(callee, args, [a.code for a in args], e.span, scope)
+        if isinstance(func, ir.Name) and func.id not in env:
+            if func.id in OPS or func.id in ("range", "len", "min", "max", "abs", "int", "float"):
+                if func.id in ("range", "len", "min", "max", "abs", "int", "float"):
+                    if func.id == "len":
+                        v = self.fwd_expr(e.args[0], scope, env) if e.args else None
+                        if isinstance(v, ModRef) and v.instance is not None:
+                            return Val(len(v.instance.recipe.items), f"len({v.code})")
+                    return self.builtin_call(func.id, e, scope, env)
+                return self.fwd_function(e, func.id, scope, env)
+            if func.id in CATALOG or func.id in self.blocks or func.id in CONTAINERS:
+                raise SpecArgError(f"define {func.id}(...) as a child, then call the child in forward", e.span,
+                                   hint=f"e.g. `{func.id.lower()} = {func.id}(...)` in the body")
+            raise SpecNameError(f"undefined function {func.id!r}", func.span,
+                                hint=did_you_mean(func.id, list(OPS) + list(scope.children)))
+        raise SpecArgError(f"{self.describe(callee)} cannot be called", e.span)
+
+    def fwd_function(self, e: ir.Call, dotted: str, scope, env):
+        name = dotted.split(".")[-1]
+        ns = dotted.rsplit(".", 1)[0] if "." in dotted else None
+        op = OPS.get(name)
+        if op is None or (ns is not None and ns not in ("F", "torch", "nn.functional", "torch.nn.functional")):
+            raise SpecNameError(f"unknown function {dotted!r}", e.func.span,
+                                hint=did_you_mean(name, list(OPS)))
+        if op.function is None:
+            raise SpecNameError(f"{name} is a tensor method: write x.{name}(...)", e.func.span)
+        args, kwargs = self.fwd_args(e, scope, env)
+        prefix = op.function
+        if ns in ("F", "nn.functional", "torch.nn.functional") and op.function == "torch":
+            prefix = "F" if name in ("relu", "gelu", "softmax", "log_softmax", "sigmoid", "tanh", "dropout") else "torch"
+        elif ns == "torch" and name in ("relu", "softmax", "log_softmax", "sigmoid", "tanh", "dropout", "flatten",
+                                        "cat", "stack", "matmul", "bmm"):
+            prefix = "torch"
+        return self.apply(op, e, args, kwargs, f"{prefix}.{name}", scope, method_on=None)
+
+    def fwd_method(self, e: ir.Call, base: TensorVal, name: str, scope, env):
+        op = OPS.get(name)
+        if op is None or not op.method:
+            raise SpecNameError(f"unknown tensor method {name!r}", e.func.span,
+                                hint=did_you_mean(name, [n for n, o in OPS.items() if o.method]))
+        args, kwargs = self.fwd_args(e, scope, env)
+        return self.apply(op, e, [base] + args, kwargs, name, scope, method_on=base)
+
+    def apply(self, op, e, args, kwargs, spelled, scope, method_on):
+        def info(v):
+            if isinstance(v, TensorVal):
+                return v.info
+            if isinstance(v, TupleVal):
+                return Val([info(i) for i in v.items])
+            return v
+
+        try:
+            result = apply_op(op, [info(a) for a in args], {k: info(v) for k, v in kwargs.items()})
+        except ShapeProblem as exc:
+            label = f"{spelled}" if method_on is None else f".{spelled}"
+            raise SpecShapeError(_labelled(f"{label}(...)", str(exc)), e.span) from None
+        arg_codes = [self.code_of(a) for a in (args[1:] if method_on is not None else args)]
+        arg_codes += [f"{k}={self.code_of(v)}" for k, v in kwargs.items()]
+        if op.training_arg and "training" not in kwargs:
+            arg_codes.append("training=self.training")  # F.dropout defaults to training=True
+        if method_on is not None:
+            code = f"{_wrap(method_on.code, method_on.prec, 14)}.{spelled}({', '.join(arg_codes)})"
+        else:
+            code = f"{spelled}({', '.join(arg_codes)})"
+        if op.macs is not None and isinstance(result, TensorInfo):
+            self.add_macs(scope, op.macs(result, *[a.info if isinstance(a, TensorVal) else a for a in args[:2]]))
+        if isinstance(result, TensorInfo):
+            return TensorVal(result, code)
+        if isinstance(result, list):
+            return TupleVal([TensorVal(r, "?") for r in result], code)
+        if isinstance(result, Val):
+            if isinstance(result.value, tuple):
+                return Val(result.value, code)
+            return Val(result.value, code)
+        return result
+
+    def call_module(self, ref: ModRef, args: list, codes: list[str], span, scope: Scope, target=None):
+        infos = [a.info for a in args]
+        absent = ref.slot is not None and not ref.slot.present
+        out = None
+        if ref.slot is not None:
+            slot = ref.slot
+            if absent:
+                # build it anyway, to print the class's other branch; it acts as identity here
+                if slot.hypothetical is None:
+                    saved = self.total_params
+                    try:
+                        slot.hypothetical = self.instantiate(slot.recipe, infos, scope, slot.name)
+                        out = slot.hypothetical.call(infos, span)
+                    except SpecError:
+                        slot.hypothetical = None
+                    self.total_params = saved
+                elif slot.hypothetical is not None:
+                    out = slot.hypothetical.call(infos, span)
+            else:
+                if slot.instance is None:
+                    slot.instance = self.instantiate(slot.recipe, infos, scope, slot.name, span)
+                out = slot.instance.call(infos, span)
+        else:
+            inst = self.element(ref.instance, ref.index, infos, span)
+            out = inst.call(infos, span)
+        call_code = f"{ref.code}({', '.join(codes)})"
+        if ref.slot is not None and ref.slot.cond_code is not None:
+            # an absent child acts as identity; both cases print as torchvision writes them
+            if len(args) != 1:
+                raise SpecArgError("a conditional child takes one input", span)
+            if isinstance(out, list):
+                raise SpecArgError("a conditional child must return one tensor", span)
+            result = infos[0] if absent else out
+            if target is not None and codes[0] == target:
+                var = target
+            else:
+                var = self.fresh(scope, f"{ref.slot.name}_out")
+                scope.emit(f"{var} = {codes[0]}", [infos[0].shape])
+            scope.emit(f"if {ref.code} is not None:")
+            scope.indent += 1
+            scope.emit(f"{var} = {call_code}", [out.shape] if out is not None else [])
+            scope.indent -= 1
+            return TensorVal(result, var)
+        if isinstance(out, list):
+            return TupleVal([TensorVal(o, "?") for o in out], call_code)
+        return TensorVal(out, call_code)
+
+    def fresh(self, scope: Scope, base: str) -> str:
+        name, n = base, 2
+        while name in scope.locals or name in scope.env:
+            name, n = f"{base}{n}", n + 1
+        scope.locals.add(name)
+        return name

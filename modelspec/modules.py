@@ -1,0 +1,440 @@
+"""Building modules: recipes become instances when forward first calls them.
+
+Layers bind their arguments and infer ``_`` from the input shape; blocks
+open a new `Scope` and finish as a shared `ClassDef`; containers chain or
+hold their elements.
+"""
+
+from __future__ import annotations
+
+from . import ir
+from .errors import (
+    Span,
+    SpecArgError,
+    SpecLimitError,
+    SpecNameError,
+    SpecShapeError,
+    did_you_mean,
+)
+from .layers import CATALOG
+from .layers.base import INFER, ArgError, InferMismatch, ShapeProblem, bind
+from .model import ClassDef, ModuleNode, TensorInfo
+from .shapes import InputSlot, Sym, Val, shape_str
+from .values import DIM_NAMES, CtorParam, Instance, Recipe, Scope, _code, _labelled, _PathScope, _real, literal
+
+
+class ModuleBuilder:
+    """Mixin of `Elaborator`: from recipes to built modules and classes."""
+
+    def recipe_needs_input(self, r: Recipe) -> bool:
+        if r.kind == "layer":
+            layer = CATALOG[r.name]
+            given = {a.name for a in layer.args[: len(r.args)]} | set(r.kwargs)
+            if any(v is INFER for v in list(r.args) + list(r.kwargs.values())):
+                return True
+            return any(a.infer is not None and a.name not in given for a in layer.args)
+        if r.kind == "block":
+            return True
+        return any(self.recipe_needs_input(i) for i in r.items)
+
+    def count_params(self, n: int, span: Span):
+        self.total_params += n
+        if self.total_params > self.limits.max_params:
+            raise SpecLimitError(
+                f"the model would need {self.total_params:,} parameters, over the limit of "
+                f"{self.limits.max_params:,}", span,
+                hint="lower the sizes, or raise the limit (max_params= in Python, --max-params on the command line)",
+            )
+
+    def instantiate(self, r: Recipe, inputs: list[TensorInfo] | None, scope: Scope, name: str,
+                    call_span: Span | None = None) -> Instance:
+        path = f"{scope.path}.{name}" if scope.path else name
+        if r.kind == "layer":
+            return self.build_layer(r, inputs, scope, name, path, call_span)
+        if r.kind == "block":
+            return self.build_block(r, inputs, scope, name, path)
+        if r.kind == "sequential":
+            return self.build_sequential(r, inputs, scope, name, path)
+        return self.build_container(r, scope, name, path)
+
+    def build_layer(self, r: Recipe, inputs, scope, name, path, call_span: Span | None = None) -> Instance:
+        layer = CATALOG[r.name]
+        shapes = tuple(t.shape for t in inputs) if inputs is not None else ()
+        label = f"{r.name} `{path}`"
+        if inputs is not None and len(inputs) != layer.n_inputs:
+            raise SpecArgError(f"{label} takes {layer.n_inputs} input{'s' if layer.n_inputs > 1 else ''}, "
+                               f"got {len(inputs)}", call_span or r.span)
+        bound = self.bind_layer(layer, r, shapes, label)
+        code = self.layer_code(layer, r, bound, scope)
+        node = ModuleNode(name, path, r.name, "layer", r.span, layer=layer, args=dict(bound.values))
+        try:
+            params = layer.params(bound)
+        except TypeError:
+            params = None
+        if not isinstance(params, int):
+            raise SpecShapeError(f"{label}: its parameter count would depend on a symbolic size", r.span)
+        node.params = node.trainable = params
+        self.count_params(params, r.span)
+        inst = Instance(node, code, r, bound)
+        inst.call = lambda ins, span=None: self.call_layer(inst, ins, scope, span)
+        return inst
+
+    def bind_layer(self, layer, r: Recipe, shapes, label):
+        try:
+            return bind(layer, list(r.args), dict(r.kwargs), shapes)
+        except ArgError as exc:
+            span = r.span
+            if exc.arg is not None and exc.arg in r.kw_spans:
+                span = r.kw_spans[exc.arg]
+            elif exc.arg is not None:
+                idx = [a.name for a in layer.args].index(exc.arg) if layer.arg(exc.arg) else None
+                if idx is not None and idx < len(r.arg_spans):
+                    span = r.arg_spans[idx]
+            elif exc.index is not None and exc.index < len(r.arg_spans):
+                span = r.arg_spans[exc.index]
+            hint = exc.hint
+            if hint is None and "missing" in exc.message:
+                hint = None
+            raise SpecArgError(f"{label} {exc.message}", span, hint=hint) from None
+        except InferMismatch as exc:
+            span = r.kw_spans.get(exc.arg)
+            if span is None:
+                idx = [a.name for a in layer.args].index(exc.arg)
+                span = r.arg_spans[idx] if idx < len(r.arg_spans) else r.span
+            shape = shapes[0] if len(shapes) == 1 else None
+            got = shape_str(shape) if shape is not None else ", ".join(shape_str(s) for s in shapes)
+            fixed = self.call_text(layer, r, exc.arg, exc.inferred)
+            underscore = self.call_text(layer, r, exc.arg, "_")
+            raise SpecShapeError(
+                f"{label} expects {exc.arg}={literal(exc.given)} but its input is {got}", span,
+                hint=f"use {fixed}, or {underscore} to infer it",
+            ) from None
+        except ShapeProblem as exc:
+            raise SpecShapeError(_labelled(label, str(exc)), r.span) from None
+
+    def call_text(self, layer, r: Recipe, arg: str, value) -> str:
+        parts = []
+        pos_names = [a.name for a in layer.args if not a.kw_only]
+        for i, v in enumerate(r.args):
+            n = pos_names[i] if i < len(pos_names) else None
+            parts.append(str(value) if n == arg and value == "_" else literal(value) if n == arg else
+                         ("_" if v is INFER else _code(v)))
+        for k, v in r.kwargs.items():
+            shown = (str(value) if value == "_" else literal(value)) if k == arg else ("_" if v is INFER else _code(v))
+            parts.append(f"{k}={shown}")
+        return f"{layer.name}({', '.join(parts)})"
+
+    def dim_code(self, v, scope: Scope, argname: str) -> str:
+        """How an inferred argument is spelled inside the class of ``scope``."""
+        if isinstance(v, tuple):
+            inner = ", ".join(self.dim_code(x, scope, argname) for x in v)
+            return f"({inner},)" if len(v) == 1 else f"({inner})"
+        if not isinstance(v, Val):
+            v = Val(v)
+        if isinstance(v.value, Sym):
+            raise ShapeProblem(f"{argname} would be the symbolic size {v.value}; it must be a fixed number")
+        scope = _real(scope)
+        if scope.kind == "model":
+            return literal(v.value)
+        if v._code is not None:
+            return v._code
+        if v.slot is not None and v.slot.owner is scope:
+            if v.slot.name is None:
+                v.slot.name = scope.new_ctor_param(DIM_NAMES.get(argname, argname), slot=v.slot)
+            return v.slot.name
+        return scope.new_ctor_param(DIM_NAMES.get(argname, argname), value=v.value)
+
+    def layer_code(self, layer, r: Recipe, bound, scope: Scope) -> str:
+        parts = []
+        pos_names = [a.name for a in layer.args if not a.kw_only]
+        inferred = getattr(bound, "inferred", {})
+        try:
+            given = set(pos_names[: len(r.args)]) | set(r.kwargs)
+            for a in layer.args:
+                if a.name in inferred and a.name not in given:
+                    parts.append(f"{a.name}={self.dim_code(inferred[a.name], scope, a.name)}")
+            for i, v in enumerate(r.args):
+                n = pos_names[i]
+                parts.insert(i, self.dim_code(inferred[n], scope, n) if v is INFER else _code(v))
+            for k, v in r.kwargs.items():
+                parts.append(f"{k}={self.dim_code(inferred[k], scope, k) if v is INFER else _code(v)}")
+        except ShapeProblem as exc:
+            raise SpecShapeError(f"{layer.name}: {exc}", r.span) from None
+        return f"nn.{layer.name}({', '.join(parts)})"
+
+    def call_layer(self, inst: Instance, inputs: list[TensorInfo], scope, span=None):
+        layer = CATALOG[inst.recipe.name]
+        r = inst.recipe
+        label = f"{r.name} `{inst.node.path}`"
+        shapes = tuple(t.shape for t in inputs)
+        if len(inputs) != layer.n_inputs:
+            raise SpecArgError(f"{label} takes {layer.n_inputs} input{'s' if layer.n_inputs > 1 else ''}, "
+                               f"got {len(inputs)}", span or r.span)
+        if inst.node.inputs:
+            bound = self.bind_layer(layer, r, shapes, label)  # a second call: the input must fit the same layer
+        else:
+            bound = inst.bound
+        if layer.name == "Embedding" and inputs[0].dtype == "float":
+            raise SpecShapeError(f"{label} takes integer indices, but its input is a float tensor",
+                                 span or r.span, hint="declare the input as Long[...]")
+        try:
+            out = layer.rule(bound, *shapes)
+        except ShapeProblem as exc:
+            raise SpecShapeError(_labelled(label, str(exc)), span or r.span) from None
+        outs = out if isinstance(out, list) else [out]
+        infos = [TensorInfo(tuple(d if isinstance(d, Val) else Val(d) for d in s),
+                            "long" if i == 1 else ("float" if layer.name == "Embedding" else inputs[0].dtype))
+                 for i, s in enumerate(outs)]
+        node = inst.node
+        if not node.inputs:
+            node.inputs = list(inputs)
+            node.outputs = infos
+            try:
+                node.macs = layer.macs(bound, infos[0].shape, *shapes)
+            except (TypeError, ZeroDivisionError):
+                node.macs = 0
+            if layer.explain is not None:
+                node.explain = layer.explain(bound, shapes[0], out if isinstance(out, list) else infos[0].shape)
+        return infos if isinstance(out, list) else infos[0]
+
+    def build_sequential(self, r: Recipe, inputs, scope, name, path) -> Instance:
+        node = ModuleNode(name, path, "Sequential", "sequential", r.span)
+        items = []
+        cur = inputs
+        for i, item in enumerate(r.items):
+            inst = self.instantiate(item, cur, _PathScope(scope, path), str(i))
+            if cur is not None:
+                out = inst.call(cur, item.span)
+                if isinstance(out, list):
+                    raise SpecShapeError(f"{item.name} `{inst.node.path}` returns {len(out)} tensors; inside a "
+                                         f"Sequential each module must return one", item.span)
+                cur = [out]
+            items.append(inst)
+            node.children.append(inst.node)
+        code = self.container_code("nn.Sequential", [i.code for i in items])
+        inst = Instance(node, code, r, items=items)
+        node.inputs = list(inputs or [])
+        node.outputs = cur or []
+
+        def call(ins, span=None, inst=inst):
+            if node.inputs and [shape_str(t.shape) for t in ins] != [shape_str(t.shape) for t in node.inputs]:
+                cur2 = ins
+                for it in inst.items:
+                    cur2 = [it.call(cur2, span)]
+                return cur2[0]
+            if not ins and not node.outputs:
+                return ins
+            return node.outputs[0] if node.outputs else ins[0]
+
+        inst.call = call
+        return inst
+
+    def build_container(self, r: Recipe, scope, name, path) -> Instance:
+        kind = "ModuleList" if r.kind == "modulelist" else "ModuleDict"
+        node = ModuleNode(name, path, kind, r.kind, r.span)
+        inst = Instance(node, "", r)
+        inst.items = [None] * len(r.items)
+        inst.scope = _PathScope(scope, path)
+
+        def call(ins, span=None):
+            raise SpecArgError(f"a {kind} cannot be called; loop over it or index it in forward", span or r.span)
+
+        inst.call = call
+        return inst
+
+    def element(self, inst: Instance, i: int, inputs, span) -> Instance:
+        """Element ``i`` of a ModuleList/ModuleDict, built at its first call."""
+        if inst.items[i] is None:
+            key = inst.recipe.keys[i] if inst.recipe.kind == "moduledict" else str(i)
+            inst.items[i] = self.instantiate(inst.recipe.items[i], inputs, inst.scope, key)
+        return inst.items[i]
+
+    def finish_container(self, inst: Instance, scope: Scope):
+        if inst.recipe.kind not in ("modulelist", "moduledict"):
+            return
+        for i, item in enumerate(inst.items):
+            if item is None:
+                r = inst.recipe.items[i]
+                if self.recipe_needs_input(r):
+                    raise SpecShapeError(f"element {i} of {inst.node.path} is never called in forward, so its "
+                                         f"input shape is unknown", r.span)
+                self.element(inst, i, None, r.span)
+        inst.node.children = [i.node for i in inst.items]
+        codes = [i.code for i in inst.items]
+        if inst.recipe.kind == "modulelist":
+            inst.code = "nn.ModuleList(" + self.container_code("", codes, brackets="[]") + ")"
+        else:
+            pairs = [f"{k!r}: {c}" for k, c in zip(inst.recipe.keys, codes)]
+            inst.code = "nn.ModuleDict(" + self.container_code("", pairs, brackets="{}") + ")"
+
+    @staticmethod
+    def container_code(head: str, items: list[str], brackets: str = "()") -> str:
+        if not items:
+            return f"{head}{brackets}"
+        if len(items) > 2 and len(set(items)) == 1 and "\n" not in items[0]:
+            inner = f"{items[0]} for _ in range({len(items)})"
+            return f"{head}(*[{inner}])" if head else f"{brackets[0]}{inner}{brackets[1]}" if brackets == "[]" \
+                else f"{head}{brackets[0]}" + ", ".join(items) + brackets[1]
+        body = "".join("    " + c.replace("\n", "\n    ") + ",\n" for c in items)
+        return f"{head}{brackets[0]}\n{body}{brackets[1]}"
+
+    # -- blocks ---------------------------------------------------------------------
+    def build_block(self, r: Recipe, inputs, parent: Scope, name, path) -> Instance:
+        block: ir.Block = r.block
+        if block.name in self.block_stack:
+            chain = " -> ".join(self.block_stack + [block.name])
+            raise SpecNameError(f"block {block.name!r} uses itself ({chain})", r.span,
+                                hint="a block cannot contain itself; unroll with a list comprehension")
+        if len(self.block_stack) >= self.limits.max_depth:
+            raise SpecLimitError(f"blocks nest deeper than {self.limits.max_depth} levels", r.span)
+        if inputs is None:
+            raise SpecShapeError(f"block {block.name} `{path}` is never called in forward", r.span)
+        env = self.bind_block_args(block, r, parent)
+        scope = Scope("block", block.name, path, {}, block.span, parent.depth + 1)
+        for p in block.params:
+            scope.env[p.name] = Val(env[p.name].value, p.name)
+            scope.ctor.append(CtorParam(p.name, self.default_code(p, parent), False))
+        ins = []
+        for k, t in enumerate(inputs):
+            dims = []
+            for i, d in enumerate(t.shape):
+                dims.append(Val(d.value, slot=InputSlot(i, d.value, scope, d)) if k == 0 else Val(d.value))
+            ins.append(TensorInfo(tuple(dims), t.dtype))
+        scope.env["in_shape"] = Val(tuple(ins[0].shape), "in_shape")
+        node = ModuleNode(name, path, block.name, "block", r.span)
+        self.block_stack.append(block.name)
+        try:
+            outs = self.run_scope(scope, block.body, [("x", t) for t in ins], node, block.span)
+        finally:
+            self.block_stack.pop()
+        cls = self.finish_class(scope, node, block.span)
+        node.type_name = cls.name
+        # constructor call in the parent's class
+        args = []
+        for p in scope.ctor:
+            if p.inferred:
+                outer = p.slot.outer if p.slot is not None else Val(p.value)
+                try:
+                    args.append(self.dim_code(outer, parent, p.name))
+                except ShapeProblem as exc:
+                    raise SpecShapeError(f"block {block.name} `{path}`: {exc}", r.span) from None
+        args += [_code(v) for v in r.args]
+        args += [f"{k}={_code(v)}" for k, v in r.kwargs.items()]
+        code = f"{cls.name}({', '.join(args)})"
+        node.inputs = list(inputs)
+        out_list = outs if isinstance(outs, list) else [outs]
+        node.outputs = [self.export_info(o, scope, env) for o in out_list if isinstance(o, TensorInfo)]
+        inst = Instance(node, code, r, classdef=cls)
+        first_in = [shape_str(t.shape) for t in inputs]
+
+        def call(ins2, span=None):
+            if [shape_str(t.shape) for t in ins2] != first_in:
+                raise SpecShapeError(
+                    f"block {block.name} `{path}` was built for input {', '.join(first_in)} but is called "
+                    f"again with {', '.join(shape_str(t.shape) for t in ins2)}", span or r.span)
+            res = [self.export_info(o, scope, env) if isinstance(o, TensorInfo) else o for o in out_list]
+            return res if len(res) > 1 else res[0]
+
+        inst.call = call
+        return inst
+
+    def export_info(self, info: TensorInfo, scope: Scope, args: dict) -> TensorInfo:
+        """A block's output as its caller sees it: spellings mapped back to the caller's."""
+        dims = []
+        for d in info.shape:
+            if d.slot is not None and d.slot.owner is scope:
+                dims.append(d.slot.outer)
+            elif d._code is not None and d._code in args:
+                dims.append(args[d._code])
+            else:
+                dims.append(Val(d.value))
+        return TensorInfo(tuple(dims), info.dtype)
+
+    def default_code(self, p: ir.BlockParam, scope) -> str | None:
+        if p.default is None:
+            return None
+        return _code(self.eval_static(p.default, Scope("model", "", "", {}, p.span, 0), {}))
+
+    def bind_block_args(self, block: ir.Block, r: Recipe, parent: Scope) -> dict:
+        names = [p.name for p in block.params]
+        out: dict[str, Val] = {}
+        if len(r.args) > len(names):
+            sp = r.arg_spans[len(names)] if len(names) < len(r.arg_spans) else r.span
+            raise SpecArgError(f"block {block.name} takes {len(names)} argument{'s' if len(names) != 1 else ''} "
+                               f"({', '.join(names)}) but {len(r.args)} were given", sp)
+        for n, v, sp in zip(names, r.args, r.arg_spans):
+            if v is INFER:
+                raise SpecArgError(f"`_` infers layer arguments; block {block.name} needs {n!r} given", sp)
+            out[n] = v
+        for k, v in r.kwargs.items():
+            if k not in names:
+                raise SpecArgError(f"block {block.name} has no parameter {k!r}", r.kw_spans[k],
+                                   hint=did_you_mean(k, names) or f"its parameters: {', '.join(names) or 'none'}")
+            if k in out:
+                raise SpecArgError(f"block {block.name} got {k!r} twice", r.kw_spans[k])
+            if v is INFER:
+                raise SpecArgError(f"`_` infers layer arguments; block {block.name} needs {k!r} given", r.kw_spans[k])
+            out[k] = v
+        for p in block.params:
+            if p.name not in out:
+                if p.default is None:
+                    raise SpecArgError(f"block {block.name} is missing the argument {p.name!r}", r.span,
+                                       hint=f"{block.name}({', '.join(names)})")
+                out[p.name] = self.eval_static(p.default, Scope("model", "", "", {}, p.span, 0), dict(self.consts))
+        return out
+
+    def finish_class(self, scope: Scope, node: ModuleNode, span) -> ClassDef:
+        init: list[tuple[int, str]] = []
+        for kind, name, _info, code, _ in scope.raw:
+            if kind == "const":
+                continue
+            if kind == "param":
+                init.append((2, f"self.{name} = nn.Parameter({code})"))
+            else:
+                init.append((2, f"self.register_buffer({name!r}, {code})"))
+        for slot in scope.children.values():
+            inst = slot.instance or slot.hypothetical
+            if inst is not None and inst.recipe.kind in ("modulelist", "moduledict"):
+                self.finish_container(inst, scope)
+                if slot.instance is not None:
+                    node.children = [s.instance.node for s in scope.children.values() if s.instance is not None]
+            if slot.cond_code is None:
+                init.append((2, f"self.{slot.name} = {self.indent_code(inst.code, 2)}"))
+            elif inst is None:
+                init.append((2, f"self.{slot.name} = None"))
+            else:
+                init.append((2, f"if {slot.cond_code}:"))
+                init.append((3, f"self.{slot.name} = {self.indent_code(inst.code, 3)}"))
+                init.append((2, "else:"))
+                init.append((3, f"self.{slot.name} = None"))
+        ctor = [(p.name, p.default) for p in scope.ctor]
+        lines = scope.lines
+        cls = ClassDef(scope.name, scope.kind, ctor, init, scope.forward_params, lines, span=span)
+        cls.used_by.append(scope.path or scope.name)
+        key = cls.structure_key()
+        if scope.kind == "block":
+            existing = self.class_keys.get((scope.name, key))
+            if existing is not None:
+                existing.used_by.append(scope.path)
+                existing.instances.append(lines)
+                return existing
+            cls.name = self.unique_class_name(scope.name)
+            self.class_keys[(scope.name, key)] = cls
+        else:
+            cls.name = self.unique_class_name(scope.name)
+        cls.instances = [lines]
+        self.classes.append(cls)
+        return cls
+
+    def unique_class_name(self, name: str) -> str:
+        base, n = name, 2
+        while name in self.class_names:
+            name, n = f"{base}_{n}", n + 1
+        self.class_names.add(name)
+        return name
+
+    @staticmethod
+    def indent_code(code: str, level: int) -> str:
+        return code.replace("\n", "\n" + "    " * level)
+
+    # -- forward ---------------------------------------------------------------------

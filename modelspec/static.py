@@ -1,0 +1,372 @@
+"""Compile-time expressions: consts, block arguments, conditions, module recipes.
+
+Every value comes back as a `Val` carrying the code that spells it in the
+class being generated (``k // 2``, ``planes``), or as a `Recipe`.
+"""
+
+from __future__ import annotations
+
+import keyword
+
+from . import ir
+from .errors import (
+    SpecArgError,
+    SpecLimitError,
+    SpecNameError,
+    did_you_mean,
+)
+from .layers import CATALOG
+from .layers.base import INFER
+from .ops import OPS
+from .shapes import InputSlot, Sym, Val
+from .values import (
+    BIN_PREC,
+    CONTAINERS,
+    ChildSlot,
+    ModRef,
+    ParamRef,
+    Recipe,
+    Scope,
+    TensorVal,
+    _code,
+    _py_binop,
+    _real,
+    _wrap,
+    literal,
+)
+
+
+class StaticEvaluator:
+    """Mixin of `Elaborator`: evaluation before any tensor flows."""
+
+    def eval_static(self, e, scope: Scope, env: dict, allow_modules: bool = False):
+        """Evaluate a compile-time expression to a `Val` (or a `Recipe`)."""
+        k = e.kind
+        if k == "constant":
+            return Val(e.value)
+        if k == "infer":
+            raise SpecArgError("`_` stands only for a layer argument to infer", e.span)
+        if k == "name":
+            return self.lookup_static(e, scope, env, allow_modules)
+        if k in ("tuple", "list"):
+            items = []
+            for x in e.items:
+                v = self.eval_static(x, scope, env, allow_modules)
+                items.append(v)
+            if any(isinstance(v, Recipe) for v in items):
+                return items if k == "list" else tuple(items)
+            value = tuple(items) if k == "tuple" else list(items)
+            code = literal(value)
+            return Val(value, code)
+        if k == "listcomp":
+            return self.list_comp(e, scope, env, allow_modules)
+        if k == "binop":
+            a = self.eval_static(e.left, scope, env)
+            b = self.eval_static(e.right, scope, env)
+            return self.static_binop(e, a, b)
+        if k == "unaryop":
+            a = self._num(self.eval_static(e.operand, scope, env), e.operand)
+            v = -a.value if e.op == "-" else a.value
+            return Val(v, f"{e.op}{_wrap(_code(a), a.prec, 12)}", prec=12)
+        if k in ("boolop", "not", "compare", "ifexp"):
+            return self.static_logic(e, scope, env)
+        if k == "subscript":
+            base = self.eval_static(e.value, scope, env)
+            return self.static_subscript(e, base, scope, env)
+        if k == "call":
+            return self.static_call(e, scope, env, allow_modules)
+        if k == "attribute":
+            raise SpecNameError(f"unknown name {self.dotted(e) or e.attr!r}", e.span)
+        raise SpecArgError(f"a {k} is not allowed here", e.span)
+
+    def lookup_static(self, e: ir.Name, scope: Scope, env: dict, allow_modules: bool):
+        if e.id in env:
+            v = env[e.id]
+            if isinstance(v, Val):
+                return v
+            if isinstance(v, ChildSlot):
+                raise SpecArgError(f"child {e.id!r} cannot be used as a value here", e.span)
+            if isinstance(v, (TensorVal, ParamRef)):
+                raise SpecArgError(f"{e.id!r} is a tensor; here a compile-time value is needed", e.span)
+            return v
+        if e.id in self.consts:
+            return self.consts[e.id]
+        if e.id in CATALOG or e.id in CONTAINERS or e.id in self.blocks:
+            raise SpecArgError(f"{e.id} must be called: {e.id}(...)", e.span)
+        candidates = list(env) + list(self.consts)
+        raise SpecNameError(f"undefined name {e.id!r}", e.span, hint=did_you_mean(e.id, candidates))
+
+    def _num(self, v, e):
+        if not isinstance(v, Val) or isinstance(v.value, bool) or not isinstance(v.value, (int, float, Sym)):
+            raise SpecArgError(f"expected a number, got {self.describe(v)}", e.span)
+        return v
+
+    def describe(self, v) -> str:
+        if isinstance(v, Val):
+            return literal(v.value) if not isinstance(v.value, Sym) else str(v.value)
+        if isinstance(v, Recipe):
+            return f"a {v.name} module"
+        if isinstance(v, TensorVal):
+            return f"a tensor {v.info}"
+        if isinstance(v, ModRef):
+            return f"the module `{v.path}`"
+        if isinstance(v, ChildSlot):
+            return f"the module `{v.name}`"
+        if isinstance(v, ParamRef):
+            return f"the parameter `{v.name}`"
+        if isinstance(v, (list, tuple)):
+            bad = next((x for x in v if not isinstance(x, Recipe)), None)
+            return f"a list holding {self.describe(bad)}" if bad is not None else "a list of modules"
+        return type(v).__name__
+
+    def static_binop(self, e: ir.BinOp, a, b):
+        if e.op == "@":
+            raise SpecArgError("`@` multiplies tensors; use it in forward", e.span)
+        if e.op == "+" and isinstance(a, Val) and isinstance(a.value, (tuple, list)) and isinstance(b, Val) \
+                and isinstance(b.value, type(a.value)):
+            value = a.value + b.value
+            return Val(value, f"{_wrap(_code(a), a.prec, 10)} + {_wrap(_code(b), b.prec, 11)}", prec=10)
+        self._num(a, e.left)
+        self._num(b, e.right)
+        if e.op in ("/", "//", "%") and b.value == 0:
+            raise SpecArgError("division by zero", e.span)
+        if e.op == "**":
+            if isinstance(b.value, int) and abs(b.value) > 64 or isinstance(a.value, Sym):
+                raise SpecArgError(f"the power {literal(a.value)} ** {literal(b.value)} is out of range", e.span)
+        try:
+            value = _py_binop(e.op, a.value, b.value)
+        except (TypeError, OverflowError):
+            raise SpecArgError(f"cannot compute {self.describe(a)} {e.op} {self.describe(b)}", e.span) from None
+        p = BIN_PREC[e.op]
+        right_need = p + 1 if e.op != "**" else p
+        left_need = p if e.op != "**" else p + 1
+        code = f"{_wrap(_code(a), a.prec, left_need)} {e.op} {_wrap(_code(b), b.prec, right_need)}"
+        if isinstance(value, int) and abs(value) > 10**18:
+            raise SpecLimitError(f"the number {value} is out of range", e.span)
+        return Val(value, code, prec=p)
+
+    def static_logic(self, e, scope, env):
+        k = e.kind
+        if k == "not":
+            a = self.eval_static(e.operand, scope, env)
+            return Val(not a.value, f"not {_wrap(_code(a), a.prec, 4)}", prec=4)
+        if k == "boolop":
+            a = self.eval_static(e.left, scope, env)
+            b = self.eval_static(e.right, scope, env)
+            p = 3 if e.op == "and" else 2
+            value = (a.value and b.value) if e.op == "and" else (a.value or b.value)
+            return Val(value, f"{_wrap(_code(a), a.prec, p)} {e.op} {_wrap(_code(b), b.prec, p + 1)}", prec=p)
+        if k == "compare":
+            left = self.eval_static(e.left, scope, env)
+            result, parts = True, [_wrap(_code(left), left.prec, 6)]
+            for op, comp in zip(e.ops, e.comparators):
+                right = self.eval_static(comp, scope, env)
+                try:
+                    ok = self._compare(op, left.value, right.value)
+                except TypeError:
+                    raise SpecArgError(f"cannot compare {self.describe(left)} {op} {self.describe(right)}",
+                                       e.span) from None
+                result = result and ok
+                parts += [op, _wrap(_code(right), right.prec, 6)]
+                left = right
+            return Val(result, " ".join(parts), prec=5)
+        if k == "ifexp":
+            t = self.eval_static(e.test, scope, env)
+            a = self.eval_static(e.body, scope, env, allow_modules=True)
+            b = self.eval_static(e.orelse, scope, env, allow_modules=True)
+            chosen = a if t.value else b
+            if isinstance(chosen, Val) and isinstance(a, Val) and isinstance(b, Val):
+                code = f"{_wrap(_code(a), a.prec, 2)} if {_wrap(_code(t), t.prec, 2)} else {_wrap(_code(b), b.prec, 1)}"
+                return Val(chosen.value, code, prec=1)
+            return chosen
+        raise AssertionError(k)
+
+    @staticmethod
+    def _compare(op, a, b) -> bool:
+        if isinstance(a, Sym) or isinstance(b, Sym):
+            if op in ("==", "!="):
+                return (a == b) == (op == "==")
+            raise TypeError
+        return {
+            "<": lambda: a < b, ">": lambda: a > b, "==": lambda: a == b, ">=": lambda: a >= b,
+            "<=": lambda: a <= b, "!=": lambda: a != b, "in": lambda: a in b, "not in": lambda: a not in b,
+            "is": lambda: a is b, "is not": lambda: a is not b,
+        }[op]()
+
+    def static_subscript(self, e: ir.Subscript, base, scope, env):
+        if not isinstance(base, Val) or not isinstance(base.value, (tuple, list, str)):
+            raise SpecArgError(f"cannot index {self.describe(base)}", e.value.span)
+        if len(e.index) != 1 or e.index[0].kind in ("slice", "ellipsis"):
+            raise SpecArgError("index a compile-time tuple with one integer", e.span)
+        i = self.eval_static(e.index[0], scope, env)
+        if not isinstance(i.value, int) or isinstance(i.value, bool):
+            raise SpecArgError(f"an index must be an integer, not {self.describe(i)}", e.index[0].span)
+        n = len(base.value)
+        if not -n <= i.value < n:
+            raise SpecArgError(f"index {i.value} is out of range for {n} items", e.index[0].span)
+        item = base.value[i.value]
+        if isinstance(item, Val):
+            if item.slot is not None and item.slot.owner is _real(scope) and scope.kind == "block":
+                # in_shape[i] names a block input dim: a constructor parameter of the class
+                if item.slot.name is None:
+                    item.slot.name = scope.new_ctor_param(self._slot_default_name(item.slot, n), slot=item.slot)
+                return item
+            if item.code is not None:
+                return item
+            return Val(item.value, f"{_wrap(_code(base), base.prec, 14)}[{_code(i)}]")
+        return Val(item, f"{_wrap(_code(base), base.prec, 14)}[{_code(i)}]")
+
+    @staticmethod
+    def _slot_default_name(slot: InputSlot, rank: int) -> str:
+        if slot.index == 1 and rank >= 3:
+            return "in_channels"
+        if slot.index == rank - 1:
+            return "in_features"
+        return f"in_dim{slot.index}"
+
+    def list_comp(self, e: ir.ListComp, scope, env, allow_modules):
+        it = self.eval_static(e.iter, scope, env)
+        if not isinstance(it, Val) or not isinstance(it.value, (tuple, list)):
+            raise SpecArgError(f"a comprehension loops over a list, tuple or range(...), not {self.describe(it)}",
+                               e.iter.span)
+        if len(it.value) > self.limits.max_unroll:
+            raise SpecLimitError(f"the loop would unroll {len(it.value)} times; the limit is {self.limits.max_unroll}",
+                                 e.iter.span, hint="raise Limits.max_unroll if this is intended")
+        out = []
+        for item in it.value:
+            inner = dict(env)
+            if e.var != "_":
+                inner[e.var] = Val(item.value if isinstance(item, Val) else item)
+            out.append(self.eval_static(e.element, scope, inner, allow_modules))
+        if any(isinstance(v, Recipe) for v in out):
+            return out
+        return Val(out, literal(out))
+
+    # -- calls at definition time: modules and a few builtins
+    def static_call(self, e: ir.Call, scope, env, allow_modules):
+        fname = self.dotted(e.func)
+        if fname is None:
+            raise SpecArgError("only layers, blocks and range(...) can be called here", e.func.span)
+        bare = fname.removeprefix("torch.").removeprefix("nn.")
+        if fname in ("range", "len", "min", "max", "abs", "int", "float", "round"):
+            return self.builtin_call(fname, e, scope, env)
+        if bare in CATALOG or bare in CONTAINERS or fname in self.blocks:
+            if not allow_modules:
+                raise SpecArgError(f"a module ({bare}) cannot be used as a value here", e.span)
+            return self.module_recipe(bare if fname not in self.blocks else fname, e, scope, env)
+        if fname in OPS or bare.removeprefix("F.") in OPS or fname.startswith("F."):
+            raise SpecArgError(f"{fname}(...) works on tensors: call it in forward", e.span)
+        candidates = list(CATALOG) + list(self.blocks) + list(CONTAINERS)
+        raise SpecNameError(f"unknown layer or block {bare!r}", e.func.span, hint=did_you_mean(bare, candidates))
+
+    def builtin_call(self, fname, e: ir.Call, scope, env):
+        if e.keywords:
+            raise SpecArgError(f"{fname}() takes no keyword arguments", e.keywords[0].span)
+        args = [self.eval_static(a, scope, env) for a in e.args if a.kind != "starred"]
+        vals = [a.value for a in args]
+        code = f"{fname}({', '.join(_code(a) for a in args)})"
+        if fname == "range":
+            if not 1 <= len(vals) <= 3 or not all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
+                raise SpecArgError("range() takes 1 to 3 integers", e.span)
+            if len(vals) == 3 and vals[2] == 0:
+                raise SpecArgError("range() step must not be zero", e.span)
+            r = range(*vals)
+            if len(r) > self.limits.max_unroll:
+                raise SpecLimitError(f"range of {len(r)} items exceeds the unroll limit {self.limits.max_unroll}",
+                                     e.span)
+            return Val(tuple(Val(i) for i in r), code)
+        try:
+            if fname == "len":
+                return Val(len(vals[0]), code)
+            fn = {"min": min, "max": max, "abs": abs, "int": int, "float": float, "round": round}[fname]
+            return Val(fn(*vals), code)
+        except (TypeError, ValueError, IndexError):
+            raise SpecArgError(f"invalid arguments to {fname}()", e.span) from None
+
+    @staticmethod
+    def dotted(e) -> str | None:
+        if isinstance(e, ir.Name):
+            return e.id
+        if isinstance(e, ir.Attribute):
+            base = StaticEvaluator.dotted(e.value)
+            return f"{base}.{e.attr}" if base else None
+        return None
+
+    def module_recipe(self, name, e: ir.Call, scope, env) -> Recipe:
+        if name in CONTAINERS:
+            return self.container_recipe(name, e, scope, env)
+        args, arg_spans = [], []
+        for a in e.args:
+            if a.kind == "starred":
+                v = self.eval_static(a.value, scope, env)
+                if not isinstance(v, Val) or not isinstance(v.value, (tuple, list)):
+                    raise SpecArgError("`*` unpacks a tuple or list", a.span)
+                for x in v.value:
+                    args.append(x if isinstance(x, Val) else Val(x))
+                    arg_spans.append(a.span)
+                continue
+            args.append(INFER if a.kind == "infer" else self.eval_static(a, scope, env))
+            arg_spans.append(a.span)
+        kwargs, kw_spans = {}, {}
+        for kw in e.keywords:
+            if kw.name in kwargs:
+                raise SpecArgError(f"argument {kw.name!r} is given twice", kw.span)
+            kwargs[kw.name] = INFER if kw.value.kind == "infer" else self.eval_static(kw.value, scope, env)
+            kw_spans[kw.name] = kw.span
+        for v, sp in list(zip(args, arg_spans)) + [(kwargs[k], kw_spans[k]) for k in kwargs]:
+            if isinstance(v, Recipe) or isinstance(v, list):
+                raise SpecArgError("a module cannot be an argument here", sp)
+        if name in self.blocks:
+            return Recipe("block", e.span, name, args, kwargs, arg_spans, kw_spans, block=self.blocks[name])
+        return Recipe("layer", e.span, name, args, kwargs, arg_spans, kw_spans)
+
+    def container_recipe(self, name, e: ir.Call, scope, env) -> Recipe:
+        items: list = []
+        keys: list = []
+        if e.keywords:
+            raise SpecArgError(f"{name} takes its modules positionally", e.keywords[0].span)
+
+        def add(v, span):
+            if isinstance(v, Recipe):
+                items.append(v)
+            elif isinstance(v, (list, tuple)) and all(isinstance(x, Recipe) for x in v):
+                items.extend(v)
+            else:
+                raise SpecArgError(f"{name} holds modules, not {self.describe(v)}", span)
+
+        if name == "Sequential":
+            for a in e.args:
+                if a.kind == "starred":
+                    v = self.eval_static(a.value, scope, env, allow_modules=True)
+                    if isinstance(v, Val) and isinstance(v.value, (list, tuple)) and not v.value:
+                        continue  # `*[M() for _ in range(0)]`: nothing to add
+                    add(v, a.span)
+                else:
+                    add(self.eval_static(a, scope, env, allow_modules=True), a.span)
+        elif name == "ModuleList":
+            if len(e.args) > 1:
+                raise SpecArgError("ModuleList takes one list of modules", e.span)
+            if e.args:
+                a = e.args[0]
+                v = self.eval_static(a.value if a.kind == "starred" else a, scope, env, allow_modules=True)
+                if v == [] or (isinstance(v, Val) and v.value == []):
+                    v = []
+                add(v, a.span)
+        else:  # ModuleDict
+            if len(e.args) != 1 or e.args[0].kind != "dict":
+                raise SpecArgError("ModuleDict takes one dict {'name': Module(...), ...}", e.span)
+            d = e.args[0]
+            for k, v in zip(d.keys, d.values):
+                key = self.eval_static(k, scope, env)
+                if not isinstance(key.value, str) or not key.value.isidentifier() or keyword.iskeyword(key.value):
+                    raise SpecArgError("ModuleDict keys are names in quotes, like 'conv1'", k.span)
+                if key.value in keys:
+                    raise SpecNameError(f"key {key.value!r} appears twice", k.span)
+                keys.append(key.value)
+                add(self.eval_static(v, scope, env, allow_modules=True), v.span)
+        self.module_count += len(items)
+        if self.module_count > self.limits.max_modules:
+            raise SpecLimitError(f"the model would have more than {self.limits.max_modules} modules", e.span)
+        return Recipe(name.lower(), e.span, name, items=items, keys=keys)
+
+    # -- building modules -------------------------------------------------------------
