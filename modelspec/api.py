@@ -62,7 +62,7 @@ def elaborate_spec(source_or_path, *, model: str | None = None, limits: Limits |
     text, path = read_spec(source_or_path)
     spec = parse(text, path)
     try:
-        return elaborate(spec, model, limits=limits)
+        return elaborate(spec, model, limits=limits, text=text)
     except SpecError as exc:
         raise exc.locate(path, text) from None
 

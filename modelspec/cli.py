@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -73,6 +74,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug in modelspec, not in the spec: say so briefly
+        if os.environ.get("MODELSPEC_DEBUG"):
+            raise
+        print(f"modelspec: internal error: {type(exc).__name__}: {exc}\n"
+              "this is a bug in modelspec; run again with MODELSPEC_DEBUG=1 for the traceback and report it",
+              file=sys.stderr)
+        return 3
 
 
 def cmd_check(args) -> int:

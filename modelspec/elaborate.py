@@ -48,7 +48,7 @@ from .values import (
 class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
     """Elaborates one spec: top-level names, then a model and all it uses."""
 
-    def __init__(self, spec: ir.SpecFile, limits: Limits | None = None, modules: dict | None = None):
+    def __init__(self, spec: ir.SpecFile, limits: Limits | None = None, imported=None):
         self.spec = spec
         self.limits = limits or Limits()
         self.blocks: dict[str, ir.Block] = {}
@@ -63,10 +63,12 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
         self.symbols: dict[str, int | None] = {}
         self.index_bounds: dict[str, int] = {}
         self.tmp_counter = 0
-        for item in (modules or {}).get("blocks", {}).values():
-            self.blocks[item.name] = item
-        for name, val in (modules or {}).get("consts", {}).items():
-            self.consts[name] = val
+        self.block_sources: dict[str, tuple[str, str]] = {}  # imported blocks: where their errors point
+        if imported is not None:
+            self.blocks.update(imported.blocks)
+            self.consts.update(imported.consts)
+            self.const_order.extend(imported.const_lines)
+            self.block_sources.update(imported.sources)
         self._collect()
 
     # -- top level ------------------------------------------------------------
@@ -74,16 +76,16 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
         seen: dict[str, Span] = {}
         for item in self.spec.items:
             if isinstance(item, ir.Import):
-                from .errors import SpecImportError
-
-                raise SpecImportError("imports of other spec files are not supported yet", item.span,
-                                      hint="copy the blocks you need into this file for now")
+                continue  # resolved before elaboration (modelspec/imports.py)
             self._check_name(item.name, item.span, "a " + item.kind)
             if item.name in seen:
                 raise SpecNameError(
                     f"{item.name!r} is defined twice (first at line {seen[item.name].line})", item.span
                 )
             seen[item.name] = item.span
+            if item.name in self.blocks or item.name in self.consts:
+                raise SpecNameError(f"{item.name!r} is imported and also defined here", item.span,
+                                    hint="rename one of them, or import only the names you need")
             if item.name in CATALOG or item.name in CONTAINERS:
                 raise SpecNameError(
                     f"{item.kind} {item.name!r} would shadow the layer nn.{item.name}", item.span,
@@ -321,7 +323,7 @@ def _set_depths(node: ModuleNode, depth: int):
 
 
 def elaborate(spec: ir.SpecFile, model: str | None = None, *, limits: Limits | None = None,
-              imported: dict | None = None) -> ModelGraph:
+              text: str | None = None) -> ModelGraph:
     """Elaborate one model of a parsed spec into its model graph.
 
     >>> from modelspec.parse import parse
@@ -329,4 +331,9 @@ def elaborate(spec: ir.SpecFile, model: str | None = None, *, limits: Limits | N
     >>> g.root.children[0].args["in_features"]
     784
     """
+    imported = None
+    if any(isinstance(item, ir.Import) for item in spec.items):
+        from .imports import resolve_imports
+
+        imported = resolve_imports(spec, text)
     return Elaborator(spec, limits, imported).model(model)

@@ -411,12 +411,15 @@ class ForwardEvaluator:
         callee = self.fwd_expr(func, scope, env) if not (isinstance(func, ir.Name) and func.id not in env) else None
         if isinstance(callee, ModRef):
             args, kwargs = self.fwd_args(e, scope, env)
-            if kwargs:
-                raise SpecArgError("modules are called with tensors, positionally", e.keywords[0].span)
             for a, ae in zip(args, e.args):
                 if not isinstance(a, TensorVal):
                     raise SpecArgError(f"modules are called with tensors, not {self.describe(a)}", ae.span)
-            return self.call_module(callee, args, [a.code for a in args], e.span, scope)
+            for k, v in kwargs.items():
+                if not isinstance(v, Val):
+                    span = next(kw.span for kw in e.keywords if kw.name == k)
+                    raise SpecArgError(f"forward argument {k!r} must be a compile-time value", span)
+            codes = [a.code for a in args] + [f"{k}={_code(v)}" for k, v in kwargs.items()]
+            return self.call_module(callee, args, codes, e.span, scope, kwargs=kwargs)
         if isinstance(func, ir.Name) and func.id not in env:
             if func.id in OPS or func.id in ("range", "len", "min", "max", "abs", "int", "float"):
                 if func.id in ("range", "len", "min", "max", "abs", "int", "float"):
@@ -492,8 +495,13 @@ class ForwardEvaluator:
             return Val(result.value, code)
         return result
 
-    def call_module(self, ref: ModRef, args: list, codes: list[str], span, scope: Scope, target=None):
+    def call_module(self, ref: ModRef, args: list, codes: list[str], span, scope: Scope, target=None, kwargs=None):
         infos = [a.info for a in args]
+        if kwargs:
+            recipe = ref.slot.recipe if ref.slot is not None else ref.instance.recipe.items[ref.index]
+            if recipe.kind != "layer":
+                raise SpecArgError(f"{recipe.name} is called with tensors only", span)
+        call = (lambda inst: inst.call(infos, span, kwargs)) if kwargs else (lambda inst: inst.call(infos, span))
         absent = ref.slot is not None and not ref.slot.present
         out = None
         if ref.slot is not None:
@@ -504,19 +512,19 @@ class ForwardEvaluator:
                     saved = self.total_params
                     try:
                         slot.hypothetical = self.instantiate(slot.recipe, infos, scope, slot.name)
-                        out = slot.hypothetical.call(infos, span)
+                        out = call(slot.hypothetical)
                     except SpecError:
                         slot.hypothetical = None
                     self.total_params = saved
                 elif slot.hypothetical is not None:
-                    out = slot.hypothetical.call(infos, span)
+                    out = call(slot.hypothetical)
             else:
                 if slot.instance is None:
                     slot.instance = self.instantiate(slot.recipe, infos, scope, slot.name, span)
-                out = slot.instance.call(infos, span)
+                out = call(slot.instance)
         else:
             inst = self.element(ref.instance, ref.index, infos, span)
-            out = inst.call(infos, span)
+            out = call(inst)
         call_code = f"{ref.code}({', '.join(codes)})"
         if ref.slot is not None and ref.slot.cond_code is not None:
             # an absent child acts as identity; both cases print as torchvision writes them
@@ -535,9 +543,7 @@ class ForwardEvaluator:
             scope.emit(f"{var} = {call_code}", [out.shape] if out is not None else [])
             scope.indent -= 1
             return TensorVal(result, var)
-        if isinstance(out, list):
-            return TupleVal([TensorVal(o, "?") for o in out], call_code)
-        return TensorVal(out, call_code)
+        return as_value(out, call_code)
 
     def fresh(self, scope: Scope, base: str) -> str:
         name, n = base, 2
@@ -545,3 +551,12 @@ class ForwardEvaluator:
             name, n = f"{base}{n}", n + 1
         scope.locals.add(name)
         return name
+
+
+def as_value(out, code: str):
+    """A module's result as a forward value: tuples nest, None stays None."""
+    if out is None:
+        return Val(None, code)
+    if isinstance(out, list):
+        return TupleVal([as_value(o, "?") for o in out], code)
+    return TensorVal(out, code)

@@ -7,6 +7,8 @@ hold their elements.
 
 from __future__ import annotations
 
+import dataclasses
+
 from . import ir
 from .errors import (
     Span,
@@ -14,10 +16,11 @@ from .errors import (
     SpecLimitError,
     SpecNameError,
     SpecShapeError,
+    SpecError,
     did_you_mean,
 )
 from .layers import CATALOG
-from .layers.base import INFER, ArgError, InferMismatch, ShapeProblem, bind
+from .layers.base import INFER, ArgError, ArgProblem, Bound, InferMismatch, ModuleArg, ShapeProblem, bind
 from .model import ClassDef, ModuleNode, TensorInfo
 from .shapes import InputSlot, Sym, Val, shape_str
 from .values import DIM_NAMES, CtorParam, Instance, Recipe, Scope, _code, _labelled, _PathScope, _real, literal
@@ -61,9 +64,9 @@ class ModuleBuilder:
         layer = CATALOG[r.name]
         shapes = tuple(t.shape for t in inputs) if inputs is not None else ()
         label = f"{r.name} `{path}`"
-        if inputs is not None and len(inputs) != layer.n_inputs:
-            raise SpecArgError(f"{label} takes {layer.n_inputs} input{'s' if layer.n_inputs > 1 else ''}, "
-                               f"got {len(inputs)}", call_span or r.span)
+        if inputs is not None:
+            self.check_input_count(layer, label, len(inputs), call_span or r.span)
+        r = self.resolve_module_args(r, inputs, scope, path)
         bound = self.bind_layer(layer, r, shapes, label)
         code = self.layer_code(layer, r, bound, scope)
         node = ModuleNode(name, path, r.name, "layer", r.span, layer=layer, args=dict(bound.values))
@@ -76,8 +79,32 @@ class ModuleBuilder:
         node.params = node.trainable = params
         self.count_params(params, r.span)
         inst = Instance(node, code, r, bound)
-        inst.call = lambda ins, span=None: self.call_layer(inst, ins, scope, span)
+        inst.call = lambda ins, span=None, kwargs=None: self.call_layer(inst, ins, scope, span, kwargs)
         return inst
+
+    @staticmethod
+    def check_input_count(layer, label: str, n: int, span):
+        counts = layer.input_counts()
+        if n not in counts:
+            want = " or ".join(str(c) for c in counts)
+            raise SpecArgError(f"{label} takes {want} input{'s' if max(counts) > 1 else ''}, got {n}", span)
+
+    def resolve_module_args(self, r: Recipe, inputs, scope, path) -> Recipe:
+        """Build modules given as arguments (TransformerEncoder's encoder_layer) for the same input."""
+        if not any(isinstance(v, Recipe) for v in list(r.args) + list(r.kwargs.values())):
+            return r
+
+        def resolve(v, name):
+            if not isinstance(v, Recipe):
+                return v
+            saved = self.total_params  # counted once, by the layer that owns it
+            inst = self.instantiate(v, inputs[:1] if inputs else inputs, scope, f"{name}")
+            self.total_params = saved
+            return Val(ModuleArg(inst.node.type_name, inst.node.total_params, dict(inst.node.args)), inst.code)
+
+        args = [resolve(v, f"{path}.arg{i}") for i, v in enumerate(r.args)]
+        kwargs = {k: resolve(v, f"{path}.{k}") for k, v in r.kwargs.items()}
+        return dataclasses.replace(r, args=args, kwargs=kwargs)
 
     def bind_layer(self, layer, r: Recipe, shapes, label):
         try:
@@ -162,18 +189,38 @@ class ModuleBuilder:
             raise SpecShapeError(f"{layer.name}: {exc}", r.span) from None
         return f"nn.{layer.name}({', '.join(parts)})"
 
-    def call_layer(self, inst: Instance, inputs: list[TensorInfo], scope, span=None):
+    def bind_call_args(self, layer, bound, kwargs: dict, label: str, span):
+        """Forward's keyword arguments (need_weights=False), checked and added to the bound arguments."""
+        names = [a.name for a in layer.call_args]
+        values, vals = dict(bound.values), dict(bound.vals)
+        for k, v in kwargs.items():
+            if k not in names:
+                hint = did_you_mean(k, names) or (f"it takes {', '.join(names)}" if names else "it takes none")
+                raise SpecArgError(f"{label} has no forward argument {k!r}", span, hint=hint)
+        for a in layer.call_args:
+            v = kwargs.get(a.name)
+            plain = v.plain() if isinstance(v, Val) else a.default
+            try:
+                values[a.name] = a.type(plain)
+            except ArgProblem as exc:
+                raise SpecArgError(f"{label}: forward argument {a.name!r} {exc}", span) from None
+            vals[a.name] = v if isinstance(v, Val) else Val(a.default)
+        new = Bound(values, vals)
+        new.inferred = getattr(bound, "inferred", {})
+        return new
+
+    def call_layer(self, inst: Instance, inputs: list[TensorInfo], scope, span=None, call_kwargs=None):
         layer = CATALOG[inst.recipe.name]
         r = inst.recipe
         label = f"{r.name} `{inst.node.path}`"
         shapes = tuple(t.shape for t in inputs)
-        if len(inputs) != layer.n_inputs:
-            raise SpecArgError(f"{label} takes {layer.n_inputs} input{'s' if layer.n_inputs > 1 else ''}, "
-                               f"got {len(inputs)}", span or r.span)
+        self.check_input_count(layer, label, len(inputs), span or r.span)
         if inst.node.inputs:
             bound = self.bind_layer(layer, r, shapes, label)  # a second call: the input must fit the same layer
         else:
             bound = inst.bound
+        if layer.call_args or call_kwargs:
+            bound = self.bind_call_args(layer, bound, call_kwargs or {}, label, span or r.span)
         if layer.name == "Embedding" and inputs[0].dtype == "float":
             raise SpecShapeError(f"{label} takes integer indices, but its input is a float tensor",
                                  span or r.span, hint="declare the input as Long[...]")
@@ -181,21 +228,30 @@ class ModuleBuilder:
             out = layer.rule(bound, *shapes)
         except ShapeProblem as exc:
             raise SpecShapeError(_labelled(label, str(exc)), span or r.span) from None
-        outs = out if isinstance(out, list) else [out]
-        infos = [TensorInfo(tuple(d if isinstance(d, Val) else Val(d) for d in s),
-                            "long" if i == 1 else ("float" if layer.name == "Embedding" else inputs[0].dtype))
-                 for i, s in enumerate(outs)]
+        dtype = "float" if layer.name == "Embedding" else inputs[0].dtype
+        indices = getattr(bound, "values", {}).get("return_indices", False)
+
+        def wrap(s, i):
+            if s is None:
+                return None
+            if isinstance(s, list):
+                return [wrap(x, j) for j, x in enumerate(s)]
+            return TensorInfo(tuple(d if isinstance(d, Val) else Val(d) for d in s),
+                              "long" if indices and i == 1 else dtype)
+
+        result = wrap(out, 0)
         node = inst.node
         if not node.inputs:
             node.inputs = list(inputs)
-            node.outputs = infos
+            node.outputs = list(_flat_infos(result))
+            shape_out = out if isinstance(out, list) else node.outputs[0].shape
             try:
-                node.macs = layer.macs(bound, infos[0].shape, *shapes)
-            except (TypeError, ZeroDivisionError):
+                node.macs = layer.macs(bound, shape_out, *shapes)
+            except (TypeError, ZeroDivisionError, AttributeError):
                 node.macs = 0
             if layer.explain is not None:
-                node.explain = layer.explain(bound, shapes[0], out if isinstance(out, list) else infos[0].shape)
-        return infos if isinstance(out, list) else infos[0]
+                node.explain = layer.explain(bound, shapes[0], shape_out)
+        return result
 
     def build_sequential(self, r: Recipe, inputs, scope, name, path) -> Instance:
         node = ModuleNode(name, path, "Sequential", "sequential", r.span)
@@ -305,6 +361,10 @@ class ModuleBuilder:
         self.block_stack.append(block.name)
         try:
             outs = self.run_scope(scope, block.body, [("x", t) for t in ins], node, block.span)
+        except SpecError as err:
+            if block.name in self.block_sources:  # an imported block: point into its own file
+                err.locate(*self.block_sources[block.name])
+            raise
         finally:
             self.block_stack.pop()
         cls = self.finish_class(scope, node, block.span)
@@ -438,3 +498,12 @@ class ModuleBuilder:
         return code.replace("\n", "\n" + "    " * level)
 
     # -- forward ---------------------------------------------------------------------
+
+
+def _flat_infos(x):
+    """The tensors of a (possibly nested) module result, Nones left out."""
+    if isinstance(x, TensorInfo):
+        yield x
+    elif isinstance(x, list):
+        for item in x:
+            yield from _flat_infos(item)

@@ -16,7 +16,7 @@ from .errors import (
     did_you_mean,
 )
 from .layers import CATALOG
-from .layers.base import INFER
+from .layers.base import MODULE, INFER
 from .ops import OPS
 from .shapes import InputSlot, Sym, Val
 from .values import (
@@ -305,17 +305,24 @@ class StaticEvaluator:
                     args.append(x if isinstance(x, Val) else Val(x))
                     arg_spans.append(a.span)
                 continue
-            args.append(INFER if a.kind == "infer" else self.eval_static(a, scope, env))
+            args.append(INFER if a.kind == "infer" else self.eval_static(a, scope, env, allow_modules=True))
             arg_spans.append(a.span)
         kwargs, kw_spans = {}, {}
         for kw in e.keywords:
             if kw.name in kwargs:
                 raise SpecArgError(f"argument {kw.name!r} is given twice", kw.span)
-            kwargs[kw.name] = INFER if kw.value.kind == "infer" else self.eval_static(kw.value, scope, env)
+            kwargs[kw.name] = INFER if kw.value.kind == "infer" else self.eval_static(
+                kw.value, scope, env, allow_modules=True)
             kw_spans[kw.name] = kw.span
-        for v, sp in list(zip(args, arg_spans)) + [(kwargs[k], kw_spans[k]) for k in kwargs]:
-            if isinstance(v, Recipe) or isinstance(v, list):
+        layer = CATALOG.get(name) if name not in self.blocks else None
+        module_args = {a.name for a in layer.args if a.type is MODULE} if layer else set()
+        positional = [a.name for a in layer.args if not a.kw_only] if layer else []
+        for i, (v, sp) in enumerate(zip(args, arg_spans)):
+            if isinstance(v, (Recipe, list)) and (i >= len(positional) or positional[i] not in module_args):
                 raise SpecArgError("a module cannot be an argument here", sp)
+        for k, v in kwargs.items():
+            if isinstance(v, (Recipe, list)) and k not in module_args:
+                raise SpecArgError("a module cannot be an argument here", kw_spans[k])
         if name in self.blocks:
             return Recipe("block", e.span, name, args, kwargs, arg_spans, kw_spans, block=self.blocks[name])
         return Recipe("layer", e.span, name, args, kwargs, arg_spans, kw_spans)

@@ -46,14 +46,15 @@ def test_error(path: Path):
         modelspec.elaborate_spec(path)
     err = info.value
 
-    # it points inside the file
-    lines = path.read_text(encoding="utf-8").splitlines()
-    assert err.path == str(path)
+    # it points inside the file, or inside a file it imports
+    where = Path(err.path)
+    assert where == path or path.name.startswith("import_"), err.path
+    lines = where.read_text(encoding="utf-8").splitlines()
     assert err.line is not None and err.column is not None, "the error has no place"
     assert 1 <= err.line <= len(lines), f"line {err.line} is outside the file ({len(lines)} lines)"
     assert 1 <= err.column <= len(lines[err.line - 1]) + 1, f"column {err.column} is outside line {err.line}"
 
-    err.path = path.name
+    err.path = os.path.relpath(where, HERE)
     text = err.render() + "\n"
     assert "Traceback" not in text
     expected = path.with_suffix(".expected")

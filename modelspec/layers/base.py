@@ -201,13 +201,35 @@ class Layer:
     params: Callable[[Any], Any] = lambda a: 0
     macs: Callable = lambda a, out, *inputs: 0
     ranks: tuple[int, ...] | None = None
-    n_inputs: int = 1
+    n_inputs: int | tuple[int, ...] = 1  # how many tensors forward takes (a tuple: each count allowed)
     check: Callable | None = None  # argument cross-checks, raising ArgProblem
     family: str = ""
     explain: Callable | None = None  # how the output shape follows, for --explain
+    call_args: tuple[Arg, ...] = ()  # forward's non-tensor keyword arguments (need_weights=...), bound into `a`
+
+    def input_counts(self) -> tuple[int, ...]:
+        return self.n_inputs if isinstance(self.n_inputs, tuple) else (self.n_inputs,)
 
     def arg(self, name: str) -> Arg | None:
         return next((a for a in self.args if a.name == name), None)
+
+
+@dataclass(frozen=True)
+class ModuleArg:
+    """A module given as a constructor argument (TransformerEncoder's encoder_layer)."""
+
+    type_name: str  # "TransformerEncoderLayer"
+    params: int  # its parameter count
+    args: dict  # its bound constructor arguments, plain values
+
+
+def _module_arg(v):
+    if not isinstance(v, ModuleArg):
+        raise ArgProblem(f"must be a module such as TransformerEncoderLayer(...), not {_show(v)}")
+    return v
+
+
+MODULE = ArgType("a module", _module_arg)
 
 
 @dataclass
