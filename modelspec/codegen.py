@@ -62,7 +62,7 @@ def emit_class(cls: ClassDef, graph: ModelGraph, explain: bool = False) -> str:
         for other in cls.instances[1:]:
             if i < len(other):
                 evaluations += [other[i].shapes] + other[i].more
-        comment = shape_comment(evaluations)
+        comment = shape_comment(evaluations, list_passes=len(cls.instances) == 1)
         text = "    " * ln.indent + ln.code
         lines.append(f"{text}  # {comment}" if comment else text)
     return "\n".join(lines) + "\n"
@@ -79,15 +79,23 @@ def _dim_text(d) -> str:
     return str(v)
 
 
-def shape_comment(evaluations: list[list[tuple]]) -> str:
-    """``[B, 784]``; dims that differ between passes show their spelling or ``?``."""
+def shape_comment(evaluations: list[list[tuple]], list_passes: bool = False) -> str:
+    """``[B, 784]``; dims that differ between passes show their spelling or ``?``.
+
+    With ``list_passes`` (the passes of a short loop in one class), up to three
+    differing shapes are each shown: ``[B, 20, 24, 24] / [B, 64, 20, 20]``.
+    """
     evaluations = [e for e in evaluations if e]
     if not evaluations:
         return ""
     first = evaluations[0]
     if any(len(e) != len(first) or any(len(s) != len(f) for s, f in zip(e, first)) for e in evaluations):
         return ", ".join(_shape_text([s]) for s in first) + " (varies)"
-    return ", ".join(_shape_text([e[k] for e in evaluations]) for k in range(len(first)))
+    merged = ", ".join(_shape_text([e[k] for e in evaluations]) for k in range(len(first)))
+    variants = list(dict.fromkeys(", ".join(_shape_text([s]) for s in e) for e in evaluations))
+    if list_passes and "?" in merged and len(variants) <= 3:
+        return " / ".join(variants)  # a short loop: say each pass's shape
+    return merged
 
 
 def _shape_text(shapes: list[tuple]) -> str:

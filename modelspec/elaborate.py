@@ -142,6 +142,7 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
                 raise SpecNameError(f"input {inp.name!r} is declared twice", inp.span)
             seen.add(inp.name)
             info = self.tensor_type(inp.type, scope, declare=True)
+            info.source = inp.name
             inputs.append((inp.name, info))
         root = ModuleNode(m.name, "", m.name, "model", m.span)
         outs = self.run_scope(scope, m.body, inputs, root, m.span, m.inputs)

@@ -17,7 +17,7 @@ from .errors import (
 from .layers import CATALOG
 from .layers.base import ShapeProblem
 from .model import ForwardLine, TensorInfo
-from .ops import OPS, apply_op, broadcast, matmul_macs, matmul_rule
+from .ops import OPS, apply_op, broadcast, function_prefix, matmul_macs, matmul_rule, slice_len
 from .shapes import Val
 from .values import (
     BIN_PREC,
@@ -198,6 +198,8 @@ class ForwardEvaluator:
             if e.id in env:
                 v = env[e.id]
                 if isinstance(v, ChildSlot):
+                    if v.instance is None and v.present and v.recipe.kind in ("modulelist", "moduledict"):
+                        v.instance = self.instantiate(v.recipe, None, scope, v.name)  # built as its elements are used
                     return ModRef(v, v.instance, f"self.{e.id}", e.id)
                 if isinstance(v, ParamRef):
                     return TensorVal(v.info, f"self.{e.id}")
@@ -327,9 +329,11 @@ class ForwardEvaluator:
         n_real = sum(1 for i in e.index if i.kind != "ellipsis" and not (i.kind == "constant" and i.value is None))
         if n_real > len(shape):
             raise SpecShapeError(f"too many indices ({n_real}) for {base.info}", e.span)
+        if sum(1 for i in e.index if i.kind == "ellipsis") > 1:
+            raise SpecArgError("an index can have only one `...`", e.span)
         for item in e.index:
             if item.kind == "ellipsis":
-                skip = len(shape) - pos - (n_real - len([c for c in codes if c != "..."]))
+                skip = len(shape) - n_real  # every dim no other index takes
                 out.extend(shape[pos: pos + skip])
                 pos += skip
                 codes.append("...")
@@ -354,12 +358,13 @@ class ForwardEvaluator:
                 d = shape[pos]
                 if vals == [None, None, None]:
                     out.append(d)
-                elif isinstance(d.value, int):
-                    if vals[2] is not None and vals[2] <= 0:
-                        raise SpecArgError("slice step must be positive", item.span)
-                    out.append(Val(len(range(d.value)[slice(*vals)])))
+                elif vals[2] is not None and vals[2] <= 0:
+                    raise SpecArgError("slice step must be positive", item.span)
                 else:
-                    raise SpecShapeError(f"cannot slice the symbolic dim {d.value} with bounds", item.span)
+                    try:
+                        out.append(Val(slice_len(d.value, *vals)))
+                    except ShapeProblem as exc:
+                        raise SpecShapeError(f"{exc} (dim {pos} of {base.info})", item.span) from None
                 code = ":".join(parts[:2]) + (f":{parts[2]}" if parts[2] else "")
                 codes.append(code)
                 pos += 1
@@ -440,18 +445,13 @@ class ForwardEvaluator:
         name = dotted.split(".")[-1]
         ns = dotted.rsplit(".", 1)[0] if "." in dotted else None
         op = OPS.get(name)
-        if op is None or (ns is not None and ns not in ("F", "torch", "nn.functional", "torch.nn.functional")):
-            raise SpecNameError(f"unknown function {dotted!r}", e.func.span,
-                                hint=did_you_mean(name, list(OPS)))
-        if op.function is None:
+        if op is not None and op.function is None:
             raise SpecNameError(f"{name} is a tensor method: write x.{name}(...)", e.func.span)
+        prefix = function_prefix(op, ns) if op is not None else None
+        if prefix is None:
+            raise SpecNameError(f"unknown function {dotted!r}", e.func.span,
+                                hint=f"did you mean {op.function}.{name}?" if op is not None else did_you_mean(name, list(OPS)))
         args, kwargs = self.fwd_args(e, scope, env)
-        prefix = op.function
-        if ns in ("F", "nn.functional", "torch.nn.functional") and op.function == "torch":
-            prefix = "F" if name in ("relu", "gelu", "softmax", "log_softmax", "sigmoid", "tanh", "dropout") else "torch"
-        elif ns == "torch" and name in ("relu", "softmax", "log_softmax", "sigmoid", "tanh", "dropout", "flatten",
-                                        "cat", "stack", "matmul", "bmm"):
-            prefix = "torch"
         return self.apply(op, e, args, kwargs, f"{prefix}.{name}", scope, method_on=None)
 
     def fwd_method(self, e: ir.Call, base: TensorVal, name: str, scope, env):
@@ -471,7 +471,8 @@ class ForwardEvaluator:
             return v
 
         try:
-            result = apply_op(op, [info(a) for a in args], {k: info(v) for k, v in kwargs.items()})
+            result = apply_op(op, [info(a) for a in args], {k: info(v) for k, v in kwargs.items()},
+                              method=method_on is not None)
         except ShapeProblem as exc:
             label = f"{spelled}" if method_on is None else f".{spelled}"
             raise SpecShapeError(_labelled(f"{label}(...)", str(exc)), e.span) from None

@@ -21,6 +21,7 @@ class TensorInfo:
 
     shape: tuple
     dtype: str = "float"
+    source: str | None = None  # the model input it is, if it is one (for example inputs' index ranges)
 
     def __str__(self):
         return shape_str(self.shape)

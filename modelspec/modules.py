@@ -221,6 +221,10 @@ class ModuleBuilder:
             bound = inst.bound
         if layer.call_args or call_kwargs:
             bound = self.bind_call_args(layer, bound, call_kwargs or {}, label, span or r.span)
+        if layer.name == "Embedding" and inputs[0].source is not None:
+            # example inputs must index inside the table
+            n = bound.values["num_embeddings"]
+            self.index_bounds[inputs[0].source] = min(n, self.index_bounds.get(inputs[0].source, n))
         if layer.name == "Embedding" and inputs[0].dtype == "float":
             raise SpecShapeError(f"{label} takes integer indices, but its input is a float tensor",
                                  span or r.span, hint="declare the input as Long[...]")
@@ -320,7 +324,7 @@ class ModuleBuilder:
         if inst.recipe.kind == "modulelist":
             inst.code = "nn.ModuleList(" + self.container_code("", codes, brackets="[]") + ")"
         else:
-            pairs = [f"{k!r}: {c}" for k, c in zip(inst.recipe.keys, codes)]
+            pairs = [f"{literal(k)}: {c}" for k, c in zip(inst.recipe.keys, codes)]
             inst.code = "nn.ModuleDict(" + self.container_code("", pairs, brackets="{}") + ")"
 
     @staticmethod

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import json
+
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -156,7 +158,7 @@ def literal(v) -> str:
             return f"float({str(v)!r})"
         return repr(v)
     if isinstance(v, str):
-        return repr(v)
+        return json.dumps(v)  # a double-quoted literal, escapes included: always inert
     if isinstance(v, tuple):
         inner = ", ".join(literal(x) for x in v)
         return f"({inner},)" if len(v) == 1 else f"({inner})"

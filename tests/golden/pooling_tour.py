@@ -7,7 +7,7 @@ import torch.nn.functional as F
 class PoolingTour(nn.Module):
     def __init__(self):
         super().__init__()
-        self.conv = nn.Conv2d(3, 16, 3, padding='same')
+        self.conv = nn.Conv2d(3, 16, 3, padding="same")
         self.max_pool = nn.MaxPool2d(kernel_size=2, stride=2)
         self.avg_pool = nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True)
         self.adaptive_avg_pool = nn.AdaptiveAvgPool2d((2, 2))
