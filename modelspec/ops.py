@@ -4,6 +4,18 @@ Each `Op` names its torch spelling (``F.relu``, ``torch.cat``, the method
 ``x.view``), its parameters as torch names them, and a shape rule over
 `TensorInfo` inputs (dims are `Val`s, possibly symbolic). A rule raises
 `ShapeProblem` in the spec's terms; the elaborator adds the place.
+
+Parameters are ``(name, default)`` pairs in torch's order: ``NO_DEFAULT``
+marks a required one, ``None`` an optional one torch defaults to None (or
+treats as "not given"); ``"*name"`` collects the remaining positional
+arguments (``x.view(2, -1)``) and a bare ``"*"`` makes the rest keyword-only,
+as in Python. Rules take the bound values positionally, in the order of the
+parameters; a ``"*name"`` parameter arrives as a list. Where the method
+spells its parameters otherwise (``x.view(*size)`` against
+``torch.reshape(input, shape)``, ``x.split(split_size)`` against
+``torch.split(tensor, split_size_or_sections)``), ``method_params`` gives the
+method's, in the same order. ``tests/test_ops.py`` holds every rule against
+torch on the ``meta`` device.
 """
 
 from __future__ import annotations
@@ -13,7 +25,7 @@ from typing import Any, Callable
 
 from .layers.base import ShapeProblem, prod
 from .model import TensorInfo
-from .shapes import Sym, Val, is_dim
+from .shapes import Sym, Val, is_dim, shape_str
 
 NO_DEFAULT = object()
 
@@ -21,13 +33,14 @@ NO_DEFAULT = object()
 @dataclass(frozen=True)
 class Op:
     name: str
-    params: tuple[tuple[str, Any], ...]  # (name, default); "*name" collects the rest
+    params: tuple[tuple[str, Any], ...]  # (name, default); "*name" collects the rest, "*" starts keyword-only
     rule: Callable[..., Any]
     function: str | None  # "F" / "torch" namespace for the call form, None if method only
     method: bool = True
     doc: str = ""
     training_arg: bool = False  # F.dropout: pass training=self.training
     macs: Callable | None = None
+    method_params: tuple[tuple[str, Any], ...] | None = None  # the method's parameters, where they differ
 
 
 def _t(x, what="input") -> TensorInfo:
@@ -41,150 +54,257 @@ def _describe(x) -> str:
         return f"a tensor {x}"
     if isinstance(x, Val):
         return repr(x.plain())
+    if isinstance(x, list):
+        return "[" + ", ".join(_describe(i) for i in x) + "]"
     return type(x).__name__
-
-
-def _int(x, what) -> int:
-    v = x.value if isinstance(x, Val) else x
-    if not isinstance(v, int) or isinstance(v, bool):
-        raise ShapeProblem(f"expects {what} to be an integer, got {_describe(x)}")
-    return v
-
-
-def norm_dim(d, rank: int, what: str = "dim") -> int:
-    d = _int(d, what)
-    r = max(rank, 1)
-    if not -r <= d < r:
-        raise ShapeProblem(f"{what}={d} is out of range for a {rank}-d tensor")
-    return d % r
-
-
-def _dims_arg(xs) -> list:
-    """view(2, -1) / view((2, -1)) / permute(0, 2, 1) / permute([0, 2, 1])."""
-    if len(xs) == 1:
-        v = xs[0]
-        inner = v.value if isinstance(v, Val) else v
-        if isinstance(inner, (tuple, list)):
-            return list(inner)
-    return list(xs)
 
 
 def _plain(v):
     return v.value if isinstance(v, Val) else v
 
 
+def _int(x, what) -> int:
+    v = _plain(x)
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise ShapeProblem(f"expects {what} to be an integer, got {_describe(x)}")
+    return v
+
+
+def _bool(x, what) -> bool:
+    v = _plain(x)
+    if not isinstance(v, bool):
+        raise ShapeProblem(f"expects {what} to be True or False, got {_describe(x)}")
+    return v
+
+
+def norm_dim(d, rank: int, what: str = "dim", x: TensorInfo | None = None, scalar_ok: bool = True) -> int:
+    """``d`` as an index in ``range(rank)``; a 0-d tensor takes dim 0 or -1 where ``scalar_ok``."""
+    d = _int(d, what)
+    if rank == 0 and not scalar_ok:
+        raise ShapeProblem(f"cannot take {what}={d} of a 0-d tensor")
+    r = max(rank, 1)
+    if not -r <= d < r:
+        of = f"{x} ({rank}-d)" if x is not None else f"a {rank}-d tensor"
+        raise ShapeProblem(f"{what}={d} is out of range for {of}: it must be in {-r}..{r - 1}")
+    return d % r
+
+
+def _seq(v) -> list:
+    """The items of a ``*shape`` list or a ``shape`` tuple: view(2, -1) / view((2, -1)) / permute([0, 2, 1])."""
+    if isinstance(v, list):
+        if len(v) == 1 and isinstance(_plain(v[0]), (tuple, list)):
+            return list(_plain(v[0]))
+        return v
+    inner = _plain(v)
+    if isinstance(inner, (tuple, list)):
+        return list(inner)
+    return [v]
+
+
+def _dim_list(dim, x: TensorInfo, what="dim") -> list[int]:
+    """An int dim or a tuple of them, normalised; repeats refused like torch."""
+    raw = _plain(dim)
+    items = raw if isinstance(raw, (tuple, list)) else [dim]
+    out = [norm_dim(d, len(x.shape), what, x) for d in items]
+    for i, d in enumerate(out):
+        if d in out[:i]:
+            raise ShapeProblem(f"dim {d} appears twice in {what}={tuple(_plain(v) for v in items)}")
+    return out
+
+
+def _with_dim(x: TensorInfo, d: int, size) -> TensorInfo:
+    return TensorInfo(tuple(Val(size) if i == d else v for i, v in enumerate(x.shape)), x.dtype)
+
+
+def _is_number(v) -> bool:
+    v = _plain(v)
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 # ---------------------------------------------------------------- rules
-def same(input, **_):
-    return TensorInfo(tuple(_t(input).shape), _t(input).dtype)
-
-
-def softmax_rule(input, dim=None, **_):
+def same(input, *_):
     x = _t(input)
-    if dim is None or _plain(dim) is None:
-        raise ShapeProblem("needs dim= (which axis sums to 1), e.g. dim=1 for [B, classes]")
-    norm_dim(dim, len(x.shape))
     return TensorInfo(tuple(x.shape), x.dtype)
 
 
-def flatten_rule(input, start_dim=Val(0), end_dim=Val(-1)):
+def gelu_rule(input, approximate):
+    if _plain(approximate) not in ("none", "tanh"):
+        raise ShapeProblem(f"approximate must be 'none' or 'tanh', got {_describe(approximate)}")
+    return same(input)
+
+
+def softmax_rule(input, dim):
+    x = _t(input)
+    if dim is None or _plain(dim) is None:
+        raise ShapeProblem("needs dim= (which axis sums to 1), e.g. dim=1 for [B, classes]")
+    norm_dim(dim, len(x.shape), "dim", x)
+    return TensorInfo(tuple(x.shape), x.dtype)
+
+
+def normalize_rule(input, p, dim, eps):
+    x = _t(input)
+    if not _is_number(p) or not _is_number(eps):
+        raise ShapeProblem(f"expects numbers for p and eps, got {_describe(p)} and {_describe(eps)}")
+    norm_dim(dim, len(x.shape), "dim", x)
+    return same(x)
+
+
+def clamp_rule(input, min, max):
+    x = _t(input)
+    if min is None and max is None:
+        raise ShapeProblem("needs min= or max=")
+    for v, what in ((min, "min"), (max, "max")):
+        if v is not None and not _is_number(v):
+            raise ShapeProblem(f"expects {what} to be a number, got {_describe(v)}")
+    return same(x)
+
+
+def flatten_rule(input, start_dim, end_dim):
     x = _t(input)
     n = len(x.shape)
+    s = norm_dim(start_dim, n, "start_dim", x)
+    e = norm_dim(end_dim, n, "end_dim", x)
     if n == 0:
         return TensorInfo((Val(1),), x.dtype)
-    s, e = norm_dim(start_dim, n, "start_dim"), norm_dim(end_dim, n, "end_dim")
     if s > e:
-        raise ShapeProblem(f"start_dim={s} comes after end_dim={e}")
+        raise ShapeProblem(f"start_dim={_plain(start_dim)} comes after end_dim={_plain(end_dim)} in {x}")
     merged = tuple(x.shape[s : e + 1])
     mid = (merged[0],) if len(merged) == 1 else (Val(prod(d.value for d in merged)),)
     return TensorInfo((*x.shape[:s], *mid, *x.shape[e + 1 :]), x.dtype)
 
 
-def view_rule(input, *shape):
+def _exact_div(total, known):
+    """total / known when it divides for every value of the symbols, else None."""
+    try:
+        q = total // known
+    except (TypeError, ZeroDivisionError):
+        return None
+    return q if q * known == total else None
+
+
+def view_rule(input, shape):
     x = _t(input)
-    sizes = [_plain(s) for s in _dims_arg(shape)]
-    total = prod(d.value for d in x.shape)
-    if sum(1 for s in sizes if s == -1) > 1:
-        raise ShapeProblem("can infer at most one -1 dimension")
+    src = _seq(shape)
+    sizes = [_plain(s) for s in src]
+    shown = "(" + ", ".join(str(s) for s in sizes) + ")"
     for s in sizes:
         if not is_dim(s) or (isinstance(s, int) and s < -1):
-            raise ShapeProblem(f"sizes must be integers, got {sizes}")
+            raise ShapeProblem(f"sizes must be integers (-1 for one to infer), got {shown}")
+    if sum(1 for s in sizes if s == -1) > 1:
+        raise ShapeProblem(f"can infer at most one -1 dimension, got {shown}")
+    total = prod(d.value for d in x.shape)
     known = prod(s for s in sizes if s != -1)
-    shown = "(" + ", ".join(str(s) for s in sizes) + ")"
     if -1 in sizes:
-        if known == 0 or (isinstance(total, int) and isinstance(known, int) and total % known):
-            raise ShapeProblem(f"cannot view {x} ({total} elements) as {shown}: {total} is not a multiple of {known}")
-        try:
-            rest = total // known
-        except TypeError:
-            raise ShapeProblem(f"cannot view {x} as {shown}: the -1 cannot be worked out symbolically") from None
+        if known == 0:
+            raise ShapeProblem(f"cannot view {x} ({total} elements) as {shown}: with a 0 size, the -1 could be anything")
+        rest = _exact_div(total, known)
+        if rest is None:
+            always = " for every " + ", ".join(sorted(map(str, _symbols(total, known)))) if _symbols(total, known) else ""
+            raise ShapeProblem(
+                f"cannot view {x} ({total} elements) as {shown}: {total} is not a multiple of {known}{always}"
+            )
         out = [rest if s == -1 else s for s in sizes]
     else:
         if known != total:
             raise ShapeProblem(f"cannot view {x} ({total} elements) as {shown} ({known} elements)")
         out = list(sizes)
-    src = [v for v in _dims_arg(shape)]
     dims = tuple(src[i] if isinstance(src[i], Val) and sizes[i] != -1 else Val(out[i]) for i in range(len(out)))
     return TensorInfo(dims, x.dtype)
 
 
-def size_rule(input, dim=None):
+def _symbols(*vals) -> set:
+    out = set()
+    for v in vals:
+        if isinstance(v, Sym):
+            out |= v.symbols
+    return out
+
+
+def size_rule(input, dim):
     x = _t(input)
     if dim is None or _plain(dim) is None:
         return Val(tuple(x.shape))
-    return x.shape[norm_dim(dim, len(x.shape))]
+    return x.shape[norm_dim(dim, len(x.shape), "dim", x, scalar_ok=False)]
 
 
 def dim_rule(input):
     return Val(len(_t(input).shape))
 
 
-def permute_rule(input, *dims):
+def numel_rule(input):
+    return Val(prod(d.value for d in _t(input).shape))
+
+
+def permute_rule(input, dims):
     x = _t(input)
-    order = [norm_dim(d, len(x.shape)) for d in _dims_arg(dims)]
+    given = _seq(dims)
+    shown = tuple(_plain(d) for d in given)
+    if len(given) != len(x.shape):
+        raise ShapeProblem(f"dims {shown} are not a permutation of the {len(x.shape)} dims of {x}")
+    order = [norm_dim(d, len(x.shape), "dim", x) for d in given]
     if sorted(order) != list(range(len(x.shape))):
-        raise ShapeProblem(f"dims {tuple(_plain(d) for d in _dims_arg(dims))} are not a permutation of {len(x.shape)} dims")
+        raise ShapeProblem(f"dims {shown} are not a permutation of the {len(x.shape)} dims of {x}")
     return TensorInfo(tuple(x.shape[i] for i in order), x.dtype)
 
 
 def transpose_rule(input, dim0, dim1):
     x = _t(input)
-    a, b = norm_dim(dim0, len(x.shape), "dim0"), norm_dim(dim1, len(x.shape), "dim1")
+    a, b = norm_dim(dim0, len(x.shape), "dim0", x), norm_dim(dim1, len(x.shape), "dim1", x)
     s = list(x.shape)
-    s[a], s[b] = s[b], s[a]
+    if s:
+        s[a], s[b] = s[b], s[a]
     return TensorInfo(tuple(s), x.dtype)
 
 
-def squeeze_rule(input, dim=None):
+def t_rule(input):
+    x = _t(input)
+    if len(x.shape) > 2:
+        raise ShapeProblem(f"expects a tensor of at most 2 dims, got {x}; use .transpose(dim0, dim1)")
+    return TensorInfo(tuple(reversed(x.shape)), x.dtype)
+
+
+def squeeze_rule(input, dim):
     x = _t(input)
     if dim is None or _plain(dim) is None:
         return TensorInfo(tuple(d for d in x.shape if d.value != 1), x.dtype)
-    dims = _plain(dim)
-    dims = [norm_dim(d, len(x.shape)) for d in (dims if isinstance(dims, (tuple, list)) else [dim])]
+    dims = _dim_list(dim, x)
     return TensorInfo(tuple(d for i, d in enumerate(x.shape) if not (i in dims and d.value == 1)), x.dtype)
 
 
 def unsqueeze_rule(input, dim):
     x = _t(input)
-    d = norm_dim(dim, len(x.shape) + 1)
+    n = len(x.shape) + 1
+    d = _int(dim, "dim")
+    if not -n <= d < n:
+        raise ShapeProblem(f"dim={d} is out of range for unsqueeze of {x}: a new dim goes at {-n}..{n - 1}")
     s = list(x.shape)
-    s.insert(d, Val(1))
+    s.insert(d % n, Val(1))
     return TensorInfo(tuple(s), x.dtype)
 
 
 def _tensors(tensors, what="tensors"):
     items = _plain(tensors)
     if not isinstance(items, (tuple, list)) or not items:
-        raise ShapeProblem(f"expects a list of tensors, got {_describe(tensors)}")
+        raise ShapeProblem(f"expects a non-empty list of tensors, got {_describe(tensors)}")
     return [_t(t, what) for t in items]
 
 
-def cat_rule(tensors, dim=Val(0)):
+def _shapes(ts) -> str:
+    return ", ".join(str(t) for t in ts)
+
+
+def cat_rule(tensors, dim):
     ts = _tensors(tensors)
+    # torch still skips 1-d empty tensors (legacy): cat([torch.empty(0), x]) is x
+    ts = [t for t in ts if not (len(t.shape) == 1 and t.shape[0].value == 0)] or ts[:1]
+    if any(len(t.shape) == 0 for t in ts):
+        raise ShapeProblem(f"cannot concatenate 0-d tensors ({_shapes(ts)}); torch.stack makes a new dim")
     rank = len(ts[0].shape)
-    d = norm_dim(dim, rank)
     for t in ts[1:]:
         if len(t.shape) != rank:
             raise ShapeProblem(f"cannot concatenate tensors of different ranks: {ts[0]} and {t}")
+    d = norm_dim(dim, rank, "dim", ts[0])
+    for t in ts[1:]:
         for i in range(rank):
             if i != d and t.shape[i].value != ts[0].shape[i].value:
                 raise ShapeProblem(
@@ -194,19 +314,26 @@ def cat_rule(tensors, dim=Val(0)):
     for t in ts[1:]:
         total = total + t.shape[d].value
     s = list(ts[0].shape)
-    s[d] = Val(total)
+    s[d] = Val(total) if len(ts) > 1 else s[d]
     return TensorInfo(tuple(s), ts[0].dtype)
 
 
-def stack_rule(tensors, dim=Val(0)):
+def stack_rule(tensors, dim):
     ts = _tensors(tensors)
     for t in ts[1:]:
         if [v.value for v in t.shape] != [v.value for v in ts[0].shape]:
             raise ShapeProblem(f"can only stack tensors of one shape, got {ts[0]} and {t}")
-    d = norm_dim(dim, len(ts[0].shape) + 1)
+    n = len(ts[0].shape) + 1
+    d = _int(dim, "dim")
+    if not -n <= d < n:
+        raise ShapeProblem(f"dim={d} is out of range for stacking {ts[0]}: the new dim goes at {-n}..{n - 1}")
     s = list(ts[0].shape)
-    s.insert(d, Val(len(ts)))
+    s.insert(d % n, Val(len(ts)))
     return TensorInfo(tuple(s), ts[0].dtype)
+
+
+def _dtype(a: str, b: str) -> str:
+    return "float" if "float" in (a, b) else a
 
 
 def broadcast(a: TensorInfo, b: TensorInfo, op: str) -> TensorInfo:
@@ -224,27 +351,51 @@ def broadcast(a: TensorInfo, b: TensorInfo, op: str) -> TensorInfo:
             out.append(x)
         else:
             raise ShapeProblem(f"cannot {op} {a} and {b}: dim {i - n} is {x.value} against {y.value}")
-    dtype = "float" if "float" in (a.dtype, b.dtype) else a.dtype
-    return TensorInfo(tuple(out), dtype)
+    return TensorInfo(tuple(out), _dtype(a.dtype, b.dtype))
+
+
+def _binary(verb: str, float_result: bool = False):
+    """torch.add(input, other): a tensor and a tensor (broadcast) or a number."""
+
+    def rule(input, other, *options):
+        for o in options:
+            if o is not None and not isinstance(_plain(o), (int, float, str)):
+                raise ShapeProblem(f"expects a number or string option, got {_describe(o)}")
+        if isinstance(input, TensorInfo) and isinstance(other, TensorInfo):
+            out = broadcast(input, other, verb)
+        else:
+            t, s = (input, other) if isinstance(input, TensorInfo) else (other, input)
+            if not isinstance(t, TensorInfo):
+                raise ShapeProblem(f"expects a tensor, got {_describe(input)} and {_describe(other)}")
+            if not _is_number(s):
+                raise ShapeProblem(f"cannot {verb} a tensor {t} and {_describe(s)}")
+            out = TensorInfo(tuple(t.shape), "float" if isinstance(_plain(s), float) else t.dtype)
+        return TensorInfo(out.shape, "float") if float_result else out
+
+    return rule
 
 
 def matmul_rule(input, other):
     a, b = _t(input), _t(other, "other")
     if not a.shape or not b.shape:
-        raise ShapeProblem(f"cannot matmul a 0-d tensor ({a} @ {b})")
+        raise ShapeProblem(f"cannot multiply a 0-d tensor: {a} @ {b}")
     sa, sb = list(a.shape), list(b.shape)
     k1 = sa[-1]
     k2 = sb[-2] if len(sb) >= 2 else sb[0]
     if k1.value != k2.value:
         raise ShapeProblem(f"cannot multiply {a} @ {b}: inner dims {k1.value} and {k2.value} differ")
     if len(sa) == 1 and len(sb) == 1:
-        return TensorInfo((), a.dtype)
+        return TensorInfo((), _dtype(a.dtype, b.dtype))
     if len(sb) == 1:
-        return TensorInfo(tuple(sa[:-1]), a.dtype)
+        return TensorInfo(tuple(sa[:-1]), _dtype(a.dtype, b.dtype))
     if len(sa) == 1:
-        return TensorInfo((*sb[:-2], sb[-1]), a.dtype)
-    batch = broadcast(TensorInfo(tuple(sa[:-2])), TensorInfo(tuple(sb[:-2])), "batch-broadcast").shape
-    return TensorInfo((*batch, sa[-2], sb[-1]), a.dtype)
+        return TensorInfo((*sb[:-2], sb[-1]), _dtype(a.dtype, b.dtype))
+    ba, bb = TensorInfo(tuple(sa[:-2])), TensorInfo(tuple(sb[:-2]))
+    try:
+        batch = broadcast(ba, bb, "broadcast").shape
+    except ShapeProblem:
+        raise ShapeProblem(f"cannot multiply {a} @ {b}: batch dims {ba} and {bb} do not broadcast") from None
+    return TensorInfo((*batch, sa[-2], sb[-1]), _dtype(a.dtype, b.dtype))
 
 
 def matmul_macs(out, input, other):
@@ -257,94 +408,175 @@ def bmm_rule(input, mat2):
     if len(a.shape) != 3 or len(b.shape) != 3:
         raise ShapeProblem(f"expects two 3-d tensors [N, n, h] and [N, h, m], got {a} and {b}")
     if a.shape[0].value != b.shape[0].value:
-        raise ShapeProblem(f"batch sizes differ: {a} and {b}")
+        raise ShapeProblem(f"cannot bmm {a} and {b}: batch sizes {a.shape[0].value} and {b.shape[0].value} differ")
     if a.shape[2].value != b.shape[1].value:
         raise ShapeProblem(f"cannot bmm {a} and {b}: inner dims {a.shape[2].value} and {b.shape[1].value} differ")
-    return TensorInfo((a.shape[0], a.shape[1], b.shape[2]), a.dtype)
+    return TensorInfo((a.shape[0], a.shape[1], b.shape[2]), _dtype(a.dtype, b.dtype))
 
 
-def reduce_rule(input, dim=None, keepdim=Val(False)):
-    x = _t(input)
-    if dim is None or _plain(dim) is None:
-        return TensorInfo((), x.dtype)
-    raw = _plain(dim)
-    dims = {norm_dim(d, len(x.shape)) for d in (raw if isinstance(raw, (tuple, list)) else [dim])}
-    keep = bool(_plain(keepdim))
+def _reduced(x: TensorInfo, dims, keep: bool, dtype=None) -> TensorInfo:
     out = tuple(Val(1) if i in dims else d for i, d in enumerate(x.shape) if keep or i not in dims)
-    return TensorInfo(out, x.dtype)
+    return TensorInfo(out, dtype or x.dtype)
 
 
-def chunk_rule(input, chunks, dim=Val(0)):
+def reduce_rule(input, dim, keepdim):
+    """sum / mean / amax / amin: dim None or () reduces every dim."""
+    x = _t(input)
+    keep = _bool(keepdim, "keepdim")
+    raw = _plain(dim)
+    if raw is None or (isinstance(raw, (tuple, list)) and not raw):
+        return _reduced(x, range(len(x.shape)), keep)
+    return _reduced(x, _dim_list(dim, x), keep)
+
+
+def _arg_reduce(indices_only: bool):
+    """max / min (values and indices along a dim, or elementwise of two tensors) and argmax / argmin."""
+
+    def rule(input, dim, keepdim, other=None):
+        x = _t(input)
+        if not indices_only and (isinstance(dim, TensorInfo) or other is not None):  # torch.max(a, b)
+            if keepdim is not None:
+                raise ShapeProblem("takes no keepdim when comparing two tensors")
+            if dim is not None and other is not None:
+                raise ShapeProblem("takes a dim or another tensor, not both")
+            return broadcast(x, _t(other if other is not None else dim, "other"), "compare")
+        keep = False if keepdim is None else _bool(keepdim, "keepdim")
+        if dim is None or _plain(dim) is None:
+            if indices_only:
+                return _reduced(x, range(len(x.shape)), keep, "long")
+            if keepdim is not None:
+                raise ShapeProblem("takes keepdim= only with dim=")
+            return _reduced(x, range(len(x.shape)), False)
+        d = norm_dim(dim, len(x.shape), "dim", x)
+        if indices_only:
+            return _reduced(x, [d], keep, "long")
+        return [_reduced(x, [d], keep), _reduced(x, [d], keep, "long")]  # (values, indices)
+
+    return rule
+
+
+def chunk_rule(input, chunks, dim):
     x = _t(input)
     n = _int(chunks, "chunks")
-    d = norm_dim(dim, len(x.shape))
+    if n < 1:
+        raise ShapeProblem(f"chunks must be at least 1, got {n}")
+    d = norm_dim(dim, len(x.shape), "dim", x, scalar_ok=False)
     size = x.shape[d].value
     if not isinstance(size, int):
-        if isinstance(size, Sym) and (size // n) * n == size:
-            return [TensorInfo(tuple(Val(size // n) if i == d else v for i, v in enumerate(x.shape)), x.dtype)] * n
-        raise ShapeProblem(f"cannot chunk the symbolic dim {size} into {n}")
+        if _exact_div(size, n) is not None:
+            return [_with_dim(x, d, size // n) for _ in range(n)]
+        raise ShapeProblem(f"cannot chunk the symbolic dim {size} of {x} into {n} equal parts")
+    if size == 0:
+        return [_with_dim(x, d, 0) for _ in range(n)]
     step = -(-size // n)
-    parts = []
-    left = size
-    while left > 0:
-        parts.append(min(step, left))
-        left -= step
-    return [TensorInfo(tuple(Val(p) if i == d else v for i, v in enumerate(x.shape)), x.dtype) for p in parts]
+    return [_with_dim(x, d, min(step, size - i)) for i in range(0, size, step)]
 
 
-def split_rule(input, split_size_or_sections, dim=Val(0)):
+def split_rule(input, split_size_or_sections, dim):
     x = _t(input)
-    d = norm_dim(dim, len(x.shape))
+    d = norm_dim(dim, len(x.shape), "dim", x, scalar_ok=False)
     size = x.shape[d].value
     sec = _plain(split_size_or_sections)
     if isinstance(sec, (tuple, list)):
         sizes = [_plain(s) for s in sec]
-        if sum(sizes) != size:
-            raise ShapeProblem(f"sections {tuple(sizes)} add up to {sum(sizes)}, but dim {d} of {x} is {size}")
+        if not all(is_dim(s) for s in sizes) or any(isinstance(s, int) and s < 0 for s in sizes):
+            raise ShapeProblem(f"sections must be non-negative integers, got {tuple(sizes)}")
+        total = 0
+        for s in sizes:
+            total = total + s
+        if total != size:
+            raise ShapeProblem(f"sections {tuple(sizes)} add up to {total}, but dim {d} of {x} is {size}")
     else:
-        if not isinstance(size, int):
-            raise ShapeProblem(f"cannot split the symbolic dim {size}")
         n = _int(split_size_or_sections, "split_size")
-        sizes = [min(n, size - i) for i in range(0, size, n)]
-    return [TensorInfo(tuple(Val(p) if i == d else v for i, v in enumerate(x.shape)), x.dtype) for p in sizes]
+        if not isinstance(size, int):
+            raise ShapeProblem(f"cannot split the symbolic dim {size} of {x} into pieces of {n}; give the sections")
+        if n < 0 or (n == 0 and size != 0):
+            raise ShapeProblem(f"split_size must be a positive integer, got {n}")
+        sizes = [min(n, size - i) for i in range(0, size, n)] if size else [0]
+    return [_with_dim(x, d, p) for p in sizes]
 
 
-def contiguous_rule(input):
-    return same(input)
-
-
-def dropout_rule(input, p=Val(0.5), training=None, inplace=Val(False)):
+def dropout_rule(input, p, training, inplace):
     pv = _plain(p)
-    if not isinstance(pv, (int, float)) or isinstance(pv, bool) or not 0 <= pv <= 1:
+    if not _is_number(p) or not 0 <= pv <= 1:
         raise ShapeProblem(f"p must be a probability between 0 and 1, got {pv!r}")
+    if training is not None:
+        _bool(training, "training")
+    _bool(inplace, "inplace")
     return same(input)
 
 
-def _elementwise(name, function="F", doc="", **extra):
-    params = (("input", NO_DEFAULT),) + tuple(extra.items())
-    return Op(name, params, lambda input, **_: same(input), function, doc=doc)
+def slice_len(size, lower: int | None, upper: int | None, step: int | None):
+    """The length of ``x[lower:upper:step]`` along a dim of ``size``.
 
+    For a symbolic size, bounds are taken to fall inside the dim (``x[:, 1:]``
+    on ``[B, T]`` is ``[B, T - 1]``, ``x[:, -3:]`` is ``[B, 3]``): the same
+    assumption as a convolution's ``T - 4``.
+    """
+    step = 1 if step is None else step
+    if step <= 0:
+        raise ShapeProblem(f"slice step must be positive, got {step}")
+    if isinstance(size, int):
+        return len(range(size)[slice(lower, upper, step)])
+    lo = 0 if lower is None else (lower if lower >= 0 else size + lower)
+    hi = size if upper is None else (upper if upper >= 0 else size + upper)
+    n = hi - lo
+    if isinstance(n, int):
+        return max(0, -(-n // step))
+    if isinstance(n - size, int):  # size - c
+        return n if step == 1 else (n + step - 1) // step
+    shown = ":".join("" if v is None else str(v) for v in (lower, upper)) + (f":{step}" if step != 1 else "")
+    raise ShapeProblem(f"cannot slice the symbolic dim {size} with [{shown}]: its length depends on {size}")
+
+
+def _elementwise(name, function="F", doc="", method=False, rule=None, **extra):
+    params = (("input", NO_DEFAULT),) + tuple(extra.items())
+    return Op(name, params, rule or same, function, method=method, doc=doc)
+
+
+_INPLACE = {"inplace": Val(False)}
 
 OPS: dict[str, Op] = {
     op.name: op
     for op in [
-        _elementwise("relu", doc="max(0, x)"),
-        _elementwise("relu6", doc="min(max(0, x), 6)"),
-        _elementwise("gelu", doc="x * Phi(x)", approximate=Val("none")),
-        _elementwise("silu", doc="x * sigmoid(x)"),
-        _elementwise("mish", doc="x * tanh(softplus(x))"),
-        _elementwise("elu", doc="ELU", alpha=Val(1.0)),
-        _elementwise("leaky_relu", doc="leaky ReLU", negative_slope=Val(0.01)),
+        _elementwise("relu", doc="max(0, x)", method=True, **_INPLACE),
+        _elementwise("relu6", doc="min(max(0, x), 6)", **_INPLACE),
+        Op("gelu", (("input", NO_DEFAULT), ("approximate", Val("none"))), gelu_rule, "F", method=False,
+           doc="x * Phi(x)"),
+        _elementwise("silu", doc="x * sigmoid(x)", **_INPLACE),
+        _elementwise("mish", doc="x * tanh(softplus(x))", **_INPLACE),
+        _elementwise("elu", doc="ELU", alpha=Val(1.0), **_INPLACE),
+        _elementwise("selu", doc="SELU", **_INPLACE),
+        _elementwise("leaky_relu", doc="leaky ReLU", negative_slope=Val(0.01), **_INPLACE),
         _elementwise("softplus", doc="softplus", beta=Val(1.0), threshold=Val(20.0)),
-        _elementwise("hardswish", doc="hard swish"),
-        _elementwise("sigmoid", "torch", doc="1 / (1 + exp(-x))"),
-        _elementwise("tanh", "torch", doc="tanh(x)"),
-        _elementwise("exp", "torch", doc="exp(x)"),
-        _elementwise("log", "torch", doc="log(x)"),
-        _elementwise("sqrt", "torch", doc="sqrt(x)"),
-        _elementwise("abs", "torch", doc="|x|"),
+        _elementwise("hardswish", doc="hard swish", **_INPLACE),
+        _elementwise("hardsigmoid", doc="hard sigmoid", **_INPLACE),
+        _elementwise("hardtanh", doc="clamp to [min_val, max_val]", min_val=Val(-1.0), max_val=Val(1.0), **_INPLACE),
+        _elementwise("logsigmoid", doc="log(sigmoid(x))"),
+        _elementwise("sigmoid", "torch", doc="1 / (1 + exp(-x))", method=True),
+        _elementwise("tanh", "torch", doc="tanh(x)", method=True),
+        _elementwise("exp", "torch", doc="exp(x)", method=True),
+        _elementwise("log", "torch", doc="log(x)", method=True),
+        _elementwise("sqrt", "torch", doc="sqrt(x)", method=True),
+        _elementwise("rsqrt", "torch", doc="1 / sqrt(x)", method=True),
+        _elementwise("abs", "torch", doc="|x|", method=True),
+        _elementwise("neg", "torch", doc="-x", method=True),
+        Op("clamp", (("input", NO_DEFAULT), ("min", None), ("max", None)), clamp_rule, "torch",
+           doc="clamp to [min, max] (numbers)"),
+        Op("add", (("input", NO_DEFAULT), ("other", NO_DEFAULT), ("*", None), ("alpha", None)), _binary("add"),
+           "torch", doc="input + alpha * other, broadcasting"),
+        Op("sub", (("input", NO_DEFAULT), ("other", NO_DEFAULT), ("*", None), ("alpha", None)),
+           _binary("subtract"), "torch", doc="input - alpha * other, broadcasting"),
+        Op("mul", (("input", NO_DEFAULT), ("other", NO_DEFAULT)), _binary("multiply"), "torch",
+           doc="input * other, broadcasting"),
+        Op("div", (("input", NO_DEFAULT), ("other", NO_DEFAULT), ("*", None), ("rounding_mode", None)),
+           _binary("divide", float_result=True), "torch", doc="input / other, broadcasting"),
+        Op("pow", (("input", NO_DEFAULT), ("exponent", NO_DEFAULT)), _binary("raise"), "torch",
+           doc="input ** exponent, broadcasting"),
         Op("softmax", (("input", NO_DEFAULT), ("dim", None)), softmax_rule, "F", doc="softmax along dim"),
         Op("log_softmax", (("input", NO_DEFAULT), ("dim", None)), softmax_rule, "F", doc="log-softmax along dim"),
+        Op("normalize", (("input", NO_DEFAULT), ("p", Val(2.0)), ("dim", Val(1)), ("eps", Val(1e-12))),
+           normalize_rule, "F", method=False, doc="x / ||x||_p along dim"),
         Op(
             "dropout",
             (("input", NO_DEFAULT), ("p", Val(0.5)), ("training", None), ("inplace", Val(False))),
@@ -355,15 +587,19 @@ OPS: dict[str, Op] = {
             doc="zeroes elements with probability p while training",
         ),
         Op("flatten", (("input", NO_DEFAULT), ("start_dim", Val(0)), ("end_dim", Val(-1))), flatten_rule, "torch"),
-        Op("view", (("input", NO_DEFAULT), ("*shape", None)), view_rule, None),
-        Op("reshape", (("input", NO_DEFAULT), ("*shape", None)), view_rule, "torch"),
+        Op("view", (("input", NO_DEFAULT), ("*size", None)), view_rule, None),
+        Op("reshape", (("input", NO_DEFAULT), ("shape", NO_DEFAULT)), view_rule, "torch",
+           method_params=(("input", NO_DEFAULT), ("*shape", None))),
         Op("size", (("input", NO_DEFAULT), ("dim", None)), size_rule, None),
         Op("dim", (("input", NO_DEFAULT),), dim_rule, None),
-        Op("permute", (("input", NO_DEFAULT), ("*dims", None)), permute_rule, "torch"),
+        Op("numel", (("input", NO_DEFAULT),), numel_rule, "torch"),
+        Op("permute", (("input", NO_DEFAULT), ("dims", NO_DEFAULT)), permute_rule, "torch",
+           method_params=(("input", NO_DEFAULT), ("*dims", None))),
         Op("transpose", (("input", NO_DEFAULT), ("dim0", NO_DEFAULT), ("dim1", NO_DEFAULT)), transpose_rule, "torch"),
+        Op("t", (("input", NO_DEFAULT),), t_rule, "torch", doc="transpose of a matrix"),
         Op("squeeze", (("input", NO_DEFAULT), ("dim", None)), squeeze_rule, "torch"),
         Op("unsqueeze", (("input", NO_DEFAULT), ("dim", NO_DEFAULT)), unsqueeze_rule, "torch"),
-        Op("contiguous", (("input", NO_DEFAULT),), contiguous_rule, None),
+        Op("contiguous", (("input", NO_DEFAULT),), same, None),
         Op("cat", (("tensors", NO_DEFAULT), ("dim", Val(0))), cat_rule, "torch", method=False),
         Op("stack", (("tensors", NO_DEFAULT), ("dim", Val(0))), stack_rule, "torch", method=False),
         Op("matmul", (("input", NO_DEFAULT), ("other", NO_DEFAULT)), matmul_rule, "torch", macs=matmul_macs),
@@ -371,59 +607,94 @@ OPS: dict[str, Op] = {
         Op("mean", (("input", NO_DEFAULT), ("dim", None), ("keepdim", Val(False))), reduce_rule, "torch"),
         Op("sum", (("input", NO_DEFAULT), ("dim", None), ("keepdim", Val(False))), reduce_rule, "torch"),
         Op("amax", (("input", NO_DEFAULT), ("dim", Val(())), ("keepdim", Val(False))), reduce_rule, "torch"),
+        Op("amin", (("input", NO_DEFAULT), ("dim", Val(())), ("keepdim", Val(False))), reduce_rule, "torch"),
+        Op("max", (("input", NO_DEFAULT), ("dim", None), ("keepdim", None), ("other", None)), _arg_reduce(False),
+           "torch", doc="the largest element; along dim: (values, indices); of two tensors: elementwise"),
+        Op("min", (("input", NO_DEFAULT), ("dim", None), ("keepdim", None), ("other", None)), _arg_reduce(False),
+           "torch", doc="the smallest element; along dim: (values, indices); of two tensors: elementwise"),
+        Op("argmax", (("input", NO_DEFAULT), ("dim", None), ("keepdim", Val(False))), _arg_reduce(True),
+           "torch", doc="the index of the largest element (along dim)"),
+        Op("argmin", (("input", NO_DEFAULT), ("dim", None), ("keepdim", Val(False))), _arg_reduce(True),
+           "torch", doc="the index of the smallest element (along dim)"),
         Op("chunk", (("input", NO_DEFAULT), ("chunks", NO_DEFAULT), ("dim", Val(0))), chunk_rule, "torch"),
         Op(
             "split",
-            (("input", NO_DEFAULT), ("split_size_or_sections", NO_DEFAULT), ("dim", Val(0))),
+            (("tensor", NO_DEFAULT), ("split_size_or_sections", NO_DEFAULT), ("dim", Val(0))),
             split_rule,
             "torch",
+            method_params=(("input", NO_DEFAULT), ("split_size", NO_DEFAULT), ("dim", Val(0))),
         ),
     ]
 }
 
-# Where each namespace finds its functions: F.relu, torch.cat, bare relu(x).
+# Where each namespace finds its functions: F.relu and torch.relu, but only torch.cat and F.gelu.
 F_NAMES = {n for n, op in OPS.items() if op.function == "F"} | {"sigmoid", "tanh"}
-TORCH_NAMES = {n for n, op in OPS.items() if op.function == "torch"} | {"relu", "softmax", "log_softmax", "dropout"}
+TORCH_NAMES = {n for n, op in OPS.items() if op.function == "torch"} | {"relu", "selu", "softmax", "log_softmax"}
+F_SPELLINGS = ("F", "nn.functional", "torch.nn.functional")
 
 
-def bind_op(op: Op, args: list, kwargs: dict) -> dict:
-    """Bind call arguments to an op's parameters like Python would."""
+def function_prefix(op: Op, ns: str | None) -> str | None:
+    """How generated code calls ``op`` written as ``ns.name`` (``ns`` None: a bare ``relu(x)``):
+    "F" or "torch", or None where torch has no such function."""
+    if op.function is None:
+        return None
+    if ns is None:
+        return op.function
+    if ns in F_SPELLINGS:
+        return "F" if op.name in F_NAMES else None
+    if ns == "torch":
+        return "torch" if op.name in TORCH_NAMES else None
+    return None
+
+
+def bind_op(op: Op, args: list, kwargs: dict, method: bool = False) -> list:
+    """Bind call arguments to an op's parameters like Python would: the values in parameter order."""
+    params = op.method_params if method and op.method_params is not None else op.params
+    names = [n for n, _ in params]
+    star = next((i for i, n in enumerate(names) if n.startswith("*")), None)
+    positional = names if star is None else names[:star]
+    collect = names[star][1:] if star is not None and names[star] != "*" else None
+    shown = positional[1:] if method else positional
+    given = len(args) - 1 if method else len(args)
     out: dict[str, Any] = {}
     rest: list = []
-    names = [n for n, _ in op.params]
-    star = next((n[1:] for n in names if n.startswith("*")), None)
-    positional = [n for n in names if not n.startswith("*")]
     for i, a in enumerate(args):
-        if i < len(positional) and (star is None or names.index(positional[i]) < names.index("*" + star)):
+        if i < len(positional):
             out[positional[i]] = a
-        elif star is not None:
+        elif collect is not None:
             rest.append(a)
         else:
-            raise ShapeProblem(f"takes at most {len(positional)} arguments ({', '.join(positional)}), got {len(args)}")
+            raise ShapeProblem(
+                f"takes at most {len(shown)} positional argument{'s' if len(shown) != 1 else ''}"
+                f"{' (' + ', '.join(shown) + ')' if shown else ''}, got {given}"
+            )
     for k, v in kwargs.items():
-        if k == star:
-            rest.extend(v.value if isinstance(v, Val) and isinstance(v.value, (tuple, list)) else [v])
+        if k == collect:
+            if rest:
+                raise ShapeProblem(f"got {k!r} twice")
+            rest = list(v.value) if isinstance(v, Val) and isinstance(v.value, (tuple, list)) else [v]
             continue
-        if k not in positional:
-            raise ShapeProblem(f"has no argument {k!r} (it takes {', '.join(positional)})")
+        if k not in names or k.startswith("*") or (method and k == names[0]):
+            takes = [n.lstrip("*") for n in names[1 if method else 0:] if n != "*"]
+            raise ShapeProblem(f"has no argument {k!r} (it takes {', '.join(takes) or 'no arguments'})")
         if k in out:
             raise ShapeProblem(f"got {k!r} twice")
         out[k] = v
-    for n, default in op.params:
-        if n.startswith("*") or n in out:
+    values = []
+    for n, default in params:
+        if n == "*":
             continue
-        if default is NO_DEFAULT:
+        if n.startswith("*"):
+            values.append(rest)
+        elif n in out:
+            values.append(out[n])
+        elif default is NO_DEFAULT:
             raise ShapeProblem(f"is missing the argument {n!r}")
-        if default is not None:
-            out[n] = default
-    if star is not None:
-        out["*"] = rest
-    return out
+        else:
+            values.append(default)
+    return values
 
 
-def apply_op(op: Op, args: list, kwargs: dict):
-    bound = bind_op(op, args, kwargs)
-    rest = bound.pop("*", [])
-    return op.rule(**bound) if not rest and "*" not in [n[:1] for n, _ in op.params] else op.rule(
-        *([bound.pop("input")] + list(rest)), **bound
-    )
+def apply_op(op: Op, args: list, kwargs: dict, method: bool = False):
+    """The op's result on `TensorInfo`/`Val` arguments: a TensorInfo, a list of them, or a Val."""
+    return op.rule(*bind_op(op, args, kwargs, method))
