@@ -211,7 +211,7 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
         env = dict(scope.env)
         fwd_params = []
         for p, (_, info) in zip(params, inputs):
-            env[p] = TensorVal(info, p)
+            env[p] = TensorVal(info, p, src=scope.step("input", p, shapes=[info.shape]))
             scope.locals.add(p)
             fwd_params.append(p)
         scope.forward_params = fwd_params
@@ -220,6 +220,7 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
         else:
             outs = self.implicit_forward(scope, env, fwd_params, span)
         node.macs = getattr(scope, "extra_macs", 0)
+        node.flow = scope.flow
         # children never called: build those that need no input shape
         for slot in scope.children.values():
             if slot.instance is None and slot.present:

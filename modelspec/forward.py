@@ -52,10 +52,11 @@ class ForwardEvaluator:
             if isinstance(out, TupleVal):
                 raise SpecShapeError(f"child {slot.name!r} returns several tensors; without a forward, "
                                      f"children run in order and each must return one", slot.span)
-            x = TensorVal(out.info, var)
+            x = TensorVal(out.info, var, src=out.src)
             if slot.cond_code is None:
                 scope.emit(f"{var} = {out.code}", [out.info.shape])
-        scope.emit(f"return {var}")
+        scope.emit(f"return {var}", [x.info.shape])
+        scope.step("output", "output", [x.src], [x.info.shape])
         return [x.info]
 
     def run_forward(self, body, scope: Scope, env: dict, span) -> list:
@@ -88,6 +89,9 @@ class ForwardEvaluator:
                     raise SpecArgError(f"forward must return tensors, not {self.describe(v)}", e.span)
             code = ", ".join(v.code for v in vals)
             scope.emit(f"return {code}", [s for v in vals for s in self.shapes_of(v)])
+            for i, v in enumerate(vals):
+                scope.step("output", "output" if len(vals) == 1 else f"output {i}", _sources([v]),
+                           self.shapes_of(v))
             return outs
         if k == "for":
             return self.fwd_for(stmt, scope, env)
@@ -132,9 +136,9 @@ class ForwardEvaluator:
                 raise SpecNameError(f"{t.id!r} is a child of {scope.name}; use another name for the value", t.span)
             scope.locals.add(t.id)
             if isinstance(value, TensorVal):
-                env[t.id] = TensorVal(value.info, t.id)
+                env[t.id] = TensorVal(value.info, t.id, src=value.src)
             elif isinstance(value, TupleVal):
-                env[t.id] = TupleVal(value.items, t.id)
+                env[t.id] = TupleVal(value.items, t.id, src=value.src)
             elif isinstance(value, Val):
                 env[t.id] = Val(value.value, t.id)
             else:
@@ -202,7 +206,9 @@ class ForwardEvaluator:
                         v.instance = self.instantiate(v.recipe, None, scope, v.name)  # built as its elements are used
                     return ModRef(v, v.instance, f"self.{e.id}", e.id)
                 if isinstance(v, ParamRef):
-                    return TensorVal(v.info, f"self.{e.id}")
+                    if e.id not in scope.param_flow:
+                        scope.param_flow[e.id] = scope.step("param", e.id, shapes=[v.info.shape])
+                    return TensorVal(v.info, f"self.{e.id}", src=scope.param_flow[e.id])
                 return v
             return self.lookup_static(e, scope, env, False)
         if k == "constant":
@@ -224,7 +230,7 @@ class ForwardEvaluator:
         if k == "unaryop":
             a = self.fwd_expr(e.operand, scope, env)
             if isinstance(a, TensorVal):
-                return TensorVal(a.info, f"{e.op}{_wrap(a.code, a.prec, 12)}", 12)
+                return TensorVal(a.info, f"{e.op}{_wrap(a.code, a.prec, 12)}", 12, a.src)
             return self.eval_static(e, scope, env)
         if k == "call":
             return self.fwd_call(e, scope, env)
@@ -236,7 +242,8 @@ class ForwardEvaluator:
                 if e.attr == "ndim":
                     return Val(len(base.info.shape), f"{base.code}.ndim")
                 if e.attr == "T" and len(base.info.shape) == 2:
-                    return TensorVal(TensorInfo(tuple(reversed(base.info.shape)), base.info.dtype), f"{base.code}.T")
+                    info = TensorInfo(tuple(reversed(base.info.shape)), base.info.dtype)
+                    return TensorVal(info, f"{base.code}.T", src=scope.step("op", ".T", [base.src], [info.shape]))
             raise SpecNameError(f"{self.describe(base)} has no attribute {e.attr!r}", e.span)
         if k == "subscript":
             return self.fwd_subscript(e, scope, env)
@@ -279,7 +286,8 @@ class ForwardEvaluator:
                 info = TensorInfo(tuple(t.shape), "float" if isinstance(s.value, float) or e.op == "/" else t.dtype)
         except ShapeProblem as exc:
             raise SpecShapeError(str(exc), e.span) from None
-        return TensorVal(info, code, p)
+        src = scope.step("op", e.op, [getattr(a, "src", None), getattr(b, "src", None)], [info.shape])
+        return TensorVal(info, code, p, src)
 
     def add_macs(self, scope: Scope, macs):
         scope.extra_macs = getattr(scope, "extra_macs", 0) + macs
@@ -380,7 +388,8 @@ class ForwardEvaluator:
             pos += 1
         out.extend(shape[pos:])
         code = f"{_wrap(base.code, base.prec, 14)}[{', '.join(codes)}]"
-        return TensorVal(TensorInfo(tuple(out), base.info.dtype), code)
+        info = TensorInfo(tuple(out), base.info.dtype)
+        return TensorVal(info, code, src=scope.step("op", f"[{', '.join(codes)}]", [base.src], [info.shape]))
 
     def fwd_args(self, e: ir.Call, scope, env):
         args, kwargs = [], {}
@@ -472,7 +481,8 @@ class ForwardEvaluator:
 
         try:
             result = apply_op(op, [info(a) for a in args], {k: info(v) for k, v in kwargs.items()},
-                              method=method_on is not None)
+                              method=method_on is not None,
+                              ns=spelled.rsplit(".", 1)[0] if method_on is None else None)
         except ShapeProblem as exc:
             label = f"{spelled}" if method_on is None else f".{spelled}"
             raise SpecShapeError(_labelled(f"{label}(...)", str(exc)), e.span) from None
@@ -486,15 +496,16 @@ class ForwardEvaluator:
             code = f"{spelled}({', '.join(arg_codes)})"
         if op.macs is not None and isinstance(result, TensorInfo):
             self.add_macs(scope, op.macs(result, *[a.info if isinstance(a, TensorVal) else a for a in args[:2]]))
-        if isinstance(result, TensorInfo):
-            return TensorVal(result, code)
-        if isinstance(result, list):
-            return TupleVal([TensorVal(r, "?") for r in result], code)
         if isinstance(result, Val):
-            if isinstance(result.value, tuple):
-                return Val(result.value, code)
             return Val(result.value, code)
-        return result
+        if not isinstance(result, (TensorInfo, list)):
+            return result
+        made = [result] if isinstance(result, TensorInfo) else result
+        src = scope.step("op", spelled if method_on is None else f".{spelled}", _sources(args + list(kwargs.values())),
+                         [r.shape for r in made])
+        if isinstance(result, TensorInfo):
+            return TensorVal(result, code, src=src)
+        return TupleVal([TensorVal(r, "?", src=src) for r in result], code, src=src)
 
     def call_module(self, ref: ModRef, args: list, codes: list[str], span, scope: Scope, target=None, kwargs=None):
         infos = [a.info for a in args]
@@ -527,6 +538,13 @@ class ForwardEvaluator:
             inst = self.element(ref.instance, ref.index, infos, span)
             out = call(inst)
         call_code = f"{ref.code}({', '.join(codes)})"
+        made = [o.shape for o in _flat_infos(out)] if out is not None else []
+        type_name = (ref.slot.instance or ref.slot.hypothetical).node.type_name if ref.slot is not None and (
+            ref.slot.instance or ref.slot.hypothetical) else (ref.instance.items[ref.index].node.type_name
+                                                              if ref.slot is None else ref.slot.recipe.name)
+        label = f"{ref.path} ({type_name})" + (" if present" if ref.slot is not None and ref.slot.cond_code else "")
+        src = scope.step("module", label, [a.src for a in args], made or [infos[0].shape],
+                         path=f"{scope.path}.{ref.path}" if scope.path else ref.path)
         if ref.slot is not None and ref.slot.cond_code is not None:
             # an absent child acts as identity; both cases print as torchvision writes them
             if len(args) != 1:
@@ -543,8 +561,8 @@ class ForwardEvaluator:
             scope.indent += 1
             scope.emit(f"{var} = {call_code}", [out.shape] if out is not None else [])
             scope.indent -= 1
-            return TensorVal(result, var)
-        return as_value(out, call_code)
+            return TensorVal(result, var, src=src)
+        return as_value(out, call_code, src)
 
     def fresh(self, scope: Scope, base: str) -> str:
         name, n = base, 2
@@ -554,10 +572,29 @@ class ForwardEvaluator:
         return name
 
 
-def as_value(out, code: str):
+def as_value(out, code: str, src: int | None = None):
     """A module's result as a forward value: tuples nest, None stays None."""
     if out is None:
         return Val(None, code)
     if isinstance(out, list):
-        return TupleVal([as_value(o, "?") for o in out], code)
-    return TensorVal(out, code)
+        return TupleVal([as_value(o, "?", src) for o in out], code, src=src)
+    return TensorVal(out, code, src=src)
+
+
+def _sources(values) -> list[int]:
+    """The dataflow steps a call reads from, tuples and lists included."""
+    out = []
+    for v in values:
+        if isinstance(v, TensorVal) and v.src is not None:
+            out.append(v.src)
+        elif isinstance(v, TupleVal):
+            out.extend(_sources(v.items))
+    return list(dict.fromkeys(out))
+
+
+def _flat_infos(x):
+    if isinstance(x, TensorInfo):
+        yield x
+    elif isinstance(x, list):
+        for item in x:
+            yield from _flat_infos(item)

@@ -28,6 +28,23 @@ class TensorInfo:
 
 
 @dataclass
+class FlowNode:
+    """One step of a forward's dataflow, for diagrams.
+
+    ``kind`` is "input", "param", "module" (a call of a child; ``path`` names
+    it), "op" (a tensor operation or operator), or "output". ``inputs`` are
+    the ids of the steps whose tensors it reads; ``shapes`` what it makes.
+    """
+
+    id: int
+    kind: str
+    label: str
+    inputs: list[int] = field(default_factory=list)
+    shapes: list[tuple] = field(default_factory=list)
+    path: str | None = None
+
+
+@dataclass
 class ModuleNode:
     """One module instance in the tree, as ``print(model)`` would show it."""
 
@@ -47,6 +64,7 @@ class ModuleNode:
     macs: Any = 0  # own multiply-accumulates, an int or a Sym in the batch/other symbols
     depth: int = 0
     explain: list[str] | None = None  # how the output shape follows from the input, for --explain
+    flow: list[FlowNode] | None = None  # the dataflow of its forward (models and blocks)
 
     def walk(self):
         yield self

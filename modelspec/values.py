@@ -84,6 +84,7 @@ class TensorVal:
     info: TensorInfo
     code: str
     prec: int = 14
+    src: int | None = None  # the dataflow step that made it
 
 
 @dataclass
@@ -91,6 +92,7 @@ class TupleVal:
     items: list
     code: str
     prec: int = 14
+    src: int | None = None
 
 
 @dataclass
@@ -130,6 +132,16 @@ class Scope:
         self.indent = 2
         self.tmp = 0
         self.locals: set[str] = set()
+        self.flow: list = []  # FlowNodes of forward, for diagrams
+        self.param_flow: dict[str, int] = {}
+
+    def step(self, kind: str, label: str, inputs=(), shapes=(), path: str | None = None) -> int:
+        """Record a dataflow step and return its id."""
+        from .model import FlowNode
+
+        node = FlowNode(len(self.flow), kind, label, [i for i in inputs if i is not None], list(shapes), path)
+        self.flow.append(node)
+        return node.id
 
     def new_ctor_param(self, name: str, slot: InputSlot | None = None, value=None) -> str:
         taken = {p.name for p in self.ctor} | set(self.env) | self.locals

@@ -23,4 +23,4 @@ class ConvAutoencoder(nn.Module):
     def forward(self, x):
         x = self.encoder(x)  # [B, 32, 7, 7]
         x = self.decoder(x)  # [B, 1, 28, 28]
-        return x
+        return x  # [B, 1, 28, 28]

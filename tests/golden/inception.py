@@ -53,4 +53,4 @@ class InceptionNet(nn.Module):
         x = self.pool(x)  # [B, 240, 1, 1]
         x = self.flatten(x)  # [B, 240]
         x = self.fc(x)  # [B, 10]
-        return x
+        return x  # [B, 10]

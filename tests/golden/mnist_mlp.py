@@ -20,4 +20,4 @@ class NeuralNetwork(nn.Module):
     def forward(self, x):
         x = self.flatten(x)  # [B, 784]
         x = self.linear_relu_stack(x)  # [B, 10]
-        return x
+        return x  # [B, 10]

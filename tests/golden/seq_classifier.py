@@ -28,4 +28,4 @@ class SeqClassifier(nn.Module):
         x = self.flatten(x)  # [B, 64]
         x = self.dropout(x)  # [B, 64]
         x = self.head(x)  # [B, 5]
-        return x
+        return x  # [B, 5]

@@ -21,7 +21,7 @@ class DoubleConv(nn.Module):
         x = self.conv2(x)  # [B, out, ?, ?]
         x = self.bn2(x)  # [B, out, ?, ?]
         x = self.relu2(x)  # [B, out, ?, ?]
-        return x
+        return x  # [B, out, ?, ?]
 
 
 class UNet(nn.Module):

@@ -17,7 +17,7 @@ class ConvBN(nn.Module):
         x = self.conv(x)  # [B, out, ?, ?]
         x = self.bn(x)  # [B, out, ?, ?]
         x = self.act(x)  # [B, out, ?, ?]
-        return x
+        return x  # [B, out, ?, ?]
 
 
 class Stage(nn.Module):
@@ -32,7 +32,7 @@ class Stage(nn.Module):
     def forward(self, x):
         x = self.convs(x)  # [B, 64, 32, 32]
         x = self.pool(x)  # [B, 64, 16, 16]
-        return x
+        return x  # [B, 64, 16, 16]
 
 
 class Stage_2(nn.Module):
@@ -48,7 +48,7 @@ class Stage_2(nn.Module):
     def forward(self, x):
         x = self.convs(x)  # [B, 128, 16, 16]
         x = self.pool(x)  # [B, 128, 8, 8]
-        return x
+        return x  # [B, 128, 8, 8]
 
 
 class SmallVGG(nn.Module):
@@ -72,4 +72,4 @@ class SmallVGG(nn.Module):
         x = self.pool(x)  # [B, 128, 1, 1]
         x = self.flat(x)  # [B, 128]
         x = self.head(x)  # [B, 10]
-        return x
+        return x  # [B, 10]
