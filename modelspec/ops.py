@@ -14,8 +14,10 @@ parameters; a ``"*name"`` parameter arrives as a list. Where the method
 spells its parameters otherwise (``x.view(*size)`` against
 ``torch.reshape(input, shape)``, ``x.split(split_size)`` against
 ``torch.split(tensor, split_size_or_sections)``), ``method_params`` gives the
-method's, in the same order. ``tests/test_ops.py`` holds every rule against
-torch on the ``meta`` device.
+method's, in the same order; ``also`` names the other namespace torch spells
+a function in (``torch.relu`` beside ``F.relu``), with its parameters where
+they differ (``torch.relu`` takes no ``inplace``). ``tests/test_ops.py`` holds
+every rule and every spelling against torch on the ``meta`` device.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class Op:
     training_arg: bool = False  # F.dropout: pass training=self.training
     macs: Callable | None = None
     method_params: tuple[tuple[str, Any], ...] | None = None  # the method's parameters, where they differ
+    also: tuple[tuple[str, Any], ...] = ()  # (namespace, its parameters or None for the same): torch.relu(input)
 
 
 def _t(x, what="input") -> TensorInfo:
@@ -265,7 +268,7 @@ def t_rule(input):
 
 def squeeze_rule(input, dim):
     x = _t(input)
-    if dim is None or _plain(dim) is None:
+    if dim is None:  # not given; torch refuses dim=None
         return TensorInfo(tuple(d for d in x.shape if d.value != 1), x.dtype)
     dims = _dim_list(dim, x)
     return TensorInfo(tuple(d for i, d in enumerate(x.shape) if not (i in dims and d.value == 1)), x.dtype)
@@ -535,26 +538,29 @@ def _elementwise(name, function="F", doc="", method=False, rule=None, **extra):
 
 
 _INPLACE = {"inplace": Val(False)}
+_INPUT = (("input", NO_DEFAULT),)
 
 OPS: dict[str, Op] = {
     op.name: op
     for op in [
-        _elementwise("relu", doc="max(0, x)", method=True, **_INPLACE),
+        Op("relu", (("input", NO_DEFAULT), ("inplace", Val(False))), same, "F", doc="max(0, x)",
+           method_params=_INPUT, also=(("torch", _INPUT),)),
         _elementwise("relu6", doc="min(max(0, x), 6)", **_INPLACE),
-        Op("gelu", (("input", NO_DEFAULT), ("approximate", Val("none"))), gelu_rule, "F", method=False,
+        Op("gelu", (("input", NO_DEFAULT), ("*", None), ("approximate", Val("none"))), gelu_rule, "F", method=False,
            doc="x * Phi(x)"),
         _elementwise("silu", doc="x * sigmoid(x)", **_INPLACE),
         _elementwise("mish", doc="x * tanh(softplus(x))", **_INPLACE),
         _elementwise("elu", doc="ELU", alpha=Val(1.0), **_INPLACE),
-        _elementwise("selu", doc="SELU", **_INPLACE),
+        Op("selu", (("input", NO_DEFAULT), ("inplace", Val(False))), same, "F", method=False, doc="SELU",
+           also=(("torch", _INPUT),)),
         _elementwise("leaky_relu", doc="leaky ReLU", negative_slope=Val(0.01), **_INPLACE),
         _elementwise("softplus", doc="softplus", beta=Val(1.0), threshold=Val(20.0)),
         _elementwise("hardswish", doc="hard swish", **_INPLACE),
         _elementwise("hardsigmoid", doc="hard sigmoid", **_INPLACE),
         _elementwise("hardtanh", doc="clamp to [min_val, max_val]", min_val=Val(-1.0), max_val=Val(1.0), **_INPLACE),
         _elementwise("logsigmoid", doc="log(sigmoid(x))"),
-        _elementwise("sigmoid", "torch", doc="1 / (1 + exp(-x))", method=True),
-        _elementwise("tanh", "torch", doc="tanh(x)", method=True),
+        Op("sigmoid", _INPUT, same, "torch", doc="1 / (1 + exp(-x))", also=(("F", None),)),
+        Op("tanh", _INPUT, same, "torch", doc="tanh(x)", also=(("F", None),)),
         _elementwise("exp", "torch", doc="exp(x)", method=True),
         _elementwise("log", "torch", doc="log(x)", method=True),
         _elementwise("sqrt", "torch", doc="sqrt(x)", method=True),
@@ -573,8 +579,10 @@ OPS: dict[str, Op] = {
            _binary("divide", float_result=True), "torch", doc="input / other, broadcasting"),
         Op("pow", (("input", NO_DEFAULT), ("exponent", NO_DEFAULT)), _binary("raise"), "torch",
            doc="input ** exponent, broadcasting"),
-        Op("softmax", (("input", NO_DEFAULT), ("dim", None)), softmax_rule, "F", doc="softmax along dim"),
-        Op("log_softmax", (("input", NO_DEFAULT), ("dim", None)), softmax_rule, "F", doc="log-softmax along dim"),
+        Op("softmax", (("input", NO_DEFAULT), ("dim", None)), softmax_rule, "F", doc="softmax along dim",
+           also=(("torch", None),)),
+        Op("log_softmax", (("input", NO_DEFAULT), ("dim", None)), softmax_rule, "F", doc="log-softmax along dim",
+           also=(("torch", None),)),
         Op("normalize", (("input", NO_DEFAULT), ("p", Val(2.0)), ("dim", Val(1)), ("eps", Val(1e-12))),
            normalize_rule, "F", method=False, doc="x / ||x||_p along dim"),
         Op(
@@ -628,8 +636,8 @@ OPS: dict[str, Op] = {
 }
 
 # Where each namespace finds its functions: F.relu and torch.relu, but only torch.cat and F.gelu.
-F_NAMES = {n for n, op in OPS.items() if op.function == "F"} | {"sigmoid", "tanh"}
-TORCH_NAMES = {n for n, op in OPS.items() if op.function == "torch"} | {"relu", "selu", "softmax", "log_softmax"}
+F_NAMES = {n for n, op in OPS.items() if op.function == "F" or "F" in dict(op.also)}
+TORCH_NAMES = {n for n, op in OPS.items() if op.function == "torch" or "torch" in dict(op.also)}
 F_SPELLINGS = ("F", "nn.functional", "torch.nn.functional")
 
 
@@ -647,9 +655,23 @@ def function_prefix(op: Op, ns: str | None) -> str | None:
     return None
 
 
-def bind_op(op: Op, args: list, kwargs: dict, method: bool = False) -> list:
+TENSOR_PARAMS = {"input", "other", "tensor", "tensors", "mat2", "exponent"}  # may be given a tensor by keyword
+
+
+def op_params(op: Op, method: bool = False, ns: str | None = None) -> tuple:
+    """The parameters of one spelling: the method (x.view), or the function in namespace ns."""
+    if method:
+        return op.method_params if op.method_params is not None else op.params
+    if ns in F_SPELLINGS:
+        ns = "F"
+    if ns is not None and ns != op.function:
+        return dict(op.also).get(ns) or op.params
+    return op.params
+
+
+def bind_op(op: Op, args: list, kwargs: dict, method: bool = False, ns: str | None = None) -> list:
     """Bind call arguments to an op's parameters like Python would: the values in parameter order."""
-    params = op.method_params if method and op.method_params is not None else op.params
+    params = op_params(op, method, ns)
     names = [n for n, _ in params]
     star = next((i for i, n in enumerate(names) if n.startswith("*")), None)
     positional = names if star is None else names[:star]
@@ -672,19 +694,25 @@ def bind_op(op: Op, args: list, kwargs: dict, method: bool = False) -> list:
         if k == collect:
             if rest:
                 raise ShapeProblem(f"got {k!r} twice")
-            rest = list(v.value) if isinstance(v, Val) and isinstance(v.value, (tuple, list)) else [v]
+            if not (isinstance(v, Val) and isinstance(v.value, (tuple, list))):
+                raise ShapeProblem(f"expects {k}= to be a tuple, got {_describe(v)}")
+            rest = list(v.value)
             continue
         if k not in names or k.startswith("*") or (method and k == names[0]):
             takes = [n.lstrip("*") for n in names[1 if method else 0:] if n != "*"]
             raise ShapeProblem(f"has no argument {k!r} (it takes {', '.join(takes) or 'no arguments'})")
         if k in out:
             raise ShapeProblem(f"got {k!r} twice")
+        if isinstance(v, TensorInfo) and k not in TENSOR_PARAMS:  # torch.max(x, y), but not torch.max(x, dim=y)
+            raise ShapeProblem(f"expects {k}= to be a number, got {_describe(v)}")
         out[k] = v
     values = []
     for n, default in params:
         if n == "*":
             continue
         if n.startswith("*"):
+            if not rest:
+                raise ShapeProblem(f"is missing the argument {n[1:]!r}")
             values.append(rest)
         elif n in out:
             values.append(out[n])
@@ -695,6 +723,8 @@ def bind_op(op: Op, args: list, kwargs: dict, method: bool = False) -> list:
     return values
 
 
-def apply_op(op: Op, args: list, kwargs: dict, method: bool = False):
-    """The op's result on `TensorInfo`/`Val` arguments: a TensorInfo, a list of them, or a Val."""
-    return op.rule(*bind_op(op, args, kwargs, method))
+def apply_op(op: Op, args: list, kwargs: dict, method: bool = False, ns: str | None = None):
+    """The op's result on `TensorInfo`/`Val` arguments: a TensorInfo, a list of them, or a Val.
+
+    ``method``: called as ``x.name(...)`` (``args[0]`` is x); else ``ns.name(...)``."""
+    return op.rule(*bind_op(op, args, kwargs, method, ns))
