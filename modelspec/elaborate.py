@@ -28,6 +28,7 @@ from .forward import ForwardEvaluator
 from .layers import CATALOG
 from .model import ClassDef, ModelGraph, ModuleNode, TensorInfo
 from .modules import ModuleBuilder
+from .names import name_problem
 from .shapes import Sym, Val, is_dim, shape_str
 from .static import StaticEvaluator
 from .values import (
@@ -59,11 +60,14 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
         self.class_names: set[str] = set()
         self.block_stack: list[str] = []
         self.module_count = 0
+        self.unrolled = 0  # loop passes so far, against limits.max_unroll
         self.total_params = 0
         self.symbols: dict[str, int | None] = {}
         self.index_bounds: dict[str, int] = {}
         self.tmp_counter = 0
         self.block_sources: dict[str, tuple[str, str]] = {}  # imported blocks: where their errors point
+        self.built: list[ModuleNode] = []  # every module made so far, parents first (see instantiate)
+        self.building_aside = 0
         if imported is not None:
             self.blocks.update(imported.blocks)
             self.consts.update(imported.consts)
@@ -80,7 +84,8 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
             self._check_name(item.name, item.span, "a " + item.kind)
             if item.name in seen:
                 raise SpecNameError(
-                    f"{item.name!r} is defined twice (first at line {seen[item.name].line})", item.span
+                    f"{item.name!r} is defined twice (first at line {seen[item.name].line})", item.span,
+                    hint="rename one of them, or delete the one not meant",
                 )
             seen[item.name] = item.span
             if item.name in self.blocks or item.name in self.consts:
@@ -114,16 +119,22 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
                 f"{name!r} cannot name {what}: it is reserved in the generated Python code", span,
                 hint="choose another name",
             )
+        classes = {i.name for i in self.spec.items if isinstance(i, (ir.Block, ir.Model))} | set(self.blocks)
+        problem = name_problem(name, what, classes, self.consts)
+        if problem is not None:
+            raise SpecNameError(problem[0], span, hint=problem[1])
 
     def model(self, name: str | None) -> ModelGraph:
         models = self.spec.models()
         if not models:
-            raise SpecError("the spec defines no model", None, hint="add `model Name(x: [B, ...]) { ... }`")
+            end = self.spec.items[-1].span if self.spec.items else Span(line=1, column=1, end_line=1, end_column=1)
+            at = Span(line=end.end_line, column=end.end_column, end_line=end.end_line, end_column=end.end_column + 1)
+            raise SpecError("the spec defines no model", at, hint="add `model Name(x: [B, ...]) { ... }`")
         if name is None:
             m = models[-1] if len(models) == 1 else None
             if m is None:
                 names = ", ".join(x.name for x in models)
-                raise SpecError(f"the spec defines several models ({names}); choose one", None,
+                raise SpecError(f"the spec defines several models ({names}); choose one", models[1].span,
                                 hint="pass model=... (or --model on the command line)")
         else:
             m = next((x for x in models if x.name == name), None)
@@ -145,6 +156,8 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
             info.source = inp.name
             inputs.append((inp.name, info))
         root = ModuleNode(m.name, "", m.name, "model", m.span)
+        root.inputs = [info for _, info in inputs]
+        self.built.append(root)
         outs = self.run_scope(scope, m.body, inputs, root, m.span, m.inputs)
         self.finish_class(scope, root, m.span)
         root.outputs = outs
@@ -165,7 +178,9 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
                 continue
             if isinstance(d, ir.Name) and d.id not in scope.env and d.id not in self.consts:
                 if not declare:
-                    raise SpecNameError(f"undefined name {d.id!r} in a shape", d.span)
+                    raise SpecNameError(f"undefined name {d.id!r} in a shape", d.span,
+                                        hint=did_you_mean(d.id, list(scope.env) + list(self.consts))
+                                        or "a size here is a number, a const or a block parameter")
                 self.symbols.setdefault(d.id, None)
                 dims.append(Val(Sym.var(d.id)))
                 continue
@@ -188,7 +203,8 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
             self._check_name(stmt.name, stmt.span, "a child")
             if stmt.name in scope.env and not (isinstance(stmt, ir.Child) and isinstance(scope.env[stmt.name], Val)
                                                and stmt.name not in scope.children):
-                raise SpecNameError(f"{stmt.name!r} is defined twice in {scope.name}", stmt.span)
+                raise SpecNameError(f"{stmt.name!r} is defined twice in {scope.name}", stmt.span,
+                                    hint="rename one of them, or delete the one not meant")
             if isinstance(stmt, ir.Child):
                 self.child_def(stmt, scope)
             else:
@@ -254,9 +270,13 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
         if isinstance(value, Recipe):
             slot = ChildSlot(stmt.name, value, present, stmt.span, cond_code)
             scope.children[stmt.name] = slot
+            scope.order.append(stmt.name)
             scope.env[stmt.name] = slot
         elif stmt.cond is not None:
             raise SpecArgError("only a module can be conditional", stmt.cond.span)
+        elif not isinstance(value, Val):  # (Linear(...), ReLU()): several modules, no container
+            raise SpecArgError(f"a child is one module, not {self.describe(value)}", stmt.value.span,
+                               hint="hold several modules in Sequential(...) or ModuleList([...])")
         else:
             # a local compile-time value: `width = planes * 4`
             scope.env[stmt.name] = Val(value.value, stmt.name)
@@ -272,8 +292,11 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
         init = self.init_code(stmt.init, dims, info, stmt, scope)
         is_param = isinstance(stmt, ir.Param)
         scope.raw.append(("param" if is_param else "buffer", stmt.name, info, init, is_param))
+        scope.order.append(stmt.name)
         scope.env[stmt.name] = ParamRef(stmt.name, info)
-        self.count_params(self._raw_numel(("", "", info)) if is_param else 0, stmt.span)
+        # a buffer takes memory like a parameter: it counts against the same budget
+        self.count_params(self._raw_numel(("", "", info)), stmt.span,
+                          "parameters" if is_param else "parameters and buffer elements")
 
     INITS = {
         "zeros": ("torch.zeros({dims})", ()),
@@ -338,4 +361,10 @@ def elaborate(spec: ir.SpecFile, model: str | None = None, *, limits: Limits | N
         from .imports import resolve_imports
 
         imported = resolve_imports(spec, text)
-    return Elaborator(spec, limits, imported).model(model)
+    elaborator = Elaborator(spec, limits, imported)
+    try:
+        return elaborator.model(model)
+    except SpecError as err:
+        # how far it got, for a summary of a spec that fails part-way (modelspec.summary.summarize)
+        err.built, err.symbols = elaborator.built, elaborator.symbols
+        raise

@@ -10,6 +10,7 @@ from . import ir
 from .errors import (
     SpecArgError,
     SpecError,
+    SpecLimitError,
     SpecNameError,
     SpecShapeError,
     did_you_mean,
@@ -17,7 +18,7 @@ from .errors import (
 from .layers import CATALOG
 from .layers.base import ShapeProblem
 from .model import ForwardLine, TensorInfo
-from .ops import OPS, apply_op, broadcast, function_prefix, matmul_macs, matmul_rule, slice_len
+from .ops import OPS, apply_op, broadcast, function_prefix, matmul_macs, matmul_rule, op_signature, slice_len
 from .shapes import Val
 from .values import (
     BIN_PREC,
@@ -32,6 +33,8 @@ from .values import (
     _labelled,
     _wrap,
 )
+
+MAX_LOOP_NESTING = 16  # for loops inside for loops; Python compiles at most 20 nested blocks
 
 
 class ForwardEvaluator:
@@ -119,7 +122,7 @@ class ForwardEvaluator:
         if isinstance(v, TensorVal):
             return [v.info.shape]
         if isinstance(v, TupleVal):
-            return [i.info.shape if isinstance(i, TensorVal) else () for i in v.items if isinstance(i, TensorVal)]
+            return [s for item in v.items for s in self.shapes_of(item)]
         return []
 
     def target_code(self, t) -> str:
@@ -166,6 +169,10 @@ class ForwardEvaluator:
             raise SpecArgError(f"for loops over a ModuleList or a compile-time list, not {self.describe(it)}",
                                stmt.iter.span)
         self._check_name(stmt.var, stmt.span, "a loop variable")
+        self.count_unrolled(len(elements), stmt.iter.span)
+        if scope.indent >= 2 + MAX_LOOP_NESTING:
+            raise SpecLimitError(f"for loops nest more than {MAX_LOOP_NESTING} deep", stmt.span,
+                                 hint="Python refuses more than 20 nested blocks; flatten the loops")
         scope.emit(f"for {stmt.var} in {it.code if isinstance(it, ModRef) else _code(it)}:")
         start = len(scope.lines)
         scope.indent += 1
@@ -285,7 +292,10 @@ class ForwardEvaluator:
                     raise ShapeProblem(f"cannot combine a tensor with {self.describe(s)}")
                 info = TensorInfo(tuple(t.shape), "float" if isinstance(s.value, float) or e.op == "/" else t.dtype)
         except ShapeProblem as exc:
-            raise SpecShapeError(str(exc), e.span) from None
+            hint = ("x @ W needs the last dim of x to equal the second-to-last of W"
+                    if e.op == "@" and "batch dims" not in str(exc) else
+                    "two tensors combine where each dim is equal, or 1 in one of them (broadcasting)")
+            raise SpecShapeError(str(exc), e.span, hint=hint) from None
         src = scope.step("op", e.op, [getattr(a, "src", None), getattr(b, "src", None)], [info.shape])
         return TensorVal(info, code, p, src)
 
@@ -336,7 +346,8 @@ class ForwardEvaluator:
         out, pos, codes = [], 0, []
         n_real = sum(1 for i in e.index if i.kind != "ellipsis" and not (i.kind == "constant" and i.value is None))
         if n_real > len(shape):
-            raise SpecShapeError(f"too many indices ({n_real}) for {base.info}", e.span)
+            raise SpecShapeError(f"too many indices ({n_real}) for {base.info}", e.span,
+                                 hint=f"index each of its {len(shape)} dims at most once")
         if sum(1 for i in e.index if i.kind == "ellipsis") > 1:
             raise SpecArgError("an index can have only one `...`", e.span)
         for item in e.index:
@@ -367,12 +378,14 @@ class ForwardEvaluator:
                 if vals == [None, None, None]:
                     out.append(d)
                 elif vals[2] is not None and vals[2] <= 0:
-                    raise SpecArgError("slice step must be positive", item.span)
+                    raise SpecArgError("slice step must be positive", item.span, hint="step forward: x[a:b:2]")
                 else:
                     try:
                         out.append(Val(slice_len(d.value, *vals)))
                     except ShapeProblem as exc:
-                        raise SpecShapeError(f"{exc} (dim {pos} of {base.info})", item.span) from None
+                        raise SpecShapeError(f"{exc} (dim {pos} of {base.info})", item.span,
+                                             hint="give a symbolic dim slices whose length is known: x[:k], "
+                                                  "x[-k:] or x[k:]") from None
                 code = ":".join(parts[:2]) + (f":{parts[2]}" if parts[2] else "")
                 codes.append(code)
                 pos += 1
@@ -383,7 +396,7 @@ class ForwardEvaluator:
             d = shape[pos].value
             if isinstance(d, int) and not -d <= v.value < d:
                 raise SpecShapeError(f"index {v.value} is out of range for dim {pos} of {base.info} (size {d})",
-                                     item.span)
+                                     item.span, hint=f"an index of that dim is in {-d}..{d - 1}")
             codes.append(_code(v))
             pos += 1
         out.extend(shape[pos:])
@@ -406,7 +419,7 @@ class ForwardEvaluator:
             args.append(self.fwd_expr(a, scope, env))
         for kw in e.keywords:
             if kw.name in kwargs:
-                raise SpecArgError(f"argument {kw.name!r} is given twice", kw.span)
+                raise SpecArgError(f"argument {kw.name!r} is given twice", kw.span, hint="keep one of them")
             kwargs[kw.name] = self.fwd_expr(kw.value, scope, env)
         return args, kwargs
 
@@ -459,7 +472,8 @@ class ForwardEvaluator:
         prefix = function_prefix(op, ns) if op is not None else None
         if prefix is None:
             raise SpecNameError(f"unknown function {dotted!r}", e.func.span,
-                                hint=f"did you mean {op.function}.{name}?" if op is not None else did_you_mean(name, list(OPS)))
+                                hint=f"did you mean {op.function}.{name}?" if op is not None
+                                else did_you_mean(name, list(OPS)))
         args, kwargs = self.fwd_args(e, scope, env)
         return self.apply(op, e, args, kwargs, f"{prefix}.{name}", scope, method_on=None)
 
@@ -467,7 +481,8 @@ class ForwardEvaluator:
         op = OPS.get(name)
         if op is None or not op.method:
             raise SpecNameError(f"unknown tensor method {name!r}", e.func.span,
-                                hint=did_you_mean(name, [n for n, o in OPS.items() if o.method]))
+                                hint=f"torch has it as a function: {op.function}.{name}(x, ...)" if op is not None
+                                else did_you_mean(name, [n for n, o in OPS.items() if o.method]))
         args, kwargs = self.fwd_args(e, scope, env)
         return self.apply(op, e, [base] + args, kwargs, name, scope, method_on=base)
 
@@ -485,7 +500,8 @@ class ForwardEvaluator:
                               ns=spelled.rsplit(".", 1)[0] if method_on is None else None)
         except ShapeProblem as exc:
             label = f"{spelled}" if method_on is None else f".{spelled}"
-            raise SpecShapeError(_labelled(f"{label}(...)", str(exc)), e.span) from None
+            raise SpecShapeError(_labelled(f"{label}(...)", str(exc)), e.span,
+                                 hint=op_signature(op, spelled, method_on is not None)) from None
         arg_codes = [self.code_of(a) for a in (args[1:] if method_on is not None else args)]
         arg_codes += [f"{k}={self.code_of(v)}" for k, v in kwargs.items()]
         if op.training_arg and "training" not in kwargs:

@@ -20,7 +20,7 @@ from .errors import (
     did_you_mean,
 )
 from .layers import CATALOG
-from .layers.base import INFER, ArgError, ArgProblem, Bound, InferMismatch, ModuleArg, ShapeProblem, bind
+from .layers.base import INFER, ArgError, ArgProblem, Bound, InferMismatch, ModuleArg, ShapeProblem, bind, signature_hint
 from .model import ClassDef, ModuleNode, TensorInfo
 from .shapes import InputSlot, Sym, Val, shape_str
 from .values import DIM_NAMES, CtorParam, Instance, Recipe, Scope, _code, _labelled, _PathScope, _real, literal
@@ -40,18 +40,40 @@ class ModuleBuilder:
             return True
         return any(self.recipe_needs_input(i) for i in r.items)
 
-    def count_params(self, n: int, span: Span):
+    def count_params(self, n: int, span: Span, what: str = "parameters"):
         self.total_params += n
         if self.total_params > self.limits.max_params:
             raise SpecLimitError(
-                f"the model would need {self.total_params:,} parameters, over the limit of "
+                f"the model would need {self.total_params:,} {what}, over the limit of "
                 f"{self.limits.max_params:,}", span,
-                hint="lower the sizes, or raise the limit (max_params= in Python, --max-params on the command line)",
+                hint="lower the sizes, or raise the limit: --max-params N on the command line, "
+                     "limits=Limits(max_params=N) in Python",
             )
 
     def instantiate(self, r: Recipe, inputs: list[TensorInfo] | None, scope: Scope, name: str,
                     call_span: Span | None = None) -> Instance:
         path = f"{scope.path}.{name}" if scope.path else name
+        # record what is built, parents before children, so a summary can show how far a failing spec got;
+        # a module argument ("encoder.arg0") and an absent child, built only to print its class, are no rows
+        slot = scope.children.get(name) if isinstance(scope, Scope) else None
+        aside = bool(self.building_aside) or "." in name or (slot is not None and not slot.present)
+        row = len(self.built)
+        if not aside:
+            self.built.append(ModuleNode(name, path, r.name, r.kind, r.span))  # stands in until it is built
+        self.building_aside += aside
+        try:
+            inst = self.build(r, inputs, scope, name, path, call_span)
+        finally:
+            self.building_aside -= aside
+        if not aside:
+            self.built[row] = inst.node
+        return inst
+
+    def build(self, r: Recipe, inputs, scope, name, path, call_span: Span | None = None) -> Instance:
+        self.module_count += 1
+        if self.module_count > self.limits.max_modules:
+            raise SpecLimitError(f"the model would have more than {self.limits.max_modules:,} modules", r.span,
+                                 hint="use fewer or shorter repeats; or pass limits=Limits(max_modules=...)")
         if r.kind == "layer":
             return self.build_layer(r, inputs, scope, name, path, call_span)
         if r.kind == "block":
@@ -87,7 +109,9 @@ class ModuleBuilder:
         counts = layer.input_counts()
         if n not in counts:
             want = " or ".join(str(c) for c in counts)
-            raise SpecArgError(f"{label} takes {want} input{'s' if max(counts) > 1 else ''}, got {n}", span)
+            raise SpecArgError(f"{label} takes {want} input{'s' if max(counts) > 1 else ''}, got {n}", span,
+                               hint="combine the tensors first (torch.cat, +), or give each its own layer"
+                               if n > max(counts) else "pass it every tensor it takes")
 
     def resolve_module_args(self, r: Recipe, inputs, scope, path) -> Recipe:
         """Build modules given as arguments (TransformerEncoder's encoder_layer) for the same input."""
@@ -119,10 +143,7 @@ class ModuleBuilder:
                     span = r.arg_spans[idx]
             elif exc.index is not None and exc.index < len(r.arg_spans):
                 span = r.arg_spans[exc.index]
-            hint = exc.hint
-            if hint is None and "missing" in exc.message:
-                hint = None
-            raise SpecArgError(f"{label} {exc.message}", span, hint=hint) from None
+            raise SpecArgError(f"{label} {exc.message}", span, hint=exc.hint or signature_hint(layer)) from None
         except InferMismatch as exc:
             span = r.kw_spans.get(exc.arg)
             if span is None:
@@ -137,7 +158,7 @@ class ModuleBuilder:
                 hint=f"use {fixed}, or {underscore} to infer it",
             ) from None
         except ShapeProblem as exc:
-            raise SpecShapeError(_labelled(label, str(exc)), r.span) from None
+            raise SpecShapeError(_labelled(label, str(exc)), r.span, hint=signature_hint(layer)) from None
 
     def call_text(self, layer, r: Recipe, arg: str, value) -> str:
         parts = []
@@ -154,8 +175,9 @@ class ModuleBuilder:
     def dim_code(self, v, scope: Scope, argname: str) -> str:
         """How an inferred argument is spelled inside the class of ``scope``."""
         if isinstance(v, tuple):
-            inner = ", ".join(self.dim_code(x, scope, argname) for x in v)
-            return f"({inner},)" if len(v) == 1 else f"({inner})"
+            if len(v) == 1:  # LayerNorm(_) reads LayerNorm(128), as people write it
+                return self.dim_code(v[0], scope, argname)
+            return "(" + ", ".join(self.dim_code(x, scope, argname) for x in v) + ")"
         if not isinstance(v, Val):
             v = Val(v)
         if isinstance(v.value, Sym):
@@ -187,7 +209,7 @@ class ModuleBuilder:
                 parts.append(f"{k}={self.dim_code(inferred[k], scope, k) if v is INFER else _code(v)}")
         except ShapeProblem as exc:
             raise SpecShapeError(f"{layer.name}: {exc}", r.span) from None
-        return f"nn.{layer.name}({', '.join(parts)})"
+        return call_code(f"nn.{layer.name}", parts)
 
     def bind_call_args(self, layer, bound, kwargs: dict, label: str, span):
         """Forward's keyword arguments (need_weights=False), checked and added to the bound arguments."""
@@ -231,7 +253,7 @@ class ModuleBuilder:
         try:
             out = layer.rule(bound, *shapes)
         except ShapeProblem as exc:
-            raise SpecShapeError(_labelled(label, str(exc)), span or r.span) from None
+            raise SpecShapeError(_labelled(label, str(exc)), span or r.span, hint=signature_hint(layer)) from None
         dtype = "float" if layer.name == "Embedding" else inputs[0].dtype
         indices = getattr(bound, "values", {}).get("return_indices", False)
 
@@ -346,9 +368,14 @@ class ModuleBuilder:
             raise SpecNameError(f"block {block.name!r} uses itself ({chain})", r.span,
                                 hint="a block cannot contain itself; unroll with a list comprehension")
         if len(self.block_stack) >= self.limits.max_depth:
-            raise SpecLimitError(f"blocks nest deeper than {self.limits.max_depth} levels", r.span)
+            raise SpecLimitError(f"blocks nest deeper than {self.limits.max_depth} levels", r.span,
+                                 hint="flatten the blocks; or pass limits=Limits(max_depth=...) if intended")
         if inputs is None:
-            raise SpecShapeError(f"block {block.name} `{path}` is never called in forward", r.span)
+            raise SpecShapeError(f"block {block.name} `{path}` is never called in forward", r.span,
+                                 hint="call it in forward, or remove it")
+        if not inputs:
+            raise SpecArgError(f"block {block.name} `{path}` is called without a tensor", r.span,
+                               hint="call it with the tensor it works on: name(x)")
         env = self.bind_block_args(block, r, parent)
         scope = Scope("block", block.name, path, {}, block.span, parent.depth + 1)
         for p in block.params:
@@ -384,7 +411,7 @@ class ModuleBuilder:
                     raise SpecShapeError(f"block {block.name} `{path}`: {exc}", r.span) from None
         args += [_code(v) for v in r.args]
         args += [f"{k}={_code(v)}" for k, v in r.kwargs.items()]
-        code = f"{cls.name}({', '.join(args)})"
+        code = call_code(cls.name, args)
         node.inputs = list(inputs)
         out_list = outs if isinstance(outs, list) else [outs]
         node.outputs = [self.export_info(o, scope, env) for o in out_list if isinstance(o, TensorInfo)]
@@ -395,7 +422,8 @@ class ModuleBuilder:
             if [shape_str(t.shape) for t in ins2] != first_in:
                 raise SpecShapeError(
                     f"block {block.name} `{path}` was built for input {', '.join(first_in)} but is called "
-                    f"again with {', '.join(shape_str(t.shape) for t in ins2)}", span or r.span)
+                    f"again with {', '.join(shape_str(t.shape) for t in ins2)}", span or r.span,
+                    hint="a block is built for one input shape; define a second child for the other")
             res = [self.export_info(o, scope, env) if isinstance(o, TensorInfo) else o for o in out_list]
             return res if len(res) > 1 else res[0]
 
@@ -425,19 +453,22 @@ class ModuleBuilder:
         if len(r.args) > len(names):
             sp = r.arg_spans[len(names)] if len(names) < len(r.arg_spans) else r.span
             raise SpecArgError(f"block {block.name} takes {len(names)} argument{'s' if len(names) != 1 else ''} "
-                               f"({', '.join(names)}) but {len(r.args)} were given", sp)
+                               f"({', '.join(names)}) but {len(r.args)} were given", sp,
+                               hint=f"the call is {block.name}({', '.join(names)})")
         for n, v, sp in zip(names, r.args, r.arg_spans):
             if v is INFER:
-                raise SpecArgError(f"`_` infers layer arguments; block {block.name} needs {n!r} given", sp)
+                raise SpecArgError(f"`_` infers layer arguments; block {block.name} needs {n!r} given", sp,
+                                   hint=f"give {n} a value: the call is {block.name}({', '.join(names)})")
             out[n] = v
         for k, v in r.kwargs.items():
             if k not in names:
                 raise SpecArgError(f"block {block.name} has no parameter {k!r}", r.kw_spans[k],
                                    hint=did_you_mean(k, names) or f"its parameters: {', '.join(names) or 'none'}")
             if k in out:
-                raise SpecArgError(f"block {block.name} got {k!r} twice", r.kw_spans[k])
+                raise SpecArgError(f"block {block.name} got {k!r} twice", r.kw_spans[k], hint="keep one of them")
             if v is INFER:
-                raise SpecArgError(f"`_` infers layer arguments; block {block.name} needs {k!r} given", r.kw_spans[k])
+                raise SpecArgError(f"`_` infers layer arguments; block {block.name} needs {k!r} given", r.kw_spans[k],
+                                   hint=f"give {k} a value: the call is {block.name}({', '.join(names)})")
             out[k] = v
         for p in block.params:
             if p.name not in out:
@@ -448,15 +479,14 @@ class ModuleBuilder:
         return out
 
     def finish_class(self, scope: Scope, node: ModuleNode, span) -> ClassDef:
-        init: list[tuple[int, str]] = []
+        lines_of: dict[str, list[tuple[int, str]]] = {}
         for kind, name, _info, code, _ in scope.raw:
-            if kind == "const":
-                continue
             if kind == "param":
-                init.append((2, f"self.{name} = nn.Parameter({code})"))
-            else:
-                init.append((2, f"self.register_buffer({name!r}, {code})"))
+                lines_of[name] = [(2, f"self.{name} = nn.Parameter({code})")]
+            elif kind == "buffer":
+                lines_of[name] = [(2, f"self.register_buffer({literal(name)}, {code})")]
         for slot in scope.children.values():
+            init = lines_of.setdefault(slot.name, [])
             inst = slot.instance or slot.hypothetical
             if inst is not None and inst.recipe.kind in ("modulelist", "moduledict"):
                 self.finish_container(inst, scope)
@@ -471,6 +501,7 @@ class ModuleBuilder:
                 init.append((3, f"self.{slot.name} = {self.indent_code(inst.code, 3)}"))
                 init.append((2, "else:"))
                 init.append((3, f"self.{slot.name} = None"))
+        init = [line for name in scope.order for line in lines_of.get(name, [])]
         ctor = [(p.name, p.default) for p in scope.ctor]
         lines = scope.lines
         cls = ClassDef(scope.name, scope.kind, ctor, init, scope.forward_params, lines, span=span)
@@ -511,3 +542,12 @@ def _flat_infos(x):
     elif isinstance(x, list):
         for item in x:
             yield from _flat_infos(item)
+
+
+def call_code(func: str, parts: list[str], width: int = 88) -> str:
+    """``func(a, b)``, or one argument per line when that is too long (as black does)."""
+    flat = f"{func}({', '.join(parts)})"
+    if len(flat) <= width and "\n" not in flat:
+        return flat
+    body = "".join("    " + p.replace("\n", "\n    ") + ",\n" for p in parts)
+    return f"{func}(\n{body})"

@@ -30,10 +30,10 @@ DTYPES = {"Float": "float", "Long": "long", "Int": "long", "Bool": "bool", None:
 class Limits:
     """Bounds that keep a spec from exhausting the machine (checked before any tensor exists)."""
 
-    max_params: int = 2_000_000_000
-    max_modules: int = 100_000
-    max_depth: int = 64
-    max_unroll: int = 10_000
+    max_params: int = 1_000_000_000  # parameters and raw buffers: 4 GB of float32 (--max-params to change)
+    max_modules: int = 100_000  # modules built, containers and their elements included
+    max_depth: int = 32  # blocks inside blocks; far deeper nears Python's recursion limit
+    max_unroll: int = 10_000  # loop passes in all: comprehensions, range(...), for loops in forward
 
 
 # ---------------------------------------------------------------- values
@@ -133,6 +133,7 @@ class Scope:
         self.tmp = 0
         self.locals: set[str] = set()
         self.flow: list = []  # FlowNodes of forward, for diagrams
+        self.order: list[str] = []  # children, params and buffers as the spec defines them
         self.param_flow: dict[str, int] = {}
 
     def step(self, kind: str, label: str, inputs=(), shapes=(), path: str | None = None) -> int:

@@ -88,8 +88,6 @@ def test_two_inputs():
 @pytest.mark.parametrize("name", ["lstm_classifier", "transformer_classifier"])
 def test_sequence_models_index_inside_their_embedding(name, torch):
     spec = SPECS / f"{name}.nnspec"
-    if not spec.exists():
-        pytest.skip(f"{spec.name} not bundled")
     graph = elaborate_spec(spec)
     (tokens,) = example_inputs(spec, batch=3)
     assert tokens.dtype == torch.long

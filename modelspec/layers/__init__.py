@@ -8,12 +8,12 @@ to one of the family modules here.
 
 from __future__ import annotations
 
-from . import activation, conv, embedding, linear, norm, pool
+from . import activation, conv, embedding, linear, norm, pool, recurrent, transformer
 from .base import REQUIRED, Arg, ArgProblem, Bound, Layer, ShapeProblem
 
 CATALOG: dict[str, Layer] = {
     layer.name: layer
-    for family in (linear, conv, pool, norm, activation, embedding)
+    for family in (linear, conv, pool, norm, activation, embedding, recurrent, transformer)
     for layer in family.LAYERS
 }
 

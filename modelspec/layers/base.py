@@ -379,16 +379,25 @@ def bind(layer: Layer, args: list, kwargs: dict, inputs: tuple) -> Bound:
         try:
             values[a.name] = a.type(plain)
         except ArgProblem as exc:
+            if a.name in inferred and inputs:  # Linear(_, 2) on [B, T]: the input has no fixed size there
+                raise ArgError(f"infers {a.name}={_show(plain)} from its input {shape_str(inputs[0])}, but "
+                               f"{a.name} {exc}", arg=a.name if a.name in given else None,
+                               hint="a layer is sized by fixed dims: give that dim of the input a number") from None
             raise ArgError(f"argument {a.name!r} {exc}", arg=a.name if a.name in given else None) from None
     bound = Bound(values, vals)
     for a in layer.args:
-        if a.infer is not None and a.name in given and given[a.name] is not INFER:
+        if a.infer is not None and a.name in given and given[a.name] is not INFER and inputs:  # never called: no input
             want = a.infer(*inputs)
             if a.compare == "trailing" and inputs:  # LayerNorm((5, 64)) on [B, 5, 64]
                 n = len(values[a.name])
                 want = tuple(inputs[0][-n:]) if n <= len(inputs[0]) else want
             # compare normalised values: LayerNorm(64) and the inferred (64,) agree
-            if want is not None and a.type(_plain(want)) != values[a.name]:
+            try:
+                agrees = want is None or a.type(_plain(want)) == values[a.name]
+            except ArgProblem:  # the input has no valid value there: a symbol, say
+                raise ShapeProblem(f"expects {a.name}={_show(_plain(given[a.name]))}, but its input "
+                                   f"{shape_str(inputs[0])} has {_show(_plain(want))} there") from None
+            if not agrees:
                 raise InferMismatch(a.name, _plain(given[a.name]), _plain(want))
     if layer.check is not None:
         try:
@@ -414,6 +423,11 @@ def _arg_list(layer: Layer) -> str:
     return f"{layer.name}({', '.join(parts)})"
 
 
+def signature_hint(layer: Layer) -> str:
+    """The hint of an argument or shape error that has no better one: how the layer is called."""
+    return f"the call is {_arg_list(layer)}"
+
+
 def infer_shape(name: str, *inputs, args=(), **kwargs):
     """Apply a catalog entry to plain shapes (for tests and tools).
 
@@ -428,5 +442,13 @@ def infer_shape(name: str, *inputs, args=(), **kwargs):
     lift = lambda v: INFER if v is INFER else Val(v)
     bound = bind(layer, [lift(v) for v in args], {k: lift(v) for k, v in kwargs.items()}, shapes)
     out = layer.rule(bound, *shapes)
-    unwrap_shape = lambda s: tuple(d.value if isinstance(d, Val) else d for d in s)
-    return [unwrap_shape(s) for s in out] if isinstance(out, list) else unwrap_shape(out)
+    return _unwrap_result(out)
+
+
+def _unwrap_result(out):
+    """Plain shapes from a rule's result: lists nest (LSTM), None stays None."""
+    if out is None:
+        return None
+    if isinstance(out, list):
+        return [_unwrap_result(s) for s in out]
+    return tuple(d.value if isinstance(d, Val) else d for d in out)
