@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from .layers.base import ShapeProblem, prod
 from .model import TensorInfo
-from .shapes import Sym, Val, is_dim, shape_str
+from .shapes import Sym, Val, is_dim
 
 NO_DEFAULT = object()
 
@@ -55,6 +55,8 @@ def _t(x, what="input") -> TensorInfo:
 def _describe(x) -> str:
     if isinstance(x, TensorInfo):
         return f"a tensor {x}"
+    if isinstance(x, Val) and isinstance(x.value, (list, tuple)) and any(isinstance(i, TensorInfo) for i in x.value):
+        x = list(x.value)  # [x, y]: tensors, said as tensors
     if isinstance(x, Val):
         return repr(x.plain())
     if isinstance(x, list):
@@ -64,6 +66,15 @@ def _describe(x) -> str:
 
 def _plain(v):
     return v.value if isinstance(v, Val) else v
+
+
+def _shown(items) -> str:
+    """A tuple of argument values as Python prints it: (2, -1), (5,)."""
+    return str(tuple(v.plain() if isinstance(v, Val) else v for v in items))
+
+
+def _elements(n) -> str:
+    return f"{n} element" if n == 1 else f"{n} elements"
 
 
 def _int(x, what) -> int:
@@ -111,7 +122,7 @@ def _dim_list(dim, x: TensorInfo, what="dim") -> list[int]:
     out = [norm_dim(d, len(x.shape), what, x) for d in items]
     for i, d in enumerate(out):
         if d in out[:i]:
-            raise ShapeProblem(f"dim {d} appears twice in {what}={tuple(_plain(v) for v in items)}")
+            raise ShapeProblem(f"dim {d} appears twice in {what}={_shown(items)}")
     return out
 
 
@@ -185,11 +196,11 @@ def _exact_div(total, known):
     return q if q * known == total else None
 
 
-def view_rule(input, shape):
+def view_rule(input, shape, verb="view"):
     x = _t(input)
     src = _seq(shape)
     sizes = [_plain(s) for s in src]
-    shown = "(" + ", ".join(str(s) for s in sizes) + ")"
+    shown = _shown(src)
     for s in sizes:
         if not is_dim(s) or (isinstance(s, int) and s < -1):
             raise ShapeProblem(f"sizes must be integers (-1 for one to infer), got {shown}")
@@ -199,20 +210,27 @@ def view_rule(input, shape):
     known = prod(s for s in sizes if s != -1)
     if -1 in sizes:
         if known == 0:
-            raise ShapeProblem(f"cannot view {x} ({total} elements) as {shown}: with a 0 size, the -1 could be anything")
+            raise ShapeProblem(
+                f"cannot {verb} {x} ({_elements(total)}) as {shown}: with a 0 size, the -1 could be anything"
+            )
         rest = _exact_div(total, known)
         if rest is None:
-            always = " for every " + ", ".join(sorted(map(str, _symbols(total, known)))) if _symbols(total, known) else ""
+            syms = sorted(map(str, _symbols(total)))
+            always = " for every " + ", ".join(syms) if syms and isinstance(known, int) else ""
             raise ShapeProblem(
-                f"cannot view {x} ({total} elements) as {shown}: {total} is not a multiple of {known}{always}"
+                f"cannot {verb} {x} ({_elements(total)}) as {shown}: {total} is not a multiple of {known}{always}"
             )
         out = [rest if s == -1 else s for s in sizes]
     else:
         if known != total:
-            raise ShapeProblem(f"cannot view {x} ({total} elements) as {shown} ({known} elements)")
+            raise ShapeProblem(f"cannot {verb} {x} ({_elements(total)}) as {shown} ({_elements(known)})")
         out = list(sizes)
     dims = tuple(src[i] if isinstance(src[i], Val) and sizes[i] != -1 else Val(out[i]) for i in range(len(out)))
     return TensorInfo(dims, x.dtype)
+
+
+def reshape_rule(input, shape):
+    return view_rule(input, shape, "reshape")
 
 
 def _symbols(*vals) -> set:
@@ -241,7 +259,7 @@ def numel_rule(input):
 def permute_rule(input, dims):
     x = _t(input)
     given = _seq(dims)
-    shown = tuple(_plain(d) for d in given)
+    shown = _shown(given)
     if len(given) != len(x.shape):
         raise ShapeProblem(f"dims {shown} are not a permutation of the {len(x.shape)} dims of {x}")
     order = [norm_dim(d, len(x.shape), "dim", x) for d in given]
@@ -411,9 +429,9 @@ def bmm_rule(input, mat2):
     if len(a.shape) != 3 or len(b.shape) != 3:
         raise ShapeProblem(f"expects two 3-d tensors [N, n, h] and [N, h, m], got {a} and {b}")
     if a.shape[0].value != b.shape[0].value:
-        raise ShapeProblem(f"cannot bmm {a} and {b}: batch sizes {a.shape[0].value} and {b.shape[0].value} differ")
+        raise ShapeProblem(f"cannot multiply {a} and {b}: batch sizes {a.shape[0].value} and {b.shape[0].value} differ")
     if a.shape[2].value != b.shape[1].value:
-        raise ShapeProblem(f"cannot bmm {a} and {b}: inner dims {a.shape[2].value} and {b.shape[1].value} differ")
+        raise ShapeProblem(f"cannot multiply {a} and {b}: inner dims {a.shape[2].value} and {b.shape[1].value} differ")
     return TensorInfo((a.shape[0], a.shape[1], b.shape[2]), _dtype(a.dtype, b.dtype))
 
 
@@ -483,12 +501,12 @@ def split_rule(input, split_size_or_sections, dim):
     if isinstance(sec, (tuple, list)):
         sizes = [_plain(s) for s in sec]
         if not all(is_dim(s) for s in sizes) or any(isinstance(s, int) and s < 0 for s in sizes):
-            raise ShapeProblem(f"sections must be non-negative integers, got {tuple(sizes)}")
+            raise ShapeProblem(f"sections must be non-negative integers, got {_shown(sec)}")
         total = 0
         for s in sizes:
             total = total + s
         if total != size:
-            raise ShapeProblem(f"sections {tuple(sizes)} add up to {total}, but dim {d} of {x} is {size}")
+            raise ShapeProblem(f"sections {_shown(sec)} add up to {total}, but dim {d} of {x} is {size}")
     else:
         n = _int(split_size_or_sections, "split_size")
         if not isinstance(size, int):
@@ -596,7 +614,7 @@ OPS: dict[str, Op] = {
         ),
         Op("flatten", (("input", NO_DEFAULT), ("start_dim", Val(0)), ("end_dim", Val(-1))), flatten_rule, "torch"),
         Op("view", (("input", NO_DEFAULT), ("*size", None)), view_rule, None),
-        Op("reshape", (("input", NO_DEFAULT), ("shape", NO_DEFAULT)), view_rule, "torch",
+        Op("reshape", (("input", NO_DEFAULT), ("shape", NO_DEFAULT)), reshape_rule, "torch",
            method_params=(("input", NO_DEFAULT), ("*shape", None))),
         Op("size", (("input", NO_DEFAULT), ("dim", None)), size_rule, None),
         Op("dim", (("input", NO_DEFAULT),), dim_rule, None),
@@ -669,6 +687,18 @@ def op_params(op: Op, method: bool = False, ns: str | None = None) -> tuple:
     return op.params
 
 
+def op_signature(op: Op, spelled: str, method: bool = False) -> str:
+    """How a call of ``op`` reads, for a hint: "the call is F.softmax(input, dim=None)".
+
+    >>> op_signature(OPS["transpose"], "transpose", method=True)
+    'the call is x.transpose(dim0, dim1)'
+    """
+    ns = spelled.rsplit(".", 1)[0] if "." in spelled and not method else None
+    params = op_params(op, method, ns)[1 if method else 0:]
+    parts = [n if d is NO_DEFAULT or n.startswith("*") else f"{n}={_plain(d)!r}" for n, d in params]
+    return f"the call is {'x.' if method else ''}{spelled}({', '.join(parts)})"
+
+
 def bind_op(op: Op, args: list, kwargs: dict, method: bool = False, ns: str | None = None) -> list:
     """Bind call arguments to an op's parameters like Python would: the values in parameter order."""
     params = op_params(op, method, ns)
@@ -711,7 +741,7 @@ def bind_op(op: Op, args: list, kwargs: dict, method: bool = False, ns: str | No
         if n == "*":
             continue
         if n.startswith("*"):
-            if not rest:
+            if not rest and n[1:] not in kwargs:
                 raise ShapeProblem(f"is missing the argument {n[1:]!r}")
             values.append(rest)
         elif n in out:
