@@ -12,8 +12,16 @@ from .errors import SpecError
 EXAMPLES = {
     "check": "examples:\n  modelspec check specs/cnn.nnspec\n  modelspec check specs/*.nnspec",
     "codegen": "examples:\n  modelspec codegen specs/cnn.nnspec\n  modelspec codegen specs/cnn.nnspec -o cnn.py",
-    "summary": "examples:\n  modelspec summary specs/cnn.nnspec\n  modelspec summary specs/vgg_blocks.nnspec --batch 32",
+    "summary": "examples:\n  modelspec summary specs/cnn.nnspec\n  modelspec summary specs/vgg_blocks.nnspec --batch 32"
+    "\n  modelspec summary specs/resnet18.nnspec --depth 2\n  modelspec summary specs/cnn.nnspec --json",
+    "graph": "examples:\n  modelspec graph specs/inception.nnspec > inception.dot\n"
+    "  modelspec graph specs/resnet18.nnspec --depth 2 --format mermaid\n"
+    "  modelspec graph specs/cnn.nnspec --format svg -o cnn.svg",
     "run": "examples:\n  modelspec run specs/cnn.nnspec\n  modelspec run specs/cnn.nnspec --batch 64 --device cuda",
+    "fmt": "examples:\n  modelspec fmt specs/*.nnspec\n  modelspec fmt --check specs/*.nnspec\n"
+    "  modelspec fmt - < messy.nnspec > tidy.nnspec",
+    "ir": "examples:\n  modelspec ir specs/cnn.nnspec --json\n  modelspec ir specs/cnn.nnspec --json > cnn.ir.json",
+    "schema": "examples:\n  modelspec schema > nnspec-ir.schema.json",
 }
 
 
@@ -35,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     def command(name, help_):
         c = sub.add_parser(name, help=help_, description=help_, epilog=EXAMPLES[name],
                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        if name in ("check", "codegen", "summary", "graph", "run"):
+            from .values import Limits
+
+            c.add_argument("--max-params", type=_count, default=None, metavar="N",
+                           help=f"refuse a model with more parameters than this (default {Limits.max_params:,}; "
+                           "1e10 and 10_000_000_000 are read too)")
         return c
 
     c = command("check", "check specs: syntax, names, arguments and every shape (no torch needed)")
@@ -50,8 +64,20 @@ def _parser() -> argparse.ArgumentParser:
     c = command("summary", "a table of every layer: output shape, parameters, mult-adds")
     c.add_argument("file", metavar="FILE")
     c.add_argument("--model", help="the model, when the file defines several")
-    c.add_argument("--batch", type=int, default=1, metavar="N", help="batch size for mult-adds (default 1)")
-    c.add_argument("--depth", type=int, default=None, metavar="N", help="show modules down to this depth")
+    c.add_argument("--batch", type=int, default=1, metavar="N", help="batch size for mult-adds and memory (default 1)")
+    c.add_argument("--depth", type=int, default=None, metavar="N",
+                   help="show modules down to this depth; deeper ones count in their parent's row")
+    c.add_argument("--json", action="store_true",
+                   help="print the summary as JSON (total_params, trainable_params, total_mult_adds, rows, ...)")
+
+    c = command("graph", "draw the model: modules as nodes, dataflow as edges labelled with shapes")
+    c.add_argument("file", metavar="FILE")
+    c.add_argument("--model", help="the model, when the file defines several")
+    c.add_argument("--format", choices=("dot", "mermaid", "svg"), default="dot",
+                   help="dot and mermaid are text and need nothing installed; svg runs Graphviz's dot (default dot)")
+    c.add_argument("--depth", type=int, default=None, metavar="N",
+                   help="open blocks and Sequentials down to this depth; deeper ones are one node (default: all)")
+    c.add_argument("-o", "--output", metavar="OUT", help="write the diagram here instead of stdout")
 
     c = command("run", "build the model, run one forward pass on random input, report shapes and time")
     c.add_argument("file", metavar="FILE")
@@ -59,7 +85,39 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
     c.add_argument("--batch", type=int, default=2, metavar="N", help="batch size of the random input (default 2)")
     c.add_argument("--seed", type=int, default=0, help="random seed for weights and input (default 0)")
+
+    c = command("fmt", "rewrite specs in place in the canonical style, comments kept (like black)")
+    c.add_argument("files", nargs="+", metavar="FILE", help=".nnspec files; - reads stdin and writes stdout")
+    c.add_argument("--check", action="store_true",
+                   help="change nothing: list the files that would change, and exit 1 if there are any")
+
+    c = command("ir", "print the validated surface IR of a spec: what the parser understood")
+    c.add_argument("file", metavar="FILE")
+    c.add_argument("--json", action="store_true",
+                   help="as JSON, which ir.SpecFile.model_validate_json reads back (the only format so far)")
+
+    command("schema", "print the JSON Schema of the surface IR that `modelspec ir --json` prints")
     return p
+
+
+def _count(text: str) -> int:
+    """A count as people write it on a command line: 1000000, 1_000_000, 1e6."""
+    try:
+        value = int(text) if text.replace("_", "").isdigit() else int(float(text))
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"not a count: {text!r}") from None
+    if value < 0 or (not text.replace("_", "").isdigit() and float(text) != value):
+        raise argparse.ArgumentTypeError(f"not a count: {text!r}")
+    return value
+
+
+def _limits(args):
+    """The limits the command line asks for, or None for the defaults."""
+    if getattr(args, "max_params", None) is None:
+        return None
+    from .values import Limits
+
+    return Limits(max_params=args.max_params)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `modelspec codegen x | head`: the reader left; nothing to report
+        sys.stderr.close()
+        return 0
     except Exception as exc:  # a bug in modelspec, not in the spec: say so briefly
         if os.environ.get("MODELSPEC_DEBUG"):
             raise
@@ -96,7 +157,7 @@ def cmd_check(args) -> int:
                                 hint="add `model Name(x: [B, ...]) { ... }`")
             shown = []
             for name in names:
-                g = elaborate_spec(path, model=name)
+                g = elaborate_spec(path, model=name, limits=_limits(args))
                 outs = ", ".join(str(t) for t in g.outputs)
                 shown.append(f"{name} -> {outs}, {g.total_params:,} params")
             print(f"{path}: ok ({'; '.join(shown)})")
@@ -109,7 +170,7 @@ def cmd_check(args) -> int:
 def cmd_codegen(args) -> int:
     from .api import generate_code
 
-    code = generate_code(args.file, model=args.model, explain=args.explain)
+    code = generate_code(args.file, model=args.model, explain=args.explain, limits=_limits(args))
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
             f.write(code)
@@ -120,12 +181,41 @@ def cmd_codegen(args) -> int:
 
 
 def cmd_summary(args) -> int:
-    from .api import elaborate_spec
-    from .summary import summary_table
+    from .summary import summarize
 
     if args.batch < 1:
         raise SystemExit("modelspec summary: --batch must be at least 1")
-    print(summary_table(elaborate_spec(args.file, model=args.model), batch=args.batch, depth=args.depth))
+    if args.depth is not None and args.depth < 0:
+        raise SystemExit("modelspec summary: --depth must be 0 or more")
+    # a spec that fails part-way still shows the modules built before the error, then the error
+    summary = summarize(args.file, model=args.model, batch=args.batch, depth=args.depth, partial=True,
+                        limits=_limits(args))
+    print(summary.to_json() if args.json else summary.table(with_error=False), flush=True)
+    if summary.error is not None:
+        print(summary.error.render(), file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_graph(args) -> int:
+    from .api import elaborate_spec
+    from .graph import GraphvizNotFound, to_dot, to_mermaid, to_svg
+
+    if args.depth is not None and args.depth < 0:
+        raise SystemExit("modelspec graph: --depth must be 0 or more")
+    graph = elaborate_spec(args.file, model=args.model, limits=_limits(args))
+    render = {"dot": to_dot, "mermaid": to_mermaid, "svg": to_svg}[args.format]
+    try:
+        text = render(graph, depth=args.depth)
+    except GraphvizNotFound as exc:
+        print(f"modelspec graph: {exc}", file=sys.stderr)
+        return 1
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -136,7 +226,7 @@ def cmd_run(args) -> int:
 
     if args.batch < 1:
         raise SystemExit("modelspec run: --batch must be at least 1")
-    graph = elaborate_spec(args.file, model=args.model)
+    graph = elaborate_spec(args.file, model=args.model, limits=_limits(args))
     torch = _torch()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("modelspec run: CUDA is not available on this machine; use --device cpu", file=sys.stderr)
@@ -168,6 +258,55 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_fmt(args) -> int:
+    from .fmt import format_file, format_spec
+
+    changed = failed = 0
+    for path in args.files:
+        try:
+            if path == "-":
+                text = sys.stdin.read()
+                formatted = format_spec(text, "<stdin>")
+                sys.stdout.write("" if args.check else formatted)
+                differs = formatted != text
+            else:
+                differs = format_file(path, write=not args.check)
+        except SpecError as err:
+            print(err.render(), file=sys.stderr)
+            failed += 1
+            continue
+        changed += differs
+        if differs and (args.check or path != "-"):
+            print(f"{'would reformat' if args.check else 'reformatted'} {path}", file=sys.stderr)
+    if args.files != ["-"]:
+        print(_fmt_summary(changed, len(args.files) - changed - failed, failed, args.check), file=sys.stderr)
+    return 1 if failed or (args.check and changed) else 0
+
+
+def _fmt_summary(changed: int, same: int, failed: int, check: bool) -> str:
+    files = lambda n: f"{n} file{'s' if n != 1 else ''}"
+    parts = [f"{files(changed)} {'would be reformatted' if check else 'reformatted'}"] if changed else []
+    parts += [f"{files(same)} {'would be left' if check else 'left'} unchanged"] if same else []
+    parts += [f"{files(failed)} failed"] if failed else []
+    return ", ".join(parts) + "."
+
+
+def cmd_ir(args) -> int:
+    from .api import parse_spec
+
+    print(parse_spec(args.file).model_dump_json(indent=2))
+    return 0
+
+
+def cmd_schema(args) -> int:
+    import json
+
+    from .ir import SpecFile
+
+    print(json.dumps(SpecFile.model_json_schema(), indent=2))
+    return 0
+
+
 def _flat(xs):
     for x in xs:
         if isinstance(x, (tuple, list)):
@@ -185,4 +324,5 @@ def _torch():
     return torch
 
 
-COMMANDS = {"check": cmd_check, "codegen": cmd_codegen, "summary": cmd_summary, "run": cmd_run}
+COMMANDS = {"check": cmd_check, "codegen": cmd_codegen, "summary": cmd_summary, "run": cmd_run, "fmt": cmd_fmt,
+            "ir": cmd_ir, "schema": cmd_schema, "graph": cmd_graph}

@@ -7,6 +7,7 @@ each line of ``forward``; only ``torch``, ``torch.nn`` and
 
 from __future__ import annotations
 
+from .explain import explain_doc, explain_init
 from .model import ClassDef, ModelGraph
 from .shapes import Val
 
@@ -32,9 +33,11 @@ def generate_code(graph: ModelGraph, *, explain: bool = False) -> str:
 def _source(graph: ModelGraph) -> str:
     if not graph.path:
         return ""
+    import json
     import os
 
-    return f" from {os.path.basename(graph.path)}"
+    # a file name can hold anything ('"""', newlines): escaped, it stays inside the docstring
+    return f" from {json.dumps(os.path.basename(graph.path))[1:-1]}"
 
 
 def emit_class(cls: ClassDef, graph: ModelGraph, explain: bool = False) -> str:
@@ -53,7 +56,7 @@ def emit_class(cls: ClassDef, graph: ModelGraph, explain: bool = False) -> str:
     params = "".join(f", {n}" if d is None else f", {n}={d}" for n, d in cls.ctor_params)
     lines.append(f"    def __init__(self{params}):")
     lines.append("        super().__init__()")
-    for indent, code in cls.init_lines:
+    for indent, code in explain_init(cls, graph) if explain else cls.init_lines:
         lines.append("    " * indent + code)
     lines.append("")
     lines.append(f"    def forward(self{''.join(', ' + p for p in cls.forward_params)}):")
@@ -69,9 +72,7 @@ def emit_class(cls: ClassDef, graph: ModelGraph, explain: bool = False) -> str:
 
 
 def _explain_doc(cls: ClassDef, graph: ModelGraph) -> list[str]:
-    if cls.kind == "model":
-        return [f"{graph.name}: {graph.total_params:,} parameters."]
-    return []
+    return explain_doc(cls, graph)
 
 
 def _dim_text(d) -> str:

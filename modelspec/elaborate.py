@@ -220,8 +220,11 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
                     hint=f"name each model input: forward({', '.join(n for n, _ in inputs)})"
                     if input_decls is not None else "give forward one name per tensor the block is called with",
                 )
-            for p in params:
+            for i, p in enumerate(params):
                 self._check_name(p, forward.span, "a forward input")
+                if p in params[:i]:
+                    raise SpecNameError(f"forward names its input {p!r} twice", forward.span,
+                                        hint="give each input its own name")
         else:
             params = [n for n, _ in inputs] if input_decls is not None else ["x"] * len(inputs)
         env = dict(scope.env)
@@ -281,6 +284,7 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
             # a local compile-time value: `width = planes * 4`
             scope.env[stmt.name] = Val(value.value, stmt.name)
             scope.raw.append(("const", stmt.name, None, _code(value) if value.code else literal(value.value), False))
+            scope.order.append(stmt.name)  # printed in __init__, where the children's arguments name it
 
     def raw_def(self, stmt, scope: Scope):
         info = self.tensor_type(stmt.type, scope, declare=False)

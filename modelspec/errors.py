@@ -31,6 +31,9 @@ class Span(BaseModel):
         return f"{self.line}:{self.column}"
 
 
+SHOWN_WIDTH = 100  # characters of a source line an error shows at most
+
+
 class SpecError(Exception):
     """A problem in a spec, located in its source.
 
@@ -90,16 +93,25 @@ class SpecError(Exception):
     def _caret(self) -> list[str]:
         if self.span is None or self.source is None:
             return []
-        src_lines = self.source.splitlines()
+        # lines as the parser counts them (splitlines would also split at \f, \x85...), after one byte-order mark
+        src_lines = self.source.removeprefix("\ufeff").split("\n")
         if not 1 <= self.span.line <= len(src_lines):
             return []
-        text = src_lines[self.span.line - 1].replace("\t", " ")
+        # one column per character, shown as itself where printable: a tab, a form feed or a stray \r as a space
+        text = "".join(c if c.isprintable() else " " for c in src_lines[self.span.line - 1].rstrip("\r"))
         start = max(self.span.column - 1, 0)
         if self.span.end_line == self.span.line:
             width = max(self.span.end_column - self.span.column, 1)
         else:
             width = max(len(text.rstrip()) - start, 1)
         width = min(width, max(len(text) - start, 1))
+        if len(text) > SHOWN_WIDTH:  # a very long line: the part around the column, cut with "..."
+            left = max(0, min(start - 20, len(text) - SHOWN_WIDTH))
+            more = "..." if left + SHOWN_WIDTH < len(text) else ""
+            cut = ("..." if left else "") + text[left:left + SHOWN_WIDTH] + more
+            start = start - left + (3 if left else 0)
+            width = max(1, min(width, len(cut) - start))
+            text = cut
         return [f"    {text}", "    " + " " * start + "^" * width]
 
 

@@ -198,7 +198,7 @@ class ForwardEvaluator:
                     first.more.append(ln.shapes)
         scope.indent -= 1
         scope.lines.extend(first_lines or [])
-        if not elements:
+        if not first_lines:  # no passes, or a body that prints nothing: Python needs a statement
             scope.lines.append(ForwardLine(scope.indent + 1, "pass", []))
         return None
 
@@ -216,6 +216,10 @@ class ForwardEvaluator:
                     if e.id not in scope.param_flow:
                         scope.param_flow[e.id] = scope.step("param", e.id, shapes=[v.info.shape])
                     return TensorVal(v.info, f"self.{e.id}", src=scope.param_flow[e.id])
+                if isinstance(v, Val) and e.id not in scope.locals and scope.env.get(e.id) is v:
+                    # a constructor argument or a local of __init__: forward reads it from self
+                    scope.fwd_attrs.add(e.id)
+                    return Val(v.value, f"self.{e.id}")
                 return v
             return self.lookup_static(e, scope, env, False)
         if k == "constant":
@@ -370,8 +374,8 @@ class ForwardEvaluator:
                         vals.append(None)
                     else:
                         v = self.fwd_expr(part, scope, env)
-                        if not isinstance(v, Val) or not isinstance(v.value, int):
-                            raise SpecArgError("slice bounds are integers", part.span)
+                        if not isinstance(v, Val) or not isinstance(v.value, int) or isinstance(v.value, bool):
+                            raise SpecArgError("slice bounds are integers", part.span, hint="as in x[:, 2:-1]")
                         parts.append(_code(v))
                         vals.append(v.value)
                 d = shape[pos]

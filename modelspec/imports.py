@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from . import ir
 from .errors import SpecError, SpecImportError, did_you_mean
@@ -39,7 +40,8 @@ def resolve_imports(spec: ir.SpecFile, text: str | None, _stack: tuple[str, ...]
             continue
         try:
             if not item.path.endswith(".nnspec"):
-                raise SpecImportError(f"cannot import {item.path!r}: imports read only .nnspec files", item.span)
+                raise SpecImportError(f"cannot import {item.path!r}: imports read only .nnspec files", item.span,
+                                      hint='name a spec file, e.g. import "blocks.nnspec"')
             target = os.path.normpath(os.path.join(here, item.path))
             if target in stack:
                 chain = " -> ".join(os.path.basename(p) for p in stack + (target,))
@@ -51,7 +53,8 @@ def resolve_imports(spec: ir.SpecFile, text: str | None, _stack: tuple[str, ...]
             raise err.locate(spec.path, text) from None
         # shown as the user would write it: beside the importing file's own path
         shown = os.path.normpath(os.path.join(os.path.dirname(spec.path), item.path)) if spec.path else target
-        sub_text, sub_path = read_spec(shown if not os.path.isabs(item.path) else target)
+        # a Path, so that a file name with a brace or newline is never taken for spec text
+        sub_text, sub_path = read_spec(Path(shown if not os.path.isabs(item.path) else target))
         sub_spec = parse(sub_text, sub_path)
         nested = resolve_imports(sub_spec, sub_text, stack + (target,))
         try:
@@ -65,8 +68,11 @@ def resolve_imports(spec: ir.SpecFile, text: str | None, _stack: tuple[str, ...]
             if name not in own_blocks and name not in own_consts:
                 models = [m.name for m in sub_spec.models()]
                 why = "is a model; only blocks and consts can be imported" if name in models else "is not defined there"
+                defined = ", ".join(list(own_blocks) + sorted(own_consts)) or "none"
                 err = SpecImportError(f"cannot import {name!r} from {item.path!r}: it {why}", item.span,
-                                      hint=did_you_mean(name, list(own_blocks) + sorted(own_consts)))
+                                      hint=did_you_mean(name, list(own_blocks) + sorted(own_consts))
+                                      or (f"make {name} a block there to share its layers" if name in models
+                                          else f"it defines {defined}"))
                 raise err.locate(spec.path, text)
         # everything the imported file itself relies on comes along, so its blocks work here
         _merge(out, nested)

@@ -20,7 +20,8 @@ from .errors import (
     did_you_mean,
 )
 from .layers import CATALOG
-from .layers.base import INFER, ArgError, ArgProblem, Bound, InferMismatch, ModuleArg, ShapeProblem, bind, signature_hint
+from .layers.base import (INFER, ArgError, ArgProblem, Bound, InferMismatch, ModuleArg, ShapeProblem, bind,
+                          signature_hint)
 from .model import ClassDef, ModuleNode, TensorInfo
 from .shapes import InputSlot, Sym, Val, shape_str
 from .values import DIM_NAMES, CtorParam, Instance, Recipe, Scope, _code, _labelled, _PathScope, _real, literal
@@ -485,6 +486,10 @@ class ModuleBuilder:
                 lines_of[name] = [(2, f"self.{name} = nn.Parameter({code})")]
             elif kind == "buffer":
                 lines_of[name] = [(2, f"self.register_buffer({literal(name)}, {code})")]
+            elif kind == "const":  # `width = planes * 4`: a local of __init__
+                lines_of[name] = [(2, f"{name} = {code}")]
+                if name in scope.fwd_attrs:
+                    lines_of[name].append((2, f"self.{name} = {name}"))
         for slot in scope.children.values():
             init = lines_of.setdefault(slot.name, [])
             inst = slot.instance or slot.hypothetical
@@ -501,7 +506,8 @@ class ModuleBuilder:
                 init.append((3, f"self.{slot.name} = {self.indent_code(inst.code, 3)}"))
                 init.append((2, "else:"))
                 init.append((3, f"self.{slot.name} = None"))
-        init = [line for name in scope.order for line in lines_of.get(name, [])]
+        kept = [(2, f"self.{p.name} = {p.name}") for p in scope.ctor if p.name in scope.fwd_attrs]
+        init = kept + [line for name in scope.order for line in lines_of.get(name, [])]
         ctor = [(p.name, p.default) for p in scope.ctor]
         lines = scope.lines
         cls = ClassDef(scope.name, scope.kind, ctor, init, scope.forward_params, lines, span=span)

@@ -476,6 +476,14 @@ def _arg_reduce(indices_only: bool):
     return rule
 
 
+MAX_PIECES = 10_000  # tensors one chunk or split may make: each is a value elaboration tracks
+
+
+def _few_pieces(n: int):
+    if n > MAX_PIECES:
+        raise ShapeProblem(f"would make {n:,} tensors; at most {MAX_PIECES:,}")
+
+
 def chunk_rule(input, chunks, dim):
     x = _t(input)
     n = _int(chunks, "chunks")
@@ -483,6 +491,7 @@ def chunk_rule(input, chunks, dim):
         raise ShapeProblem(f"chunks must be at least 1, got {n}")
     d = norm_dim(dim, len(x.shape), "dim", x, scalar_ok=False)
     size = x.shape[d].value
+    _few_pieces(n if not isinstance(size, int) or size == 0 else -(-size // -(-size // n)))
     if not isinstance(size, int):
         if _exact_div(size, n) is not None:
             return [_with_dim(x, d, size // n) for _ in range(n)]
@@ -513,6 +522,7 @@ def split_rule(input, split_size_or_sections, dim):
             raise ShapeProblem(f"cannot split the symbolic dim {size} of {x} into pieces of {n}; give the sections")
         if n < 0 or (n == 0 and size != 0):
             raise ShapeProblem(f"split_size must be a positive integer, got {n}")
+        _few_pieces(-(-size // n) if size else 1)
         sizes = [min(n, size - i) for i in range(0, size, n)] if size else [0]
     return [_with_dim(x, d, p) for p in sizes]
 

@@ -7,14 +7,16 @@ pointing at the offending character. No Lark type leaks out of this module.
 from __future__ import annotations
 
 import ast
+import warnings
+from contextvars import ContextVar
 from functools import lru_cache
 from importlib import resources
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ir
-from .errors import Span, SpecError, SpecSyntaxError, did_you_mean
+from .errors import Span, SpecError, SpecLimitError, SpecSyntaxError, did_you_mean
 
 # How expected terminals read in a message.
 _TERMINAL_WORDS = {
@@ -59,14 +61,16 @@ def decode_source(data: bytes, path: str | None = None) -> str:
     except UnicodeDecodeError as exc:
         before = data[: exc.start]
         line = before.count(b"\n") + 1
-        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        start = before[before.rfind(b"\n") + 1:].decode("utf-8")
+        column = len(start.removeprefix("\ufeff") if line == 1 else start) + 1  # in characters, as elsewhere
         raise SpecSyntaxError(
             f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x})",
             Span(line=line, column=column, end_line=line, end_column=column + 1),
             hint="save the spec as UTF-8",
             path=path,
+            source=data.decode("utf-8", "replace"),  # to show the line, the byte as \ufffd
         ) from None
-    return text.removeprefix("\ufeff")  # a byte-order mark is harmless; drop it
+    return text  # a byte-order mark stays: parse() skips it, and so does an error's rendering
 
 
 def parse(text: str, path: str | None = None) -> ir.SpecFile:
@@ -75,17 +79,67 @@ def parse(text: str, path: str | None = None) -> ir.SpecFile:
     >>> parse("model M(x: [B, 3]) { fc = Linear(_, 2) }").models()[0].name
     'M'
     """
+    return _parse_with(_parser(), text, path)
+
+
+def parse_with_comments(text: str, path: str | None = None) -> tuple[ir.SpecFile, list[tuple[int, int, str]]]:
+    """`parse`, and the comments it skipped as (line, column, text), in file order; for `modelspec fmt`.
+
+    >>> parse_with_comments("const N = 3  # rows")[1]
+    [(1, 14, '# rows')]
+    """
+    found: list[Token] = []
+    token = _COMMENTS.set(found)
+    try:
+        spec = _parse_with(_comment_parser(), text, path)
+    finally:
+        _COMMENTS.reset(token)
+    return spec, [(t.line, t.column, str(t).rstrip()) for t in found]
+
+
+# Where the comment parser's lexer callback puts the comments of the parse in progress.
+_COMMENTS: ContextVar[list[Token]] = ContextVar("modelspec_comments")
+
+
+@lru_cache(maxsize=1)
+def _comment_parser() -> Lark:
+    # the same tables as _parser() (lexer_callbacks do not change the cache key), plus a COMMENT hook
+    grammar = resources.files("modelspec").joinpath("grammar/nnspec.lark").read_text()
+    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True, cache=_cache_path(),
+                lexer_callbacks={"COMMENT": lambda tok: _COMMENTS.get().append(tok)})
+
+
+def _parse_with(parser: Lark, text: str, path: str | None) -> ir.SpecFile:
+    source = text  # errors keep the text as given: their rendering skips one byte-order mark, as here
     text = text.removeprefix("\ufeff")
     try:
-        tree = _parser().parse(text)
+        tree = parser.parse(text)
+        _check_nesting(tree, path, source)
         items = _ToIR().transform(tree)
     except UnexpectedInput as exc:
-        raise _syntax_error(exc, text).locate(path, text) from None
+        raise _syntax_error(exc, text).locate(path, source) from None
     except VisitError as exc:
         if isinstance(exc.orig_exc, SpecError):
-            raise exc.orig_exc.locate(path, text) from None
+            raise exc.orig_exc.locate(path, source) from None
         raise
     return ir.SpecFile(path=path, items=items)
+
+
+# Levels of the syntax tree. The transformer, the elaborator and Python's own compiler (200 brackets
+# at most) all recurse on nesting: bounded here, deep input is a located error, never a RecursionError.
+MAX_NESTING = 100
+
+
+def _check_nesting(tree: Tree, path: str | None, text: str) -> None:
+    stack = [(tree, 1)]
+    while stack:  # iterative: the check itself must not recurse
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise SpecLimitError(
+                f"the spec nests more than {MAX_NESTING} levels deep here", _span(node.meta),
+                hint="split the expression: name intermediate values in forward, or use consts",
+            ).locate(path, text)
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
 
 
 # ---------------------------------------------------------------- errors
@@ -133,12 +187,21 @@ def _syntax_error(exc: UnexpectedInput, text: str) -> SpecSyntaxError:
             msg = "unexpected tab"
         elif not ch.isprintable() or ch.isspace():
             msg = f"unexpected character {ch!r} (U+{ord(ch):04X})"
+            hint = "delete this invisible character (pasted text often carries one)"
+        elif ch in "\u2018\u2019\u201c\u201d":
+            msg = f"unexpected character {ch!r} (U+{ord(ch):04X}), a typographic quote"
+            hint = "use straight quotes: \"...\" or '...'"
         elif ord(ch) > 127:
             msg = f"unexpected character {ch!r} (U+{ord(ch):04X}); names and operators are ASCII"
+            hint = "names are ASCII letters, digits and _; other text belongs in strings and comments"
+        else:
+            hint = "delete it; a spec uses Python's operators and brackets"
         width = 1
     elif isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
-        lines = text.splitlines() or [""]
-        line, column = len(lines), len(lines[-1]) + 1
+        lines = text.split("\n")  # as Lark counts lines; the end of the last line that has text
+        if len(lines) > 1 and not lines[-1]:
+            lines.pop()
+        line, column = len(lines), len(lines[-1].rstrip("\r")) + 1
         expected = _describe(exc.expected)
         msg = f"unexpected end of file; expected {expected}"
         hint = "a '(', '[' or '{' may be left open" if any(t in expected for t in ("')'", "']'", "'}'")) else None
@@ -164,6 +227,8 @@ _KEYWORDS = ("model", "block", "const", "import", "from", "forward", "return", "
 
 def _token_hint(text: str, tok: Token, expected: str) -> str | None:
     """A likely cause of an unexpected token: a misspelt keyword, or a bracket left open on an earlier line."""
+    if expected == "a string":  # only an import's path
+        return 'write the path in quotes: import "blocks.nnspec"'
     if tok.type == "NAME":
         hint = did_you_mean(str(tok), [k for k in _KEYWORDS if f"'{k}'" in expected])
         if hint:
@@ -179,6 +244,8 @@ def _token_hint(text: str, tok: Token, expected: str) -> str | None:
             return hint
     if tok in (")", "]", "}") and f"'{tok}'" not in expected:
         return f"this '{tok}' closes nothing: remove it, or add the bracket that opens it"
+    if tok == ":" and "'{'" in expected:
+        return "a body goes in braces, not after a colon: model M(x: [B, 4]) { ... }"
     closers = [c for c in ("')'", "']'") if c in expected]
     last = before.rstrip()
     if closers and last.count("\n") + 1 < tok.line:
@@ -208,7 +275,11 @@ def _int(tok: Token) -> int:
             )
         return int(s, 10)
     except ValueError:
-        raise SpecSyntaxError(f"the number {s[:20]}... is too long", _tok_span(tok)) from None
+        if len(s) < 1000:  # "0x_": no digits
+            raise SpecSyntaxError(f"{str(tok)!r} is not a number", _tok_span(tok),
+                                  hint="write digits after 0x") from None
+        raise SpecSyntaxError(f"the number {s[:20]}... is too long", _tok_span(tok),
+                              hint="sizes and counts go up to 10**18") from None
 
 
 def _target(node) -> ir.NameTarget | ir.TupleTarget:
@@ -408,7 +479,13 @@ class _ToIR(Transformer):
     @staticmethod
     def _str(tok: Token) -> str:
         # the grammar admits only a quoted literal here, which literal_eval reads safely
+        if "\x00" in tok:
+            raise SpecSyntaxError("a string cannot hold a NUL character", _tok_span(tok), hint="delete it")
         try:
-            return ast.literal_eval(str(tok))
-        except (ValueError, SyntaxError):
-            raise SpecSyntaxError("invalid escape in string", _tok_span(tok)) from None
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # "\q": an error here, whatever the warning settings
+                return ast.literal_eval(str(tok))
+        except (ValueError, SyntaxError, Warning):
+            raise SpecSyntaxError("invalid escape in string", _tok_span(tok),
+                                  hint="escapes are Python's (\\n, \\t, \\xhh, \\uhhhh); write a backslash as \\\\"
+                                  ) from None

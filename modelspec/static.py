@@ -17,6 +17,7 @@ from .errors import (
 )
 from .layers import CATALOG
 from .layers.base import MODULE, INFER
+from .names import name_problem
 from .ops import OPS
 from .shapes import InputSlot, Sym, Val
 from .values import (
@@ -28,12 +29,16 @@ from .values import (
     Recipe,
     Scope,
     TensorVal,
+    TupleVal,
     _code,
     _py_binop,
     _real,
     _wrap,
     literal,
 )
+
+
+_MODULE_ARG_HINT = "sizes are numbers; define the module as a child of its own and call it in forward"
 
 
 class StaticEvaluator:
@@ -108,6 +113,8 @@ class StaticEvaluator:
             return f"a {v.name} module"
         if isinstance(v, TensorVal):
             return f"a tensor {v.info}"
+        if isinstance(v, TupleVal):
+            return f"a tuple of {len(v.items)} values"
         if isinstance(v, ModRef):
             return f"the module `{v.path}`"
         if isinstance(v, ChildSlot):
@@ -125,6 +132,9 @@ class StaticEvaluator:
         if e.op == "+" and isinstance(a, Val) and isinstance(a.value, (tuple, list)) and isinstance(b, Val) \
                 and isinstance(b.value, type(a.value)):
             value = a.value + b.value
+            if len(value) > self.limits.max_unroll:  # doubling a tuple line by line would exhaust memory
+                raise SpecLimitError(f"the {type(value).__name__} would hold {len(value):,} items, over the limit "
+                                     f"of {self.limits.max_unroll:,}", e.span, hint="build shorter sequences")
             return Val(value, f"{_wrap(_code(a), a.prec, 10)} + {_wrap(_code(b), b.prec, 11)}", prec=10)
         self._num(a, e.left)
         self._num(b, e.right)
@@ -135,14 +145,21 @@ class StaticEvaluator:
                 raise SpecArgError(f"the power {literal(a.value)} ** {literal(b.value)} is out of range", e.span)
         try:
             value = _py_binop(e.op, a.value, b.value)
+            if isinstance(value, complex):  # (-8) ** 0.5
+                raise TypeError
         except (TypeError, OverflowError):
-            raise SpecArgError(f"cannot compute {self.describe(a)} {e.op} {self.describe(b)}", e.span) from None
+            raise SpecArgError(f"cannot compute {self.describe(a)} {e.op} {self.describe(b)}", e.span,
+                               hint="arithmetic here is on real numbers and sizes") from None
         p = BIN_PREC[e.op]
         right_need = p + 1 if e.op != "**" else p
         left_need = p if e.op != "**" else p + 1
         code = f"{_wrap(_code(a), a.prec, left_need)} {e.op} {_wrap(_code(b), b.prec, right_need)}"
         if isinstance(value, int) and abs(value) > 10**18:
-            raise SpecLimitError(f"the number {value} is out of range", e.span)
+            # str() of a huge int is slow, and refused past 4300 digits
+            sign = "-" if value < 0 else ""
+            shown = value if abs(value) < 10**40 else f"about {sign}10**{value.bit_length() * 3 // 10}"
+            raise SpecLimitError(f"the number {shown} is out of range: sizes and counts go up to 10**18", e.span,
+                                 hint="check the arithmetic")
         return Val(value, code, prec=p)
 
     def static_logic(self, e, scope, env):
@@ -232,6 +249,7 @@ class StaticEvaluator:
         if len(it.value) > self.limits.max_unroll:
             raise SpecLimitError(f"the loop would unroll {len(it.value)} times; the limit is {self.limits.max_unroll}",
                                  e.iter.span, hint="raise Limits.max_unroll if this is intended")
+        self.count_unrolled(len(it.value), e.iter.span)
         out = []
         for item in it.value:
             inner = dict(env)
@@ -241,6 +259,13 @@ class StaticEvaluator:
         if any(isinstance(v, Recipe) for v in out):
             return out
         return Val(out, literal(out))
+
+    def count_unrolled(self, n: int, span):
+        """Loop passes add up over the whole model: nested loops and repeated blocks multiply them."""
+        self.unrolled += n
+        if self.unrolled > self.limits.max_unroll:
+            raise SpecLimitError(f"loops would run more than {self.limits.max_unroll:,} passes in all", span,
+                                 hint="fewer or shorter loops; or pass limits=Limits(max_unroll=...) if intended")
 
     # -- calls at definition time: modules and a few builtins
     def static_call(self, e: ir.Call, scope, env, allow_modules):
@@ -271,17 +296,19 @@ class StaticEvaluator:
             if len(vals) == 3 and vals[2] == 0:
                 raise SpecArgError("range() step must not be zero", e.span)
             r = range(*vals)
-            if len(r) > self.limits.max_unroll:
-                raise SpecLimitError(f"range of {len(r)} items exceeds the unroll limit {self.limits.max_unroll}",
-                                     e.span)
+            n = max(0, -((r.start - r.stop) // r.step))  # len(r), which overflows past 2**63
+            if n > self.limits.max_unroll:
+                raise SpecLimitError(f"range of {n:,} items exceeds the unroll limit {self.limits.max_unroll:,}",
+                                     e.span, hint="pass limits=Limits(max_unroll=...) if this is intended")
             return Val(tuple(Val(i) for i in r), code)
         try:
             if fname == "len":
                 return Val(len(vals[0]), code)
             fn = {"min": min, "max": max, "abs": abs, "int": int, "float": float, "round": round}[fname]
             return Val(fn(*vals), code)
-        except (TypeError, ValueError, IndexError):
-            raise SpecArgError(f"invalid arguments to {fname}()", e.span) from None
+        except (TypeError, ValueError, IndexError, OverflowError):  # int(1e380) is int(inf)
+            raise SpecArgError(f"invalid arguments to {fname}()", e.span,
+                               hint=f"{fname}() takes finite numbers (and len() a tuple), as in Python") from None
 
     @staticmethod
     def dotted(e) -> str | None:
@@ -310,7 +337,7 @@ class StaticEvaluator:
         kwargs, kw_spans = {}, {}
         for kw in e.keywords:
             if kw.name in kwargs:
-                raise SpecArgError(f"argument {kw.name!r} is given twice", kw.span)
+                raise SpecArgError(f"argument {kw.name!r} is given twice", kw.span, hint="keep one of them")
             kwargs[kw.name] = INFER if kw.value.kind == "infer" else self.eval_static(
                 kw.value, scope, env, allow_modules=True)
             kw_spans[kw.name] = kw.span
@@ -319,10 +346,10 @@ class StaticEvaluator:
         positional = [a.name for a in layer.args if not a.kw_only] if layer else []
         for i, (v, sp) in enumerate(zip(args, arg_spans)):
             if isinstance(v, (Recipe, list)) and (i >= len(positional) or positional[i] not in module_args):
-                raise SpecArgError("a module cannot be an argument here", sp)
+                raise SpecArgError("a module cannot be an argument here", sp, hint=_MODULE_ARG_HINT)
         for k, v in kwargs.items():
             if isinstance(v, (Recipe, list)) and k not in module_args:
-                raise SpecArgError("a module cannot be an argument here", kw_spans[k])
+                raise SpecArgError("a module cannot be an argument here", kw_spans[k], hint=_MODULE_ARG_HINT)
         if name in self.blocks:
             return Recipe("block", e.span, name, args, kwargs, arg_spans, kw_spans, block=self.blocks[name])
         return Recipe("layer", e.span, name, args, kwargs, arg_spans, kw_spans)
@@ -366,14 +393,15 @@ class StaticEvaluator:
             for k, v in zip(d.keys, d.values):
                 key = self.eval_static(k, scope, env)
                 if not isinstance(key.value, str) or not key.value.isidentifier() or keyword.iskeyword(key.value):
-                    raise SpecArgError("ModuleDict keys are names in quotes, like 'conv1'", k.span)
+                    raise SpecArgError("ModuleDict keys are names in quotes, like 'conv1'", k.span,
+                                       hint="a key is a Python identifier: letters, digits and _")
+                problem = name_problem(key.value, "a ModuleDict key")
+                if problem is not None:
+                    raise SpecNameError(problem[0], k.span, hint=problem[1])
                 if key.value in keys:
-                    raise SpecNameError(f"key {key.value!r} appears twice", k.span)
+                    raise SpecNameError(f"key {key.value!r} appears twice", k.span, hint="keep one of them")
                 keys.append(key.value)
                 add(self.eval_static(v, scope, env, allow_modules=True), v.span)
-        self.module_count += len(items)
-        if self.module_count > self.limits.max_modules:
-            raise SpecLimitError(f"the model would have more than {self.limits.max_modules} modules", e.span)
-        return Recipe(name.lower(), e.span, name, items=items, keys=keys)
+        return Recipe(name.lower(), e.span, name, items=items, keys=keys)  # modules are counted as built
 
     # -- building modules -------------------------------------------------------------

@@ -134,6 +134,7 @@ class Scope:
         self.locals: set[str] = set()
         self.flow: list = []  # FlowNodes of forward, for diagrams
         self.order: list[str] = []  # children, params and buffers as the spec defines them
+        self.fwd_attrs: set[str] = set()  # __init__ values forward reads, kept as self.<name>
         self.param_flow: dict[str, int] = {}
 
     def step(self, kind: str, label: str, inputs=(), shapes=(), path: str | None = None) -> int:

@@ -128,13 +128,14 @@ def recurrent_params(kind: str):
         proj = getattr(a, "proj_size", 0)
         h_out = proj or a.hidden_size
         total = 0
-        for layer in range(a.num_layers):
+        # layer 0 and layer 1 stand for all: layers past the first are alike (closed form: num_layers may be huge)
+        for layer, count in ((0, 1), (1, a.num_layers - 1)):
             per_direction = g * _layer_inputs(a, layer) + g * h_out  # weight_ih, weight_hh
             if a.bias:
                 per_direction += 2 * g  # bias_ih and bias_hh, both kept although they add up
             if proj:
                 per_direction += proj * a.hidden_size  # weight_hr
-            total += _directions(a) * per_direction
+            total += count * _directions(a) * per_direction
         return total
 
     return params
@@ -149,8 +150,8 @@ def recurrent_macs(kind: str):
         proj = getattr(a, "proj_size", 0)
         h_out = proj or a.hidden_size
         per_step = 0
-        for layer in range(a.num_layers):
-            per_step += _directions(a) * (g * (_layer_inputs(a, layer) + h_out) + proj * a.hidden_size)
+        for layer, count in ((0, 1), (1, a.num_layers - 1)):  # closed form, as in params
+            per_step += count * _directions(a) * (g * (_layer_inputs(a, layer) + h_out) + proj * a.hidden_size)
         return steps * per_step
 
     return macs

@@ -1,0 +1,544 @@
+"""Surface IR + comments -> canonical spec text: `modelspec fmt`.
+
+`format_spec(text)` parses the text, prints the IR back in one canonical
+style and puts every comment back beside the code it was beside. Like
+*black*, the output is idempotent and means what the input meant:
+`parse(format_spec(x))` is `parse(x)` but for spans. `format_file(path)`
+does the same to a file, in place.
+
+The style: 4-space indentation, one statement per line, a blank line between
+top-level items (blank lines inside a body are kept, one at most), spaces
+around `=` and binary operators but not in `k=v`, double-quoted strings, only
+the parentheses precedence needs. A bracketed list that does not fit in
+`LINE_WIDTH` columns, holds a comment, or ends with a comma in the source
+(black's "magic trailing comma") is exploded one item per line, each item
+followed by a comma.
+
+Layout works on *sequences*: a list of text pieces and `Group`s (a bracketed,
+comma-separated list). A sequence that fits goes on one line; otherwise its
+first group that must explode, or else its last group whose opening line
+fits, is exploded (black's right-hand split), recursively.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import ir
+from .api import read_spec
+from .parse import parse_with_comments
+
+LINE_WIDTH = 100
+INDENT = "    "
+
+# Python's binding strengths, loosest first; an operand looser than its place needs parentheses.
+PREC_TEST, PREC_OR, PREC_AND, PREC_NOT, PREC_COMPARE = 1, 2, 3, 4, 5
+PREC_ARITH, PREC_TERM, PREC_FACTOR, PREC_POWER, PREC_PRIMARY = 10, 11, 12, 13, 14
+BIN_PREC = {"+": PREC_ARITH, "-": PREC_ARITH, "*": PREC_TERM, "/": PREC_TERM, "//": PREC_TERM, "%": PREC_TERM,
+            "@": PREC_TERM, "**": PREC_POWER}
+
+# The grammar's FLOAT and INT.
+_NUMBER = (r"(?:[0-9][0-9_]*)?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?|[0-9][0-9_]*\.(?:[eE][-+]?[0-9]+)?"
+           r"|[0-9][0-9_]*[eE][-+]?[0-9]+|0[xX][0-9a-fA-F_]+|[0-9][0-9_]*")
+_SIGNED_NUMBER = re.compile(rf"[-+\s]*({_NUMBER})")
+# What may hold a bracket without being one: strings and comments.
+_LEXEMES = re.compile(r""""(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|#[^\n]*|[()\[\]{}]""")
+_PAIRS = {"(": ")", "[": "]", "{": "}"}
+
+
+def format_spec(text: str, path: str | None = None) -> str:
+    """Spec text in canonical form, its comments kept; raises `SpecSyntaxError` if it does not parse.
+
+    >>> print(format_spec("model M(x:[B,3]){fc=Linear(_,2) # out\\n}"), end="")
+    model M(x: [B, 3]) {
+        fc = Linear(_, 2)  # out
+    }
+    """
+    text = text.removeprefix("\ufeff")
+    spec, comments = parse_with_comments(text, path)
+    source = _Source(text, comments)
+    lines = _Printer(source).spec_fmt(spec)
+    return _render(_place_comments(lines, source))
+
+
+def format_file(path: str, *, write: bool = True) -> bool:
+    """Format a spec file in place (or, with `write=False`, only look); whether its text changes.
+
+    >>> format_file("specs/cnn.nnspec", write=False)
+    False
+    """
+    text, _ = read_spec(Path(path))
+    formatted = format_spec(text, path).encode("utf-8")
+    changed = formatted != Path(path).read_bytes()  # bytes: a byte-order mark or CRLF lines are changes too
+    if changed and write:
+        Path(path).write_bytes(formatted)
+    return changed
+
+
+# ---------------------------------------------------------------- the source
+class _Source:
+    """The text being formatted: offsets of lines, brackets and comments, and its magic trailing commas."""
+
+    def __init__(self, text: str, comments: list[tuple[int, int, str]]):
+        self.text = text
+        self.lines = text.split("\n")
+        self.line_starts = [0]
+        for line in self.lines[:-1]:
+            self.line_starts.append(self.line_starts[-1] + len(line) + 1)
+        self.comments = [(self.offset(line, col), body, self.first_on_line(line, col)) for line, col, body in comments]
+        self.comment_offsets = [c[0] for c in self.comments]
+        self.match: dict[int, int] = {}  # offset of an opening bracket -> offset of its closing one
+        self.code = list(text)  # the text with comments and the insides of strings blanked
+        stack = []
+        for m in _LEXEMES.finditer(text):
+            token = m.group()
+            if token[0] == "#":
+                self.code[m.start():m.end()] = " " * len(token)
+            elif token[0] in "\"'":
+                self.code[m.start() + 1:m.end() - 1] = " " * (len(token) - 2)
+            elif token in _PAIRS:
+                stack.append(m.start())
+            else:
+                self.match[stack.pop()] = m.start()
+        self.code = "".join(self.code)
+
+    def offset(self, line: int, column: int) -> int:
+        return self.line_starts[line - 1] + column - 1
+
+    def start(self, node) -> int:
+        return self.offset(node.span.line, node.span.column)
+
+    def end(self, node) -> int:
+        return self.offset(node.span.end_line, node.span.end_column)
+
+    def first_on_line(self, line: int, column: int) -> bool:
+        return not self.lines[line - 1][: column - 1].strip()
+
+    def blank_before(self, offset: int) -> bool:
+        """Whether what starts at `offset` opens its line and follows a blank line."""
+        line = bisect.bisect_right(self.line_starts, offset)
+        column = offset - self.line_starts[line - 1] + 1
+        return line > 1 and self.first_on_line(line, column) and not self.lines[line - 2].strip()
+
+    def opener(self, bracket: str, at: int) -> int:
+        """The first `bracket` at or after offset `at`: where a list's items begin."""
+        return self.code.index(bracket, at)
+
+    def magic_comma(self, open_at: int) -> bool:
+        """Whether the list that opens at `open_at` ends with a comma."""
+        i = self.match[open_at] - 1
+        while self.code[i].isspace():
+            i -= 1
+        return self.code[i] == ","
+
+    def has_comment(self, start: int, end: int) -> bool:
+        i = bisect.bisect_right(self.comment_offsets, start)
+        return i < len(self.comment_offsets) and self.comment_offsets[i] < end
+
+    def slice(self, node) -> str:
+        return self.text[self.start(node): self.end(node)]
+
+
+# ---------------------------------------------------------------- layout
+@dataclass
+class Group:
+    """A bracketed, comma-separated list that can be laid out flat or one item per line."""
+
+    open: str
+    items: list[list]  # each a sequence of str | Group
+    close: str
+    spans: list[tuple[int, int]]  # source offsets of each item, for comments
+    open_at: int
+    close_at: int
+    one_tuple: bool = False  # `(x,)`: the comma is syntax, not a request to explode
+    hard: bool = False  # must explode: a magic trailing comma or a comment inside, here or deeper
+
+    def flat(self) -> str:
+        body = ", ".join(_flat(item) for item in self.items)
+        return f"{self.open}{body}{',' if self.one_tuple else ''}{self.close}"
+
+
+@dataclass
+class Line:
+    """One output line and the source offsets it stands for (comments go by those)."""
+
+    depth: int
+    text: str
+    start: int
+    end: int
+    closer: bool = False  # starts with the bracket that ends a body: comments before it go inside
+    blank: bool = False  # a blank line before it in the source, kept
+    separate: bool = False  # a top-level item: always a blank line before it (and its comments)
+    comment: bool = False
+    trailing: str = ""  # a comment after the code
+
+
+def _flat(seq: list) -> str:
+    return "".join(piece if isinstance(piece, str) else piece.flat() for piece in seq)
+
+
+def _hard(seq: list) -> bool:
+    return any(isinstance(piece, Group) and piece.hard for piece in seq)
+
+
+def _fits(depth: int, text: str) -> bool:
+    return len(INDENT) * depth + len(text) <= LINE_WIDTH
+
+
+def layout(seq: list, depth: int, start: int, end: int) -> list[Line]:
+    """A sequence as lines: flat if it fits and nothing forces a break, else with one group exploded."""
+    text = _flat(seq)
+    groups = [i for i, piece in enumerate(seq) if isinstance(piece, Group) and piece.items]
+    if not groups or (not _hard(seq) and _fits(depth, text)):
+        return [Line(depth, text, start, end)]
+    hard = [i for i in groups if seq[i].hard]
+    if hard:
+        pick = hard[0]
+    else:
+        fitting = [i for i in groups if _fits(depth, _flat(seq[:i]) + seq[i].open)]
+        pick = fitting[-1] if fitting else groups[0]
+    group = seq[pick]
+    lines = [Line(depth, _flat(seq[:pick]) + group.open, start, group.open_at)]
+    for item, (item_start, item_end) in zip(group.items, group.spans):
+        lines += layout([*item, ","], depth + 1, item_start, item_end)
+    rest = layout([group.close, *seq[pick + 1:]], depth, group.close_at, end)
+    rest[0].closer = True
+    return lines + rest
+
+
+# ---------------------------------------------------------------- IR -> lines
+class _Printer:
+    """One `<kind>_fmt` method per IR node kind: statements return lines, expressions sequences."""
+
+    def __init__(self, source: _Source):
+        self.src = source
+
+    def group(self, open_at: int, items: list[list], spans: list[tuple[int, int]], one_tuple: bool = False) -> Group:
+        close_at = self.src.match[open_at]
+        bracket = self.src.text[open_at]
+        # a one-tuple's comma is syntax, so only one already exploded in the source stays so
+        magic = "\n" in self.src.text[open_at:close_at] if one_tuple else self.src.magic_comma(open_at)
+        hard = bool(items) and (
+            magic
+            or self.src.has_comment(open_at, close_at)
+            or any(_hard(item) for item in items)
+        )
+        return Group(bracket, items, _PAIRS[bracket], spans, open_at, close_at, one_tuple, hard)
+
+    def node_group(self, open_at: int, nodes: list, item_fmt, one_tuple: bool = False) -> Group:
+        spans = [(self.src.start(n), self.src.end(n)) for n in nodes]
+        return self.group(open_at, [item_fmt(n) for n in nodes], spans, one_tuple)
+
+    # -- top level
+    def spec_fmt(self, spec: ir.SpecFile) -> list[Line]:
+        lines = []
+        for before, item in zip([None, *spec.items], spec.items):
+            item_lines = self.stmt_lines(item, 0)
+            # a blank line between items; a run of imports or of consts may stay together
+            item_lines[0].separate = before is not None and not (before.kind == item.kind in ("import", "const"))
+            lines += item_lines
+        return lines
+
+    def stmt_lines(self, node, depth: int) -> list[Line]:
+        lines = getattr(self, f"{node.kind}_fmt")(node, depth)
+        lines[0].blank = self.src.blank_before(self.src.start(node))
+        return lines
+
+    def body_lines(self, head: list, node, depth: int, open_at: int, stmts: list) -> list[Line]:
+        """`head { stmts }`; `head {}` when there is nothing inside, comments included."""
+        start, close_at = self.src.start(node), self.src.match[open_at]
+        if not stmts and not self.src.has_comment(open_at, close_at):
+            return layout([*head, " {}"], depth, start, close_at + 1)
+        lines = layout([*head, " {"], depth, start, open_at)
+        lines += self.stmts_lines(stmts, depth + 1)
+        lines.append(Line(depth, "}", close_at, close_at + 1, closer=True))
+        return lines
+
+    def stmts_lines(self, stmts: list, depth: int) -> list[Line]:
+        lines = []
+        for stmt, after in zip(stmts, [*stmts[1:], None]):
+            stmt_lines = self.stmt_lines(stmt, depth)
+            if after is not None and _needs_semicolon(stmt, after):
+                stmt_lines[-1].text += ";"
+            lines += stmt_lines
+        return lines
+
+    def import_fmt(self, node: ir.Import, depth: int) -> list[Line]:
+        text = f"import {_string(node.path)}"
+        if node.names is not None:
+            text = f"from {_string(node.path)} import {', '.join(node.names)}"
+        return [Line(depth, text, self.src.start(node), self.src.end(node))]
+
+    def const_fmt(self, node: ir.Const, depth: int) -> list[Line]:
+        return self.seq_lines([f"const {node.name} = ", *self.expr(node.value)], node, depth)
+
+    def block_fmt(self, node: ir.Block, depth: int) -> list[Line]:
+        params = self.src.opener("(", self.src.start(node))
+        head = [f"block {node.name}", self.node_group(params, node.params, self.block_param_fmt)]
+        return self.body_lines(head, node, depth, self.src.opener("{", self.src.match[params]), node.body)
+
+    def block_param_fmt(self, node: ir.BlockParam) -> list:
+        return [node.name] if node.default is None else [f"{node.name}=", *self.expr(node.default)]
+
+    def model_fmt(self, node: ir.Model, depth: int) -> list[Line]:
+        inputs = self.src.opener("(", self.src.start(node))
+        head = [f"model {node.name}", self.node_group(inputs, node.inputs, self.model_input_fmt)]
+        return self.body_lines(head, node, depth, self.src.opener("{", self.src.match[inputs]), node.body)
+
+    def model_input_fmt(self, node: ir.ModelInput) -> list:
+        return [f"{node.name}: ", *self.tensor_type_fmt(node.type)]
+
+    def tensor_type_fmt(self, node: ir.TensorType) -> list:
+        return [node.dtype or "", self.node_group(self.src.opener("[", self.src.start(node)), node.dims, self.dim_fmt)]
+
+    def dim_fmt(self, node) -> list:
+        if isinstance(node, ir.SymDim):
+            return [f"{node.name}={node.example}"]
+        return self.expr(node, PREC_ARITH)
+
+    # -- body
+    def child_fmt(self, node: ir.Child, depth: int) -> list[Line]:
+        if node.cond is None:
+            return self.seq_lines([f"{node.name} = ", *self.expr(node.value)], node, depth)
+        seq = [f"{node.name} = ", *self.expr(node.value, PREC_OR), " if ", *self.expr(node.cond, PREC_OR)]
+        return self.seq_lines(seq, node, depth)
+
+    def param_fmt(self, node: ir.Param | ir.Buffer, depth: int) -> list[Line]:
+        seq = [f"{node.kind} {node.name}: ", *self.tensor_type_fmt(node.type)]
+        if node.init is not None:
+            seq += [" = ", *self.expr(node.init)]
+        return self.seq_lines(seq, node, depth)
+
+    buffer_fmt = param_fmt
+
+    def forward_fmt(self, node: ir.Forward, depth: int) -> list[Line]:
+        params = self.src.opener("(", self.src.start(node))
+        close = self.src.match[params]
+        spans = [(m.start(), m.end()) for m in re.finditer(r"\w+", self.src.code[params:close])]
+        spans = [(params + s, params + e) for s, e in spans]
+        head = ["forward", self.group(params, [[p] for p in node.params], spans)]
+        return self.body_lines(head, node, depth, self.src.opener("{", close), node.body)
+
+    # -- forward
+    def assign_fmt(self, node: ir.Assign, depth: int) -> list[Line]:
+        target = _target(node.target, top=True)
+        return self.seq_lines([f"{target} = ", *self.expr(node.value)], node, depth)
+
+    def return_fmt(self, node: ir.Return, depth: int) -> list[Line]:
+        seq = ["return"]
+        for i, value in enumerate(node.values):
+            seq += [", " if i else " ", *self.expr(value)]
+        return self.seq_lines(seq, node, depth)
+
+    def for_fmt(self, node: ir.For, depth: int) -> list[Line]:
+        head = [f"for {node.var} in ", *self.expr(node.iter)]
+        return self.body_lines(head, node, depth, self.src.opener("{", self.src.end(node.iter)), node.body)
+
+    def if_fmt(self, node: ir.If, depth: int) -> list[Line]:
+        head = ["if ", *self.expr(node.test)]
+        body_open = self.src.opener("{", self.src.end(node.test))
+        if not node.orelse:
+            return self.body_lines(head, node, depth, body_open, node.body)
+        body_close = self.src.match[body_open]
+        else_open = self.src.opener("{", body_close + 1)
+        else_close = self.src.match[else_open]
+        lines = layout([*head, " {"], depth, self.src.start(node), body_open)
+        lines += self.stmts_lines(node.body, depth + 1)
+        lines.append(Line(depth, "} else {", body_close, else_open, closer=True))
+        lines += self.stmts_lines(node.orelse, depth + 1)
+        lines.append(Line(depth, "}", else_close, else_close + 1, closer=True))
+        return lines
+
+    def seq_lines(self, seq: list, node, depth: int) -> list[Line]:
+        return layout(seq, depth, self.src.start(node), self.src.end(node))
+
+    # -- expressions: a sequence, parenthesised when looser than `need`
+    def expr(self, node, need: int = PREC_TEST) -> list:
+        seq = getattr(self, f"{node.kind}_fmt")(node)
+        return ["(", *seq, ")"] if _prec(node) < need else seq
+
+    def name_fmt(self, node: ir.Name) -> list:
+        return [node.id]
+
+    def infer_fmt(self, node: ir.Infer) -> list:
+        return ["_"]
+
+    def constant_fmt(self, node: ir.Constant) -> list:
+        return [_constant(node.value, self.src.slice(node))]
+
+    def tuple_fmt(self, node: ir.TupleExpr) -> list:
+        return [self.node_group(self.src.start(node), node.items, self.expr, one_tuple=len(node.items) == 1)]
+
+    def list_fmt(self, node: ir.ListExpr) -> list:
+        return [self.node_group(self.src.start(node), node.items, self.expr)]
+
+    def dict_fmt(self, node: ir.DictExpr) -> list:
+        items = [[*self.expr(k), ": ", *self.expr(v)] for k, v in zip(node.keys, node.values)]
+        spans = [(self.src.start(k), self.src.end(v)) for k, v in zip(node.keys, node.values)]
+        return [self.group(self.src.start(node), items, spans)]
+
+    def listcomp_fmt(self, node: ir.ListComp) -> list:
+        return ["[", *self.expr(node.element), f" for {node.var} in ", *self.expr(node.iter, PREC_OR), "]"]
+
+    def binop_fmt(self, node: ir.BinOp) -> list:
+        prec = BIN_PREC[node.op]
+        if node.op == "**":  # right-associative, and binds tighter than a unary minus on its left
+            left, right = self.expr(node.left, PREC_PRIMARY), self.expr(node.right, PREC_FACTOR)
+        else:
+            left, right = self.expr(node.left, prec), self.expr(node.right, prec + 1)
+        return [*left, f" {node.op} ", *right]
+
+    def unaryop_fmt(self, node: ir.UnaryOp) -> list:
+        return [node.op, *self.expr(node.operand, PREC_FACTOR)]
+
+    def boolop_fmt(self, node: ir.BoolOp) -> list:
+        prec = _prec(node)
+        return [*self.expr(node.left, prec), f" {node.op} ", *self.expr(node.right, prec + 1)]
+
+    def not_fmt(self, node: ir.Not) -> list:
+        return ["not ", *self.expr(node.operand, PREC_NOT)]
+
+    def compare_fmt(self, node: ir.Compare) -> list:
+        seq = self.expr(node.left, PREC_ARITH)
+        for op, right in zip(node.ops, node.comparators):
+            seq += [f" {op} ", *self.expr(right, PREC_ARITH)]
+        return seq
+
+    def ifexp_fmt(self, node: ir.IfExp) -> list:
+        body, test = self.expr(node.body, PREC_OR), self.expr(node.test, PREC_OR)
+        return [*body, " if ", *test, " else ", *self.expr(node.orelse)]
+
+    def call_fmt(self, node: ir.Call) -> list:
+        args = self.node_group(self.src.opener("(", self.src.end(node.func)), [*node.args, *node.keywords],
+                               self.argument_fmt)
+        return [*self.expr(node.func, PREC_PRIMARY), args]
+
+    def argument_fmt(self, node) -> list:
+        if isinstance(node, ir.Keyword):
+            return [f"{node.name}=", *self.expr(node.value)]
+        if isinstance(node, ir.Starred):
+            return ["*", *self.expr(node.value)]
+        return self.expr(node)
+
+    def attribute_fmt(self, node: ir.Attribute) -> list:
+        value = self.expr(node.value, PREC_PRIMARY)
+        if _is_number(node.value) and value[0] != "(":
+            value = ["(", *value, ")"]  # `1.real` would read as the number `1.` and a name
+        return [*value, f".{node.attr}"]
+
+    def subscript_fmt(self, node: ir.Subscript) -> list:
+        index = self.node_group(self.src.opener("[", self.src.end(node.value)), node.index, self.index_fmt)
+        return [*self.expr(node.value, PREC_PRIMARY), index]
+
+    def index_fmt(self, node) -> list:
+        if isinstance(node, ir.EllipsisExpr):
+            return ["..."]
+        if not isinstance(node, ir.SliceExpr):
+            return self.expr(node)
+        seq = [*(self.expr(node.lower) if node.lower else []), ":", *(self.expr(node.upper) if node.upper else [])]
+        return seq + [":", *self.expr(node.step)] if node.step else seq
+
+
+def _prec(node) -> int:
+    if isinstance(node, ir.BinOp):
+        return BIN_PREC[node.op]
+    if _is_number(node) and math.copysign(1, node.value) < 0:
+        return PREC_FACTOR  # `-3` is a unary minus to the reader
+    return {"ifexp": PREC_TEST, "boolop": PREC_OR if getattr(node, "op", "") == "or" else PREC_AND,
+            "not": PREC_NOT, "compare": PREC_COMPARE, "unaryop": PREC_FACTOR}.get(node.kind, PREC_PRIMARY)
+
+
+def _is_number(node) -> bool:
+    return isinstance(node, ir.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+
+
+def _needs_semicolon(stmt, after) -> bool:
+    """Whether two forward statements would run together without a `;` (newlines mean nothing)."""
+    ends_in_expr = isinstance(stmt, ir.Assign) or (isinstance(stmt, ir.Return) and stmt.values)
+    if ends_in_expr and isinstance(after, ir.If):
+        return True  # `x = a` then `if c {` reads as the start of `a if c else ...`
+    return isinstance(stmt, ir.Return) and not stmt.values and isinstance(after, ir.Assign)
+
+
+def _target(node, top: bool = False) -> str:
+    if isinstance(node, ir.NameTarget):
+        return node.id
+    names = ", ".join(_target(t) for t in node.items)
+    return names if top else f"({names})"
+
+
+def _constant(value, source: str) -> str:
+    """A literal as the source wrote it when that was a plain number (`1e-5`, `0xFF`, `1_000`), else Python's."""
+    if value is None or isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str):
+        return _string(value)
+    m = _SIGNED_NUMBER.fullmatch(source)
+    if m:  # the same token, so the same magnitude; the sign is the value's (`-0` is 0)
+        number = m.group(1)
+        number = number[:2].lower() + number[2:] if number[:2] in ("0X", "0x") else number.lower()
+        return ("-" if math.copysign(1, value) < 0 else "") + number
+    if isinstance(value, float) and math.isinf(value):
+        return "-1e999" if value < 0 else "1e999"  # the only literal spelling of infinity
+    return repr(value)
+
+
+def _string(value: str) -> str:
+    """A double-quoted literal: Python's repr with its quotes swapped when it chose single ones."""
+    text = repr(value)
+    if text[0] == '"':
+        return text
+    swap = {'"': '\\"', "\\'": "'"}
+    return '"' + re.sub(r"\\.|\"", lambda m: swap.get(m.group(), m.group()), text[1:-1]) + '"'
+
+
+# ---------------------------------------------------------------- comments and the final text
+def _place_comments(lines: list[Line], src: _Source) -> list[Line]:
+    """Put each comment back: after the code on its line, or on its own line before what follows it."""
+    # Lines are in source order but for a few reorderings (keywords print after positional arguments), so
+    # search the running maximum of ends and the running minimum of starts from the right, both sorted.
+    max_end = list(itertools.accumulate((ln.end for ln in lines), max))
+    min_start = list(itertools.accumulate((ln.start for ln in reversed(lines)), min))[::-1]
+    before: dict[int, list[Line]] = {}
+    for offset, text, own_line in src.comments:
+        blank = own_line and src.blank_before(offset)
+        if own_line:
+            i = bisect.bisect_left(max_end, offset)
+        else:  # the code before it on its line is on the last line that starts before it
+            i = bisect.bisect_right(min_start, offset) - 1
+            if not lines[i].trailing:
+                lines[i].trailing = text
+                continue
+            i += 1  # two comments would run together as one: the second goes on its own line below
+        follower = lines[i] if i < len(lines) else None
+        depth = follower.depth + follower.closer if follower else 0
+        comment = Line(depth, text, offset, offset, comment=True, blank=blank)
+        if follower is not None and follower.separate:
+            comment.separate, follower.separate = True, False
+        before.setdefault(i, []).append(comment)
+    placed = []
+    for i, line in enumerate([*lines, None]):
+        placed += before.get(i, [])
+        if line is not None:
+            placed.append(line)
+    return placed
+
+
+def _render(lines: list[Line]) -> str:
+    out: list[str] = []
+    opens = False  # the previous line opens a body or a bracket: no blank line after it
+    for ln in lines:
+        if out and (ln.separate or (ln.blank and not opens)):
+            out.append("")
+        text = INDENT * ln.depth + ln.text
+        if ln.trailing:
+            text += "  " + ln.trailing
+        out.append(text)
+        opens = not ln.comment and ln.text.endswith(("{", "(", "["))
+    return "\n".join(out) + "\n" if out else ""
+

@@ -1,0 +1,86 @@
+"""Which names a spec may use.
+
+Every name in a spec becomes a Python identifier in the generated code: a
+class (models, blocks), a module-level constant, a constructor or forward
+parameter, a local variable, or an attribute of a module (``self.fc``). A
+name is refused when it could change what that code means:
+
+* Python keywords and dunder names (``lambda``, ``__class__``);
+* the names the generated code itself relies on (``self``, ``torch``,
+  ``nn``, ``F``, ``super``, ...) and, for anything that is a Python variable,
+  every builtin (``range``, ``input``, ``exec``): shadowing one would change
+  the code around it;
+* for children, parameters and buffers (attributes of an ``nn.Module``), the
+  attributes every module already has (``training``, ``forward``, ``to``,
+  ``_modules``), which assigning a child would break;
+* for variables, the names of the classes the code defines (a block
+  parameter ``ConvBN`` would hide the class ``ConvBN`` in ``__init__``), and
+  for forward's local values the module-level consts (Python would make the
+  const a local of the whole ``forward``).
+
+`name_problem(...)` says what is wrong with a name, or None.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+
+# Names the generated code spells itself; a spec may not rebind them.
+GENERATED = frozenset({"self", "torch", "nn", "F", "super", "in_shape"})
+
+BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_"))
+
+# Attributes of every nn.Module instance (torch 2.x); tests/test_security.py holds this against torch.
+MODULE_ATTRIBUTES = frozenset("""
+    T_destination _apply _backward_hooks _backward_pre_hooks _buffers _call_impl _compiled_call_impl
+    _forward_hooks _forward_hooks_always_called _forward_hooks_with_kwargs _forward_pre_hooks
+    _forward_pre_hooks_with_kwargs _get_backward_hooks _get_backward_pre_hooks _get_name _is_full_backward_hook
+    _load_from_state_dict _load_state_dict_post_hooks _load_state_dict_pre_hooks _maybe_warn_non_full_backward_hook
+    _modules _named_members _non_persistent_buffers_set _parameters _register_load_state_dict_pre_hook
+    _register_state_dict_hook _replicate_for_data_parallel _save_to_state_dict _slow_forward _state_dict_hooks
+    _state_dict_pre_hooks _version _wrapped_call_impl add_module apply bfloat16 buffers call_super_init children
+    compile cpu cuda double dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter
+    get_submodule half ipu load_state_dict modules mtia named_buffers named_children named_modules
+    named_parameters parameters register_backward_hook register_buffer register_forward_hook
+    register_forward_pre_hook register_full_backward_hook register_full_backward_pre_hook
+    register_load_state_dict_post_hook register_load_state_dict_pre_hook register_module register_parameter
+    register_state_dict_post_hook register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule
+    share_memory state_dict to to_empty train training type xpu zero_grad
+""".split())
+
+MODULEDICT_METHODS = frozenset({"clear", "items", "keys", "pop", "update", "values"})
+
+ATTRIBUTE_KINDS = ("a child",)  # children, params and buffers: `self.NAME`
+LOCAL_KINDS = ("a value", "a loop variable")  # assigned inside forward
+
+
+def name_problem(name: str, what: str, classes=(), consts=()) -> tuple[str, str] | None:
+    """(message, hint) when ``name`` cannot name ``what`` ("a child", "a block", ...); None when it can.
+
+    >>> name_problem("fc", "a child") is None
+    True
+    >>> name_problem("training", "a child")[0]
+    "'training' cannot name a child: every nn.Module has an attribute 'training'"
+    """
+    if what == "a ModuleDict key":  # a string: only torch's own attributes of a ModuleDict get in the way
+        if name.startswith("__") or name in MODULE_ATTRIBUTES or name in MODULEDICT_METHODS:
+            return (f"{name!r} cannot be {what}: every nn.ModuleDict has an attribute {name!r}",
+                    f"choose another key, e.g. {name.strip('_')}_")
+        return None
+    if name.startswith("__") or keyword.iskeyword(name) or name in GENERATED or name in ("None", "True", "False"):
+        return (f"{name!r} cannot name {what}: it is reserved in the generated Python code", "choose another name")
+    if what in ATTRIBUTE_KINDS:
+        if name in MODULE_ATTRIBUTES:
+            return (f"{name!r} cannot name {what}: every nn.Module has an attribute {name!r}",
+                    f"choose another name, e.g. {name.strip('_')}_")
+        return None
+    if name in BUILTINS:
+        return (f"{name!r} cannot name {what}: it would hide Python's builtin {name!r} in the generated code",
+                f"choose another name, e.g. {name}_")
+    if name in classes and what not in ("a model", "a block"):
+        return (f"{name!r} cannot name {what}: the generated code defines a class {name!r}",
+                f"choose another name, e.g. {name.lower()}")
+    if name in consts and what in LOCAL_KINDS:
+        return (f"{name!r} cannot name {what}: it is a const of the spec", "choose another name for the value")
+    return None

@@ -1,0 +1,108 @@
+"""Is a piece of generated code inert? The shape every printed class has, checked on its Python AST.
+
+Generated code may only: hold a docstring, import torch / torch.nn as nn /
+torch.nn.functional as F, bind module-level constants to literals, and define
+``nn.Module`` classes with ``__init__`` and ``forward``. Inside those, it may
+not name anything that reaches outside the model (``eval``, ``exec``, ``open``,
+``__import__``, ``getattr``, ``os``, ...), touch a dunder attribute other than
+``super().__init__()``, or hold a statement a spec cannot produce (``import``,
+``global``, ``lambda``, ``with``, ``try``, ``while``, ``del``, ``yield``, f-strings).
+Strings are plain literals. The text is ASCII: every string a spec gives is
+escaped, so no character can end a comment or a line early.
+
+`inert_problem(code)` returns what breaks these rules, or None.
+"""
+
+from __future__ import annotations
+
+import ast
+
+HEADER_IMPORTS = [("torch", None), ("torch.nn", "nn"), ("torch.nn.functional", "F")]
+FORBIDDEN_NAMES = {
+    "eval", "exec", "compile", "open", "__import__", "getattr", "setattr", "delattr", "hasattr", "globals",
+    "locals", "vars", "breakpoint", "input", "memoryview", "help", "exit", "quit", "os", "sys", "subprocess",
+    "builtins", "importlib", "shutil", "socket", "pickle", "marshal", "ctypes", "type", "object", "__builtins__",
+}
+FORBIDDEN_NODES = (ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal, ast.Lambda, ast.With, ast.AsyncWith,
+                   ast.Try, ast.While, ast.Delete, ast.Yield, ast.YieldFrom, ast.Await, ast.JoinedStr,
+                   ast.AsyncFunctionDef, ast.NamedExpr, ast.Raise, ast.Assert)
+
+
+def inert_problem(code: str) -> str | None:
+    """What makes ``code`` more than an inert model definition, or None."""
+    if not code.isascii():
+        return "the code is not plain ASCII"
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as exc:
+        return f"the code does not parse: {exc}"
+    body = list(tree.body)
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]  # the module docstring
+    imports = body[:3]
+    got = [(a.name, a.asname) for imp in imports if isinstance(imp, ast.Import) for a in imp.names]
+    if got != HEADER_IMPORTS or not all(isinstance(i, ast.Import) and len(i.names) == 1 for i in imports):
+        return f"the code does not start with the three torch imports: {ast.unparse(imports[0]) if imports else ''}"
+    for stmt in body[3:]:
+        if isinstance(stmt, ast.Assign):
+            if len(stmt.targets) != 1 or not isinstance(stmt.targets[0], ast.Name):
+                return f"a module-level assignment that is not a constant: {ast.unparse(stmt)[:80]}"
+            try:
+                ast.literal_eval(stmt.value)
+            except ValueError:
+                return f"a module-level constant that is not a literal: {ast.unparse(stmt)[:80]}"
+        elif isinstance(stmt, ast.ClassDef):
+            problem = _class_problem(stmt)
+            if problem:
+                return f"class {stmt.name}: {problem}"
+        else:
+            return f"a module-level statement that is neither a constant nor a class: {ast.unparse(stmt)[:80]}"
+    bound = _bound_names(tree)  # a class or a local called `os` is a name like any other, not the module
+    for node in ast.walk(tree):
+        if isinstance(node, FORBIDDEN_NODES) and not (isinstance(node, ast.Import) and node in imports):
+            return f"a {type(node).__name__} statement or expression: {ast.unparse(node)[:80]}"
+        if isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES and node.id not in bound:
+            return f"it names {node.id!r}"
+        if isinstance(node, ast.Attribute) and node.attr.startswith("__") and not _is_super_init(node):
+            return f"it touches the attribute {node.attr!r}"
+        if isinstance(node, ast.Constant) and isinstance(node.value, bytes):
+            return "it holds a bytes literal"
+    return None
+
+
+def _bound_names(tree) -> set[str]:
+    """Names the code itself binds: classes, constants, parameters, assigned and loop variables."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            out.add(node.name)
+        elif isinstance(node, ast.arg):
+            out.add(node.arg)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            out.add(node.id)
+    return out
+
+
+def _is_super_init(node: ast.Attribute) -> bool:
+    v = node.value
+    return (node.attr == "__init__" and isinstance(v, ast.Call) and isinstance(v.func, ast.Name)
+            and v.func.id == "super" and not v.args)
+
+
+def _class_problem(cls: ast.ClassDef) -> str | None:
+    if cls.decorator_list or cls.keywords:
+        return "decorated, or with class keywords"
+    if [ast.unparse(b) for b in cls.bases] != ["nn.Module"]:
+        return f"its bases are {[ast.unparse(b) for b in cls.bases]}, not nn.Module"
+    body = cls.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    names = [f.name for f in body if isinstance(f, ast.FunctionDef)]
+    if names != ["__init__", "forward"] or len(body) != 2:
+        return f"it defines {names} (and {len(body) - len(names)} other statements), not __init__ and forward"
+    for f in body:
+        if f.decorator_list:
+            return f"{f.name} is decorated"
+        if f.args.args[0].arg != "self" or f.args.vararg or f.args.kwarg:
+            return f"{f.name} has unusual parameters"
+    return None
