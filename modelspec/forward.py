@@ -20,6 +20,7 @@ from .layers.base import ShapeProblem
 from .model import ForwardLine, TensorInfo
 from .ops import OPS, apply_op, broadcast, function_prefix, matmul_macs, matmul_rule, op_signature, slice_len
 from .shapes import Val
+from .modules import _flat_infos
 from .values import (
     BIN_PREC,
     CONTAINERS,
@@ -611,10 +612,3 @@ def _sources(values) -> list[int]:
             out.extend(_sources(v.items))
     return list(dict.fromkeys(out))
 
-
-def _flat_infos(x):
-    if isinstance(x, TensorInfo):
-        yield x
-    elif isinstance(x, list):
-        for item in x:
-            yield from _flat_infos(item)
