@@ -308,7 +308,7 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
         "randn": ("torch.randn({dims})", ()),
         "rand": ("torch.rand({dims})", ()),
         "empty": ("torch.empty({dims})", ()),
-        "constant": ("torch.full(({dims},), {0})", ("value",)),
+        "constant": ("torch.full({shape}, {0})", ("value",)),
         "normal": ("nn.init.normal_(torch.empty({dims}), {0}, {1})", ("mean", "std")),
         "uniform": ("nn.init.uniform_(torch.empty({dims}), {0}, {1})", ("a", "b")),
         "xavier_uniform": ("nn.init.xavier_uniform_(torch.empty({dims}))", ()),
@@ -340,7 +340,8 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
                 raise SpecArgError(f"init {name}: {w} must be a number", init.span)
         if name in ("xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal") and len(info.shape) < 2:
             raise SpecArgError(f"init {name} needs at least 2 dims, the shape is {shape_str(info.shape)}", init.span)
-        return template.format(*[_code(a) for a in args], dims=dims)
+        shape = f"({dims},)" if len(info.shape) == 1 else f"({dims})"  # torch.full takes a tuple
+        return template.format(*[_code(a) for a in args], dims=dims, shape=shape)
 
     # -- static expressions ------------------------------------------------------
 
