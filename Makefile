@@ -21,4 +21,4 @@ test: $(BIN)/modelspec
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist *.egg-info fuzz-failures

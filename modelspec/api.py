@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
-from contextlib import contextmanager
 
 from . import ir
 from .codegen import generate_code as _generate
@@ -20,24 +20,31 @@ from .parse import decode_source, parse
 MAX_FILE_BYTES = 5_000_000
 
 
-@contextmanager
-def gc_paused():
-    """Pause Python's cyclic garbage collector while a spec compiles.
+def pausing_gc(fn):
+    """Run ``fn`` with Python's cyclic garbage collector paused.
 
     The front end makes many small objects that all live until it returns (the
-    syntax tree, the IR, the graph) and hardly any cycles; each full collection
-    would walk all of them, and torch's, again: on a 10,000-layer spec that made
-    compile time grow faster than the layer count and doubled it
-    (benchmarks/RESULTS.md). Reference counting frees everything as usual.
+    syntax tree, the IR, the graph); each full collection would walk all of
+    them, and torch's, again: on a 10,000-layer spec that made compile time
+    grow faster than the layer count and doubled it (benchmarks/RESULTS.md).
+    Once ``fn`` has returned, and its garbage is unreachable, one collection of
+    the youngest generation (where everything made meanwhile still is) frees
+    the cycles in it, as the collector would have done at its next turn.
     """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
+
+    @functools.wraps(fn)
+    def paused(*args, **kwargs):
+        if not gc.isenabled():
+            return fn(*args, **kwargs)
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            gc.enable()
+            if gc.get_count()[0] > gc.get_threshold()[0]:
+                gc.collect(0)
+
+    return paused
 
 
 def read_spec(source_or_path) -> tuple[str, str | None]:
@@ -72,6 +79,7 @@ def read_spec(source_or_path) -> tuple[str, str | None]:
     return source_or_path, None
 
 
+@pausing_gc
 def parse_spec(source_or_path) -> ir.SpecFile:
     """Parse a spec (text or path) into the validated surface IR.
 
@@ -79,19 +87,18 @@ def parse_spec(source_or_path) -> ir.SpecFile:
     'M'
     """
     text, path = read_spec(source_or_path)
-    with gc_paused():
-        return parse(text, path)
+    return parse(text, path)
 
 
+@pausing_gc
 def elaborate_spec(source_or_path, *, model: str | None = None, limits: Limits | None = None) -> ModelGraph:
     """Parse and elaborate: the model graph with every shape inferred."""
     text, path = read_spec(source_or_path)
-    with gc_paused():
-        spec = parse(text, path)
-        try:
-            return elaborate(spec, model, limits=limits, text=text)
-        except SpecError as exc:
-            raise exc.locate(path, text) from None
+    spec = parse(text, path)
+    try:
+        return elaborate(spec, model, limits=limits, text=text)
+    except SpecError as exc:
+        raise exc.locate(path, text) from None
 
 
 def generate_code(source_or_path, *, model: str | None = None, explain: bool = False,
@@ -106,6 +113,7 @@ def generate_code(source_or_path, *, model: str | None = None, explain: bool = F
     return _generate(elaborate_spec(source_or_path, model=model, limits=limits), explain=explain)
 
 
+@pausing_gc
 def compile_spec(source_or_path, *, model: str | None = None, device=None, dtype=None, seed: int | None = None,
                  limits: Limits | None = None):
     """Compile a spec into a ready ``torch.nn.Module``.
@@ -120,9 +128,8 @@ def compile_spec(source_or_path, *, model: str | None = None, device=None, dtype
     """
     from .build import build_module
 
-    with gc_paused():
-        graph = elaborate_spec(source_or_path, model=model, limits=limits)
-        return build_module(_generate(graph), graph, device=device, dtype=dtype, seed=seed)
+    graph = elaborate_spec(source_or_path, model=model, limits=limits)
+    return build_module(_generate(graph), graph, device=device, dtype=dtype, seed=seed)
 
 
 DEFAULT_SYMBOL_SIZE = 8

@@ -20,6 +20,7 @@ from .errors import (
     Span,
     SpecArgError,
     SpecError,
+    SpecLimitError,
     SpecNameError,
     SpecShapeError,
     did_you_mean,
@@ -44,6 +45,9 @@ from .values import (
     _code,
     literal,
 )
+
+
+MAX_DIM = 2**31 - 1  # one dimension of a declared tensor; torch sizes beyond it are unusable here
 
 
 class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
@@ -187,6 +191,9 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
             v = self.eval_static(d, scope, scope.env)
             if not isinstance(v, Val) or not is_dim(v.value) or (isinstance(v.value, int) and v.value < 1):
                 raise SpecArgError(f"a dimension must be a positive integer or a name, not {literal(v)}", d.span)
+            if isinstance(v.value, int) and v.value > MAX_DIM:
+                raise SpecLimitError(f"the dimension {v.value:,} is larger than any tensor can have here "
+                                     f"(at most {MAX_DIM:,})", d.span, hint="use a smaller size")
             dims.append(v)
         return TensorInfo(tuple(dims), DTYPES[t.dtype])
 

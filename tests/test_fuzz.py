@@ -140,6 +140,8 @@ REGRESSIONS = {
                             b" forward(t) { o, (h, c) = l(e(t))\n return o } }",
     # x.split(1) of a dim of 10 ** 15: a list of 10 ** 15 shapes (a hang)
     "split_into_quadrillion": b"model M(x: [B, 10 ** 15]) { forward(x) { return x.split(1, dim=1)[0] } }",
+    # LayerNorm(_) on a 0-d tensor: x[-1] of an empty shape, IndexError in the catalog's inference
+    "layernorm_of_scalar": b"model M(x: [B, 8]) { norm = LayerNorm(_)\n forward(x) { return norm(x.mean()) } }",
     # no model at all: the error had no place
     "no_model": b"",
     "only_a_block": b"block H(n) { fc = Linear(_, n) }",

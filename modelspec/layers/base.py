@@ -365,9 +365,11 @@ def bind(layer: Layer, args: list, kwargs: dict, inputs: tuple) -> Bound:
         if v is INFER or (v is REQUIRED and a.infer is not None):
             if a.infer is None:
                 raise ArgError(f"cannot infer {a.name!r} from the input shape; give it explicitly", arg=a.name)
-            got = a.infer(*inputs)
+            got = _infer(a, inputs)
             if got is None:
-                raise ArgError(f"cannot infer {a.name!r} here; give it explicitly", arg=a.name)
+                shown = f" from its input {shape_str(inputs[0])}" if inputs else ""
+                raise ArgError(f"cannot infer {a.name!r}{shown}; give it explicitly", arg=a.name,
+                               hint=f"{layer.name} infers it from an input with more dims" if inputs else None)
             inferred[a.name] = got
             v = got
         elif v is REQUIRED:
@@ -387,7 +389,7 @@ def bind(layer: Layer, args: list, kwargs: dict, inputs: tuple) -> Bound:
     bound = Bound(values, vals)
     for a in layer.args:
         if a.infer is not None and a.name in given and given[a.name] is not INFER and inputs:  # never called: no input
-            want = a.infer(*inputs)
+            want = _infer(a, inputs)
             if a.compare == "trailing" and inputs:  # LayerNorm((5, 64)) on [B, 5, 64]
                 n = len(values[a.name])
                 want = tuple(inputs[0][-n:]) if n <= len(inputs[0]) else want
@@ -406,6 +408,14 @@ def bind(layer: Layer, args: list, kwargs: dict, inputs: tuple) -> Bound:
             raise ArgError(str(exc)) from None
     bound.inferred = inferred  # type: ignore[attr-defined]
     return bound
+
+
+def _infer(a, inputs):
+    """What an inferable argument would be for these inputs; None where they have too few dims for it."""
+    try:
+        return a.infer(*inputs)
+    except (IndexError, TypeError):  # x[-1] of a 0-d tensor; no input at all
+        return None
 
 
 def _plain(v):
