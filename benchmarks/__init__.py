@@ -1,0 +1,1 @@
+"""modelspec's benchmarks: measured, not asserted. Run ``python -m benchmarks --help``."""
