@@ -72,7 +72,7 @@ def pipeline(source, *, device=None, seed: int = 0) -> dict[str, float]:
 
 def _pipeline(source, *, device=None, seed: int = 0) -> dict[str, float]:
     torch = _torch()
-    from modelspec.api import read_spec
+    from modelspec.pipeline import read_spec
     from modelspec.codegen import generate_code
     from modelspec.elaborate import elaborate
     from modelspec.parse import parse
@@ -294,7 +294,7 @@ warnings.filterwarnings("ignore")
 clock = time.process_time if sys.argv[2] == "cpu" else time.perf_counter
 t0 = clock()
 import modelspec
-from modelspec.api import read_spec
+from modelspec.pipeline import read_spec
 from modelspec.parse import parse
 from modelspec.elaborate import elaborate
 from modelspec.codegen import generate_code

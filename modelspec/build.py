@@ -14,6 +14,7 @@ import types
 import warnings
 
 from .model import ModelGraph
+from .pipeline import input_shapes
 
 
 def load_source(code: str, graph: ModelGraph) -> types.ModuleType:
@@ -50,3 +51,19 @@ def build_module(code: str, graph: ModelGraph, *, device=None, dtype=None, seed:
     if device is not None or dtype is not None:
         model = model.to(device=device, dtype=dtype)
     return model
+
+
+def make_inputs(graph: ModelGraph, *, batch: int = 2, device=None, dtype=None, generator=None):
+    """Random tensors for a model graph's inputs (indices inside every Embedding they feed)."""
+    import torch
+
+    out = []
+    for (name, info), shape in zip(graph.inputs, input_shapes(graph, batch)):
+        if info.dtype == "long":
+            high = graph.index_bounds.get(name, 2)
+            out.append(torch.randint(0, high, shape, device=device, generator=generator))
+        elif info.dtype == "bool":
+            out.append(torch.rand(shape, device=device, generator=generator) > 0.5)
+        else:
+            out.append(torch.randn(shape, device=device, dtype=dtype, generator=generator))
+    return tuple(out)

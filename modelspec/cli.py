@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_check(args) -> int:
-    from .api import elaborate_spec, parse_spec
+    from .pipeline import load_graph as elaborate_spec, parse_source as parse_spec
 
     failed = 0
     for path in args.files:
@@ -168,9 +168,10 @@ def cmd_check(args) -> int:
 
 
 def cmd_codegen(args) -> int:
-    from .api import generate_code
+    from .codegen import generate_code
+    from .pipeline import load_graph
 
-    code = generate_code(args.file, model=args.model, explain=args.explain, limits=_limits(args))
+    code = generate_code(load_graph(args.file, model=args.model, limits=_limits(args)), explain=args.explain)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
             f.write(code)
@@ -198,7 +199,7 @@ def cmd_summary(args) -> int:
 
 
 def cmd_graph(args) -> int:
-    from .api import elaborate_spec
+    from .pipeline import load_graph as elaborate_spec
     from .graph import GraphvizNotFound, to_dot, to_mermaid, to_svg
 
     if args.depth is not None and args.depth < 0:
@@ -220,7 +221,8 @@ def cmd_graph(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .api import elaborate_spec, make_inputs
+    from .pipeline import load_graph as elaborate_spec
+    from .build import make_inputs
     from .build import build_module
     from .codegen import generate_code
 
@@ -292,7 +294,7 @@ def _fmt_summary(changed: int, same: int, failed: int, check: bool) -> str:
 
 
 def cmd_ir(args) -> int:
-    from .api import parse_spec
+    from .pipeline import parse_source as parse_spec
 
     print(parse_spec(args.file).model_dump_json(indent=2))
     return 0

@@ -14,7 +14,9 @@ value carries the code that spells it inside that class, so the generated
 from __future__ import annotations
 
 import keyword
+import math
 
+from . import expr as E
 from . import ir
 from .errors import (
     Span,
@@ -42,7 +44,8 @@ from .values import (
     Recipe,
     Scope,
     TensorVal,
-    _code,
+    Namespace,
+    expr_of,
     literal,
 )
 
@@ -58,7 +61,7 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
         self.limits = limits or Limits()
         self.blocks: dict[str, ir.Block] = {}
         self.consts: dict[str, Val] = {}
-        self.const_order: list[tuple[str, str]] = []
+        self.const_order: list[tuple[str, E.Expr]] = []
         self.classes: list[ClassDef] = []
         self.class_keys: dict[tuple, ClassDef] = {}
         self.class_names: set[str] = set()
@@ -68,7 +71,6 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
         self.total_params = 0
         self.symbols: dict[str, int | None] = {}
         self.index_bounds: dict[str, int] = {}
-        self.tmp_counter = 0
         self.block_sources: dict[str, tuple[str, str]] = {}  # imported blocks: where their errors point
         self.built: list[ModuleNode] = []  # every module made so far, parents first (see instantiate)
         self.building_aside = 0
@@ -77,7 +79,13 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
             self.consts.update(imported.consts)
             self.const_order.extend(imported.const_lines)
             self.block_sources.update(imported.sources)
+        self.names = Namespace(spec_identifiers(spec) | set(RESERVED) | set(self.blocks) | set(self.consts)
+                               | (imported.identifiers if imported is not None else set()))
         self._collect()
+
+    def top_scope(self, span: Span) -> Scope:
+        """Where consts and block defaults are evaluated: the file's top level."""
+        return Scope("model", "", "", {}, span, 0, self.names)
 
     # -- top level ------------------------------------------------------------
     def _collect(self):
@@ -110,10 +118,10 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
                     names.add(p.name)
                 self.blocks[item.name] = item
             elif isinstance(item, ir.Const):
-                val = self.eval_static(item.value, Scope("model", "", "", {}, item.span, 0), {})
+                val = self.eval_static(item.value, self.top_scope(item.span), {})
                 if isinstance(val, Val) and not isinstance(val.value, Sym):
-                    self.consts[item.name] = Val(val.value, item.name)
-                    self.const_order.append((item.name, literal(val.value)))
+                    self.consts[item.name] = Val(val.value, E.Name(item.name))
+                    self.const_order.append((item.name, E.const(val.value)))
                 else:
                     raise SpecArgError(f"const {item.name!r} must be a number, string, bool or tuple", item.value.span)
 
@@ -148,7 +156,7 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
         return self.elaborate_model(m)
 
     def elaborate_model(self, m: ir.Model) -> ModelGraph:
-        scope = Scope("model", m.name, "", {}, m.span, 0)
+        scope = Scope("model", m.name, "", {}, m.span, 0, self.names)
         inputs: list[tuple[str, TensorInfo]] = []
         seen = set()
         for inp in m.inputs:
@@ -237,7 +245,7 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
         env = dict(scope.env)
         fwd_params = []
         for p, (_, info) in zip(params, inputs):
-            env[p] = TensorVal(info, p, src=scope.step("input", p, shapes=[info.shape]))
+            env[p] = TensorVal(info, E.Name(p), src=scope.step("input", p, shapes=[info.shape]))
             scope.locals.add(p)
             fwd_params.append(p)
         scope.forward_params = fwd_params
@@ -270,15 +278,16 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
         return n
 
     def child_def(self, stmt: ir.Child, scope: Scope):
-        present, cond_code = True, None
+        present, cond = True, None
         if stmt.cond is not None:
             c = self.eval_static(stmt.cond, scope, scope.env)
             if not isinstance(c, Val) or not isinstance(c.value, bool):
-                raise SpecArgError("a child's condition must be True or False", stmt.cond.span)
-            present, cond_code = c.value, _code(c)
+                raise SpecArgError("a child's condition must be True or False", stmt.cond.span,
+                                   hint="test block parameters or in_shape, e.g. `if stride != 1`")
+            present, cond = c.value, expr_of(c)
         value = self.eval_static(stmt.value, scope, scope.env, allow_modules=True)
         if isinstance(value, Recipe):
-            slot = ChildSlot(stmt.name, value, present, stmt.span, cond_code)
+            slot = ChildSlot(stmt.name, value, present, stmt.span, cond)
             scope.children[stmt.name] = slot
             scope.order.append(stmt.name)
             scope.env[stmt.name] = slot
@@ -289,8 +298,8 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
                                hint="hold several modules in Sequential(...) or ModuleList([...])")
         else:
             # a local compile-time value: `width = planes * 4`
-            scope.env[stmt.name] = Val(value.value, stmt.name)
-            scope.raw.append(("const", stmt.name, None, _code(value) if value.code else literal(value.value), False))
+            scope.env[stmt.name] = Val(value.value, E.Name(stmt.name))
+            scope.raw.append(("const", stmt.name, None, expr_of(value), False))
             scope.order.append(stmt.name)  # printed in __init__, where the children's arguments name it
 
     def raw_def(self, stmt, scope: Scope):
@@ -299,8 +308,8 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
             if isinstance(d.value, Sym):
                 raise SpecShapeError(f"{stmt.kind} {stmt.name!r} needs a fixed shape, not {shape_str(info.shape)}",
                                      stmt.type.span)
-        dims = ", ".join(_code(d) for d in info.shape)
-        init = self.init_code(stmt.init, dims, info, stmt, scope)
+        dims = [expr_of(d) for d in info.shape]
+        init = self.init_expr(stmt.init, dims, info, stmt, scope)
         is_param = isinstance(stmt, ir.Param)
         scope.raw.append(("param" if is_param else "buffer", stmt.name, info, init, is_param))
         scope.order.append(stmt.name)
@@ -309,22 +318,24 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
         self.count_params(self._raw_numel(("", "", info)), stmt.span,
                           "parameters" if is_param else "parameters and buffer elements")
 
+    # init name -> (the function that makes the tensor, its argument names); `empty` is filled in place
     INITS = {
-        "zeros": ("torch.zeros({dims})", ()),
-        "ones": ("torch.ones({dims})", ()),
-        "randn": ("torch.randn({dims})", ()),
-        "rand": ("torch.rand({dims})", ()),
-        "empty": ("torch.empty({dims})", ()),
-        "constant": ("torch.full({shape}, {0})", ("value",)),
-        "normal": ("nn.init.normal_(torch.empty({dims}), {0}, {1})", ("mean", "std")),
-        "uniform": ("nn.init.uniform_(torch.empty({dims}), {0}, {1})", ("a", "b")),
-        "xavier_uniform": ("nn.init.xavier_uniform_(torch.empty({dims}))", ()),
-        "xavier_normal": ("nn.init.xavier_normal_(torch.empty({dims}))", ()),
-        "kaiming_uniform": ("nn.init.kaiming_uniform_(torch.empty({dims}), nonlinearity='relu')", ()),
-        "kaiming_normal": ("nn.init.kaiming_normal_(torch.empty({dims}), nonlinearity='relu')", ()),
+        "zeros": ("torch.zeros", ()),
+        "ones": ("torch.ones", ()),
+        "randn": ("torch.randn", ()),
+        "rand": ("torch.rand", ()),
+        "empty": ("torch.empty", ()),
+        "constant": ("torch.full", ("value",)),
+        "normal": ("nn.init.normal_", ("mean", "std")),
+        "uniform": ("nn.init.uniform_", ("a", "b")),
+        "xavier_uniform": ("nn.init.xavier_uniform_", ()),
+        "xavier_normal": ("nn.init.xavier_normal_", ()),
+        "kaiming_uniform": ("nn.init.kaiming_uniform_", ()),
+        "kaiming_normal": ("nn.init.kaiming_normal_", ()),
     }
 
-    def init_code(self, init, dims: str, info: TensorInfo, stmt, scope: Scope) -> str:
+    def init_expr(self, init, dims: list, info: TensorInfo, stmt, scope: Scope):
+        """``torch.zeros(3, 2)``, ``nn.init.normal_(torch.empty(3, 2), 0, 0.02)``: the tensor an init makes."""
         name, args = "zeros", []
         if init is None:
             name = "zeros"
@@ -334,23 +345,69 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
             name = init.func.id
             args = [self.eval_static(a, scope, scope.env) for a in init.args]
         else:
-            raise SpecArgError("an init is a name such as randn, or a call such as normal(0, 0.02)", init.span)
+            raise SpecArgError("an init is a name such as randn, or a call such as normal(0, 0.02)", init.span,
+                               hint="inits: " + ", ".join(self.INITS))
         if name not in self.INITS:
             raise SpecNameError(f"unknown init {name!r}", init.span,
                                 hint=did_you_mean(name, self.INITS) or "inits: " + ", ".join(self.INITS))
-        template, want = self.INITS[name]
+        func, want = self.INITS[name]
+        usage = f"{name}({', '.join(want)})" if want else name
         if len(args) != len(want):
             raise SpecArgError(f"init {name} takes {len(want)} argument{'s' if len(want) != 1 else ''}"
-                               f"{' (' + ', '.join(want) + ')' if want else ''}, got {len(args)}", init.span)
+                               f"{' (' + ', '.join(want) + ')' if want else ''}, got {len(args)}", init.span,
+                               hint=f"write it as {usage}")
         for a, w in zip(args, want):
             if not isinstance(a, Val) or isinstance(a.value, bool) or not isinstance(a.value, (int, float)):
-                raise SpecArgError(f"init {name}: {w} must be a number", init.span)
+                raise SpecArgError(f"init {name}: {w} must be a number", init.span, hint=f"write it as {usage}")
+            if not math.isfinite(a.value):
+                raise SpecArgError(f"init {name}: {w} must be finite, not {literal(a.value)}", init.span,
+                                   hint="give a finite number")
+        if name == "uniform" and args[0].value > args[1].value:
+            raise SpecArgError(f"init uniform(a, b) needs a <= b, got a={literal(args[0].value)} > "
+                               f"b={literal(args[1].value)}", init.span, hint="swap the bounds")
+        if name == "normal" and args[1].value < 0:
+            raise SpecArgError(f"init normal(mean, std) needs std >= 0, got {literal(args[1].value)}", init.span,
+                               hint="a standard deviation is never negative")
         if name in ("xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal") and len(info.shape) < 2:
-            raise SpecArgError(f"init {name} needs at least 2 dims, the shape is {shape_str(info.shape)}", init.span)
-        shape = f"({dims},)" if len(info.shape) == 1 else f"({dims})"  # torch.full takes a tuple
-        return template.format(*[_code(a) for a in args], dims=dims, shape=shape)
+            raise SpecArgError(f"init {name} needs at least 2 dims, the shape is {shape_str(info.shape)}", init.span,
+                               hint="use normal(mean, std) or uniform(a, b) for a 1-d tensor")
+        values = [expr_of(a) for a in args]
+        if name == "constant":  # torch.full takes a tuple, and makes a Long tensor of an int
+            v = args[0]
+            value = E.Constant(float(v.value)) if v.expr is None else (
+                E.call("float", v.expr) if isinstance(v.value, int) else v.expr)
+            return E.call(func, E.TupleExpr(tuple(dims)), value)
+        if func.startswith("torch."):
+            return E.call(func, *dims)
+        empty = E.call("torch.empty", *dims)
+        if name.startswith("kaiming"):
+            return E.call(func, empty, nonlinearity=E.Constant("relu"))
+        return E.call(func, empty, *values)
 
     # -- static expressions ------------------------------------------------------
+
+
+def spec_identifiers(spec: ir.SpecFile) -> set[str]:
+    """Every identifier a spec writes: names, targets, parameters, children, blocks, models, keys."""
+    out: set[str] = set()
+
+    def walk(node):
+        if isinstance(node, list):
+            for n in node:
+                walk(n)
+            return
+        if not isinstance(node, ir.Node):
+            return
+        for field, value in node:
+            if field in ("id", "name", "var") and isinstance(value, str):
+                out.add(value)
+            elif field in ("params", "names") and isinstance(value, list) and value and isinstance(value[0], str):
+                out.update(value)
+            elif isinstance(value, (list, ir.Node)):
+                walk(value)
+
+    walk(spec.items)
+    return out
 
 
 def _set_depths(node: ModuleNode, depth: int):

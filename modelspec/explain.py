@@ -12,21 +12,17 @@ docstring says so when other uses have other sizes.
 
 from __future__ import annotations
 
-import re
-
-from .model import ClassDef, ModelGraph, ModuleNode
+from . import expr as E
+from .model import ClassDef, Line, ModelGraph, ModuleNode
+from .printer import CODE, INDENT, LINE_WIDTH as WIDTH, layout, statement_lines
 from .shapes import shape_str
-
-WIDTH = 120  # the longest comment line, indentation included (the project's line length)
-ASSIGN = re.compile(r"^self\.(\w+) = (.*)$", re.S)
-CLOSERS = (")", "]", "}")
 
 
 def explain_doc(cls: ClassDef, graph: ModelGraph) -> list[str]:
     """Docstring lines for a class: parameters (and mult-adds for the model).
 
-    >>> from modelspec import elaborate_spec
-    >>> g = elaborate_spec("model M(x: [B, 4]) { fc = Linear(_, 2) }")
+    >>> from modelspec.pipeline import load_graph
+    >>> g = load_graph("model M(x: [B, 4]) { fc = Linear(_, 2) }")
     >>> explain_doc(g.classes[-1], g)
     ['M: 10 parameters (10 trainable).', '8 mult-adds (MACs) for one example; FLOPs = 2 x MACs.']
     """
@@ -51,62 +47,76 @@ def explain_doc(cls: ClassDef, graph: ModelGraph) -> list[str]:
     return doc
 
 
-def explain_init(cls: ClassDef, graph: ModelGraph) -> list[tuple[int, str]]:
-    """``cls.init_lines`` with a comment before each module, parameter and buffer."""
+def explain_init(cls: ClassDef, graph: ModelGraph) -> list[str]:
+    """The lines of ``__init__`` with a comment before each module, parameter and buffer."""
     by_path = {n.path: n for n in graph.root.walk()}
-    out: list[tuple[int, str]] = []
-    for indent, code in cls.init_lines:
-        out.extend((0, line) for line in _annotate_line(indent, code, cls, by_path))
+    out: list[str] = []
+    for ln in cls.init_lines:
+        out.extend(_annotate_line(ln, cls, by_path) or statement_lines(ln))
     return out
 
 
-def _annotate_line(indent: int, code: str, cls: ClassDef, by_path: dict) -> list[str]:
-    """One init line as physical lines, comments inserted, with the sizes of the class's first use."""
-    text = "    " * indent + code
-    lines = text.split("\n")
-    pad = " " * (4 * indent)
-    m = ASSIGN.match(code)
-    if code.startswith("self.register_buffer("):
-        return [f"{pad}# a buffer: saved in the state_dict and moved by .to(), but not trained"] + lines
-    if m is None or m.group(2) == "None":
-        return lines
-    name, value = m.groups()
-    if value.startswith("nn.Parameter("):
-        return [f"{pad}# nn.Parameter: a tensor the optimizer trains (it is in .parameters())"] + lines
-    nodes = [by_path[p] for p in (_child_path(path, name) for path in _instance_paths(cls)) if p in by_path]
+def _annotate_line(ln: Line, cls: ClassDef, by_path: dict) -> list[str] | None:
+    """One init statement with its comments, in the sizes of the class's first use (None: no comment)."""
+    pad = INDENT * ln.indent
+    stmt = ln.stmt
+    if stmt.kind == "exprstmt" and getattr(stmt.value.func, "attr", None) == "register_buffer":
+        return [f"{pad}# a buffer: saved in the state_dict and moved by .to(), but not trained"] + _lines(ln)
+    if stmt.kind != "setattr" or stmt.value == E.Constant(None):
+        return None
+    if stmt.value.kind == "call" and CODE.text(stmt.value.func) == "nn.Parameter":
+        return [f"{pad}# nn.Parameter: a tensor the optimizer trains (it is in .parameters())"] + _lines(ln)
+    nodes = [by_path[p] for p in (_child_path(path, stmt.name) for path in _instance_paths(cls)) if p in by_path]
     if not nodes:
-        return lines
-    out = _annotate(lines, nodes[0])
-    first = _child_path(_instance_paths(cls)[0], name)
+        return None
+    out = _annotate(f"self.{stmt.name} = ", stmt.value, nodes[0], ln.indent)
+    first = _child_path(_instance_paths(cls)[0], stmt.name)
     if nodes[0].path != first:  # absent from the first use: say whose sizes these are
         out.insert(0, f"{pad}# (as built at {nodes[0].path})")
     return out
 
 
-def _annotate(lines: list[str], node: ModuleNode) -> list[str]:
-    """Comment lines for ``node`` above its code; inside a container, one per element."""
-    base = len(lines[0]) - len(lines[0].lstrip())
-    out = [" " * base + "# " + c for c in describe(node, width=WIDTH - base - 2)] + [lines[0]]
-    if len(lines) == 1:
-        return out
-    body, closing = lines[1:-1], lines[-1]
-    starts = [i for i, ln in enumerate(body)
-              if len(ln) - len(ln.lstrip()) == base + 4 and not ln.lstrip().startswith(CLOSERS)]
-    if node.kind in ("sequential", "modulelist", "moduledict") and len(starts) == len(node.children):
-        for k, start in enumerate(starts):
-            end = starts[k + 1] if k + 1 < len(starts) else len(body)
-            out.extend(_annotate(body[start:end], node.children[k]))
-    else:
-        out.extend(body)
-    out.append(closing)
+def _lines(ln: Line) -> list[str]:
+    return statement_lines(ln)
+
+
+def _annotate(head: str, value, node: ModuleNode, depth: int, tail: str = "") -> list[str]:
+    """Comment lines for ``node`` above its constructor call; inside an exploded container, one per element."""
+    pad = INDENT * depth
+    out = [pad + "# " + c for c in describe(node, width=WIDTH - len(pad) - 2)]
+    items = _container_items(value)
+    if items is None or len(items[2]) != len(node.children):
+        return out + [INDENT * line.depth + line.text
+                      for line in layout([head, *CODE.expr(value), tail], depth, hug=True)]
+    opener, closer, entries = items
+    out.append(pad + head + opener)
+    for (key, item), child in zip(entries, node.children):
+        out += _annotate(f"{CODE.text(key)}: " if key is not None else "", item, child, depth + 1, ",")
+    out.append(pad + closer + tail)
     return out
+
+
+def _container_items(value):
+    """(opener, closer, [(key or None, item)]) of a container exploded one module a line, else None."""
+    if value.kind != "call" or value.keywords:
+        return None
+    func = CODE.text(value.func)
+    if value.explode:
+        return f"{func}(", ")", [(None, a) for a in value.args]
+    if len(value.args) == 1 and getattr(value.args[0], "explode", False):
+        inner = value.args[0]
+        if inner.kind == "list":
+            return f"{func}([", "])", [(None, a) for a in inner.items]
+        if inner.kind == "dict":
+            return f"{func}({{", "})", list(zip(inner.keys, inner.values))
+    return None
 
 
 def describe(node: ModuleNode, width: int | None = None) -> list[str]:
     """What a module computes and how its output shape follows, as comment lines (without ``#``).
 
-    >>> from modelspec import elaborate_spec
-    >>> conv = elaborate_spec("model M(x: [B, 1, 28, 28]) { c = Conv2d(1, 20, 5) }").root.children[0]
+    >>> from modelspec.pipeline import load_graph
+    >>> conv = load_graph("model M(x: [B, 1, 28, 28]) { c = Conv2d(1, 20, 5) }").root.children[0]
     >>> for line in describe(conv): print(line)
     Conv2d: H_out = (28 + 2*0 - 1*(5-1) - 1) // 1 + 1 = 24
             W_out = (28 + 2*0 - 1*(5-1) - 1) // 1 + 1 = 24
@@ -167,11 +177,11 @@ def _varies(cls: ClassDef, graph: ModelGraph) -> bool:
     seen = set()
     for path in _instance_paths(cls):
         texts = []
-        for _indent, code in cls.init_lines:
-            m = ASSIGN.match(code)
-            node = by_path.get(_child_path(path, m.group(1))) if m else None
-            if node is not None:
-                texts.extend(_all_descriptions(node))
+        for ln in cls.init_lines:
+            if ln.stmt.kind == "setattr":
+                node = by_path.get(_child_path(path, ln.stmt.name))
+                if node is not None:
+                    texts.extend(_all_descriptions(node))
         seen.add(tuple(texts))
     return len(seen) > 1
 

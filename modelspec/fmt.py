@@ -30,17 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import ir
-from .api import read_spec
+from .pipeline import read_spec
 from .parse import parse_with_comments
-
-LINE_WIDTH = 100
-INDENT = "    "
-
-# Python's binding strengths, loosest first; an operand looser than its place needs parentheses.
-PREC_TEST, PREC_OR, PREC_AND, PREC_NOT, PREC_COMPARE = 1, 2, 3, 4, 5
-PREC_ARITH, PREC_TERM, PREC_FACTOR, PREC_POWER, PREC_PRIMARY = 10, 11, 12, 13, 14
-BIN_PREC = {"+": PREC_ARITH, "-": PREC_ARITH, "*": PREC_TERM, "/": PREC_TERM, "//": PREC_TERM, "%": PREC_TERM,
-            "@": PREC_TERM, "**": PREC_POWER}
+from .printer import _PAIRS, INDENT, PREC_ARITH, PREC_OR, ExprPrinter, Group, Line, hard, layout
 
 # The grammar's FLOAT and INT.
 _NUMBER = (r"(?:[0-9][0-9_]*)?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?|[0-9][0-9_]*\.(?:[eE][-+]?[0-9]+)?"
@@ -48,7 +40,6 @@ _NUMBER = (r"(?:[0-9][0-9_]*)?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?|[0-9][0-9_]*\.(
 _SIGNED_NUMBER = re.compile(rf"[-+\s]*({_NUMBER})")
 # What may hold a bracket without being one: strings and comments.
 _LEXEMES = re.compile(r""""(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|#[^\n]*|[()\[\]{}]""")
-_PAIRS = {"(": ")", "[": "]", "{": "}"}
 
 
 def format_spec(text: str, path: str | None = None) -> str:
@@ -144,76 +135,10 @@ class _Source:
         return self.text[self.start(node): self.end(node)]
 
 
-# ---------------------------------------------------------------- layout
-@dataclass
-class Group:
-    """A bracketed, comma-separated list that can be laid out flat or one item per line."""
-
-    open: str
-    items: list[list]  # each a sequence of str | Group
-    close: str
-    spans: list[tuple[int, int]]  # source offsets of each item, for comments
-    open_at: int
-    close_at: int
-    one_tuple: bool = False  # `(x,)`: the comma is syntax, not a request to explode
-    hard: bool = False  # must explode: a magic trailing comma or a comment inside, here or deeper
-
-    def flat(self) -> str:
-        body = ", ".join(_flat(item) for item in self.items)
-        return f"{self.open}{body}{',' if self.one_tuple else ''}{self.close}"
-
-
-@dataclass
-class Line:
-    """One output line and the source offsets it stands for (comments go by those)."""
-
-    depth: int
-    text: str
-    start: int
-    end: int
-    closer: bool = False  # starts with the bracket that ends a body: comments before it go inside
-    blank: bool = False  # a blank line before it in the source, kept
-    separate: bool = False  # a top-level item: always a blank line before it (and its comments)
-    comment: bool = False
-    trailing: str = ""  # a comment after the code
-
-
-def _flat(seq: list) -> str:
-    return "".join(piece if isinstance(piece, str) else piece.flat() for piece in seq)
-
-
-def _hard(seq: list) -> bool:
-    return any(isinstance(piece, Group) and piece.hard for piece in seq)
-
-
-def _fits(depth: int, text: str) -> bool:
-    return len(INDENT) * depth + len(text) <= LINE_WIDTH
-
-
-def layout(seq: list, depth: int, start: int, end: int) -> list[Line]:
-    """A sequence as lines: flat if it fits and nothing forces a break, else with one group exploded."""
-    text = _flat(seq)
-    groups = [i for i, piece in enumerate(seq) if isinstance(piece, Group) and piece.items]
-    if not groups or (not _hard(seq) and _fits(depth, text)):
-        return [Line(depth, text, start, end)]
-    hard = [i for i in groups if seq[i].hard]
-    if hard:
-        pick = hard[0]
-    else:
-        fitting = [i for i in groups if _fits(depth, _flat(seq[:i]) + seq[i].open)]
-        pick = fitting[-1] if fitting else groups[0]
-    group = seq[pick]
-    lines = [Line(depth, _flat(seq[:pick]) + group.open, start, group.open_at)]
-    for item, (item_start, item_end) in zip(group.items, group.spans):
-        lines += layout([*item, ","], depth + 1, item_start, item_end)
-    rest = layout([group.close, *seq[pick + 1:]], depth, group.close_at, end)
-    rest[0].closer = True
-    return lines + rest
-
-
 # ---------------------------------------------------------------- IR -> lines
-class _Printer:
-    """One `<kind>_fmt` method per IR node kind: statements return lines, expressions sequences."""
+class _Printer(ExprPrinter):
+    """One `<kind>_fmt` method per IR node kind: statements return lines, expressions sequences
+    (those are `ExprPrinter`'s, the same codegen prints with)."""
 
     def __init__(self, source: _Source):
         self.src = source
@@ -223,12 +148,12 @@ class _Printer:
         bracket = self.src.text[open_at]
         # a one-tuple's comma is syntax, so only one already exploded in the source stays so
         magic = "\n" in self.src.text[open_at:close_at] if one_tuple else self.src.magic_comma(open_at)
-        hard = bool(items) and (
+        forced = bool(items) and (
             magic
             or self.src.has_comment(open_at, close_at)
-            or any(_hard(item) for item in items)
+            or any(hard(item) for item in items)
         )
-        return Group(bracket, items, _PAIRS[bracket], spans, open_at, close_at, one_tuple, hard)
+        return Group(bracket, items, _PAIRS[bracket], spans, open_at, close_at, one_tuple, forced)
 
     def node_group(self, open_at: int, nodes: list, item_fmt, one_tuple: bool = False) -> Group:
         spans = [(self.src.start(n), self.src.end(n)) for n in nodes]
@@ -357,104 +282,22 @@ class _Printer:
     def seq_lines(self, seq: list, node, depth: int) -> list[Line]:
         return layout(seq, depth, self.src.start(node), self.src.end(node))
 
-    # -- expressions: a sequence, parenthesised when looser than `need`
-    def expr(self, node, need: int = PREC_TEST) -> list:
-        seq = getattr(self, f"{node.kind}_fmt")(node)
-        return ["(", *seq, ")"] if _prec(node) < need else seq
-
-    def name_fmt(self, node: ir.Name) -> list:
-        return [node.id]
-
-    def infer_fmt(self, node: ir.Infer) -> list:
-        return ["_"]
-
-    def constant_fmt(self, node: ir.Constant) -> list:
-        return [_constant(node.value, self.src.slice(node))]
-
-    def tuple_fmt(self, node: ir.TupleExpr) -> list:
-        return [self.node_group(self.src.start(node), node.items, self.expr, one_tuple=len(node.items) == 1)]
-
-    def list_fmt(self, node: ir.ListExpr) -> list:
-        return [self.node_group(self.src.start(node), node.items, self.expr)]
-
-    def dict_fmt(self, node: ir.DictExpr) -> list:
-        items = [[*self.expr(k), ": ", *self.expr(v)] for k, v in zip(node.keys, node.values)]
-        spans = [(self.src.start(k), self.src.end(v)) for k, v in zip(node.keys, node.values)]
-        return [self.group(self.src.start(node), items, spans)]
-
-    def listcomp_fmt(self, node: ir.ListComp) -> list:
-        return ["[", *self.expr(node.element), f" for {node.var} in ", *self.expr(node.iter, PREC_OR), "]"]
-
-    def binop_fmt(self, node: ir.BinOp) -> list:
-        prec = BIN_PREC[node.op]
-        if node.op == "**":  # right-associative, and binds tighter than a unary minus on its left
-            left, right = self.expr(node.left, PREC_PRIMARY), self.expr(node.right, PREC_FACTOR)
+    # -- expressions: `ExprPrinter`'s methods, with the source's brackets and spellings
+    def brackets(self, node, bracket: str, items: list, item_fmt, one_tuple: bool = False) -> Group:
+        if node.kind == "call":
+            open_at = self.src.opener("(", self.src.end(node.func))
+        elif node.kind == "subscript":
+            open_at = self.src.opener("[", self.src.end(node.value))
         else:
-            left, right = self.expr(node.left, prec), self.expr(node.right, prec + 1)
-        return [*left, f" {node.op} ", *right]
+            open_at = self.src.start(node)
+        if node.kind == "dict":
+            spans = [(self.src.start(k), self.src.end(v)) for k, v in items]
+        else:
+            spans = [(self.src.start(n), self.src.end(n)) for n in items]
+        return self.group(open_at, [item_fmt(n) for n in items], spans, one_tuple)
 
-    def unaryop_fmt(self, node: ir.UnaryOp) -> list:
-        return [node.op, *self.expr(node.operand, PREC_FACTOR)]
-
-    def boolop_fmt(self, node: ir.BoolOp) -> list:
-        prec = _prec(node)
-        return [*self.expr(node.left, prec), f" {node.op} ", *self.expr(node.right, prec + 1)]
-
-    def not_fmt(self, node: ir.Not) -> list:
-        return ["not ", *self.expr(node.operand, PREC_NOT)]
-
-    def compare_fmt(self, node: ir.Compare) -> list:
-        seq = self.expr(node.left, PREC_ARITH)
-        for op, right in zip(node.ops, node.comparators):
-            seq += [f" {op} ", *self.expr(right, PREC_ARITH)]
-        return seq
-
-    def ifexp_fmt(self, node: ir.IfExp) -> list:
-        body, test = self.expr(node.body, PREC_OR), self.expr(node.test, PREC_OR)
-        return [*body, " if ", *test, " else ", *self.expr(node.orelse)]
-
-    def call_fmt(self, node: ir.Call) -> list:
-        args = self.node_group(self.src.opener("(", self.src.end(node.func)), [*node.args, *node.keywords],
-                               self.argument_fmt)
-        return [*self.expr(node.func, PREC_PRIMARY), args]
-
-    def argument_fmt(self, node) -> list:
-        if isinstance(node, ir.Keyword):
-            return [f"{node.name}=", *self.expr(node.value)]
-        if isinstance(node, ir.Starred):
-            return ["*", *self.expr(node.value)]
-        return self.expr(node)
-
-    def attribute_fmt(self, node: ir.Attribute) -> list:
-        value = self.expr(node.value, PREC_PRIMARY)
-        if _is_number(node.value) and value[0] != "(":
-            value = ["(", *value, ")"]  # `1.real` would read as the number `1.` and a name
-        return [*value, f".{node.attr}"]
-
-    def subscript_fmt(self, node: ir.Subscript) -> list:
-        index = self.node_group(self.src.opener("[", self.src.end(node.value)), node.index, self.index_fmt)
-        return [*self.expr(node.value, PREC_PRIMARY), index]
-
-    def index_fmt(self, node) -> list:
-        if isinstance(node, ir.EllipsisExpr):
-            return ["..."]
-        if not isinstance(node, ir.SliceExpr):
-            return self.expr(node)
-        seq = [*(self.expr(node.lower) if node.lower else []), ":", *(self.expr(node.upper) if node.upper else [])]
-        return seq + [":", *self.expr(node.step)] if node.step else seq
-
-
-def _prec(node) -> int:
-    if isinstance(node, ir.BinOp):
-        return BIN_PREC[node.op]
-    if _is_number(node) and math.copysign(1, node.value) < 0:
-        return PREC_FACTOR  # `-3` is a unary minus to the reader
-    return {"ifexp": PREC_TEST, "boolop": PREC_OR if getattr(node, "op", "") == "or" else PREC_AND,
-            "not": PREC_NOT, "compare": PREC_COMPARE, "unaryop": PREC_FACTOR}.get(node.kind, PREC_PRIMARY)
-
-
-def _is_number(node) -> bool:
-    return isinstance(node, ir.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+    def constant_text(self, node) -> str:
+        return _constant(node.value, self.src.slice(node))
 
 
 def _needs_semicolon(stmt, after) -> bool:

@@ -6,6 +6,7 @@ the generated ``forward`` with its shape comment.
 
 from __future__ import annotations
 
+from . import expr as E
 from . import ir
 from .errors import (
     SpecArgError,
@@ -17,12 +18,12 @@ from .errors import (
 )
 from .layers import CATALOG
 from .layers.base import ShapeProblem
-from .model import ForwardLine, TensorInfo
+from .model import Line, TensorInfo
 from .ops import OPS, apply_op, broadcast, function_prefix, matmul_macs, matmul_rule, op_signature, slice_len
+from .printer import source
 from .shapes import Val
 from .modules import _flat_infos
 from .values import (
-    BIN_PREC,
     CONTAINERS,
     ChildSlot,
     ModRef,
@@ -30,9 +31,8 @@ from .values import (
     Scope,
     TensorVal,
     TupleVal,
-    _code,
     _labelled,
-    _wrap,
+    expr_of,
 )
 
 MAX_LOOP_NESTING = 16  # for loops inside for loops; Python compiles at most 20 nested blocks
@@ -51,15 +51,15 @@ class ForwardEvaluator:
         if not scope.children:
             raise SpecArgError(f"{scope.name} has no children and no forward", span)
         for slot in scope.children.values():
-            ref = ModRef(slot, None, f"self.{slot.name}", slot.name)
-            out = self.call_module(ref, [x], [var], slot.recipe.span, scope, target=var)
+            ref = ModRef(slot, None, E.attr(E.SELF, slot.name), slot.name)
+            out = self.call_module(ref, [x], [], slot.recipe.span, scope, target=var)
             if isinstance(out, TupleVal):
                 raise SpecShapeError(f"child {slot.name!r} returns several tensors; without a forward, "
                                      f"children run in order and each must return one", slot.span)
-            x = TensorVal(out.info, var, src=out.src)
-            if slot.cond_code is None:
-                scope.emit(f"{var} = {out.code}", [out.info.shape])
-        scope.emit(f"return {var}", [x.info.shape])
+            x = TensorVal(out.info, E.Name(var), src=out.src)
+            if slot.cond is None:
+                scope.emit(E.Assign(var, out.expr), [out.info.shape])
+        scope.emit(E.Return((E.Name(var),)), [x.info.shape])
         scope.step("output", "output", [x.src], [x.info.shape])
         return [x.info]
 
@@ -76,8 +76,7 @@ class ForwardEvaluator:
             value = self.fwd_expr(stmt.value, scope, env)
             self.assign(stmt.target, value, env, scope, stmt)
             shapes = self.shapes_of(value)
-            scope.emit(f"{self.target_code(stmt.target)} = {value.code if hasattr(value, 'code') else _code(value)}",
-                       shapes)
+            scope.emit(E.Assign(self.target_names(stmt.target), expr_of(value)), shapes)
             return None
         if k == "return":
             if not stmt.values:
@@ -91,8 +90,7 @@ class ForwardEvaluator:
                     outs.extend(self.flat_infos(v))
                 else:
                     raise SpecArgError(f"forward must return tensors, not {self.describe(v)}", e.span)
-            code = ", ".join(v.code for v in vals)
-            scope.emit(f"return {code}", [s for v in vals for s in self.shapes_of(v)])
+            scope.emit(E.Return(tuple(v.expr for v in vals)), [s for v in vals for s in self.shapes_of(v)])
             for i, v in enumerate(vals):
                 scope.step("output", "output" if len(vals) == 1 else f"output {i}", _sources([v]),
                            self.shapes_of(v))
@@ -126,12 +124,11 @@ class ForwardEvaluator:
             return [s for item in v.items for s in self.shapes_of(item)]
         return []
 
-    def target_code(self, t) -> str:
+    def target_names(self, t):
+        """A target as data: a name, or a tuple of (nested) names."""
         if t.kind == "name_target":
             return t.id
-        inner = ", ".join(self.target_code(i) if i.kind == "name_target" else f"({self.target_code(i)})"
-                          for i in t.items)
-        return inner
+        return tuple(self.target_names(i) for i in t.items)
 
     def assign(self, t, value, env, scope, stmt):
         if t.kind == "name_target":
@@ -140,11 +137,11 @@ class ForwardEvaluator:
                 raise SpecNameError(f"{t.id!r} is a child of {scope.name}; use another name for the value", t.span)
             scope.locals.add(t.id)
             if isinstance(value, TensorVal):
-                env[t.id] = TensorVal(value.info, t.id, src=value.src)
+                env[t.id] = TensorVal(value.info, E.Name(t.id), src=value.src)
             elif isinstance(value, TupleVal):
-                env[t.id] = TupleVal(value.items, t.id, src=value.src)
+                env[t.id] = TupleVal(value.items, E.Name(t.id), src=value.src)
             elif isinstance(value, Val):
-                env[t.id] = Val(value.value, t.id)
+                env[t.id] = Val(value.value, E.Name(t.id))
             else:
                 env[t.id] = value
             return
@@ -157,7 +154,7 @@ class ForwardEvaluator:
         for sub, item in zip(t.items, items):
             if isinstance(item, Val) and isinstance(value, Val):
                 item = Val(item.value, None)
-            self.assign(sub, item if not isinstance(item, TensorInfo) else TensorVal(item, "?"), env, scope, stmt)
+            self.assign(sub, item if not isinstance(item, TensorInfo) else TensorVal(item, None), env, scope, stmt)
 
     def fwd_for(self, stmt: ir.For, scope: Scope, env: dict):
         it = self.fwd_expr(stmt.iter, scope, env)
@@ -174,16 +171,15 @@ class ForwardEvaluator:
         if scope.indent >= 2 + MAX_LOOP_NESTING:
             raise SpecLimitError(f"for loops nest more than {MAX_LOOP_NESTING} deep", stmt.span,
                                  hint="Python refuses more than 20 nested blocks; flatten the loops")
-        scope.emit(f"for {stmt.var} in {it.code if isinstance(it, ModRef) else _code(it)}:")
+        scope.emit(E.ForHead(stmt.var, expr_of(it)))
         start = len(scope.lines)
         scope.indent += 1
         first_lines = None
         for kind, el in elements:
             if kind == "module":
-                env[stmt.var] = ModRef(None, it.instance, stmt.var, f"{it.path}.{el}")
-                env[stmt.var].index = el
+                env[stmt.var] = ModRef(None, it.instance, E.Name(stmt.var), f"{it.path}.{el}", el)
             else:
-                env[stmt.var] = Val(el.value if isinstance(el, Val) else el, stmt.var)
+                env[stmt.var] = Val(el.value if isinstance(el, Val) else el, E.Name(stmt.var))
             for s in stmt.body:
                 if s.kind == "return":
                     raise SpecArgError("return inside a loop is not supported", s.span)
@@ -193,14 +189,14 @@ class ForwardEvaluator:
             if first_lines is None:
                 first_lines = lines
             else:
-                if [ln.code for ln in lines] != [ln.code for ln in first_lines]:
+                if [(ln.indent, ln.stmt) for ln in lines] != [(ln.indent, ln.stmt) for ln in first_lines]:
                     raise SpecArgError("each pass of this loop would need different code", stmt.span)
                 for first, ln in zip(first_lines, lines):
                     first.more.append(ln.shapes)
         scope.indent -= 1
         scope.lines.extend(first_lines or [])
         if not first_lines:  # no passes, or a body that prints nothing: Python needs a statement
-            scope.lines.append(ForwardLine(scope.indent + 1, "pass", []))
+            scope.lines.append(Line(scope.indent + 1, E.Pass()))
         return None
 
     # -- forward expressions
@@ -212,26 +208,23 @@ class ForwardEvaluator:
                 if isinstance(v, ChildSlot):
                     if v.instance is None and v.present and v.recipe.kind in ("modulelist", "moduledict"):
                         v.instance = self.instantiate(v.recipe, None, scope, v.name)  # built as its elements are used
-                    return ModRef(v, v.instance, f"self.{e.id}", e.id)
+                    return ModRef(v, v.instance, E.attr(E.SELF, e.id), e.id)
                 if isinstance(v, ParamRef):
                     if e.id not in scope.param_flow:
                         scope.param_flow[e.id] = scope.step("param", e.id, shapes=[v.info.shape])
-                    return TensorVal(v.info, f"self.{e.id}", src=scope.param_flow[e.id])
+                    return TensorVal(v.info, E.attr(E.SELF, e.id), src=scope.param_flow[e.id])
                 if isinstance(v, Val) and e.id not in scope.locals and scope.env.get(e.id) is v:
                     # a constructor argument or a local of __init__: forward reads it from self
                     scope.fwd_attrs.add(e.id)
-                    return Val(v.value, f"self.{e.id}")
+                    return Val(v.value, E.attr(E.SELF, e.id))
                 return v
             return self.lookup_static(e, scope, env, False)
         if k == "constant":
             return Val(e.value)
         if k in ("tuple", "list"):
             items = [self.fwd_expr(x, scope, env) for x in e.items]
-            code = ", ".join(self.code_of(i) for i in items)
-            if k == "tuple":
-                code = f"({code},)" if len(items) == 1 else f"({code})"
-            else:
-                code = f"[{code}]"
+            exprs = tuple(expr_of(i) for i in items)
+            code = E.TupleExpr(exprs) if k == "tuple" else E.ListExpr(exprs)
             if all(isinstance(i, Val) for i in items):
                 return Val(tuple(items) if k == "tuple" else list(items), code)
             return TupleVal(items, code)
@@ -242,7 +235,7 @@ class ForwardEvaluator:
         if k == "unaryop":
             a = self.fwd_expr(e.operand, scope, env)
             if isinstance(a, TensorVal):
-                return TensorVal(a.info, f"{e.op}{_wrap(a.code, a.prec, 12)}", 12, a.src)
+                return TensorVal(a.info, E.UnaryOp(e.op, a.expr), a.src)
             return self.eval_static(e, scope, env)
         if k == "call":
             return self.fwd_call(e, scope, env)
@@ -250,12 +243,15 @@ class ForwardEvaluator:
             base = self.fwd_expr(e.value, scope, env)
             if isinstance(base, TensorVal):
                 if e.attr == "shape":
-                    return Val(tuple(base.info.shape), f"{_wrap(base.code, base.prec, 14)}.shape")
+                    shape = E.Attribute(base.expr, "shape")
+                    return Val(tuple(Val(d.value, E.Subscript(shape, (E.Constant(i),)))
+                                     for i, d in enumerate(base.info.shape)), shape)
                 if e.attr == "ndim":
-                    return Val(len(base.info.shape), f"{base.code}.ndim")
+                    return Val(len(base.info.shape), E.Attribute(base.expr, "ndim"))
                 if e.attr == "T" and len(base.info.shape) == 2:
                     info = TensorInfo(tuple(reversed(base.info.shape)), base.info.dtype)
-                    return TensorVal(info, f"{base.code}.T", src=scope.step("op", ".T", [base.src], [info.shape]))
+                    return TensorVal(info, E.Attribute(base.expr, "T"),
+                                     src=scope.step("op", ".T", [base.src], [info.shape]))
             raise SpecNameError(f"{self.describe(base)} has no attribute {e.attr!r}", e.span)
         if k == "subscript":
             return self.fwd_subscript(e, scope, env)
@@ -265,10 +261,6 @@ class ForwardEvaluator:
             raise SpecArgError("`_` stands only for a layer argument to infer", e.span)
         raise SpecArgError(f"a {k} is not allowed in forward", e.span)
 
-    def code_of(self, v) -> str:
-        if isinstance(v, Val):
-            return _code(v)
-        return v.code
 
     def fwd_binop(self, e: ir.BinOp, a, b, scope):
         if isinstance(a, Val) and isinstance(b, Val):
@@ -276,9 +268,7 @@ class ForwardEvaluator:
         for v, side in ((a, e.left), (b, e.right)):
             if not isinstance(v, (TensorVal, Val)):
                 raise SpecArgError(f"cannot use {self.describe(v)} in arithmetic", side.span)
-        p = BIN_PREC[e.op]
-        code = f"{_wrap(self.code_of(a), getattr(a, 'prec', 14), p)} {e.op} " \
-               f"{_wrap(self.code_of(b), getattr(b, 'prec', 14), p + 1)}"
+        code = E.BinOp(e.op, expr_of(a), expr_of(b))
         ta = a.info if isinstance(a, TensorVal) else None
         tb = b.info if isinstance(b, TensorVal) else None
         try:
@@ -302,10 +292,10 @@ class ForwardEvaluator:
                     "two tensors combine where each dim is equal, or 1 in one of them (broadcasting)")
             raise SpecShapeError(str(exc), e.span, hint=hint) from None
         src = scope.step("op", e.op, [getattr(a, "src", None), getattr(b, "src", None)], [info.shape])
-        return TensorVal(info, code, p, src)
+        return TensorVal(info, code, src)
 
     def add_macs(self, scope: Scope, macs):
-        scope.extra_macs = getattr(scope, "extra_macs", 0) + macs
+        scope.extra_macs = scope.extra_macs + macs
 
     def fwd_subscript(self, e: ir.Subscript, scope, env):
         base = self.fwd_expr(e.value, scope, env)
@@ -327,9 +317,7 @@ class ForwardEvaluator:
                     raise SpecArgError(f"index {self.describe(key)} is out of range for {base.path} ({n} modules)",
                                        e.index[0].span)
                 i = key.value % n
-            ref = ModRef(None, inst, f"{base.code}[{_code(key)}]", f"{base.path}.{i}")
-            ref.index = i
-            return ref
+            return ModRef(None, inst, E.Subscript(base.expr, (expr_of(key),)), f"{base.path}.{i}", i)
         if isinstance(base, Val):
             return self.static_subscript(e, base, scope, env)
         if isinstance(base, TupleVal):
@@ -340,7 +328,7 @@ class ForwardEvaluator:
                     base.items):
                 raise SpecArgError(f"index {self.describe(i)} is out of range for {len(base.items)} values", e.span)
             item = base.items[i.value]
-            code = f"{_wrap(base.code, base.prec, 14)}[{_code(i)}]"
+            code = E.Subscript(base.expr, (expr_of(i),))
             return TensorVal(item.info, code) if isinstance(item, TensorVal) else item
         if not isinstance(base, TensorVal):
             raise SpecArgError(f"cannot index {self.describe(base)}", e.value.span)
@@ -360,24 +348,24 @@ class ForwardEvaluator:
                 skip = len(shape) - n_real  # every dim no other index takes
                 out.extend(shape[pos: pos + skip])
                 pos += skip
-                codes.append("...")
+                codes.append(E.EllipsisExpr())
                 continue
             if item.kind == "constant" and item.value is None:
                 out.append(Val(1))
-                codes.append("None")
+                codes.append(E.Constant(None))
                 continue
             if item.kind == "slice":
                 parts = []
                 vals = []
                 for part in (item.lower, item.upper, item.step):
                     if part is None:
-                        parts.append("")
+                        parts.append(None)
                         vals.append(None)
                     else:
                         v = self.fwd_expr(part, scope, env)
                         if not isinstance(v, Val) or not isinstance(v.value, int) or isinstance(v.value, bool):
                             raise SpecArgError("slice bounds are integers", part.span, hint="as in x[:, 2:-1]")
-                        parts.append(_code(v))
+                        parts.append(expr_of(v))
                         vals.append(v.value)
                 d = shape[pos]
                 if vals == [None, None, None]:
@@ -391,8 +379,7 @@ class ForwardEvaluator:
                         raise SpecShapeError(f"{exc} (dim {pos} of {base.info})", item.span,
                                              hint="give a symbolic dim slices whose length is known: x[:k], "
                                                   "x[-k:] or x[k:]") from None
-                code = ":".join(parts[:2]) + (f":{parts[2]}" if parts[2] else "")
-                codes.append(code)
+                codes.append(E.SliceExpr(*parts))
                 pos += 1
                 continue
             v = self.fwd_expr(item, scope, env)
@@ -402,12 +389,13 @@ class ForwardEvaluator:
             if isinstance(d, int) and not -d <= v.value < d:
                 raise SpecShapeError(f"index {v.value} is out of range for dim {pos} of {base.info} (size {d})",
                                      item.span, hint=f"an index of that dim is in {-d}..{d - 1}")
-            codes.append(_code(v))
+            codes.append(expr_of(v))
             pos += 1
         out.extend(shape[pos:])
-        code = f"{_wrap(base.code, base.prec, 14)}[{', '.join(codes)}]"
+        code = E.Subscript(base.expr, tuple(codes))
         info = TensorInfo(tuple(out), base.info.dtype)
-        return TensorVal(info, code, src=scope.step("op", f"[{', '.join(codes)}]", [base.src], [info.shape]))
+        label = source(code)[len(source(base.expr)):]  # the index as written: [:, -1]
+        return TensorVal(info, code, src=scope.step("op", label, [base.src], [info.shape]))
 
     def fwd_args(self, e: ir.Call, scope, env):
         args, kwargs = [], {}
@@ -450,7 +438,7 @@ class ForwardEvaluator:
                 if not isinstance(v, Val):
                     span = next(kw.span for kw in e.keywords if kw.name == k)
                     raise SpecArgError(f"forward argument {k!r} must be a compile-time value", span)
-            codes = [a.code for a in args] + [f"{k}={_code(v)}" for k, v in kwargs.items()]
+            codes = [a.expr for a in args] + [E.Keyword(k, expr_of(v)) for k, v in kwargs.items()]
             return self.call_module(callee, args, codes, e.span, scope, kwargs=kwargs)
         if isinstance(func, ir.Name) and func.id not in env:
             if func.id in OPS or func.id in ("range", "len", "min", "max", "abs", "int", "float"):
@@ -458,7 +446,7 @@ class ForwardEvaluator:
                     if func.id == "len":
                         v = self.fwd_expr(e.args[0], scope, env) if e.args else None
                         if isinstance(v, ModRef) and v.instance is not None:
-                            return Val(len(v.instance.recipe.items), f"len({v.code})")
+                            return Val(len(v.instance.recipe.items), E.call("len", v.expr))
                     return self.builtin_call(func.id, e, scope, env)
                 return self.fwd_function(e, func.id, scope, env)
             if func.id in CATALOG or func.id in self.blocks or func.id in CONTAINERS:
@@ -507,14 +495,12 @@ class ForwardEvaluator:
             label = f"{spelled}" if method_on is None else f".{spelled}"
             raise SpecShapeError(_labelled(f"{label}(...)", str(exc)), e.span,
                                  hint=op_signature(op, spelled, method_on is not None)) from None
-        arg_codes = [self.code_of(a) for a in (args[1:] if method_on is not None else args)]
-        arg_codes += [f"{k}={self.code_of(v)}" for k, v in kwargs.items()]
+        arg_exprs = [expr_of(a) for a in (args[1:] if method_on is not None else args)]
+        kw_exprs = {k: expr_of(v) for k, v in kwargs.items()}
         if op.training_arg and "training" not in kwargs:
-            arg_codes.append("training=self.training")  # F.dropout defaults to training=True
-        if method_on is not None:
-            code = f"{_wrap(method_on.code, method_on.prec, 14)}.{spelled}({', '.join(arg_codes)})"
-        else:
-            code = f"{spelled}({', '.join(arg_codes)})"
+            kw_exprs["training"] = E.attr(E.SELF, "training")  # F.dropout defaults to training=True
+        func = E.Attribute(method_on.expr, spelled) if method_on is not None else spelled
+        code = E.call(func, *arg_exprs, **kw_exprs)
         if op.macs is not None and isinstance(result, TensorInfo):
             self.add_macs(scope, op.macs(result, *[a.info if isinstance(a, TensorVal) else a for a in args[:2]]))
         if isinstance(result, Val):
@@ -526,9 +512,9 @@ class ForwardEvaluator:
                          [r.shape for r in made])
         if isinstance(result, TensorInfo):
             return TensorVal(result, code, src=src)
-        return TupleVal([TensorVal(r, "?", src=src) for r in result], code, src=src)
+        return TupleVal([TensorVal(r, None, src=src) for r in result], code, src=src)
 
-    def call_module(self, ref: ModRef, args: list, codes: list[str], span, scope: Scope, target=None, kwargs=None):
+    def call_module(self, ref: ModRef, args: list, codes: list, span, scope: Scope, target=None, kwargs=None):
         infos = [a.info for a in args]
         if kwargs:
             recipe = ref.slot.recipe if ref.slot is not None else ref.instance.recipe.items[ref.index]
@@ -558,47 +544,49 @@ class ForwardEvaluator:
         else:
             inst = self.element(ref.instance, ref.index, infos, span)
             out = call(inst)
-        call_code = f"{ref.code}({', '.join(codes)})"
+        codes = codes or [a.expr for a in args]
+        call_code = E.Call(ref.expr, tuple(c for c in codes if c.kind != "keyword"),
+                           tuple(c for c in codes if c.kind == "keyword"))
         made = [o.shape for o in _flat_infos(out)] if out is not None else []
         type_name = (ref.slot.instance or ref.slot.hypothetical).node.type_name if ref.slot is not None and (
             ref.slot.instance or ref.slot.hypothetical) else (ref.instance.items[ref.index].node.type_name
                                                               if ref.slot is None else ref.slot.recipe.name)
-        label = f"{ref.path} ({type_name})" + (" if present" if ref.slot is not None and ref.slot.cond_code else "")
+        label = f"{ref.path} ({type_name})" + (" if present" if ref.slot is not None and ref.slot.cond is not None
+                                               else "")
         src = scope.step("module", label, [a.src for a in args], made or [infos[0].shape],
                          path=f"{scope.path}.{ref.path}" if scope.path else ref.path)
-        if ref.slot is not None and ref.slot.cond_code is not None:
+        if ref.slot is not None and ref.slot.cond is not None:
             # an absent child acts as identity; both cases print as torchvision writes them
             if len(args) != 1:
                 raise SpecArgError("a conditional child takes one input", span)
             if isinstance(out, list):
                 raise SpecArgError("a conditional child must return one tensor", span)
             result = infos[0] if absent else out
-            if target is not None and codes[0] == target:
+            if target is not None and codes[0] == E.Name(target):
                 var = target
             else:
                 var = self.fresh(scope, f"{ref.slot.name}_out")
-                scope.emit(f"{var} = {codes[0]}", [infos[0].shape])
-            scope.emit(f"if {ref.code} is not None:")
+                scope.emit(E.Assign(var, codes[0]), [infos[0].shape])
+            scope.emit(E.IfHead(E.Compare(ref.expr, ("is not",), (E.Constant(None),))))
             scope.indent += 1
-            scope.emit(f"{var} = {call_code}", [out.shape] if out is not None else [])
+            scope.emit(E.Assign(var, call_code), [out.shape] if out is not None else [])
             scope.indent -= 1
-            return TensorVal(result, var, src=src)
+            return TensorVal(result, E.Name(var), src=src)
         return as_value(out, call_code, src)
 
     def fresh(self, scope: Scope, base: str) -> str:
-        name, n = base, 2
-        while name in scope.locals or name in scope.env:
-            name, n = f"{base}{n}", n + 1
+        """A temporary of forward, clear of every name the spec writes and of the class's own."""
+        name = scope.names.make(base, scope.locals | set(scope.env))
         scope.locals.add(name)
         return name
 
 
-def as_value(out, code: str, src: int | None = None):
+def as_value(out, code, src: int | None = None):
     """A module's result as a forward value: tuples nest, None stays None."""
     if out is None:
         return Val(None, code)
     if isinstance(out, list):
-        return TupleVal([as_value(o, "?", src) for o in out], code, src=src)
+        return TupleVal([as_value(o, None, src) for o in out], code, src=src)
     return TensorVal(out, code, src=src)
 
 

@@ -74,8 +74,8 @@ Producer = tuple  # (node id, shape text): where a value comes from, and what fl
 def build_diagram(graph: ModelGraph, depth: int | None = None) -> Diagram:
     """Lay out a model's dataflow; modules deeper than ``depth`` are folded into their parent's node.
 
-    >>> from modelspec import elaborate_spec
-    >>> d = build_diagram(elaborate_spec("model M(x: [B, 4]) { fc = Linear(_, 2) }"))
+    >>> from modelspec.pipeline import load_graph
+    >>> d = build_diagram(load_graph("model M(x: [B, 4]) { fc = Linear(_, 2) }"))
     >>> [(n.kind, n.lines) for n in d.nodes]
     [('input', ['x']), ('module', ['fc', 'Linear']), ('output', ['output'])]
     >>> [e.label for e in d.edges]
@@ -285,9 +285,9 @@ def diagram_mermaid(d: Diagram) -> str:
 def _graph(spec, model: str | None) -> ModelGraph:
     if isinstance(spec, ModelGraph):
         return spec
-    from .api import elaborate_spec
+    from .pipeline import load_graph
 
-    return elaborate_spec(spec, model=model)
+    return load_graph(spec, model=model)
 
 
 def to_dot(spec, *, depth: int | None = None, model: str | None = None) -> str:

@@ -22,14 +22,15 @@ class Imported:
 
     blocks: dict[str, ir.Block] = field(default_factory=dict)
     consts: dict[str, Val] = field(default_factory=dict)
-    const_lines: list[tuple[str, str]] = field(default_factory=list)  # module-level constants for the code
+    const_lines: list[tuple[str, object]] = field(default_factory=list)  # module-level constants: (name, expr)
     sources: dict[str, tuple[str, str]] = field(default_factory=dict)  # block name -> (path, text)
+    identifiers: set[str] = field(default_factory=set)  # every name the imported files write
 
 
 def resolve_imports(spec: ir.SpecFile, text: str | None, _stack: tuple[str, ...] = ()) -> Imported:
     """Load every file ``spec`` imports (transitively) and collect what it names."""
-    from .api import read_spec
-    from .elaborate import Elaborator
+    from .pipeline import read_spec
+    from .elaborate import Elaborator, spec_identifiers
     from .parse import parse
 
     out = Imported()
@@ -76,6 +77,7 @@ def resolve_imports(spec: ir.SpecFile, text: str | None, _stack: tuple[str, ...]
                 raise err.locate(spec.path, text)
         # everything the imported file itself relies on comes along, so its blocks work here
         _merge(out, nested)
+        out.identifiers |= spec_identifiers(sub_spec)
         for name, block in sub.blocks.items():
             if name in own_blocks and name not in wanted:
                 continue
@@ -97,3 +99,4 @@ def _merge(out: Imported, other: Imported):
     out.consts.update({k: v for k, v in other.consts.items() if k not in out.consts})
     out.sources.update({k: v for k, v in other.sources.items() if k not in out.sources})
     out.const_lines += [c for c in other.const_lines if c not in out.const_lines]
+    out.identifiers |= other.identifiers

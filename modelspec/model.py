@@ -81,37 +81,46 @@ class ModuleNode:
 
 
 @dataclass
-class ForwardLine:
-    """One line of a generated forward: indentation, code and the shapes it makes."""
+class Line:
+    """One statement of a generated ``__init__`` or ``forward``, its indentation and the shapes it makes."""
 
     indent: int
-    code: str
+    stmt: Any  # a statement node of modelspec.expr
     shapes: list[tuple] = field(default_factory=list)  # shapes of the assigned values, for the comment
     more: list[list[tuple]] = field(default_factory=list)  # the shapes of further passes (loops, instances)
 
 
 @dataclass
+class CtorParam:
+    """A constructor parameter of a generated class: ``planes``, ``stride=1``, or an inferred ``in_channels``."""
+
+    name: str
+    default: Any = None  # an expression, or None when the argument is required
+    inferred: bool = False
+
+
+@dataclass
 class ClassDef:
-    """One generated ``nn.Module`` class."""
+    """One generated ``nn.Module`` class: its constructor parameters and the statements of its methods."""
 
     name: str
     kind: str  # "model" | "block"
-    ctor_params: list[tuple[str, str | None]]  # (name, default code)
-    init_lines: list[tuple[int, str]]  # (indent, code) in __init__ after super().__init__()
+    ctor_params: list[CtorParam]
+    init_lines: list[Line]  # __init__ after super().__init__()
     forward_params: list[str]
-    forward_lines: list[ForwardLine]
+    forward_lines: list[Line]
     doc: list[str] = field(default_factory=list)
     span: Span | None = None
     used_by: list[str] = field(default_factory=list)  # paths of the instances
-    instances: list[list[ForwardLine]] = field(default_factory=list)  # each instance's forward, for comments
+    instances: list[list[Line]] = field(default_factory=list)  # each instance's forward, for comments
 
     def structure_key(self) -> tuple:
         """What must match for two instances to share one class (comments aside)."""
         return (
-            tuple(self.ctor_params),
-            tuple(self.init_lines),
+            tuple((p.name, p.default, p.inferred) for p in self.ctor_params),
+            tuple((ln.indent, ln.stmt) for ln in self.init_lines),
             tuple(self.forward_params),
-            tuple((ln.indent, ln.code) for ln in self.forward_lines),
+            tuple((ln.indent, ln.stmt) for ln in self.forward_lines),
         )
 
 
@@ -124,7 +133,7 @@ class ModelGraph:
     classes: list[ClassDef]  # dependency order: blocks first, the model last
     inputs: list[tuple[str, TensorInfo]]
     outputs: list[TensorInfo]
-    consts: list[tuple[str, str]]  # module-level constants the code uses: (name, literal)
+    consts: list[tuple[str, Any]]  # module-level constants the code uses: (name, expression)
     symbols: dict[str, int | None]  # symbolic dims and their example sizes ("B": None)
     path: str | None = None
     index_bounds: dict[str, int] = field(default_factory=dict)  # input name -> exclusive upper bound (Embedding)
@@ -132,9 +141,3 @@ class ModelGraph:
     @property
     def total_params(self) -> int:
         return self.root.total_params
-
-    def batch_symbol(self) -> str | None:
-        for _, t in self.inputs:
-            if t.shape and isinstance(t.shape[0].value, Sym):
-                return str(t.shape[0].value)
-        return None

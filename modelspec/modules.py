@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from . import expr as E
 from . import ir
 from .errors import (
     Span,
@@ -22,9 +23,9 @@ from .errors import (
 from .layers import CATALOG
 from .layers.base import (INFER, ArgError, ArgProblem, Bound, InferMismatch, ModuleArg, ShapeProblem, bind,
                           signature_hint)
-from .model import ClassDef, ModuleNode, TensorInfo
+from .model import ClassDef, CtorParam, Line, ModuleNode, TensorInfo
 from .shapes import InputSlot, Sym, Val, shape_str
-from .values import DIM_NAMES, CtorParam, Instance, Recipe, Scope, _code, _labelled, _PathScope, _real, literal
+from .values import DIM_NAMES, Instance, Recipe, Scope, _labelled, _PathScope, _real, expr_of, literal
 
 
 class ModuleBuilder:
@@ -91,7 +92,7 @@ class ModuleBuilder:
             self.check_input_count(layer, label, len(inputs), call_span or r.span)
         r = self.resolve_module_args(r, inputs, scope, path)
         bound = self.bind_layer(layer, r, shapes, label)
-        code = self.layer_code(layer, r, bound, scope)
+        code = self.layer_expr(layer, r, bound, scope)
         node = ModuleNode(name, path, r.name, "layer", r.span, layer=layer, args=dict(bound.values))
         try:
             params = layer.params(bound)
@@ -125,7 +126,7 @@ class ModuleBuilder:
             saved = self.total_params  # counted once, by the layer that owns it
             inst = self.instantiate(v, inputs[:1] if inputs else inputs, scope, f"{name}")
             self.total_params = saved
-            return Val(ModuleArg(inst.node.type_name, inst.node.total_params, dict(inst.node.args)), inst.code)
+            return Val(ModuleArg(inst.node.type_name, inst.node.total_params, dict(inst.node.args)), inst.expr)
 
         args = [resolve(v, f"{path}.arg{i}") for i, v in enumerate(r.args)]
         kwargs = {k: resolve(v, f"{path}.{k}") for k, v in r.kwargs.items()}
@@ -167,50 +168,55 @@ class ModuleBuilder:
         for i, v in enumerate(r.args):
             n = pos_names[i] if i < len(pos_names) else None
             parts.append(str(value) if n == arg and value == "_" else literal(value) if n == arg else
-                         ("_" if v is INFER else _code(v)))
+                         ("_" if v is INFER else literal(v)))
         for k, v in r.kwargs.items():
-            shown = (str(value) if value == "_" else literal(value)) if k == arg else ("_" if v is INFER else _code(v))
+            shown = (str(value) if value == "_" else literal(value)) if k == arg else ("_" if v is INFER else literal(v))
             parts.append(f"{k}={shown}")
         return f"{layer.name}({', '.join(parts)})"
 
-    def dim_code(self, v, scope: Scope, argname: str) -> str:
+    def dim_expr(self, v, scope: Scope, argname: str):
         """How an inferred argument is spelled inside the class of ``scope``."""
         if isinstance(v, tuple):
             if len(v) == 1:  # LayerNorm(_) reads LayerNorm(128), as people write it
-                return self.dim_code(v[0], scope, argname)
-            return "(" + ", ".join(self.dim_code(x, scope, argname) for x in v) + ")"
+                return self.dim_expr(v[0], scope, argname)
+            return E.TupleExpr(tuple(self.dim_expr(x, scope, argname) for x in v))
         if not isinstance(v, Val):
             v = Val(v)
         if isinstance(v.value, Sym):
             raise ShapeProblem(f"{argname} would be the symbolic size {v.value}; it must be a fixed number")
         scope = _real(scope)
         if scope.kind == "model":
-            return literal(v.value)
-        if v._code is not None:
-            return v._code
+            return E.const(v.value)
+        if v._expr is not None and E.names_in(v._expr) <= self.init_names(scope):
+            return v._expr
         if v.slot is not None and v.slot.owner is scope:
             if v.slot.name is None:
                 v.slot.name = scope.new_ctor_param(DIM_NAMES.get(argname, argname), slot=v.slot)
-            return v.slot.name
-        return scope.new_ctor_param(DIM_NAMES.get(argname, argname), value=v.value)
+            return E.Name(v.slot.name)
+        return E.Name(scope.new_ctor_param(DIM_NAMES.get(argname, argname), value=v.value))
 
-    def layer_code(self, layer, r: Recipe, bound, scope: Scope) -> str:
-        parts = []
+    def init_names(self, scope: Scope) -> set[str]:
+        """The names an expression in the class's ``__init__`` may read: its parameters, its locals, the consts."""
+        return {p.name for p in scope.ctor} | {r[1] for r in scope.raw if r[0] == "const"} | set(self.consts)
+
+    def layer_expr(self, layer, r: Recipe, bound, scope: Scope):
+        """``nn.Conv2d(in_channels, planes, 3)``: the constructor call, inferred arguments spelled in the class."""
+        args, kwargs = [], {}
         pos_names = [a.name for a in layer.args if not a.kw_only]
         inferred = getattr(bound, "inferred", {})
         try:
+            for i, v in enumerate(r.args):
+                n = pos_names[i]
+                args.append(self.dim_expr(inferred[n], scope, n) if v is INFER else expr_of(v))
             given = set(pos_names[: len(r.args)]) | set(r.kwargs)
             for a in layer.args:
                 if a.name in inferred and a.name not in given:
-                    parts.append(f"{a.name}={self.dim_code(inferred[a.name], scope, a.name)}")
-            for i, v in enumerate(r.args):
-                n = pos_names[i]
-                parts.insert(i, self.dim_code(inferred[n], scope, n) if v is INFER else _code(v))
+                    kwargs[a.name] = self.dim_expr(inferred[a.name], scope, a.name)
             for k, v in r.kwargs.items():
-                parts.append(f"{k}={self.dim_code(inferred[k], scope, k) if v is INFER else _code(v)}")
+                kwargs[k] = self.dim_expr(inferred[k], scope, k) if v is INFER else expr_of(v)
         except ShapeProblem as exc:
             raise SpecShapeError(f"{layer.name}: {exc}", r.span) from None
-        return call_code(f"nn.{layer.name}", parts)
+        return E.call(f"nn.{layer.name}", *args, **kwargs)
 
     def bind_call_args(self, layer, bound, kwargs: dict, label: str, span):
         """Forward's keyword arguments (need_weights=False), checked and added to the bound arguments."""
@@ -294,7 +300,7 @@ class ModuleBuilder:
                 cur = [out]
             items.append(inst)
             node.children.append(inst.node)
-        code = self.container_code("nn.Sequential", [i.code for i in items])
+        code = container_expr("nn.Sequential", [i.expr for i in items])
         inst = Instance(node, code, r, items=items)
         node.inputs = list(inputs or [])
         node.outputs = cur or []
@@ -343,23 +349,11 @@ class ModuleBuilder:
                                          f"input shape is unknown", r.span)
                 self.element(inst, i, None, r.span)
         inst.node.children = [i.node for i in inst.items]
-        codes = [i.code for i in inst.items]
+        exprs = [i.expr for i in inst.items]
         if inst.recipe.kind == "modulelist":
-            inst.code = "nn.ModuleList(" + self.container_code("", codes, brackets="[]") + ")"
+            inst.expr = container_expr("nn.ModuleList", exprs, brackets="[]")
         else:
-            pairs = [f"{literal(k)}: {c}" for k, c in zip(inst.recipe.keys, codes)]
-            inst.code = "nn.ModuleDict(" + self.container_code("", pairs, brackets="{}") + ")"
-
-    @staticmethod
-    def container_code(head: str, items: list[str], brackets: str = "()") -> str:
-        if not items:
-            return f"{head}{brackets}"
-        if len(items) > 2 and len(set(items)) == 1 and "\n" not in items[0]:
-            inner = f"{items[0]} for _ in range({len(items)})"
-            return f"{head}(*[{inner}])" if head else f"{brackets[0]}{inner}{brackets[1]}" if brackets == "[]" \
-                else f"{head}{brackets[0]}" + ", ".join(items) + brackets[1]
-        body = "".join("    " + c.replace("\n", "\n    ") + ",\n" for c in items)
-        return f"{head}{brackets[0]}\n{body}{brackets[1]}"
+            inst.expr = container_expr("nn.ModuleDict", exprs, brackets="{}", keys=inst.recipe.keys)
 
     # -- blocks ---------------------------------------------------------------------
     def build_block(self, r: Recipe, inputs, parent: Scope, name, path) -> Instance:
@@ -378,17 +372,17 @@ class ModuleBuilder:
             raise SpecArgError(f"block {block.name} `{path}` is called without a tensor", r.span,
                                hint="call it with the tensor it works on: name(x)")
         env = self.bind_block_args(block, r, parent)
-        scope = Scope("block", block.name, path, {}, block.span, parent.depth + 1)
+        scope = Scope("block", block.name, path, {}, block.span, parent.depth + 1, self.names)
         for p in block.params:
-            scope.env[p.name] = Val(env[p.name].value, p.name)
-            scope.ctor.append(CtorParam(p.name, self.default_code(p, parent), False))
+            scope.env[p.name] = Val(env[p.name].value, E.Name(p.name))
+            scope.ctor.append(CtorParam(p.name, self.default_expr(p, parent), False))
         ins = []
         for k, t in enumerate(inputs):
             dims = []
             for i, d in enumerate(t.shape):
                 dims.append(Val(d.value, slot=InputSlot(i, d.value, scope, d)) if k == 0 else Val(d.value))
             ins.append(TensorInfo(tuple(dims), t.dtype))
-        scope.env["in_shape"] = Val(tuple(ins[0].shape), "in_shape")
+        scope.env["in_shape"] = Val(tuple(ins[0].shape))  # its dims are spelled by their slots
         node = ModuleNode(name, path, block.name, "block", r.span)
         self.block_stack.append(block.name)
         try:
@@ -407,12 +401,11 @@ class ModuleBuilder:
             if p.inferred:
                 outer = p.slot.outer if p.slot is not None else Val(p.value)
                 try:
-                    args.append(self.dim_code(outer, parent, p.name))
+                    args.append(self.dim_expr(outer, parent, p.name))
                 except ShapeProblem as exc:
                     raise SpecShapeError(f"block {block.name} `{path}`: {exc}", r.span) from None
-        args += [_code(v) for v in r.args]
-        args += [f"{k}={_code(v)}" for k, v in r.kwargs.items()]
-        code = call_code(cls.name, args)
+        args += [expr_of(v) for v in r.args]
+        code = E.call(E.Name(cls.name), *args, **{k: expr_of(v) for k, v in r.kwargs.items()})
         node.inputs = list(inputs)
         out_list = outs if isinstance(outs, list) else [outs]
         node.outputs = [self.export_info(o, scope, env) for o in out_list if isinstance(o, TensorInfo)]
@@ -437,16 +430,16 @@ class ModuleBuilder:
         for d in info.shape:
             if d.slot is not None and d.slot.owner is scope:
                 dims.append(d.slot.outer)
-            elif d._code is not None and d._code in args:
-                dims.append(args[d._code])
+            elif isinstance(d._expr, E.Name) and d._expr.id in args:
+                dims.append(args[d._expr.id])
             else:
                 dims.append(Val(d.value))
         return TensorInfo(tuple(dims), info.dtype)
 
-    def default_code(self, p: ir.BlockParam, scope) -> str | None:
+    def default_expr(self, p: ir.BlockParam, scope):
         if p.default is None:
             return None
-        return _code(self.eval_static(p.default, Scope("model", "", "", {}, p.span, 0), {}))
+        return expr_of(self.eval_static(p.default, self.top_scope(p.span), {}))
 
     def bind_block_args(self, block: ir.Block, r: Recipe, parent: Scope) -> dict:
         names = [p.name for p in block.params]
@@ -476,20 +469,20 @@ class ModuleBuilder:
                 if p.default is None:
                     raise SpecArgError(f"block {block.name} is missing the argument {p.name!r}", r.span,
                                        hint=f"{block.name}({', '.join(names)})")
-                out[p.name] = self.eval_static(p.default, Scope("model", "", "", {}, p.span, 0), dict(self.consts))
+                out[p.name] = self.eval_static(p.default, self.top_scope(p.span), dict(self.consts))
         return out
 
     def finish_class(self, scope: Scope, node: ModuleNode, span) -> ClassDef:
-        lines_of: dict[str, list[tuple[int, str]]] = {}
-        for kind, name, _info, code, _ in scope.raw:
+        lines_of: dict[str, list[Line]] = {}
+        for kind, name, _info, init, _ in scope.raw:
             if kind == "param":
-                lines_of[name] = [(2, f"self.{name} = nn.Parameter({code})")]
+                lines_of[name] = [Line(2, E.SetAttr(name, E.call("nn.Parameter", init)))]
             elif kind == "buffer":
-                lines_of[name] = [(2, f"self.register_buffer({literal(name)}, {code})")]
+                lines_of[name] = [Line(2, E.ExprStmt(E.call(E.attr(E.SELF, "register_buffer"), E.Constant(name), init)))]
             elif kind == "const":  # `width = planes * 4`: a local of __init__
-                lines_of[name] = [(2, f"{name} = {code}")]
+                lines_of[name] = [Line(2, E.Assign(name, init))]
                 if name in scope.fwd_attrs:
-                    lines_of[name].append((2, f"self.{name} = {name}"))
+                    lines_of[name].append(Line(2, E.SetAttr(name, E.Name(name))))
         for slot in scope.children.values():
             init = lines_of.setdefault(slot.name, [])
             inst = slot.instance or slot.hypothetical
@@ -497,20 +490,17 @@ class ModuleBuilder:
                 self.finish_container(inst, scope)
                 if slot.instance is not None:
                     node.children = [s.instance.node for s in scope.children.values() if s.instance is not None]
-            if slot.cond_code is None:
-                init.append((2, f"self.{slot.name} = {self.indent_code(inst.code, 2)}"))
+            if slot.cond is None:
+                init.append(Line(2, E.SetAttr(slot.name, inst.expr)))
             elif inst is None:
-                init.append((2, f"self.{slot.name} = None"))
+                init.append(Line(2, E.SetAttr(slot.name, E.Constant(None))))
             else:
-                init.append((2, f"if {slot.cond_code}:"))
-                init.append((3, f"self.{slot.name} = {self.indent_code(inst.code, 3)}"))
-                init.append((2, "else:"))
-                init.append((3, f"self.{slot.name} = None"))
-        kept = [(2, f"self.{p.name} = {p.name}") for p in scope.ctor if p.name in scope.fwd_attrs]
+                init += [Line(2, E.IfHead(slot.cond)), Line(3, E.SetAttr(slot.name, inst.expr)),
+                         Line(2, E.ElseHead()), Line(3, E.SetAttr(slot.name, E.Constant(None)))]
+        kept = [Line(2, E.SetAttr(p.name, E.Name(p.name))) for p in scope.ctor if p.name in scope.fwd_attrs]
         init = kept + [line for name in scope.order for line in lines_of.get(name, [])]
-        ctor = [(p.name, p.default) for p in scope.ctor]
         lines = scope.lines
-        cls = ClassDef(scope.name, scope.kind, ctor, init, scope.forward_params, lines, span=span)
+        cls = ClassDef(scope.name, scope.kind, list(scope.ctor), init, scope.forward_params, lines, span=span)
         cls.used_by.append(scope.path or scope.name)
         key = cls.structure_key()
         if scope.kind == "block":
@@ -528,15 +518,11 @@ class ModuleBuilder:
         return cls
 
     def unique_class_name(self, name: str) -> str:
-        base, n = name, 2
-        while name in self.class_names:
-            name, n = f"{base}_{n}", n + 1
+        """The spec's name for the first class of a block; a numbered one, clear of every spec name, after."""
+        if name in self.class_names:
+            name = self.names.make(name, self.class_names, sep="_")
         self.class_names.add(name)
         return name
-
-    @staticmethod
-    def indent_code(code: str, level: int) -> str:
-        return code.replace("\n", "\n" + "    " * level)
 
     # -- forward ---------------------------------------------------------------------
 
@@ -550,10 +536,22 @@ def _flat_infos(x):
             yield from _flat_infos(item)
 
 
-def call_code(func: str, parts: list[str], width: int = 88) -> str:
-    """``func(a, b)``, or one argument per line when that is too long (as black does)."""
-    flat = f"{func}({', '.join(parts)})"
-    if len(flat) <= width and "\n" not in flat:
-        return flat
-    body = "".join("    " + p.replace("\n", "\n    ") + ",\n" for p in parts)
-    return f"{func}(\n{body})"
+def container_expr(func: str, items: list, brackets: str = "()", keys: list | None = None):
+    """``nn.Sequential(...)``, ``nn.ModuleList([...])`` or ``nn.ModuleDict({...})``, one module a line;
+    three or more identical modules as ``*[m for _ in range(n)]``."""
+    if keys is not None:
+        return E.call(func, E.DictExpr(tuple(E.Constant(k) for k in keys), tuple(items), explode=True))
+    if len(items) > 2 and all(i == items[0] for i in items) and not _exploded(items[0]):
+        repeat = E.ListComp(items[0], "_", E.call("range", E.Constant(len(items))))
+        return E.call(func, E.Starred(repeat) if brackets == "()" else repeat)
+    if brackets == "[]":
+        return E.call(func, E.ListExpr(tuple(items), explode=True)) if items else E.call(func, E.ListExpr(()))
+    return E.call(func, *items, explode=True)
+
+
+def _exploded(node) -> bool:
+    """Whether an expression holds a container printed one item per line."""
+    if getattr(node, "explode", False):
+        return True
+    return any(_exploded(a.value if a.kind == "keyword" else a) for a in getattr(node, "args", ()) + getattr(
+        node, "keywords", ()))

@@ -365,7 +365,7 @@ def broadcast(a: TensorInfo, b: TensorInfo, op: str) -> TensorInfo:
     pb = (Val(1),) * (n - len(b.shape)) + tuple(b.shape)
     for i, (x, y) in enumerate(zip(pa, pb)):
         if x.value == y.value:
-            out.append(x if x.code is not None else y)
+            out.append(x if x.expr is not None else y)
         elif x.value == 1:
             out.append(y)
         elif y.value == 1:

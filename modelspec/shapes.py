@@ -5,8 +5,8 @@ symbols (``B``, ``T``) and opaque floor-divisions, kept in canonical form so
 that equal sizes compare equal (``(T + 2 - 3) // 1 + 1 == T``).
 
 `Val` wraps every compile-time value (dims, ints, floats, strings, tuples)
-with an optional *code*: the Python expression that computes it inside the
-class being generated (``planes``, ``k // 2``). Shape rules pass dims through
+with an optional *expression* (a `modelspec.expr` node) that computes it
+inside the class being generated (``planes``, ``k // 2``). Shape rules pass dims through
 unchanged, so a channel count set by ``Conv2d(_, planes, 3)`` reaches the
 next ``BatchNorm2d(_)`` still spelled ``planes``.
 """
@@ -152,7 +152,7 @@ class Sym:
     def _exact_div(self, other: "Sym"):
         """``self / other`` when other is a single monomial dividing every term."""
         if len(other.terms) != 1:
-            return self if self == other else (1 if self == other else None)
+            return _ratio(self, other)
         (mono, coef), = other.terms.items()
         out: dict[Monomial, int] = {}
         for m, c in self.terms.items():
@@ -204,6 +204,15 @@ class Sym:
     __repr__ = __str__
 
 
+def _ratio(a: Sym, b: Sym):
+    """``a / b`` for a polynomial ``b`` of several terms: an integer ``k`` when ``a == k * b``, else None."""
+    mono, coef = max(b.terms.items(), key=lambda mc: (len(mc[0]), [_atom_key(x) for x in mc[0]]))
+    k, r = divmod(a.terms.get(mono, 0), coef)
+    if r or k == 0:
+        return None
+    return k if a == b * k else None
+
+
 Dim = Union[int, Sym]
 
 
@@ -221,36 +230,31 @@ def shape_str(shape) -> str:
     return "[" + ", ".join(dim_str(v.value if isinstance(v, Val) else v) for v in shape) + "]"
 
 
-def numel(shape) -> Dim:
-    out: Dim = 1
-    for d in shape:
-        out = out * (d.value if isinstance(d, Val) else d)
-    return out
-
-
 class Val:
-    """A compile-time value and the code that computes it in the current class.
+    """A compile-time value and the expression that computes it in the current class.
 
     ``value`` is an int, `Sym`, float, bool, str, None, or a tuple/list of
-    `Val`. ``code`` is a Python expression valid inside the class being
-    generated, or None when it can only be spelled as a literal.
-    Arithmetic on a Val gives a Val without code (a derived quantity).
+    `Val`. ``expr`` is a `modelspec.expr` node valid inside the class being
+    generated (``planes``, ``k // 2``), or None when the value can only be
+    spelled as a literal. Arithmetic on a Val gives a Val without one (a
+    derived quantity).
     """
 
-    __slots__ = ("value", "_code", "slot", "prec")
+    __slots__ = ("value", "_expr", "slot")
 
-    def __init__(self, value, code: str | None = None, slot: "InputSlot | None" = None, prec: int = 14):
+    def __init__(self, value, expr=None, slot: "InputSlot | None" = None):
         self.value = value
-        self._code = code
+        self._expr = expr
         self.slot = slot
-        self.prec = prec  # Python precedence of ``code`` (14: an atom), for parentheses
 
     @property
-    def code(self) -> str | None:
-        if self._code is not None:
-            return self._code
-        if self.slot is not None:
-            return self.slot.name
+    def expr(self):
+        if self._expr is not None:
+            return self._expr
+        if self.slot is not None and self.slot.name is not None:
+            from .expr import Name
+
+            return Name(self.slot.name)
         return None
 
     def plain(self):
@@ -261,7 +265,7 @@ class Val:
         return v
 
     def __repr__(self):
-        return f"Val({self.value!r}, {self.code!r})"
+        return f"Val({self.value!r}, {self.expr!r})"
 
     # arithmetic used by shape rules; results are derived (no code)
     def _bin(self, other, op):
@@ -323,10 +327,16 @@ class InputSlot:
         self.outer = outer  # the dim as the caller sees it
 
 
-def unwrap(x):
-    """Strip `Val` wrappers recursively."""
-    if isinstance(x, Val):
-        return x.plain()
-    if isinstance(x, (tuple, list)):
-        return type(x)(unwrap(v) for v in x)
-    return x
+def evaluate(v, sizes: dict[str, int]) -> int:
+    """A dim at concrete symbol sizes: ``evaluate(B * T, {"B": 2, "T": 8}) == 16``."""
+    if isinstance(v, Val):
+        v = v.value
+    if isinstance(v, int):
+        return v
+    total = 0
+    for mono, coef in v.terms.items():
+        term = coef
+        for atom in mono:
+            term *= sizes[atom] if isinstance(atom, str) else evaluate(atom.num, sizes) // atom.den
+        total += term
+    return total

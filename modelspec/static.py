@@ -1,13 +1,14 @@
 """Compile-time expressions: consts, block arguments, conditions, module recipes.
 
-Every value comes back as a `Val` carrying the code that spells it in the
-class being generated (``k // 2``, ``planes``), or as a `Recipe`.
+Every value comes back as a `Val` carrying the expression that spells it in
+the class being generated (``k // 2``, ``planes``), or as a `Recipe`.
 """
 
 from __future__ import annotations
 
 import keyword
 
+from . import expr as E
 from . import ir
 from .errors import (
     SpecArgError,
@@ -21,7 +22,6 @@ from .names import name_problem
 from .ops import OPS
 from .shapes import InputSlot, Sym, Val
 from .values import (
-    BIN_PREC,
     CONTAINERS,
     ChildSlot,
     ModRef,
@@ -30,12 +30,19 @@ from .values import (
     Scope,
     TensorVal,
     TupleVal,
-    _code,
     _py_binop,
     _real,
-    _wrap,
+    expr_of,
     literal,
 )
+
+
+def spelled(value, node, *operands) -> Val:
+    """A condition keeps its expression only where it names something (``stride != 1``); one on literals
+    alone (``0 == 0``) is reduced to its value, as arithmetic is not (``28 * 28`` reads as the spec wrote it)."""
+    if any(isinstance(o, Val) and o.expr is not None and E.names_in(o.expr) for o in operands):
+        return Val(value, node)
+    return Val(value)
 
 
 _MODULE_ARG_HINT = "sizes are numbers; define the module as a child of its own and call it in forward"
@@ -61,8 +68,7 @@ class StaticEvaluator:
             if any(isinstance(v, Recipe) for v in items):
                 return items if k == "list" else tuple(items)
             value = tuple(items) if k == "tuple" else list(items)
-            code = literal(value)
-            return Val(value, code)
+            return Val(value, E.const(value))
         if k == "listcomp":
             return self.list_comp(e, scope, env, allow_modules)
         if k == "binop":
@@ -72,7 +78,7 @@ class StaticEvaluator:
         if k == "unaryop":
             a = self._num(self.eval_static(e.operand, scope, env), e.operand)
             v = -a.value if e.op == "-" else a.value
-            return Val(v, f"{e.op}{_wrap(_code(a), a.prec, 12)}", prec=12)
+            return Val(v, E.UnaryOp(e.op, expr_of(a)))
         if k in ("boolop", "not", "compare", "ifexp"):
             return self.static_logic(e, scope, env)
         if k == "subscript":
@@ -135,7 +141,7 @@ class StaticEvaluator:
             if len(value) > self.limits.max_unroll:  # doubling a tuple line by line would exhaust memory
                 raise SpecLimitError(f"the {type(value).__name__} would hold {len(value):,} items, over the limit "
                                      f"of {self.limits.max_unroll:,}", e.span, hint="build shorter sequences")
-            return Val(value, f"{_wrap(_code(a), a.prec, 10)} + {_wrap(_code(b), b.prec, 11)}", prec=10)
+            return Val(value, E.BinOp("+", expr_of(a), expr_of(b)))
         self._num(a, e.left)
         self._num(b, e.right)
         if e.op in ("/", "//", "%") and b.value == 0:
@@ -150,32 +156,28 @@ class StaticEvaluator:
         except (TypeError, OverflowError):
             raise SpecArgError(f"cannot compute {self.describe(a)} {e.op} {self.describe(b)}", e.span,
                                hint="arithmetic here is on real numbers and sizes") from None
-        p = BIN_PREC[e.op]
-        right_need = p + 1 if e.op != "**" else p
-        left_need = p if e.op != "**" else p + 1
-        code = f"{_wrap(_code(a), a.prec, left_need)} {e.op} {_wrap(_code(b), b.prec, right_need)}"
         if isinstance(value, int) and abs(value) > 10**18:
             # str() of a huge int is slow, and refused past 4300 digits
             sign = "-" if value < 0 else ""
             shown = value if abs(value) < 10**40 else f"about {sign}10**{value.bit_length() * 3 // 10}"
             raise SpecLimitError(f"the number {shown} is out of range: sizes and counts go up to 10**18", e.span,
                                  hint="check the arithmetic")
-        return Val(value, code, prec=p)
+        return Val(value, E.BinOp(e.op, expr_of(a), expr_of(b)))  # `28 * 28` stays as the spec wrote it
 
     def static_logic(self, e, scope, env):
         k = e.kind
         if k == "not":
             a = self.eval_static(e.operand, scope, env)
-            return Val(not a.value, f"not {_wrap(_code(a), a.prec, 4)}", prec=4)
+            return spelled(not a.value, E.Not(expr_of(a)), a)
         if k == "boolop":
             a = self.eval_static(e.left, scope, env)
             b = self.eval_static(e.right, scope, env)
-            p = 3 if e.op == "and" else 2
             value = (a.value and b.value) if e.op == "and" else (a.value or b.value)
-            return Val(value, f"{_wrap(_code(a), a.prec, p)} {e.op} {_wrap(_code(b), b.prec, p + 1)}", prec=p)
+            return spelled(value, E.BoolOp(e.op, expr_of(a), expr_of(b)), a, b)
         if k == "compare":
             left = self.eval_static(e.left, scope, env)
-            result, parts = True, [_wrap(_code(left), left.prec, 6)]
+            operands = [left]
+            result, first, ops, comps = True, expr_of(left), [], []
             for op, comp in zip(e.ops, e.comparators):
                 right = self.eval_static(comp, scope, env)
                 try:
@@ -184,17 +186,20 @@ class StaticEvaluator:
                     raise SpecArgError(f"cannot compare {self.describe(left)} {op} {self.describe(right)}",
                                        e.span) from None
                 result = result and ok
-                parts += [op, _wrap(_code(right), right.prec, 6)]
+                ops.append(op)
+                comps.append(expr_of(right))
+                operands.append(right)
                 left = right
-            return Val(result, " ".join(parts), prec=5)
+            return spelled(result, E.Compare(first, tuple(ops), tuple(comps)), *operands)
         if k == "ifexp":
             t = self.eval_static(e.test, scope, env)
             a = self.eval_static(e.body, scope, env, allow_modules=True)
             b = self.eval_static(e.orelse, scope, env, allow_modules=True)
             chosen = a if t.value else b
             if isinstance(chosen, Val) and isinstance(a, Val) and isinstance(b, Val):
-                code = f"{_wrap(_code(a), a.prec, 2)} if {_wrap(_code(t), t.prec, 2)} else {_wrap(_code(b), b.prec, 1)}"
-                return Val(chosen.value, code, prec=1)
+                if t.expr is None or not E.names_in(t.expr):
+                    return chosen  # the test is a literal: only the chosen branch is left
+                return spelled(chosen.value, E.IfExp(expr_of(t), expr_of(a), expr_of(b)), t, a, b)
             return chosen
         raise AssertionError(k)
 
@@ -228,10 +233,12 @@ class StaticEvaluator:
                 if item.slot.name is None:
                     item.slot.name = scope.new_ctor_param(self._slot_default_name(item.slot, n), slot=item.slot)
                 return item
-            if item.code is not None:
+            if base.expr is not None:  # K[0], x.shape[1]: spelled as the spec indexes it
+                return Val(item.value, E.Subscript(base.expr, (expr_of(i),)))
+            if item.expr is not None:
                 return item
-            return Val(item.value, f"{_wrap(_code(base), base.prec, 14)}[{_code(i)}]")
-        return Val(item, f"{_wrap(_code(base), base.prec, 14)}[{_code(i)}]")
+            return Val(item.value)
+        return Val(item, E.Subscript(expr_of(base), (expr_of(i),)))
 
     @staticmethod
     def _slot_default_name(slot: InputSlot, rank: int) -> str:
@@ -258,7 +265,7 @@ class StaticEvaluator:
             out.append(self.eval_static(e.element, scope, inner, allow_modules))
         if any(isinstance(v, Recipe) for v in out):
             return out
-        return Val(out, literal(out))
+        return Val(out, E.const(out))
 
     def count_unrolled(self, n: int, span):
         """Loop passes add up over the whole model: nested loops and repeated blocks multiply them."""
@@ -289,7 +296,7 @@ class StaticEvaluator:
             raise SpecArgError(f"{fname}() takes no keyword arguments", e.keywords[0].span)
         args = [self.eval_static(a, scope, env) for a in e.args if a.kind != "starred"]
         vals = [a.value for a in args]
-        code = f"{fname}({', '.join(_code(a) for a in args)})"
+        code = E.call(fname, *[expr_of(a) for a in args])
         if fname == "range":
             if not 1 <= len(vals) <= 3 or not all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
                 raise SpecArgError("range() takes 1 to 3 integers", e.span)
@@ -300,12 +307,12 @@ class StaticEvaluator:
             if n > self.limits.max_unroll:
                 raise SpecLimitError(f"range of {n:,} items exceeds the unroll limit {self.limits.max_unroll:,}",
                                      e.span, hint="pass limits=Limits(max_unroll=...) if this is intended")
-            return Val(tuple(Val(i) for i in r), code)
+            return spelled(tuple(Val(i) for i in r), code, *args)
         try:
             if fname == "len":
-                return Val(len(vals[0]), code)
+                return spelled(len(vals[0]), code, *args)
             fn = {"min": min, "max": max, "abs": abs, "int": int, "float": float, "round": round}[fname]
-            return Val(fn(*vals), code)
+            return spelled(fn(*vals), code, *args)
         except (TypeError, ValueError, IndexError, OverflowError):  # int(1e380) is int(inf)
             raise SpecArgError(f"invalid arguments to {fname}()", e.span,
                                hint=f"{fname}() takes finite numbers (and len() a tuple), as in Python") from None

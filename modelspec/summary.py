@@ -161,10 +161,10 @@ def summarize(spec, *, batch: int = 1, depth: int | None = None, model: str | No
     if isinstance(spec, ModelGraph):
         graph = spec
     else:
-        from .api import elaborate_spec
+        from .pipeline import load_graph
 
         try:
-            graph = elaborate_spec(spec, model=model, limits=limits)
+            graph = load_graph(spec, model=model, limits=limits)
         except SpecError as err:
             built = getattr(err, "built", None)
             if not partial or not built or len(built) < 2:
@@ -238,14 +238,14 @@ def _subtree(node: ModuleNode, children_of):
 
 
 def _symbol_sizes(inputs, symbols: dict, batch: int) -> dict[str, int]:
-    from .api import symbol_sizes
+    from .pipeline import symbol_sizes
 
     return symbol_sizes(SimpleNamespace(inputs=inputs, symbols=symbols), batch)
 
 
 def _eval(v, sizes) -> int | None:
     """A dim or count at the given symbol sizes; None when it cannot be evaluated."""
-    from .api import _eval_dim
+    from .shapes import evaluate as _eval_dim
 
     if isinstance(v, Val):
         v = v.value

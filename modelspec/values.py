@@ -1,23 +1,23 @@
-"""The values elaboration works with, and how they are spelled in code.
+"""The values elaboration works with, and the expressions that spell them.
 
 `Recipe` (a module expression not yet built), `Instance` (a built module),
-`ChildSlot`, `TensorVal`/`TupleVal` (tensors in forward with their code),
-`ModRef`, `ParamRef`, and `Scope`: one class being generated.
+`ChildSlot`, `TensorVal`/`TupleVal` (tensors in forward with their
+expression), `ModRef`, `ParamRef`, and `Scope`: one class being generated.
+Expressions are `modelspec.expr` nodes; only codegen makes text of them.
 """
 
 from __future__ import annotations
 
-import json
-
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import (
     Span,
 )
-from .model import ClassDef, ForwardLine, ModuleNode, TensorInfo
-from .shapes import InputSlot, Sym, Val
+from . import expr as E
+from .model import ClassDef, CtorParam, Line, ModuleNode, TensorInfo
+from .printer import source
+from .shapes import InputSlot, Val
 
 CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
 # Names the generated code relies on; a spec may not rebind them.
@@ -58,7 +58,7 @@ class Instance:
     """A built module: its node in the tree, its constructor code, its rule."""
 
     node: ModuleNode
-    code: str
+    expr: Any  # its constructor call in the parent's __init__
     recipe: Recipe
     bound: Any = None
     classdef: ClassDef | None = None
@@ -74,7 +74,7 @@ class ChildSlot:
     recipe: Recipe
     present: bool
     span: Span
-    cond_code: str | None = None
+    cond: Any = None  # the condition's expression, for a conditional child
     instance: Instance | None = None
     hypothetical: Instance | None = None  # built while absent, to print the class's other branch
 
@@ -82,16 +82,14 @@ class ChildSlot:
 @dataclass
 class TensorVal:
     info: TensorInfo
-    code: str
-    prec: int = 14
+    expr: Any
     src: int | None = None  # the dataflow step that made it
 
 
 @dataclass
 class TupleVal:
     items: list
-    code: str
-    prec: int = 14
+    expr: Any
     src: int | None = None
 
 
@@ -101,8 +99,9 @@ class ModRef:
 
     slot: ChildSlot | None
     instance: Instance | None
-    code: str
+    expr: Any
     path: str
+    index: int | None = None  # the element, for a ModuleList/ModuleDict element
 
 
 @dataclass
@@ -112,25 +111,26 @@ class ParamRef:
 
 
 @dataclass
-class CtorParam:
-    name: str
-    default: str | None
-    inferred: bool
+class Inferred(CtorParam):
+    """A constructor parameter elaboration adds: a size the block takes from its input."""
+
     slot: InputSlot | None = None
     value: Any = None
+    base: str = ""  # the name it was made from, before the namespace numbered it
 
 
 class Scope:
     """One class being generated: the model, or one instance of a block."""
 
-    def __init__(self, kind: str, name: str, path: str, env: dict, span: Span, depth: int):
+    def __init__(self, kind: str, name: str, path: str, env: dict, span: Span, depth: int, names: "Namespace"):
         self.kind, self.name, self.path, self.env, self.span, self.depth = kind, name, path, env, span, depth
+        self.names = names  # what generated names must avoid
+        self.extra_macs = 0  # mult-adds of forward's own operations (matmuls), beside its children's
         self.ctor: list[CtorParam] = []
         self.children: dict[str, ChildSlot] = {}
-        self.raw: list[tuple[str, str, TensorInfo, str, bool]] = []  # (kind, name, info, init code, trainable)
-        self.lines: list[ForwardLine] = []
+        self.raw: list[tuple[str, str, TensorInfo, Any, bool]] = []  # (kind, name, info, init expr, trainable)
+        self.lines: list[Line] = []
         self.indent = 2
-        self.tmp = 0
         self.locals: set[str] = set()
         self.flow: list = []  # FlowNodes of forward, for diagrams
         self.order: list[str] = []  # children, params and buffers as the spec defines them
@@ -146,49 +146,49 @@ class Scope:
         return node.id
 
     def new_ctor_param(self, name: str, slot: InputSlot | None = None, value=None) -> str:
-        taken = {p.name for p in self.ctor} | set(self.env) | self.locals
-        base, n = name, 2
-        while name in taken:
-            name, n = f"{base}{n}", n + 1
+        for p in self.ctor:  # the same derived size, needed again: one parameter, not in_features2
+            if isinstance(p, Inferred) and slot is None and p.slot is None and p.value == value and p.base == name:
+                return p.name
+        made = self.names.make(name, {p.name for p in self.ctor} | set(self.env) | self.locals)
         inferred = [p for p in self.ctor if p.inferred]
-        self.ctor.insert(len(inferred), CtorParam(name, None, True, slot, value))
+        self.ctor.insert(len(inferred), Inferred(made, None, True, slot, value, name))
+        return made
+
+    def emit(self, stmt, shapes=()):
+        self.lines.append(Line(self.indent, stmt, list(shapes)))
+
+
+class Namespace:
+    """Names the generated code makes up (``in_channels``, ``d_out``, ``Stage_2``), kept apart from the spec's.
+
+    ``taken`` holds every identifier the spec itself writes anywhere, and the
+    names the generated code relies on, so a made-up name can never hide or
+    be hidden by one of them (as torch.fx's ``_Namespace`` does).
+    """
+
+    def __init__(self, taken: set[str]):
+        self.taken = set(taken)
+
+    def make(self, base: str, local: set[str] = frozenset(), sep: str = "") -> str:
+        name, n = base, 2
+        while name in self.taken or name in local:
+            name, n = f"{base}{sep}{n}", n + 1
         return name
 
-    def emit(self, code: str, shapes=()):
-        self.lines.append(ForwardLine(self.indent, code, list(shapes)))
 
-
-# ---------------------------------------------------------------- code helpers
+# ---------------------------------------------------------------- expression helpers
 def literal(v) -> str:
-    """A Python literal for a compile-time value (strings via repr: always inert)."""
+    """A compile-time value as Python spells it, for messages (strings escaped: always inert)."""
+    return source(E.const(v))
+
+
+def expr_of(v):
+    """The expression of a value: its own, or its literal."""
     if isinstance(v, Val):
-        return v.code if v.code is not None else literal(v.value)
-    if isinstance(v, bool) or v is None:
-        return str(v)
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isinf(v) or math.isnan(v):
-            return f"float({str(v)!r})"
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)  # a double-quoted literal, escapes included: always inert
-    if isinstance(v, tuple):
-        inner = ", ".join(literal(x) for x in v)
-        return f"({inner},)" if len(v) == 1 else f"({inner})"
-    if isinstance(v, list):
-        return "[" + ", ".join(literal(x) for x in v) + "]"
-    if isinstance(v, Sym):
-        return str(v)
-    raise TypeError(f"no literal for {v!r}")
-
-
-def _code(v: Val) -> str:
-    return v.code if v.code is not None else literal(v.value)
-
-
-def _wrap(code: str, prec: int, need: int) -> str:
-    return f"({code})" if prec < need else code
+        return v.expr if v.expr is not None else E.const(v.value)
+    if isinstance(v, (TensorVal, TupleVal, ModRef)):
+        return v.expr
+    return E.const(v)
 
 
 _LABEL_VERBS = {"expects", "needs", "can", "cannot", "takes", "has", "got", "is", "would", "must"}
@@ -197,9 +197,6 @@ _LABEL_VERBS = {"expects", "needs", "can", "cannot", "takes", "has", "got", "is"
 def _labelled(label: str, msg: str) -> str:
     """`label msg` where msg reads on from the label ("expects ..."), else `label: msg`."""
     return f"{label} {msg}" if msg.split(" ", 1)[0] in _LABEL_VERBS else f"{label}: {msg}"
-
-
-BIN_PREC = {"+": 10, "-": 10, "*": 11, "/": 11, "//": 11, "%": 11, "@": 11, "**": 13}
 
 
 def _py_binop(op: str, a, b):

@@ -824,15 +824,17 @@ def test_encoder_layer_must_be_an_encoder_layer():
 
 def test_symbolic_dims_pass_through():
     """Batch and sequence sizes stay symbolic; feature sizes come from the arguments, spelled as given."""
+    from modelspec.expr import Name
     from modelspec.shapes import Sym
 
     B, T = Sym.var("B"), Sym.var("T")
     x = (Val(T), Val(B), Val(16))
     lstm = CATALOG["LSTM"]
-    bound = bind(lstm, [INFER, Val(32, code="hidden")], {"num_layers": Val(2, code="depth")}, (x,))
+    hidden, depth = Name("hidden"), Name("depth")
+    bound = bind(lstm, [INFER, Val(32, hidden)], {"num_layers": Val(2, depth)}, (x,))
     out, (h, c) = lstm.rule(bound, x)
-    assert [d.value for d in out] == [T, B, 32] and out[-1].code == "hidden"
-    assert [d.value for d in h] == [2, B, 32] and h[0].code == "depth"
+    assert [d.value for d in out] == [T, B, 32] and out[-1].expr == hidden
+    assert [d.value for d in h] == [2, B, 32] and h[0].expr == depth
     assert lstm.macs(bound, [out, [h, c]], x) == T * B * (4 * 32 * (16 + 32) + 4 * 32 * (32 + 32))
 
 

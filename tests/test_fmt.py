@@ -19,7 +19,7 @@ import pytest
 
 from conftest import ROOT, SPECS, spec_ids
 from modelspec import SpecError, format_spec
-from modelspec.api import read_spec
+from modelspec.pipeline import read_spec
 from modelspec.cli import main
 from modelspec.parse import parse, parse_with_comments
 
