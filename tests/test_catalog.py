@@ -408,11 +408,26 @@ def gen_dropout(name):
     return gen
 
 
-ACTIVATION_ARGS = {
+def no_args(r):
+    return {}
+
+
+# Every elementwise activation by name, with the arguments it takes besides `inplace` (which
+# `gen_activation` draws wherever the catalog has one). A new activation needs its line here.
+ACTIVATIONS = {
+    "ReLU": no_args,
+    "ReLU6": no_args,
     "LeakyReLU": lambda r: {"negative_slope": r.choice([0.01, 0.2, -0.5, 1])},
     "ELU": lambda r: {"alpha": r.choice([1.0, 0.5, 2])},
+    "SELU": no_args,
     "GELU": lambda r: {"approximate": r.choice(["none", "tanh", "tanh", "erf"])},
+    "SiLU": no_args,
+    "Mish": no_args,
+    "Sigmoid": no_args,
+    "Tanh": no_args,
     "Softplus": lambda r: {"beta": r.choice([1.0, 2, 0.5]), "threshold": r.choice([20.0, 5, 1.5])},
+    "Hardswish": no_args,
+    "Hardsigmoid": no_args,
     "Hardtanh": lambda r: hardtanh_args(r),
 }
 
@@ -430,7 +445,7 @@ def hardtanh_args(r):
 def gen_activation(name):
     def gen(r):
         v = {}
-        for k, x in ACTIVATION_ARGS.get(name, lambda r: {})(r).items():
+        for k, x in ACTIVATIONS[name](r).items():
             maybe(r, v, k, x, 0.7)
         if any(a.name == "inplace" for a in CATALOG[name].args):
             maybe(r, v, "inplace", r.random() < 0.5, 0.3)
@@ -493,18 +508,37 @@ for _n in (1, 2, 3):
     GENERATORS[f"InstanceNorm{_n}d"] = gen_instance_norm(_n)
 for _name in ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d"):
     GENERATORS[_name] = gen_dropout(_name)
-for _name in NAMES:
-    GENERATORS.setdefault(_name, gen_activation(_name))
+for _name in ACTIVATIONS:
+    GENERATORS[_name] = gen_activation(_name)
 
 
-def test_every_entry_has_a_generator():
-    assert set(GENERATORS) == set(NAMES)
+@pytest.mark.parametrize("name", sorted(CATALOG))
+def test_every_entry_has_its_own_generator(name):
+    """No fallback: a new catalog entry fails here until someone writes its configurations."""
+    from test_catalog_seq import GENERATORS as SEQ_GENERATORS
+    from test_catalog_seq import SEQ_NAMES
+
+    table, where = (SEQ_GENERATORS, "test_catalog_seq.py") if name in SEQ_NAMES else (GENERATORS, "test_catalog.py")
+    assert name in table, f"the catalog entry {name} has no generator in GENERATORS of tests/{where}"
+
+
+def test_no_generator_without_an_entry():
+    stale = sorted(set(GENERATORS) - set(NAMES))
+    assert not stale, f"generators for no catalog entry of these families: {stale}"
 
 
 @functools.cache
 def cases(name: str) -> tuple[Case, ...]:
     r = random.Random(f"{SEED}-{name}")
     return tuple(GENERATORS[name](r) for _ in range(CONFIGS_PER_LAYER))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_argument_is_exercised(name):
+    """A generator that never gives an argument leaves the catalog's handling of it untested."""
+    given = set().union(*(case.values() for case in cases(name)))
+    never = [a.name for a in CATALOG[name].args if a.name not in given]
+    assert not never, f"{name}: no configuration gives {never}"
 
 
 # ---------------------------------------------------------------- running both sides

@@ -39,22 +39,135 @@ def test_explain_adds_only_comments_and_docstrings(spec):
     assert "# " not in "".join(ln.split("  # ")[0] for ln in lean.splitlines() if ln.lstrip().startswith("#"))
 
 
+CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
+
+
+def _called(node) -> str | None:
+    """The name a call is spelled with: Conv2d for ``nn.Conv2d(...)``, BasicBlock, register_buffer."""
+    if not isinstance(node, ast.Call):
+        return None
+    return node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+
+
+def _items(call: ast.Call) -> list[ast.Call]:
+    """The modules a Sequential, ModuleList or ModuleDict call holds (none for any other call: a module
+    passed to another's constructor, like TransformerEncoder's encoder_layer, is part of that one)."""
+    name = _called(call)
+    if name == "Sequential":
+        items = [a.value.elt if isinstance(a, ast.Starred) and isinstance(a.value, ast.ListComp) else a
+                 for a in call.args]
+    elif name == "ModuleList" and call.args and isinstance(call.args[0], ast.List):
+        items = call.args[0].elts
+    elif name == "ModuleDict" and call.args and isinstance(call.args[0], ast.Dict):
+        items = call.args[0].values
+    else:
+        items = []
+    return [i for i in items if isinstance(i, ast.Call)]
+
+
+def created_in_init(code: str) -> list[tuple[int, str]]:
+    """(line, type) of everything an ``__init__`` creates: the value of each ``self.x = Call(...)``
+    (modules, blocks, nn.Parameter), each module a container holds, and each ``self.register_buffer``."""
+    found = []
+
+    def module(call: ast.Call):
+        found.append((call.lineno, _called(call)))
+        for item in _items(call):
+            module(item)
+
+    for cls in ast.parse(code).body:
+        for fn in getattr(cls, "body", []):
+            if not (isinstance(fn, ast.FunctionDef) and fn.name == "__init__"):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and any(
+                        isinstance(t, ast.Attribute) and getattr(t.value, "id", None) == "self" for t in node.targets):
+                    module(node.value)
+                elif isinstance(node, ast.Expr) and _called(node.value) == "register_buffer":
+                    found.append((node.lineno, "buffer"))
+    return sorted(found)
+
+
+def missing_comments(code: str) -> list[str]:
+    """Each line of `created_in_init` whose comment block (the comment lines right above it, at its
+    indentation) has no line saying what it is, as ``# Conv2d: ...``, ``# nn.Parameter: ...``,
+    ``# a buffer: ...``. Another comment does not count: not a stray one, not a lone
+    ``# (as built at ...)`` note, not the comment of the line before."""
+    lines = code.splitlines()
+    problems = []
+    for lineno, what in created_in_init(code):
+        line = lines[lineno - 1]
+        indent = line[: len(line) - len(line.lstrip())]
+        block, j = [], lineno - 2
+        while j >= 0 and lines[j].startswith(indent + "#"):
+            block.append(lines[j].strip())
+            j -= 1
+        if not any(re.match(rf"# (nn\.|a )?{what}:", c) for c in block):
+            problems.append(f"line {lineno}: {line.strip()}")
+    return problems
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=IDS)
 def test_every_module_and_parameter_gets_a_comment(spec):
-    code = generate_code(spec, explain=True)
-    lines = code.splitlines()
-    init = False
-    for i, line in enumerate(lines):
-        s = line.strip()
-        init = init or s == "super().__init__()"
-        if s.startswith("def forward"):
-            init = False
-        creates = re.match(r"^self\.\w+ = (?!None$)", s) or re.match(r'^("\w+": )?(nn\.\w+|[A-Z]\w*)\(', s)
-        prev = lines[i - 1].strip()
-        argument = prev.endswith("(") and not re.search(r"nn\.(Sequential|ModuleList|ModuleDict)\(\W?$", prev)
-        if init and creates and not argument:  # a module given as an argument (encoder_layer) has no comment
-            assert prev.startswith("#"), f"no comment above line {i + 1}: {line}"
-    assert max(len(ln) for ln in lines if ln.lstrip().startswith("#")) <= 120
+    graph = elaborate_spec(spec)
+    code = generate_code(graph, explain=True)
+    created = created_in_init(code)
+    assert len(created) >= len(graph.root.children), f"found only {created}: the checker misses lines"
+    problems = missing_comments(code)
+    assert not problems, "no comment says what these lines create:\n" + "\n".join(problems)
+    assert max(len(ln) for ln in code.splitlines() if ln.lstrip().startswith("#")) <= 120
+
+
+UNEXPLAINED = """\
+class M(nn.Module):
+    def __init__(self):
+        super().__init__()
+        # Linear: y = x W^T + b over the last dim; [B, 4] -> [B, 2]
+        self.fc = nn.Linear(4, 2)
+        self.act = nn.ReLU()
+        # Sequential: runs its 2 modules in order; [B, 2] -> [B, 2]
+        self.seq = nn.Sequential(
+            # Linear: y = x W^T + b over the last dim; [B, 2] -> [B, 2]
+            nn.Linear(2, 2),
+            nn.ReLU(),
+        )
+        if True:
+            # (as built at down)
+            self.down = nn.Sequential(
+                # ReLU: max(0, x); [B, 2] -> [B, 2]
+                nn.ReLU(),
+            )
+        # a tensor the optimizer trains
+        self.W = nn.Parameter(torch.zeros(2))
+        self.register_buffer("mask", torch.ones(2))
+        self.encoder = nn.TransformerEncoder(
+            nn.TransformerEncoderLayer(4, 2),
+            num_layers=1,
+        )
+
+    def forward(self, x):
+        return nn.ReLU()(x)
+"""
+
+
+def test_the_comment_check_reports_each_unexplained_line():
+    assert missing_comments(UNEXPLAINED) == [
+        "line 6: self.act = nn.ReLU()",  # no comment at all
+        "line 11: nn.ReLU(),",  # the comment above is its sibling's line
+        "line 15: self.down = nn.Sequential(",  # only the "(as built at)" note
+        "line 20: self.W = nn.Parameter(torch.zeros(2))",  # a comment that does not say it is an nn.Parameter
+        'line 21: self.register_buffer("mask", torch.ones(2))',
+        "line 22: self.encoder = nn.TransformerEncoder(",  # but not its encoder_layer, nor forward
+    ]
+
+
+def test_the_comment_check_sees_one_comment_removed():
+    lines = generate_code(ROOT / "specs" / "cnn.nnspec", explain=True).splitlines(keepends=True)
+    assert not missing_comments("".join(lines))
+    fc1 = next(i for i, line in enumerate(lines) if line.strip().startswith("self.fc1 = "))
+    assert lines[fc1 - 1].strip().startswith("# Linear: ")
+    problems = missing_comments("".join(lines[: fc1 - 1] + lines[fc1:]))
+    assert problems == [f"line {fc1}: {lines[fc1].strip()}"]
 
 
 def test_conv_comment_says_how_the_size_follows():

@@ -1,6 +1,6 @@
 """Limits hold: no spec exhausts the machine, and each refusal is a located SpecError before any tensor exists.
 
-The limits (`modelspec.Limits`, `modelspec.api.MAX_FILE_BYTES`, the parser's
+The limits (`modelspec.Limits`, `modelspec.pipeline.MAX_FILE_BYTES`, the parser's
 `MAX_NESTING`, forward's `MAX_LOOP_NESTING`) and their defaults:
 
 * max_params = 1,000,000,000 parameters and raw buffer elements (4 GB of
@@ -9,6 +9,10 @@ The limits (`modelspec.Limits`, `modelspec.api.MAX_FILE_BYTES`, the parser's
 * max_modules = 100,000 modules built; max_depth = 32 blocks inside blocks;
 * max_unroll = 10,000 loop passes in all (comprehensions, range(), for loops);
 * files of 5,000,000 bytes; expressions 100 levels deep; for loops 16 deep.
+
+A limit is tested by what it refuses (a located `SpecLimitError` with a hint) and by the memory the
+refusal takes (tracemalloc's peak, or ru_maxrss in a fresh process), never by the time it takes: a
+time limit fails on a loaded machine, and how fast modelspec is lives in benchmarks/.
 """
 
 from __future__ import annotations
@@ -17,14 +21,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 import tracemalloc
 
 import pytest
 
 from conftest import ROOT
 from modelspec import Limits, SpecError, compile_spec, elaborate_spec, generate_code
-from modelspec.api import MAX_FILE_BYTES
+from modelspec.pipeline import MAX_FILE_BYTES
 from modelspec.errors import SpecLimitError
 from modelspec.forward import MAX_LOOP_NESTING
 from modelspec.parse import MAX_NESTING
@@ -32,36 +35,32 @@ from modelspec.parse import MAX_NESTING
 BIG = "model Big(x: [B, 4]) {\n    fc = Linear(_, 10 ** 12)\n}\n"
 
 
-def refused(spec, limits=None, within=1.0) -> SpecLimitError:
-    t0 = time.perf_counter()
+def refused(spec, limits=None) -> SpecLimitError:
     with pytest.raises(SpecLimitError) as info:
         elaborate_spec(spec, limits=limits)
-    assert time.perf_counter() - t0 < within
     err = info.value
     assert err.line is not None and err.column is not None and err.hint
     return err
 
 
 # ------------------------------------------------------------------ parameters
-def test_a_trillion_parameters_are_refused_at_once_in_flat_memory():
+def test_a_trillion_parameters_are_refused_in_flat_memory():
     """Refused before torch is imported, let alone a tensor allocated: a fresh Python shows it."""
     prog = (
-        "import json, resource, sys, time, tracemalloc\n"
+        "import json, resource, sys, tracemalloc\n"
         "from modelspec import compile_spec, SpecError\n"
-        "tracemalloc.start(); rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; t0 = time.perf_counter()\n"
+        "tracemalloc.start(); rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "try:\n"
         "    compile_spec(sys.argv[1])\n"
         "except SpecError as err:\n"
         "    message = str(err)\n"
-        "took = time.perf_counter() - t0\n"
-        "print(json.dumps({'took': took, 'peak': tracemalloc.get_traced_memory()[1], 'message': message,\n"
+        "print(json.dumps({'peak': tracemalloc.get_traced_memory()[1], 'message': message,\n"
         "                  'rss_growth_kb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss,\n"
         "                  'torch': 'torch' in sys.modules}))\n"
     )
     res = subprocess.run([sys.executable, "-c", prog, BIG], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT)
     r = json.loads(res.stdout)
-    assert r["took"] < 0.5, r
     assert r["peak"] < 20_000_000 and r["rss_growth_kb"] < 100_000, r  # megabytes, where the weights are 20 TB
     assert not r["torch"], "torch was imported: the refusal came too late"
     assert "5,000,000,000,000 parameters" in r["message"] and "1,000,000,000" in r["message"]
@@ -221,19 +220,46 @@ def test_file_size(tmp_path):
     with open(big, "wb") as f:
         f.truncate(MAX_FILE_BYTES + 1)  # sparse: the check reads the size, not the bytes
     tracemalloc.start()
-    t0 = time.perf_counter()
-    with pytest.raises(SpecError) as info:
-        elaborate_spec(big)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    assert time.perf_counter() - t0 < 0.5 and peak < 1_000_000
+    try:
+        with pytest.raises(SpecError) as info:
+            elaborate_spec(big)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000, f"{peak:,} bytes to refuse a file by its size"
     assert "over the limit of 5,000,000" in info.value.message and info.value.hint
     with pytest.raises(SpecError):
         elaborate_spec("model M(x: [B, 4]) {\n" + "#" * MAX_FILE_BYTES + "\n}")
 
 
-def test_every_limit_error_is_quick():
-    specs = [BIG, _chain(40), "model M(x: [B, 4]) { s = Sequential(*[ReLU() for _ in range(10 ** 9)]) }",
-             "model M(x: [B, 4]) { forward(x) { return " + "-" * 100_000 + "x } }"]
-    for spec in specs:
-        refused(spec, within=2.0)
+LIMITED = {  # specs that ask for far more than the limits allow, and what the refusal says
+    "parameters": (BIG, "5,000,000,000,000 parameters"),
+    "depth": (_chain(40), "deeper than 32 levels"),
+    "unroll": ("model M(x: [B, 4]) { s = Sequential(*[ReLU() for _ in range(10 ** 9)]) }", "10,000"),
+    "unroll-huge": ("model M(x: [B, 4]) { s = Sequential(*[ReLU() for _ in range(10 ** 30)]) }", "out of range"),
+    "unroll-in-all": ("model M(x: [B, 4]) { s = Sequential(*[Sequential(*[ReLU() for _ in range(200)]) "
+                      "for _ in range(100)]) }", "passes in all"),
+    "forward-loops": ("model M(x: [B, 4]) { ls = ModuleList([Linear(4, 4) for _ in range(100)])\n"
+                      " forward(x) { for a in ls { for b in ls { for c in ls { x = c(x) } } }\n return x } }",
+                      "passes in all"),
+    "doubling": ("\n".join(["const A0 = [i for i in range(100)]"]
+                           + [f"const A{i} = A{i - 1} + A{i - 1}" for i in range(1, 40)])
+                 + "\nmodel M(x: [B, 4]) { fc = Linear(_, 2) }", "items, over the limit"),
+    "nesting": ("model M(x: [B, 4]) { forward(x) { return " + "-" * 50_000 + "x } }",
+                f"more than {MAX_NESTING} levels"),
+}
+
+
+@pytest.mark.parametrize("name", LIMITED)
+def test_every_limit_error_is_refused_in_bounded_memory(name):
+    """What a refusal allocates follows from the spec's text, not from what the spec asks for
+    (10**9 modules, 5 * 10**12 parameters, 100 * 2**39 list items would not fit in any machine)."""
+    spec, message = LIMITED[name]
+    tracemalloc.start()
+    try:
+        err = refused(spec)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert message in err.message
+    assert peak < 20_000_000 + 1_000 * len(spec), f"{peak:,} bytes to refuse a spec of {len(spec):,} characters"

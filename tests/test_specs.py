@@ -12,7 +12,8 @@ import pytest
 
 from conftest import BLESS, ROOT, SPECS, spec_ids
 from modelspec import compile_spec, elaborate_spec, example_inputs, generate_code
-from modelspec.api import _eval_dim, symbol_sizes
+from modelspec.pipeline import symbol_sizes
+from modelspec.shapes import evaluate as _eval_dim
 
 GOLDEN = ROOT / "tests" / "golden"
 
