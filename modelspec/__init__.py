@@ -6,14 +6,13 @@
     Linear(in_features=784, out_features=10, bias=True)
 """
 
-__version__ = "0.1.0"
-
-from .api import compile_spec, elaborate_spec, example_inputs, generate_code, parse_spec  # noqa: E402
-from .elaborate import Limits  # noqa: E402
-from .errors import SpecError  # noqa: E402
-from .fmt import format_spec  # noqa: E402
-from .graph import to_dot, to_mermaid, to_svg  # noqa: E402
-from .summary import Summary, summarize  # noqa: E402
+from .version import __version__
+from .api import compile_spec, elaborate_spec, example_inputs, generate_code, parse_spec
+from .elaborate import Limits
+from .errors import SpecError
+from .fmt import format_spec
+from .graph import to_dot, to_mermaid, to_svg
+from .summary import Summary, summarize
 
 __all__ = ["compile_spec", "elaborate_spec", "example_inputs", "format_spec", "generate_code", "parse_spec", "Limits",
            "SpecError", "Summary", "summarize", "to_dot", "to_mermaid", "to_svg", "__version__"]

@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
         "Run 'modelspec COMMAND --help' for a command's options.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    from . import __version__
+    from .version import __version__
 
     p.add_argument("--version", action="version", version=f"modelspec {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")

@@ -21,6 +21,7 @@ import subprocess
 from dataclasses import dataclass, field
 
 from .model import FlowNode, ModelGraph, ModuleNode
+from .pipeline import load_graph
 from .shapes import shape_str
 
 GRAPHVIZ_HELP = (
@@ -282,21 +283,13 @@ def diagram_mermaid(d: Diagram) -> str:
 
 
 # ---------------------------------------------------------------- public API
-def _graph(spec, model: str | None) -> ModelGraph:
-    if isinstance(spec, ModelGraph):
-        return spec
-    from .pipeline import load_graph
-
-    return load_graph(spec, model=model)
-
-
 def to_dot(spec, *, depth: int | None = None, model: str | None = None) -> str:
     """The model as a Graphviz DOT digraph (a path, spec text or `ModelGraph`).
 
     >>> print(to_dot("model M(x: [B, 4]) { fc = Linear(_, 2) }").splitlines()[-2])
       "n1" -> "n2" [label="[B, 2]"];
     """
-    return diagram_dot(build_diagram(_graph(spec, model), depth))
+    return diagram_dot(build_diagram(load_graph(spec, model=model), depth))
 
 
 def to_mermaid(spec, *, depth: int | None = None, model: str | None = None) -> str:
@@ -305,7 +298,7 @@ def to_mermaid(spec, *, depth: int | None = None, model: str | None = None) -> s
     >>> print(to_mermaid("model M(x: [B, 4]) { fc = Linear(_, 2) }").splitlines()[2])
         n1["fc<br/>Linear"]
     """
-    return diagram_mermaid(build_diagram(_graph(spec, model), depth))
+    return diagram_mermaid(build_diagram(load_graph(spec, model=model), depth))
 
 
 def to_svg(spec, *, depth: int | None = None, model: str | None = None, timeout: float = 60) -> str:

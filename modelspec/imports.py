@@ -3,16 +3,22 @@
 Paths are relative to the importing file. Only ``.nnspec`` files are read,
 never Python; a cycle, a missing file or a missing name is a `SpecImportError`
 at the import statement. Blocks and consts are imported (models are not).
+
+The pipeline resolves a spec's imports before it elaborates the spec, and
+hands the result to `elaborate(..., imported=...)`: elaboration reads no file.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ir
+from .elaborate import Elaborator, spec_identifiers
 from .errors import SpecError, SpecImportError, did_you_mean
+from .parse import parse
 from .shapes import Val
 
 
@@ -27,12 +33,13 @@ class Imported:
     identifiers: set[str] = field(default_factory=set)  # every name the imported files write
 
 
-def resolve_imports(spec: ir.SpecFile, text: str | None, _stack: tuple[str, ...] = ()) -> Imported:
-    """Load every file ``spec`` imports (transitively) and collect what it names."""
-    from .pipeline import read_spec
-    from .elaborate import Elaborator, spec_identifiers
-    from .parse import parse
+def resolve_imports(spec: ir.SpecFile, text: str | None, read: Callable[[Path], tuple[str, str | None]],
+                    _stack: tuple[str, ...] = ()) -> Imported:
+    """Load every file ``spec`` imports (transitively) and collect what it names.
 
+    ``read(path) -> (text, path)`` reads one file; the pipeline passes its own
+    `read_spec`, so an imported file is bounded and decoded as the first one was.
+    """
     out = Imported()
     here = os.path.dirname(os.path.abspath(spec.path)) if spec.path else os.getcwd()
     stack = _stack or ((os.path.abspath(spec.path),) if spec.path else ())
@@ -55,9 +62,9 @@ def resolve_imports(spec: ir.SpecFile, text: str | None, _stack: tuple[str, ...]
         # shown as the user would write it: beside the importing file's own path
         shown = os.path.normpath(os.path.join(os.path.dirname(spec.path), item.path)) if spec.path else target
         # a Path, so that a file name with a brace or newline is never taken for spec text
-        sub_text, sub_path = read_spec(Path(shown if not os.path.isabs(item.path) else target))
+        sub_text, sub_path = read(Path(shown if not os.path.isabs(item.path) else target))
         sub_spec = parse(sub_text, sub_path)
-        nested = resolve_imports(sub_spec, sub_text, stack + (target,))
+        nested = resolve_imports(sub_spec, sub_text, read, stack + (target,))
         try:
             sub = Elaborator(sub_spec, imported=nested)
         except SpecError as err:

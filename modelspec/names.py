@@ -6,10 +6,13 @@ parameter, a local variable, or an attribute of a module (``self.fc``). A
 name is refused when it could change what that code means:
 
 * Python keywords and dunder names (``lambda``, ``__class__``);
-* the names the generated code itself relies on (``self``, ``torch``,
-  ``nn``, ``F``, ``super``, ...) and, for anything that is a Python variable,
-  every builtin (``range``, ``input``, ``exec``): shadowing one would change
-  the code around it;
+* the names the generated code itself relies on (`GENERATED`: ``self``,
+  ``torch``, ``nn``, ``F``, ``super``, ``in_shape``);
+* every Python builtin (`BUILTINS`, read from the `builtins` module:
+  ``range``, ``input``, ``str``, ``filter``): as a variable it would hide
+  the builtin from the code around it; as a child, ``filter(x)`` in the
+  spec would read as Python's ``filter`` (and ``round(...)`` as the round
+  that consts may call), whichever was meant;
 * for children, parameters and buffers (attributes of an ``nn.Module``), the
   attributes every module already has (``training``, ``forward``, ``to``,
   ``_modules``), which assigning a child would break;
@@ -18,7 +21,8 @@ name is refused when it could change what that code means:
   for forward's local values the module-level consts (Python would make the
   const a local of the whole ``forward``).
 
-`name_problem(...)` says what is wrong with a name, or None.
+`name_problem(...)` says what is wrong with a name, or None. This module is
+the one home of these lists (`modelspec.values.RESERVED` is `GENERATED`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import keyword
 # Names the generated code spells itself; a spec may not rebind them.
 GENERATED = frozenset({"self", "torch", "nn", "F", "super", "in_shape"})
 
+# Python's builtins as this interpreter has them (with `exit`, `help` and the like when `site` ran).
 BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_"))
 
 # Attributes of every nn.Module instance (torch 2.x); tests/test_security.py holds this against torch.
@@ -68,12 +73,15 @@ def name_problem(name: str, what: str, classes=(), consts=()) -> tuple[str, str]
             return (f"{name!r} cannot be {what}: every nn.ModuleDict has an attribute {name!r}",
                     f"choose another key, e.g. {name.strip('_')}_")
         return None
-    if name.startswith("__") or keyword.iskeyword(name) or name in GENERATED or name in ("None", "True", "False"):
+    if name.startswith("__") or keyword.iskeyword(name) or name in GENERATED:  # keywords: None, True, False too
         return (f"{name!r} cannot name {what}: it is reserved in the generated Python code", "choose another name")
     if what in ATTRIBUTE_KINDS:
         if name in MODULE_ATTRIBUTES:
             return (f"{name!r} cannot name {what}: every nn.Module has an attribute {name!r}",
                     f"choose another name, e.g. {name.strip('_')}_")
+        if name in BUILTINS:  # `self.filter` hides nothing, but `filter(x)` in the spec reads as the builtin
+            return (f"{name!r} cannot name {what}: it is the name of Python's builtin {name!r}",
+                    f"choose another name, e.g. {name}_")
         return None
     if name in BUILTINS:
         return (f"{name!r} cannot name {what}: it would hide Python's builtin {name!r} in the generated code",

@@ -11,12 +11,14 @@ import warnings
 from contextvars import ContextVar
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ir
 from .errors import Span, SpecError, SpecLimitError, SpecSyntaxError, did_you_mean
+from .version import __version__
 
 # How expected terminals read in a message.
 _TERMINAL_WORDS = {
@@ -25,14 +27,81 @@ _TERMINAL_WORDS = {
     "FLOAT": "a number",
     "STRING": "a string",
     "INFER": "_",
+    "IF_STMT": "'if'",
     "$END": "end of file",
 }
 
 
+def grammar_text() -> str:
+    """The grammar, grammar/nnspec.lark: inside the package when installed from the wheel (pyproject.toml maps
+    grammar/ to modelspec/grammar/ there), else beside the package in a checkout or an editable install.
+
+    >>> grammar_text().startswith("// nnspec.lark")
+    True
+    """
+    shipped = resources.files("modelspec").joinpath("grammar", "nnspec.lark")
+    if shipped.is_file():
+        return shipped.read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parent.parent / "grammar" / "nnspec.lark").read_text(encoding="utf-8")
+
+
+class StatementIf:
+    """Tells an `if` statement in forward from a conditional expression on the line before.
+
+    Newlines mean nothing to the grammar, so after ``y = fc(x)`` an ``if flag {``
+    would read as the start of ``fc(x) if flag else ...``. An `if` opens a
+    statement (it becomes ``IF_STMT``) right after ``;``, after the ``{`` or
+    ``}`` of a body (not of a dict), or when it is the first token on its line
+    and that line ends with ``{``. (A conditional child, ``down = Conv2d(...)``
+    then ``if stride != 1`` on the next line, does not end in ``{``.)
+    """
+
+    always_accept = ()
+    # after these a `{` opens a dict, not a body
+    DICT_AFTER = {"LPAR", "LSQB", "COMMA", "EQUAL", "COLON", "PLUS", "MINUS", "STAR", "SLASH", "DSLASH", "PERCENT",
+                  "AT", "RETURN", "IN", "NOT", "AND", "OR", "IF", "IF_STMT", "LESSTHAN", "MORETHAN", "IS"}
+
+    def process(self, stream):
+        previous = before = None
+        braces: list[bool] = []  # for each open `{`: whether it opens a body
+        closed_body = False  # the previous token is a `}` that closed a body
+        pending: list[Token] = []
+        for tok in stream:
+            if pending and tok.line != pending[0].line:
+                yield from self._decide(pending)
+                pending = []
+            if tok.type == "LBRACE":
+                kind = previous.type if previous is not None else None
+                dict_else = kind == "ELSE" and (before is None or before.type != "RBRACE")
+                operator = kind is not None and kind.startswith("__ANON")  # ==, **, ... (unnamed in the grammar)
+                braces.append(not (kind in self.DICT_AFTER or operator or kind is None or dict_else))
+            after_body = previous is not None and (
+                previous.type == "SEMICOLON" or (previous.type == "LBRACE" and braces[-1:] == [True])
+                or (previous.type == "RBRACE" and closed_body))
+            if tok.type == "RBRACE":
+                closed_body = braces.pop() if braces else False
+            if pending:
+                pending.append(tok)
+            elif tok.type == "IF" and after_body:
+                yield Token.new_borrow_pos("IF_STMT", tok, tok)
+            elif tok.type == "IF" and (previous is None or previous.end_line < tok.line):
+                pending = [tok]
+            else:
+                yield tok
+            previous, before = tok, previous
+        yield from self._decide(pending)
+
+    @staticmethod
+    def _decide(line: list[Token]):
+        if line and line[-1].type == "LBRACE":
+            line[0] = Token.new_borrow_pos("IF_STMT", line[0], line[0])
+        yield from line
+
+
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    grammar = resources.files("modelspec").joinpath("grammar/nnspec.lark").read_text()
-    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True, cache=_cache_path())
+    return Lark(grammar_text(), parser="lalr", lexer="basic", postlex=StatementIf(), propagate_positions=True,
+                maybe_placeholders=True, cache=_cache_path())
 
 
 def _cache_path() -> str | bool:
@@ -49,8 +118,6 @@ def _cache_path() -> str | bool:
             pass
     except OSError:
         folder = tempfile.gettempdir()
-    from . import __version__
-
     return os.path.join(folder, f"nnspec-{__version__}.lark.cache")
 
 
@@ -104,8 +171,8 @@ _COMMENTS: ContextVar[list[Token]] = ContextVar("modelspec_comments")
 @lru_cache(maxsize=1)
 def _comment_parser() -> Lark:
     # the same tables as _parser() (lexer_callbacks do not change the cache key), plus a COMMENT hook
-    grammar = resources.files("modelspec").joinpath("grammar/nnspec.lark").read_text()
-    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=True, cache=_cache_path(),
+    return Lark(grammar_text(), parser="lalr", lexer="basic", postlex=StatementIf(), propagate_positions=True,
+                maybe_placeholders=True, cache=_cache_path(),
                 lexer_callbacks={"COMMENT": lambda tok: _COMMENTS.get().append(tok)})
 
 
@@ -365,7 +432,7 @@ class _ToIR(Transformer):
     def for_stmt(self, meta, var, iter_, body):
         return ir.For(var=str(var), iter=iter_, body=body, span=_span(meta))
 
-    def if_stmt(self, meta, test, body, orelse):
+    def if_stmt(self, meta, _if, test, body, orelse):
         return ir.If(test=test, body=body, orelse=orelse or [], span=_span(meta))
 
     def fwd_block(self, meta, *stmts):

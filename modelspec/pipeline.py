@@ -1,8 +1,10 @@
 """The pipeline every face shares: read a source, parse it, elaborate it into the model graph.
 
-The API, the command line, the views and imports all come through here, so
-a spec is read, bounded and located the same way wherever it enters.
-`load_graph(source) -> ModelGraph` is the whole front end.
+The API, the command line and the views all come through here, and imported
+files are read with the same `read_spec`, so a spec is read, bounded and
+located the same way wherever it enters. `load_graph(source) -> ModelGraph`
+is the whole front end: read, parse, resolve imports (modelspec/imports.py),
+elaborate. Every stage it calls is below it; none calls back up.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 from . import ir
 from .elaborate import Limits, elaborate
 from .errors import SpecError, SpecImportError, SpecLimitError
+from .imports import resolve_imports
 from .model import ModelGraph
 from .parse import decode_source, parse
 from .shapes import Sym, evaluate
@@ -68,9 +71,9 @@ def read_spec(source_or_path) -> tuple[str, str | None]:
         except FileNotFoundError:
             raise SpecImportError("no such file", path=path, hint="check the path and its spelling") from None
         except IsADirectoryError:
-            raise SpecImportError("this is a directory, not a spec file", path=path) from None
+            raise SpecImportError("this is a directory, not a spec file", path=path, hint='name a .nnspec file') from None
         except OSError as exc:
-            raise SpecImportError(f"cannot read the file: {exc.strerror}", path=path) from None
+            raise SpecImportError(f"cannot read the file: {exc.strerror}", path=path, hint="check the file's permissions") from None
         return decode_source(data, path), path
     if not isinstance(source_or_path, str):
         raise TypeError(f"expected spec text or a path, got {type(source_or_path).__name__}")
@@ -103,7 +106,8 @@ def load_graph(source_or_path, *, model: str | None = None, limits: Limits | Non
     text, path = read_spec(source_or_path)
     spec = parse(text, path)
     try:
-        return elaborate(spec, model, limits=limits, text=text)
+        imported = resolve_imports(spec, text, read_spec) if any(isinstance(i, ir.Import) for i in spec.items) else None
+        return elaborate(spec, model, limits=limits, text=text, imported=imported)
     except SpecError as exc:
         raise exc.locate(path, text) from None
 

@@ -232,6 +232,7 @@ class GrammarGen:
         for r in parser.rules:
             self.rules.setdefault(r.origin.name, []).append(r.expansion)
         self.patterns = {t.name: t.pattern for t in parser.terminals}
+        self.patterns["IF_STMT"] = self.patterns["IF"]  # declared in the grammar, made by the lexer step
         self.cost = self._costs()
 
     def _costs(self) -> dict[str, int]:
@@ -256,6 +257,10 @@ class GrammarGen:
             return rng.choice(["0.5", "1.0", "1e-5", "0.1", "2.5e3"])
         if name == "STRING":
             return rng.choice(STRINGS)
+        if name == "IF_STMT":  # an `if` statement opens its line, which ends with `{` (modelspec.parse.StatementIf)
+            return "\nif"
+        if name == "LBRACE":
+            return "{\n"
         pattern = self.patterns[name]
         return pattern.value if pattern.type == "str" else name.lower()
 
