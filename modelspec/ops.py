@@ -18,6 +18,15 @@ method's, in the same order; ``also`` names the other namespace torch spells
 a function in (``torch.relu`` beside ``F.relu``), with its parameters where
 they differ (``torch.relu`` takes no ``inplace``). ``tests/test_ops.py`` holds
 every rule and every spelling against torch on the ``meta`` device.
+
+Dtypes are checked like shapes: ``dtypes`` are those each tensor argument may
+have (a callable of the bound values where they decide), and a rule gives
+its result torch's promotion of its inputs (`promote`: bool < long < float,
+a Python int counting as long and a float as float); ``result``, where
+given, maps that to the dtype the op makes (``torch.sigmoid`` of a long
+tensor is float, ``sum`` of a bool one long). `OPERATORS` and `UNARY` are
+Python's arithmetic on tensors, as the same kind of entries.
+``tests/test_dtypes.py`` holds them against torch on the CPU.
 """
 
 from __future__ import annotations
@@ -25,7 +34,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .layers.base import ShapeProblem, prod
+from . import expr as E
+from .layers.base import ANY_DTYPE, DTYPES, FLOAT_ONLY, NUMERIC, ShapeProblem, dtype_problem, prod
 from .model import TensorInfo
 from .shapes import Sym, Val, is_dim
 
@@ -44,6 +54,8 @@ class Op:
     macs: Callable | None = None
     method_params: tuple[tuple[str, Any], ...] | None = None  # the method's parameters, where they differ
     also: tuple[tuple[str, Any], ...] = ()  # (namespace, its parameters or None for the same): torch.relu(input)
+    dtypes: tuple[str, ...] | Callable[..., tuple[str, ...]] = FLOAT_ONLY  # of each tensor argument
+    result: Callable[[str], str] | None = None  # the result's dtype from the promoted inputs'; None: as the rule says
 
 
 def _t(x, what="input") -> TensorInfo:
@@ -170,7 +182,8 @@ def clamp_rule(input, min, max):
     for v, what in ((min, "min"), (max, "max")):
         if v is not None and not _is_number(v):
             raise ShapeProblem(f"expects {what} to be a number, got {_describe(v)}")
-    return same(x)
+    # the bounds promote like the other side of a binary op: clamp(bool_x, min=0) is long
+    return TensorInfo(tuple(x.shape), promote(x.dtype, *(number_dtype(v) for v in (min, max) if v is not None)))
 
 
 def flatten_rule(input, start_dim, end_dim):
@@ -287,6 +300,10 @@ def t_rule(input):
 def squeeze_rule(input, dim):
     x = _t(input)
     if dim is None:  # not given; torch refuses dim=None
+        symbolic = [str(d.value) for d in x.shape if isinstance(d.value, Sym)]
+        if symbolic:
+            raise ShapeProblem(f"squeeze() of {x} would also drop {symbolic[0]} wherever it is 1: "
+                               f"the result's rank would depend on it")
         return TensorInfo(tuple(d for d in x.shape if d.value != 1), x.dtype)
     dims = _dim_list(dim, x)
     return TensorInfo(tuple(d for i, d in enumerate(x.shape) if not (i in dims and d.value == 1)), x.dtype)
@@ -335,8 +352,14 @@ def cat_rule(tensors, dim):
     for t in ts[1:]:
         total = total + t.shape[d].value
     s = list(ts[0].shape)
-    s[d] = Val(total) if len(ts) > 1 else s[d]
-    return TensorInfo(tuple(s), ts[0].dtype)
+    spellings = [t.shape[d].expr for t in ts]
+    spelled = None
+    if len(ts) > 1 and all(e is not None for e in spellings):  # c1 + c3 + c5 + pool_proj, as the class names them
+        spelled = spellings[0]
+        for e in spellings[1:]:
+            spelled = E.BinOp("+", spelled, e)
+    s[d] = Val(total, spelled) if len(ts) > 1 else s[d]
+    return TensorInfo(tuple(s), promote(*(t.dtype for t in _tensors(tensors))))
 
 
 def stack_rule(tensors, dim):
@@ -350,11 +373,36 @@ def stack_rule(tensors, dim):
         raise ShapeProblem(f"dim={d} is out of range for stacking {ts[0]}: the new dim goes at {-n}..{n - 1}")
     s = list(ts[0].shape)
     s.insert(d % n, Val(len(ts)))
-    return TensorInfo(tuple(s), ts[0].dtype)
+    return TensorInfo(tuple(s), promote(*(t.dtype for t in ts)))
 
 
-def _dtype(a: str, b: str) -> str:
-    return "float" if "float" in (a, b) else a
+def promote(*dtypes: str) -> str:
+    """torch's result dtype for tensors (and numbers, as `number_dtype` names them) of ``dtypes``.
+
+    >>> promote("bool", "long"), promote("long", "float"), promote("bool")
+    ('long', 'float', 'bool')
+    """
+    return max(dtypes, key=DTYPES.index)
+
+
+def number_dtype(v) -> str:
+    """The dtype a Python number promotes like: an int as long, a float as float."""
+    return "float" if isinstance(_plain(v), float) else "long"
+
+
+def to_float(dtype: str) -> str:
+    """torch.sigmoid, exp, sqrt... of an integer tensor: float."""
+    return "float"
+
+
+def to_long(dtype: str) -> str:
+    """Indices: argmax, argmin."""
+    return "long"
+
+
+def sum_dtype(dtype: str) -> str:
+    """torch.sum adds bools up as integers."""
+    return "long" if dtype == "bool" else dtype
 
 
 def broadcast(a: TensorInfo, b: TensorInfo, op: str) -> TensorInfo:
@@ -372,11 +420,11 @@ def broadcast(a: TensorInfo, b: TensorInfo, op: str) -> TensorInfo:
             out.append(x)
         else:
             raise ShapeProblem(f"cannot {op} {a} and {b}: dim {i - n} is {x.value} against {y.value}")
-    return TensorInfo(tuple(out), _dtype(a.dtype, b.dtype))
+    return TensorInfo(tuple(out), promote(a.dtype, b.dtype))
 
 
-def _binary(verb: str, float_result: bool = False):
-    """torch.add(input, other): a tensor and a tensor (broadcast) or a number."""
+def _binary(verb: str):
+    """torch.add(input, other): a tensor and a tensor (broadcast) or a number; the result promoted."""
 
     def rule(input, other, *options):
         for o in options:
@@ -390,14 +438,61 @@ def _binary(verb: str, float_result: bool = False):
                 raise ShapeProblem(f"expects a tensor, got {_describe(input)} and {_describe(other)}")
             if not _is_number(s):
                 raise ShapeProblem(f"cannot {verb} a tensor {t} and {_describe(s)}")
-            out = TensorInfo(tuple(t.shape), "float" if isinstance(_plain(s), float) else t.dtype)
-        return TensorInfo(out.shape, "float") if float_result else out
+            out = TensorInfo(tuple(t.shape), promote(t.dtype, number_dtype(s)))
+        alpha = options[0] if options else None  # torch.add's and torch.sub's
+        if isinstance(_plain(alpha), float) and out.dtype != "float":
+            raise ShapeProblem(f"cannot {verb} {out.dtype} tensors with the float alpha={_plain(alpha)}",
+                               hint="give alpha as an integer, or make the tensors float: x * 1.0")
+        return out
 
     return rule
 
 
+def _rounded(verb: str):
+    """Floor division and remainder (``//``, ``%``, div with a rounding_mode): promoted, but not of two bools."""
+    binary = _binary(verb)
+
+    def rule(input, other):
+        out = binary(input, other)
+        if out.dtype == "bool":
+            raise ShapeProblem(f"cannot {verb} two bool tensors", hint="make one of them long or float: x * 1")
+        return out
+
+    return rule
+
+
+def _division(input, other, rounding_mode=None):
+    mode = _plain(rounding_mode)
+    if mode not in (None, "trunc", "floor"):
+        raise ShapeProblem(f"rounding_mode must be None, 'trunc' or 'floor', not {_describe(rounding_mode)}")
+    if mode is not None:
+        return _rounded("divide")(input, other)  # rounded: the promoted dtype
+    out = _binary("divide")(input, other)
+    return TensorInfo(out.shape, "float")  # true division is float, whatever divides what
+
+
+def _power(input, exponent):
+    out = _rounded("raise")(input, exponent)
+    e = _plain(exponent)
+    if out.dtype == "long" and _is_number(exponent) and isinstance(e, int) and e < 0:
+        raise ShapeProblem(f"cannot raise integers to the negative power {e}",
+                           hint="make the tensor float first: x * 1.0")
+    return out
+
+
+def _same_numeric(a: TensorInfo, b: TensorInfo, what: str):
+    """matmul and bmm do not promote: one dtype on both sides, and not bool."""
+    for t, side in ((a, "input"), (b, what)):
+        if t.dtype not in NUMERIC:
+            raise dtype_problem(NUMERIC, t.dtype, side)
+    if a.dtype != b.dtype:
+        raise ShapeProblem(f"cannot multiply a {a.dtype} tensor {a} by a {b.dtype} tensor {b}: torch does not "
+                           f"promote here", hint="make both float: x * 1.0")
+
+
 def matmul_rule(input, other):
     a, b = _t(input), _t(other, "other")
+    _same_numeric(a, b, "other")
     if not a.shape or not b.shape:
         raise ShapeProblem(f"cannot multiply a 0-d tensor: {a} @ {b}")
     sa, sb = list(a.shape), list(b.shape)
@@ -406,17 +501,17 @@ def matmul_rule(input, other):
     if k1.value != k2.value:
         raise ShapeProblem(f"cannot multiply {a} @ {b}: inner dims {k1.value} and {k2.value} differ")
     if len(sa) == 1 and len(sb) == 1:
-        return TensorInfo((), _dtype(a.dtype, b.dtype))
+        return TensorInfo((), promote(a.dtype, b.dtype))
     if len(sb) == 1:
-        return TensorInfo(tuple(sa[:-1]), _dtype(a.dtype, b.dtype))
+        return TensorInfo(tuple(sa[:-1]), promote(a.dtype, b.dtype))
     if len(sa) == 1:
-        return TensorInfo((*sb[:-2], sb[-1]), _dtype(a.dtype, b.dtype))
+        return TensorInfo((*sb[:-2], sb[-1]), promote(a.dtype, b.dtype))
     ba, bb = TensorInfo(tuple(sa[:-2])), TensorInfo(tuple(sb[:-2]))
     try:
         batch = broadcast(ba, bb, "broadcast").shape
     except ShapeProblem:
         raise ShapeProblem(f"cannot multiply {a} @ {b}: batch dims {ba} and {bb} do not broadcast") from None
-    return TensorInfo((*batch, sa[-2], sb[-1]), _dtype(a.dtype, b.dtype))
+    return TensorInfo((*batch, sa[-2], sb[-1]), promote(a.dtype, b.dtype))
 
 
 def matmul_macs(out, input, other):
@@ -426,13 +521,14 @@ def matmul_macs(out, input, other):
 
 def bmm_rule(input, mat2):
     a, b = _t(input), _t(mat2, "mat2")
+    _same_numeric(a, b, "mat2")
     if len(a.shape) != 3 or len(b.shape) != 3:
         raise ShapeProblem(f"expects two 3-d tensors [N, n, h] and [N, h, m], got {a} and {b}")
     if a.shape[0].value != b.shape[0].value:
         raise ShapeProblem(f"cannot multiply {a} and {b}: batch sizes {a.shape[0].value} and {b.shape[0].value} differ")
     if a.shape[2].value != b.shape[1].value:
         raise ShapeProblem(f"cannot multiply {a} and {b}: inner dims {a.shape[2].value} and {b.shape[1].value} differ")
-    return TensorInfo((a.shape[0], a.shape[1], b.shape[2]), _dtype(a.dtype, b.dtype))
+    return TensorInfo((a.shape[0], a.shape[1], b.shape[2]), promote(a.dtype, b.dtype))
 
 
 def _reduced(x: TensorInfo, dims, keep: bool, dtype=None) -> TensorInfo:
@@ -560,9 +656,15 @@ def slice_len(size, lower: int | None, upper: int | None, step: int | None):
     raise ShapeProblem(f"cannot slice the symbolic dim {size} with [{shown}]: its length depends on {size}")
 
 
-def _elementwise(name, function="F", doc="", method=False, rule=None, **extra):
+def _elementwise(name, function="F", doc="", method=False, rule=None, dtypes=FLOAT_ONLY, result=None, **extra):
     params = (("input", NO_DEFAULT),) + tuple(extra.items())
-    return Op(name, params, rule or same, function, method=method, doc=doc)
+    return Op(name, params, rule or same, function, method=method, doc=doc, dtypes=dtypes, result=result)
+
+
+def _dropout_dtypes(input, p, training=None, inplace=None):
+    # at p=0 or p=1, or not training, torch's dropout is the input or zeros, of any dtype; between, it scales
+    # by the float 1/(1-p). Not given, training is True (and self.training in the printed code).
+    return ANY_DTYPE if _plain(p) in (0, 1) or _plain(training) is False else FLOAT_ONLY
 
 
 _INPLACE = {"inplace": Val(False)}
@@ -572,8 +674,8 @@ OPS: dict[str, Op] = {
     op.name: op
     for op in [
         Op("relu", (("input", NO_DEFAULT), ("inplace", Val(False))), same, "F", doc="max(0, x)",
-           method_params=_INPUT, also=(("torch", _INPUT),)),
-        _elementwise("relu6", doc="min(max(0, x), 6)", **_INPLACE),
+           method_params=_INPUT, also=(("torch", _INPUT),), dtypes=NUMERIC),
+        _elementwise("relu6", doc="min(max(0, x), 6)", dtypes=NUMERIC, **_INPLACE),
         Op("gelu", (("input", NO_DEFAULT), ("*", None), ("approximate", Val("none"))), gelu_rule, "F", method=False,
            doc="x * Phi(x)"),
         _elementwise("silu", doc="x * sigmoid(x)", **_INPLACE),
@@ -585,28 +687,31 @@ OPS: dict[str, Op] = {
         _elementwise("softplus", doc="softplus", beta=Val(1.0), threshold=Val(20.0)),
         _elementwise("hardswish", doc="hard swish", **_INPLACE),
         _elementwise("hardsigmoid", doc="hard sigmoid", **_INPLACE),
-        _elementwise("hardtanh", doc="clamp to [min_val, max_val]", min_val=Val(-1.0), max_val=Val(1.0), **_INPLACE),
+        _elementwise("hardtanh", doc="clamp to [min_val, max_val]", dtypes=NUMERIC, min_val=Val(-1.0),
+                     max_val=Val(1.0), **_INPLACE),
         _elementwise("logsigmoid", doc="log(sigmoid(x))"),
-        Op("sigmoid", _INPUT, same, "torch", doc="1 / (1 + exp(-x))", also=(("F", None),)),
-        Op("tanh", _INPUT, same, "torch", doc="tanh(x)", also=(("F", None),)),
-        _elementwise("exp", "torch", doc="exp(x)", method=True),
-        _elementwise("log", "torch", doc="log(x)", method=True),
-        _elementwise("sqrt", "torch", doc="sqrt(x)", method=True),
-        _elementwise("rsqrt", "torch", doc="1 / sqrt(x)", method=True),
-        _elementwise("abs", "torch", doc="|x|", method=True),
-        _elementwise("neg", "torch", doc="-x", method=True),
+        Op("sigmoid", _INPUT, same, "torch", doc="1 / (1 + exp(-x))", also=(("F", None),), dtypes=ANY_DTYPE,
+           result=to_float),
+        Op("tanh", _INPUT, same, "torch", doc="tanh(x)", also=(("F", None),), dtypes=ANY_DTYPE, result=to_float),
+        _elementwise("exp", "torch", doc="exp(x)", method=True, dtypes=ANY_DTYPE, result=to_float),
+        _elementwise("log", "torch", doc="log(x)", method=True, dtypes=ANY_DTYPE, result=to_float),
+        _elementwise("sqrt", "torch", doc="sqrt(x)", method=True, dtypes=ANY_DTYPE, result=to_float),
+        _elementwise("rsqrt", "torch", doc="1 / sqrt(x)", method=True, dtypes=ANY_DTYPE, result=to_float),
+        _elementwise("abs", "torch", doc="|x|", method=True, dtypes=NUMERIC),
+        _elementwise("neg", "torch", doc="-x", method=True, dtypes=NUMERIC),
         Op("clamp", (("input", NO_DEFAULT), ("min", None), ("max", None)), clamp_rule, "torch",
-           doc="clamp to [min, max] (numbers)"),
+           doc="clamp to [min, max] (numbers)", dtypes=ANY_DTYPE),
         Op("add", (("input", NO_DEFAULT), ("other", NO_DEFAULT), ("*", None), ("alpha", None)), _binary("add"),
-           "torch", doc="input + alpha * other, broadcasting"),
+           "torch", doc="input + alpha * other, broadcasting", dtypes=ANY_DTYPE),
         Op("sub", (("input", NO_DEFAULT), ("other", NO_DEFAULT), ("*", None), ("alpha", None)),
-           _binary("subtract"), "torch", doc="input - alpha * other, broadcasting"),
+           _binary("subtract"), "torch", doc="input - alpha * other, broadcasting", dtypes=NUMERIC),
         Op("mul", (("input", NO_DEFAULT), ("other", NO_DEFAULT)), _binary("multiply"), "torch",
-           doc="input * other, broadcasting"),
+           doc="input * other, broadcasting", dtypes=ANY_DTYPE),
         Op("div", (("input", NO_DEFAULT), ("other", NO_DEFAULT), ("*", None), ("rounding_mode", None)),
-           _binary("divide", float_result=True), "torch", doc="input / other, broadcasting"),
-        Op("pow", (("input", NO_DEFAULT), ("exponent", NO_DEFAULT)), _binary("raise"), "torch",
-           doc="input ** exponent, broadcasting"),
+           _division, "torch", doc="input / other, broadcasting; rounding_mode None, 'trunc' or 'floor'",
+           dtypes=ANY_DTYPE),
+        Op("pow", (("input", NO_DEFAULT), ("exponent", NO_DEFAULT)), _power, "torch",
+           doc="input ** exponent, broadcasting", dtypes=ANY_DTYPE),
         Op("softmax", (("input", NO_DEFAULT), ("dim", None)), softmax_rule, "F", doc="softmax along dim",
            also=(("torch", None),)),
         Op("log_softmax", (("input", NO_DEFAULT), ("dim", None)), softmax_rule, "F", doc="log-softmax along dim",
@@ -621,46 +726,75 @@ OPS: dict[str, Op] = {
             method=False,
             training_arg=True,
             doc="zeroes elements with probability p while training",
+            dtypes=_dropout_dtypes,
         ),
-        Op("flatten", (("input", NO_DEFAULT), ("start_dim", Val(0)), ("end_dim", Val(-1))), flatten_rule, "torch"),
-        Op("view", (("input", NO_DEFAULT), ("*size", None)), view_rule, None),
+        # moving elements about works on every dtype
+        Op("flatten", (("input", NO_DEFAULT), ("start_dim", Val(0)), ("end_dim", Val(-1))), flatten_rule, "torch",
+           dtypes=ANY_DTYPE),
+        Op("view", (("input", NO_DEFAULT), ("*size", None)), view_rule, None, dtypes=ANY_DTYPE),
         Op("reshape", (("input", NO_DEFAULT), ("shape", NO_DEFAULT)), reshape_rule, "torch",
-           method_params=(("input", NO_DEFAULT), ("*shape", None))),
-        Op("size", (("input", NO_DEFAULT), ("dim", None)), size_rule, None),
-        Op("dim", (("input", NO_DEFAULT),), dim_rule, None),
-        Op("numel", (("input", NO_DEFAULT),), numel_rule, "torch"),
+           method_params=(("input", NO_DEFAULT), ("*shape", None)), dtypes=ANY_DTYPE),
+        Op("size", (("input", NO_DEFAULT), ("dim", None)), size_rule, None, dtypes=ANY_DTYPE),
+        Op("dim", (("input", NO_DEFAULT),), dim_rule, None, dtypes=ANY_DTYPE),
+        Op("numel", (("input", NO_DEFAULT),), numel_rule, "torch", dtypes=ANY_DTYPE),
         Op("permute", (("input", NO_DEFAULT), ("dims", NO_DEFAULT)), permute_rule, "torch",
-           method_params=(("input", NO_DEFAULT), ("*dims", None))),
-        Op("transpose", (("input", NO_DEFAULT), ("dim0", NO_DEFAULT), ("dim1", NO_DEFAULT)), transpose_rule, "torch"),
-        Op("t", (("input", NO_DEFAULT),), t_rule, "torch", doc="transpose of a matrix"),
-        Op("squeeze", (("input", NO_DEFAULT), ("dim", None)), squeeze_rule, "torch"),
-        Op("unsqueeze", (("input", NO_DEFAULT), ("dim", NO_DEFAULT)), unsqueeze_rule, "torch"),
-        Op("contiguous", (("input", NO_DEFAULT),), same, None),
-        Op("cat", (("tensors", NO_DEFAULT), ("dim", Val(0))), cat_rule, "torch", method=False),
-        Op("stack", (("tensors", NO_DEFAULT), ("dim", Val(0))), stack_rule, "torch", method=False),
-        Op("matmul", (("input", NO_DEFAULT), ("other", NO_DEFAULT)), matmul_rule, "torch", macs=matmul_macs),
-        Op("bmm", (("input", NO_DEFAULT), ("mat2", NO_DEFAULT)), bmm_rule, "torch", macs=matmul_macs),
+           method_params=(("input", NO_DEFAULT), ("*dims", None)), dtypes=ANY_DTYPE),
+        Op("transpose", (("input", NO_DEFAULT), ("dim0", NO_DEFAULT), ("dim1", NO_DEFAULT)), transpose_rule, "torch",
+           dtypes=ANY_DTYPE),
+        Op("t", (("input", NO_DEFAULT),), t_rule, "torch", doc="transpose of a matrix", dtypes=ANY_DTYPE),
+        Op("squeeze", (("input", NO_DEFAULT), ("dim", None)), squeeze_rule, "torch", dtypes=ANY_DTYPE),
+        Op("unsqueeze", (("input", NO_DEFAULT), ("dim", NO_DEFAULT)), unsqueeze_rule, "torch", dtypes=ANY_DTYPE),
+        Op("contiguous", (("input", NO_DEFAULT),), same, None, dtypes=ANY_DTYPE),
+        Op("cat", (("tensors", NO_DEFAULT), ("dim", Val(0))), cat_rule, "torch", method=False, dtypes=ANY_DTYPE),
+        Op("stack", (("tensors", NO_DEFAULT), ("dim", Val(0))), stack_rule, "torch", method=False,
+           dtypes=ANY_DTYPE),
+        # no promotion: one dtype on both sides (the rules check)
+        Op("matmul", (("input", NO_DEFAULT), ("other", NO_DEFAULT)), matmul_rule, "torch", macs=matmul_macs,
+           dtypes=NUMERIC),
+        Op("bmm", (("input", NO_DEFAULT), ("mat2", NO_DEFAULT)), bmm_rule, "torch", macs=matmul_macs,
+           dtypes=NUMERIC),
         Op("mean", (("input", NO_DEFAULT), ("dim", None), ("keepdim", Val(False))), reduce_rule, "torch"),
-        Op("sum", (("input", NO_DEFAULT), ("dim", None), ("keepdim", Val(False))), reduce_rule, "torch"),
-        Op("amax", (("input", NO_DEFAULT), ("dim", Val(())), ("keepdim", Val(False))), reduce_rule, "torch"),
-        Op("amin", (("input", NO_DEFAULT), ("dim", Val(())), ("keepdim", Val(False))), reduce_rule, "torch"),
+        Op("sum", (("input", NO_DEFAULT), ("dim", None), ("keepdim", Val(False))), reduce_rule, "torch",
+           dtypes=ANY_DTYPE, result=sum_dtype),
+        Op("amax", (("input", NO_DEFAULT), ("dim", Val(())), ("keepdim", Val(False))), reduce_rule, "torch",
+           dtypes=ANY_DTYPE),
+        Op("amin", (("input", NO_DEFAULT), ("dim", Val(())), ("keepdim", Val(False))), reduce_rule, "torch",
+           dtypes=ANY_DTYPE),
         Op("max", (("input", NO_DEFAULT), ("dim", None), ("keepdim", None), ("other", None)), _arg_reduce(False),
-           "torch", doc="the largest element; along dim: (values, indices); of two tensors: elementwise"),
+           "torch", doc="the largest element; along dim: (values, indices); of two tensors: elementwise",
+           dtypes=ANY_DTYPE),
         Op("min", (("input", NO_DEFAULT), ("dim", None), ("keepdim", None), ("other", None)), _arg_reduce(False),
-           "torch", doc="the smallest element; along dim: (values, indices); of two tensors: elementwise"),
+           "torch", doc="the smallest element; along dim: (values, indices); of two tensors: elementwise",
+           dtypes=ANY_DTYPE),
         Op("argmax", (("input", NO_DEFAULT), ("dim", None), ("keepdim", Val(False))), _arg_reduce(True),
-           "torch", doc="the index of the largest element (along dim)"),
+           "torch", doc="the index of the largest element (along dim)", dtypes=NUMERIC, result=to_long),
         Op("argmin", (("input", NO_DEFAULT), ("dim", None), ("keepdim", Val(False))), _arg_reduce(True),
-           "torch", doc="the index of the smallest element (along dim)"),
-        Op("chunk", (("input", NO_DEFAULT), ("chunks", NO_DEFAULT), ("dim", Val(0))), chunk_rule, "torch"),
+           "torch", doc="the index of the smallest element (along dim)", dtypes=NUMERIC, result=to_long),
+        Op("chunk", (("input", NO_DEFAULT), ("chunks", NO_DEFAULT), ("dim", Val(0))), chunk_rule, "torch",
+           dtypes=ANY_DTYPE),
         Op(
             "split",
             (("tensor", NO_DEFAULT), ("split_size_or_sections", NO_DEFAULT), ("dim", Val(0))),
             split_rule,
             "torch",
             method_params=(("input", NO_DEFAULT), ("split_size", NO_DEFAULT), ("dim", Val(0))),
+            dtypes=ANY_DTYPE,
         ),
     ]
+}
+
+_OPERANDS = (("left", NO_DEFAULT), ("right", NO_DEFAULT))
+
+# Python's arithmetic on tensors in forward (``x + y``, ``2 * x``, ``-x``), as entries of the same kind: most
+# are a torch function; ``//`` and ``%`` promote and refuse as div with a rounding_mode does.
+OPERATORS: dict[str, Op] = {
+    "+": OPS["add"], "-": OPS["sub"], "*": OPS["mul"], "/": OPS["div"], "**": OPS["pow"],
+    "//": Op("//", _OPERANDS, _rounded("floor-divide"), None, method=False, dtypes=ANY_DTYPE),
+    "%": Op("%", _OPERANDS, _rounded("take the remainder of"), None, method=False, dtypes=ANY_DTYPE),
+}
+UNARY: dict[str, Op] = {
+    "-": OPS["neg"],
+    "+": Op("+", _INPUT, same, None, method=False, dtypes=NUMERIC),  # torch.positive: not of a bool tensor
 }
 
 # Where each namespace finds its functions: F.relu and torch.relu, but only torch.cat and F.gelu.
@@ -767,4 +901,54 @@ def apply_op(op: Op, args: list, kwargs: dict, method: bool = False, ns: str | N
     """The op's result on `TensorInfo`/`Val` arguments: a TensorInfo, a list of them, or a Val.
 
     ``method``: called as ``x.name(...)`` (``args[0]`` is x); else ``ns.name(...)``."""
-    return op.rule(*bind_op(op, args, kwargs, method, ns))
+    values = bind_op(op, args, kwargs, method, ns)
+    check_dtypes(op, values, [n.lstrip("*") for n, _ in op_params(op, method, ns) if n != "*"])
+    out = op.rule(*values)
+    return out if op.result is None else _retyped(out, op.result)
+
+
+def check_dtypes(op: Op, values: list, names: list[str]) -> None:
+    """Raise `ShapeProblem` (with a hint) where a tensor argument has a dtype torch's op refuses."""
+    takes = op.dtypes(*values) if callable(op.dtypes) else op.dtypes
+    for name, v in zip(names, values):
+        items = _plain(v) if isinstance(_plain(v), (list, tuple)) else [v]
+        for t in items:
+            if isinstance(t, TensorInfo) and t.dtype not in takes:
+                raise dtype_problem(takes, t.dtype, name)
+
+
+def _retyped(out, result: Callable[[str], str]):
+    if isinstance(out, TensorInfo):
+        return TensorInfo(out.shape, result(out.dtype))
+    if isinstance(out, list):
+        return [_retyped(o, result) for o in out]
+    return out
+
+
+def operator_rule(op: str, left, right) -> TensorInfo:
+    """``left <op> right`` in forward, a tensor (`TensorInfo`) on one side at least, a tensor or a number
+    (`Val`) on the other: broadcast, promoted, refused where torch refuses.
+
+    >>> from modelspec.shapes import Val
+    >>> operator_rule("*", TensorInfo((Val(2),), "bool"), Val(2)).dtype
+    'long'
+    """
+    entry = OPERATORS[op]
+    try:
+        check_dtypes(entry, [left, right], ["left side", "right side"])
+    except ShapeProblem as exc:
+        raise ShapeProblem(f"`{op}` {exc}", hint=exc.hint) from None
+    return apply_op(entry, [left, right], {})
+
+
+def unary_rule(op: str, x: TensorInfo) -> TensorInfo:
+    """``-x`` or ``+x`` of a tensor: torch refuses both on a bool tensor.
+
+    >>> from modelspec.shapes import Val
+    >>> unary_rule("-", TensorInfo((Val(3),), "long")).dtype
+    'long'
+    """
+    try:
+        return apply_op(UNARY[op], [x], {})
+    except ShapeProblem as exc:
+        raise ShapeProblem(f"unary `{op}` {exc}", hint=exc.hint) from None

@@ -43,7 +43,8 @@ import torch
 from torch import nn
 
 from modelspec.layers import CATALOG
-from modelspec.layers.base import INFER, REQUIRED, ArgError, InferMismatch, ShapeProblem, bind, infer_shape
+from modelspec.layers import infer_shape
+from modelspec.layers.base import INFER, REQUIRED, ArgError, InferMismatch, ShapeProblem, bind
 from modelspec.shapes import Val
 
 # RNN, LSTM, GRU and the attention layers (several inputs, tuple outputs): tests/test_catalog_seq.py
@@ -547,6 +548,7 @@ class Outcome:
     shapes: object = None  # a shape tuple, or a list of them
     params: int | None = None
     error: BaseException | None = None
+    weights: dict | None = None  # the module's own parameters: name -> shape
 
     @property
     def ok(self):
@@ -566,7 +568,7 @@ def run_torch(case: Case, device: str) -> Outcome:
     kwargs = dict(case.kwargs)
     if _takes_device(cls):
         kwargs["device"] = device
-    dtype = torch.long if case.name == "Embedding" else torch.float32
+    dtype = torch.long if CATALOG[case.name].index_bound is not None else torch.float32  # indices: Embedding
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -581,7 +583,8 @@ def run_torch(case: Case, device: str) -> Outcome:
     shapes = tuple(out.shape) if isinstance(out, torch.Tensor) else [tuple(o.shape) for o in out]
     if 0 in (shapes if isinstance(shapes, tuple) else shapes[0]):
         return Outcome(error=RuntimeError(f"empty output {shapes}"))
-    return Outcome(shapes, sum(p.numel() for p in module.parameters()))
+    own = {n: tuple(p.shape) for n, p in module.named_parameters(recurse=False)}
+    return Outcome(shapes, sum(p.numel() for p in module.parameters()), weights=own)
 
 
 def bound_args(case: Case):
@@ -598,7 +601,12 @@ def run_catalog(case: Case) -> Outcome:
     except CATALOG_ERRORS as exc:
         return Outcome(error=exc)
     # anything else (TypeError, IndexError...) propagates: a crash, not a verdict
-    return Outcome(shapes, CATALOG[case.name].params(bound_args(case)))
+    layer = CATALOG[case.name]
+    bound = bound_args(case)
+    weights = None
+    if layer.weights is not None:
+        weights = {n: tuple(int(d) for d in s) for n, s in layer.weights(bound).items()}
+    return Outcome(shapes, layer.params(bound), weights=weights)
 
 
 def torch_ignores(case: Case, arg: str) -> bool:
@@ -767,6 +775,28 @@ def test_param_count_matches_torch(name):
         for v in verdicts(name)
         if v.torch.ok and v.ours.ok and v.torch.params != v.ours.params
     ]
+    assert not wrong, "\n".join(wrong[:8])
+
+
+WEIGHTED = [name for name in NAMES if CATALOG[name].weights is not None]
+
+
+def test_the_layers_forward_reads_parameters_of_name_them():
+    """Forward can read `fc.weight` of these; each is held against torch below."""
+    assert {"Linear", "Embedding", "Conv2d", "ConvTranspose1d", "LayerNorm", "BatchNorm2d", "GroupNorm"} <= set(WEIGHTED)
+
+
+@pytest.mark.parametrize("name", WEIGHTED)
+def test_weight_shapes_match_torch(name):
+    """Every parameter the catalog names, by name and shape, is the module's own (and none is missing)."""
+    checked = 0
+    wrong = []
+    for v in verdicts(name):
+        if v.torch.ok and v.ours.ok:
+            checked += 1
+            if v.torch.weights != v.ours.weights:
+                wrong.append(f"{v.case}: torch {v.torch.weights}, catalog {v.ours.weights}")
+    assert checked, f"no valid configuration of {name} was compared"
     assert not wrong, "\n".join(wrong[:8])
 
 

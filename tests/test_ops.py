@@ -456,14 +456,14 @@ def gen_binary(r, name):
     x = rshape(r)
     other_name = "exponent" if name == "pow" else "other"
     if r.random() < 0.25:
-        other = r.choice([2, 0.5])
+        other = r.choice([2, 0.5, -1])  # -1: torch refuses integers to a negative power
     else:
         other = T([d if r.random() < 0.7 else 1 for d in x[r.randint(0, len(x)):]] if x else [])
         if r.random() < 0.15 and other.shape:
             other = T([*other.shape[:-1], other.shape[-1] + 1])
     v = {"input": T(x), other_name: other}
     if name in ("add", "sub") and r.random() < 0.3:
-        v["alpha"] = 2
+        v["alpha"] = r.choice([2, 0.5])  # 0.5: refused for integer tensors
     if name == "div" and r.random() < 0.3:
         v["rounding_mode"] = r.choice(["floor", "trunc"])
     if r.random() < 0.1 and isinstance(other, T):
@@ -840,7 +840,7 @@ END_TO_END = [
     ("x: [B, 3, 4]", "return x.shape[1] * x + x.size(2)"),
     ("x: [B, 3, 4]", "return x.flatten(1), torch.flatten(x, start_dim=0, end_dim=1)"),
     ("x: [B, 3, 4]", "return x.permute(0, 2, 1), torch.permute(x, (2, 0, 1)), x.transpose(-1, 1)"),
-    ("x: [B, 3, 4]", "return x.unsqueeze(-1).squeeze(), x.squeeze(0), torch.squeeze(x[:, :1], (1, 2))"),
+    ("x: [B, 3, 4]", "return x.unsqueeze(-1).squeeze(-1), x.squeeze(0), torch.squeeze(x[:, :1], (1, 2))"),
     ("x: [B, 3, 4]", "a, b = x.chunk(2, dim=-1)\n  c, d = torch.split(x, [1, 2], dim=1)\n  return a, b, c, d"),
     ("x: [B, 4, 6]", "parts = x.split(4, 2)\n  return parts[0], parts[1]"),
     ("x: [B, 3, 4]", "return x.max(dim=1)[0], x.max(1, True)[1], torch.max(x), x.argmax(-1)"),

@@ -9,7 +9,8 @@ to one of the family modules here.
 from __future__ import annotations
 
 from . import activation, conv, embedding, linear, norm, pool, recurrent, transformer
-from .base import REQUIRED, Arg, ArgProblem, Bound, Layer, ShapeProblem
+from ..shapes import Val
+from .base import INFER, REQUIRED, Arg, ArgProblem, Bound, Layer, ShapeProblem, _unwrap_result, bind
 
 CATALOG: dict[str, Layer] = {
     layer.name: layer
@@ -17,4 +18,21 @@ CATALOG: dict[str, Layer] = {
     for layer in family.LAYERS
 }
 
-__all__ = ["CATALOG", "REQUIRED", "Arg", "ArgProblem", "Bound", "Layer", "ShapeProblem"]
+
+
+def infer_shape(name: str, *inputs, args=(), **kwargs):
+    """Apply a catalog entry to plain shapes (for tests and tools).
+
+    >>> infer_shape("Conv2d", (2, 1, 28, 28), args=(1, 20, 5))
+    (2, 20, 24, 24)
+    """
+    layer = CATALOG[name]
+    wrap = lambda x: tuple(Val(d) for d in x)
+    shapes = tuple(wrap(x) for x in inputs)
+    lift = lambda v: INFER if v is INFER else Val(v)
+    bound = bind(layer, [lift(v) for v in args], {k: lift(v) for k, v in kwargs.items()}, shapes)
+    out = layer.rule(bound, *shapes)
+    return _unwrap_result(out)
+
+
+__all__ = ["CATALOG", "infer_shape", "REQUIRED", "Arg", "ArgProblem", "Bound", "Layer", "ShapeProblem"]

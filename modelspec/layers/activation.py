@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..shapes import shape_str
-from .base import BOOL, FLOAT, INT, POSITIVE, PROB, Arg, ArgProblem, Layer, ShapeProblem, choice, need_rank, optional
+from .base import (ANY_DTYPE, BOOL, FLOAT, FLOAT_ONLY, INT, NUMERIC, POSITIVE, PROB, Arg, ArgProblem, Layer,
+                   ShapeProblem, choice, float_out, need_rank, optional)
 
 
 def same(a, x):
@@ -46,7 +47,13 @@ INPLACE = Arg("inplace", BOOL, False)
 
 def _dropout(name, ranks, doc):
     rule = same if ranks is None else (lambda a, x: (need_rank(x, ranks, ""), tuple(x))[1])
-    return _act(name, doc, Arg("p", PROB, 0.5), INPLACE, rule=rule, ranks=ranks, family="dropout")
+    return _act(name, doc, Arg("p", PROB, 0.5), INPLACE, rule=rule, ranks=ranks, family="dropout",
+                dtypes=_dropout_dtypes)
+
+
+def _dropout_dtypes(a):
+    # at p=0 and p=1 torch's dropout is the input or zeros, of any dtype; between, it scales by the float 1/(1-p)
+    return ANY_DTYPE if a.p in (0, 1) else FLOAT_ONLY
 
 
 LAYERS = [
@@ -54,8 +61,8 @@ LAYERS = [
     _dropout("Dropout1d", (2, 3), "zeroes whole channels with probability p while training"),
     _dropout("Dropout2d", (3, 4), "zeroes whole channels with probability p while training"),
     _dropout("Dropout3d", (4, 5), "zeroes whole channels with probability p while training"),
-    _act("ReLU", "max(0, x)", INPLACE),
-    _act("ReLU6", "min(max(0, x), 6)", INPLACE),
+    _act("ReLU", "max(0, x)", INPLACE, dtypes=NUMERIC),
+    _act("ReLU6", "min(max(0, x), 6)", INPLACE, dtypes=NUMERIC),
     _act("LeakyReLU", "x if x > 0 else negative_slope * x", Arg("negative_slope", FLOAT, 0.01), INPLACE),
     _act(
         "PReLU",
@@ -70,8 +77,8 @@ LAYERS = [
     _act("GELU", "x * Phi(x), the Gaussian error linear unit", Arg("approximate", choice("none", "tanh"), "none")),
     _act("SiLU", "x * sigmoid(x)", INPLACE),
     _act("Mish", "x * tanh(softplus(x))", INPLACE),
-    _act("Sigmoid", "1 / (1 + exp(-x))"),
-    _act("Tanh", "tanh(x)"),
+    _act("Sigmoid", "1 / (1 + exp(-x))", dtypes=ANY_DTYPE, out_dtype=float_out),
+    _act("Tanh", "tanh(x)", dtypes=ANY_DTYPE, out_dtype=float_out),
     _act("Softplus", "log(1 + exp(beta * x)) / beta", Arg("beta", FLOAT, 1.0), Arg("threshold", FLOAT, 20.0)),
     _act("Hardswish", "x * relu6(x + 3) / 6", INPLACE),
     _act("Hardsigmoid", "relu6(x + 3) / 6", INPLACE),
@@ -84,6 +91,7 @@ LAYERS = [
         Arg("min_value", optional(FLOAT), None),
         Arg("max_value", optional(FLOAT), None),
         check=_hardtanh_check,
+        dtypes=NUMERIC,  # a long input stays long: the bounds are truncated to integers
     ),
     _act("Softmax", "exp(x) / sum(exp(x)) along dim", Arg("dim", optional(INT), None), rule=_softmax_rule),
     _act("LogSoftmax", "log(softmax(x)) along dim", Arg("dim", optional(INT), None), rule=_softmax_rule),

@@ -6,6 +6,10 @@ shape(s) as tuples of `Val` dims, and return the output shape (or a tuple of
 shapes for layers with several outputs). A rule that finds the input
 unfit raises `ShapeProblem` with a message in the spec's terms; the
 elaborator adds the place and the layer's name.
+
+Dtypes are part of a value's type, as shapes are: an entry says which input
+dtypes its torch module runs on (``dtypes``) and what dtype its output has
+(``out_dtype``); ``tests/test_dtypes.py`` holds both against torch.
 """
 
 from __future__ import annotations
@@ -19,7 +23,15 @@ REQUIRED = object()  # marks an argument without a default
 
 
 class ShapeProblem(Exception):
-    """A rule's complaint about its input, before a place is attached."""
+    """A rule's complaint about its input, before a place is attached.
+
+    ``hint``: what to do about it, where the rule knows better than the
+    call's signature (a dtype refusal says how to get the dtype it takes).
+    """
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
 
 
 class ArgProblem(Exception):
@@ -86,6 +98,16 @@ def _float(v):
 
 
 FLOAT = ArgType("a number", _float)
+
+
+def _positive_float(v):
+    v = _float(v)
+    if not v > 0:
+        raise ArgProblem(f"must be a positive number, not {_show(v)}")
+    return v
+
+
+POSITIVE_FLOAT = ArgType("a positive number", _positive_float)  # BatchNorm's eps: torch refuses eps <= 0 in training
 
 
 def probability(v):
@@ -158,6 +180,8 @@ def output_size(n: int) -> ArgType:
     """AdaptivePool output_size: int, None, or a tuple of n (int or None)."""
 
     def check(v):
+        if v is None:  # torch takes None for one dim (keep its size), not for the whole output_size
+            raise ArgProblem(f"must be a positive integer or a tuple of {n}; None may stand only inside the tuple")
         items = v if isinstance(v, (tuple, list)) else (v,) * n
         if len(items) != n:
             raise ArgProblem(f"must be a positive integer or a tuple of {n}, not a tuple of {len(items)}")
@@ -170,6 +194,43 @@ def output_size(n: int) -> ArgType:
 
 
 ANY = ArgType("any value", lambda v: v)
+
+
+# ---------------------------------------------------------------- dtypes
+DTYPES = ("bool", "long", "float")  # every dtype a value has, in the order torch promotes them
+FLOAT_ONLY = ("float",)
+NUMERIC = ("float", "long")  # torch's kernels for integers and floats, not bool: relu, max pooling
+ANY_DTYPE = DTYPES
+DECLARED = {"float": "Float", "long": "Long", "bool": "Bool"}  # how a spec declares each: x: Long[B, T]
+
+
+def dtype_problem(takes: tuple[str, ...], got: str, what: str = "input") -> ShapeProblem:
+    """The refusal of a layer or op that takes ``takes`` tensors, given a ``got`` one as ``what``.
+
+    >>> str(dtype_problem(("float",), "long"))
+    'takes float input, but its input is a long tensor'
+    """
+    words = " or ".join(d for d in reversed(DTYPES) if d in takes)
+    if "float" in takes:
+        hint = "declare the input as Float[...] (the default), or make the tensor float: x * 1.0"
+    else:
+        hint = "declare the input as " + " or ".join(f"{DECLARED[d]}[...]" for d in takes)
+    return ShapeProblem(f"takes {words} input, but its {what} is a {got} tensor", hint=hint)
+
+
+def keep_dtype(a, dtype: str) -> str:
+    """An output of the input's dtype (Identity, ReLU on long, Linear on float)."""
+    return dtype
+
+
+def float_out(a, dtype: str) -> str:
+    """A float output whatever the input (Embedding's vectors; Sigmoid of a long tensor)."""
+    return "float"
+
+
+def with_indices(a, dtype: str):
+    """MaxPool's values keep the input's dtype; with ``return_indices`` a long tensor of indices follows."""
+    return (dtype, "long") if a.return_indices else dtype
 
 
 # ---------------------------------------------------------------- entries
@@ -190,8 +251,13 @@ class Layer:
     """One catalog entry: a torch.nn class as modelspec knows it.
 
     ``rule(a, *inputs)`` gives the output shape; ``params(a)`` the number of
-    parameters; ``macs(a, out, *inputs)`` the multiply-accumulates of one
-    forward pass; ``ranks`` the input ranks accepted (unbatched included).
+    parameters; ``weights(a)``, where given, their names and shapes, so that
+    forward can read ``fc.weight``; ``macs(a, out, *inputs)`` the
+    multiply-accumulates of one forward pass; ``ranks`` the input ranks
+    accepted (unbatched included). ``dtypes`` are the dtypes every input may
+    have, those torch's module runs on in training and in eval (a callable of
+    ``a`` where its arguments decide); ``out_dtype(a, dtype)`` the dtype of
+    the output (a tuple: of each output) for an input of ``dtype``.
     """
 
     name: str
@@ -206,9 +272,36 @@ class Layer:
     family: str = ""
     explain: Callable | None = None  # how the output shape follows, for --explain
     call_args: tuple[Arg, ...] = ()  # forward's non-tensor keyword arguments (need_weights=...), bound into `a`
+    weights: Callable | None = None  # (a) -> {"weight": shape, "bias": shape}: the module's own parameters
+    dtypes: tuple[str, ...] | Callable[[Any], tuple[str, ...]] = FLOAT_ONLY  # float weights take float inputs
+    out_dtype: Callable[[Any, str], str | tuple[str, ...]] = keep_dtype
+    index_bound: Callable[[Any], int] | None = None  # (a) -> the bound an index input stays below: Embedding's size
 
     def input_counts(self) -> tuple[int, ...]:
         return self.n_inputs if isinstance(self.n_inputs, tuple) else (self.n_inputs,)
+
+    def input_dtypes(self, a) -> tuple[str, ...]:
+        return self.dtypes(a) if callable(self.dtypes) else self.dtypes
+
+    def output_dtypes(self, a, out, dtype: str):
+        """The dtype of each output in the rule's result ``out``, nested as it is (None where it is None)."""
+
+        def pair(s, d):
+            if s is None:
+                return None
+            if isinstance(s, list):  # several outputs: a dtype for each, or one for all
+                each = d if isinstance(d, tuple) else (d,) * len(s)
+                return [pair(x, e) for x, e in zip(s, each, strict=True)]
+            return d
+
+        return pair(out, self.out_dtype(a, dtype))
+
+    def check_dtypes(self, a, dtypes) -> None:
+        """Raise `ShapeProblem` (with a hint) where an input has a dtype torch's module refuses."""
+        takes = self.input_dtypes(a)
+        for d in dtypes:
+            if d not in takes:
+                raise dtype_problem(takes, d)
 
     def arg(self, name: str) -> Arg | None:
         return next((a for a in self.args if a.name == name), None)
@@ -221,6 +314,11 @@ class ModuleArg:
     type_name: str  # "TransformerEncoderLayer"
     params: int  # its parameter count
     args: dict  # its bound constructor arguments, plain values
+
+
+def affine(shape, bias: bool) -> dict:
+    """``weight`` and, with ``bias``, ``bias`` of one shape: the parameters of a norm layer."""
+    return {"weight": tuple(shape), **({"bias": tuple(shape)} if bias else {})}
 
 
 def _module_arg(v):
@@ -436,23 +534,6 @@ def _arg_list(layer: Layer) -> str:
 def signature_hint(layer: Layer) -> str:
     """The hint of an argument or shape error that has no better one: how the layer is called."""
     return f"the call is {_arg_list(layer)}"
-
-
-def infer_shape(name: str, *inputs, args=(), **kwargs):
-    """Apply a catalog entry to plain shapes (for tests and tools).
-
-    >>> infer_shape("Conv2d", (2, 1, 28, 28), args=(1, 20, 5))
-    (2, 20, 24, 24)
-    """
-    from . import CATALOG
-
-    layer = CATALOG[name]
-    wrap = lambda x: tuple(Val(d) for d in x)
-    shapes = tuple(wrap(x) for x in inputs)
-    lift = lambda v: INFER if v is INFER else Val(v)
-    bound = bind(layer, [lift(v) for v in args], {k: lift(v) for k, v in kwargs.items()}, shapes)
-    out = layer.rule(bound, *shapes)
-    return _unwrap_result(out)
 
 
 def _unwrap_result(out):

@@ -184,6 +184,8 @@ def _conv(n: int) -> Layer:
         f"{n}-d convolution: slides out_channels kernels over the input",
         params=lambda a: a.out_channels * (a.in_channels // a.groups) * prod(a.kernel_size)
         + (a.out_channels if a.bias else 0),
+        weights=lambda a: {"weight": (a.out_channels, a.in_channels // a.groups, *a.kernel_size),
+                           **({"bias": (a.out_channels,)} if a.bias else {})},
         macs=_conv_macs,
         ranks=(n + 1, n + 2),
         check=_conv_check,
@@ -211,6 +213,8 @@ def _conv_transpose(n: int) -> Layer:
         f"{n}-d transposed convolution: upsamples by stride",
         params=lambda a: a.in_channels * (a.out_channels // a.groups) * prod(a.kernel_size)
         + (a.out_channels if a.bias else 0),
+        weights=lambda a: {"weight": (a.in_channels, a.out_channels // a.groups, *a.kernel_size),
+                           **({"bias": (a.out_channels,)} if a.bias else {})},
         macs=_conv_transpose_macs,
         ranks=(n + 1, n + 2),
         check=_transpose_check,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import BOOL, FLOAT, INT, POSITIVE, Arg, ArgProblem, Layer, optional
+from .base import BOOL, FLOAT, INT, POSITIVE, Arg, ArgProblem, Layer, float_out, optional
 
 
 def _check(a):
@@ -26,7 +26,11 @@ LAYERS = [
         lambda a, x: (*x, a.val("embedding_dim")),
         "looks up a learned vector for each index",
         params=lambda a: a.num_embeddings * a.embedding_dim,
+        weights=lambda a: {"weight": (a.num_embeddings, a.embedding_dim)},
         check=_check,
         family="embedding",
+        dtypes=("long",),  # indices
+        out_dtype=float_out,
+        index_bound=lambda a: a.num_embeddings,  # example inputs must index inside the table
     ),
 ]

@@ -7,6 +7,7 @@ from .base import (
     BOOL,
     INT,
     POSITIVE,
+    ANY_DTYPE,
     Arg,
     ArgProblem,
     ArgType,
@@ -75,7 +76,11 @@ def unflatten_rule(a, x):
     if -1 in sizes:
         if isinstance(total, int) and isinstance(known, int) and total % known:
             raise ShapeProblem(f"cannot unflatten dim {d} of size {total} into {tuple(sizes)}")
-        sizes[sizes.index(-1)] = total // known
+        rest = total // known
+        if rest * known != total:  # a symbolic size: only an exact multiple splits for every value of it
+            raise ShapeProblem(f"cannot unflatten dim {d} of size {total} into {tuple(sizes)}: {total} is not "
+                               f"a multiple of {known} for every {total}")
+        sizes[sizes.index(-1)] = rest
     elif prod(sizes) != total:
         raise ShapeProblem(
             f"unflattened_size {tuple(sizes)} has {prod(sizes)} elements but dim {d} of {shape_str(x)} has {total}"
@@ -94,6 +99,7 @@ LAYERS = [
         linear_rule,
         "y = x W^T + b over the last dim",
         params=lambda a: a.in_features * a.out_features + (a.out_features if a.bias else 0),
+        weights=lambda a: {"weight": (a.out_features, a.in_features), **({"bias": (a.out_features,)} if a.bias else {})},
         macs=lambda a, out, x: prod(dim(x, i) for i in range(len(x) - 1)) * a.in_features * a.out_features,
         family="linear",
     ),
@@ -113,13 +119,14 @@ LAYERS = [
         n_inputs=2,
         family="linear",
     ),
-    Layer("Identity", (), lambda a, x: tuple(x), "returns its input unchanged", family="linear"),
+    Layer("Identity", (), lambda a, x: tuple(x), "returns its input unchanged", family="linear", dtypes=ANY_DTYPE),
     Layer(
         "Flatten",
         (Arg("start_dim", INT, 1), Arg("end_dim", INT, -1)),
         flatten_rule,
         "merges dims start_dim..end_dim into one",
         family="linear",
+        dtypes=ANY_DTYPE,
     ),
     Layer(
         "Unflatten",
@@ -127,5 +134,6 @@ LAYERS = [
         unflatten_rule,
         "splits one dim into several",
         family="linear",
+        dtypes=ANY_DTYPE,
     ),
 ]

@@ -7,11 +7,13 @@ from .base import (
     BOOL,
     FLOAT,
     POSITIVE,
+    POSITIVE_FLOAT,
     SHAPE,
     Arg,
     ArgProblem,
     Layer,
     ShapeProblem,
+    affine,
     channel_dim,
     dim,
     need_rank,
@@ -62,7 +64,7 @@ def _batch_norm(n):
         f"BatchNorm{n}d",
         (
             Arg("num_features", POSITIVE, infer=_batch_channels(ranks)),
-            Arg("eps", FLOAT, 1e-05),
+            Arg("eps", POSITIVE_FLOAT, 1e-05),
             Arg("momentum", optional(FLOAT), 0.1),
             Arg("affine", BOOL, True),
             Arg("track_running_stats", BOOL, True),
@@ -71,6 +73,7 @@ def _batch_norm(n):
         _batch_norm_rule(ranks),
         "normalises each channel over the batch, then scales and shifts",
         params=lambda a: (a.num_features * (1 + (1 if a.bias else 0))) if a.affine else 0,
+        weights=lambda a: affine((a.num_features,), a.bias) if a.affine else {},
         ranks=ranks,
         family="norm",
     )
@@ -95,7 +98,7 @@ def _instance_norm(n):
         f"InstanceNorm{n}d",
         (
             Arg("num_features", POSITIVE, infer=_channels(ranks, n + 2)),
-            Arg("eps", FLOAT, 1e-05),
+            Arg("eps", POSITIVE_FLOAT, 1e-05),
             Arg("momentum", optional(FLOAT), 0.1),
             Arg("affine", BOOL, False),
             Arg("track_running_stats", BOOL, False),
@@ -104,6 +107,7 @@ def _instance_norm(n):
         _instance_norm_rule(ranks),
         "normalises each channel of each sample over its spatial dims",
         params=lambda a: (a.num_features * (1 + (1 if a.bias else 0))) if a.affine else 0,
+        weights=lambda a: affine((a.num_features,), a.bias) if a.affine else {},
         ranks=ranks,
         family="norm",
     )
@@ -144,6 +148,7 @@ LAYERS = (
             _layer_norm_rule,
             "normalises over the trailing normalized_shape dims of each sample",
             params=lambda a: (prod(a.normalized_shape) * (1 + (1 if a.bias else 0))) if a.elementwise_affine else 0,
+            weights=lambda a: affine(a.normalized_shape, a.bias) if a.elementwise_affine else {},
             family="norm",
         ),
         Layer(
@@ -158,6 +163,7 @@ LAYERS = (
             _group_norm_rule,
             "normalises groups of channels of each sample",
             params=lambda a: (a.num_channels * (1 + (1 if a.bias else 0))) if a.affine else 0,
+            weights=lambda a: affine((a.num_channels,), a.bias) if a.affine else {},
             check=_group_check,
             family="norm",
         ),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..shapes import Val, shape_str
-from .base import BOOL, POSITIVE, Arg, ArgProblem, Layer, ShapeProblem, need_rank, optional, output_size, sizes
+from .base import (BOOL, FLOAT_ONLY, NUMERIC, POSITIVE, Arg, ArgProblem, Layer, ShapeProblem, need_rank, optional,
+                   keep_dtype, output_size, sizes, with_indices)
 
 
 def pool_out(size, k, s, p, d, ceil_mode):
@@ -104,6 +105,9 @@ def _max_pool(n):
         check=_check_pad,
         family="pool",
         explain=pool_explain(n, True),
+        # torch's max_pool1d has no integer kernel; with indices it goes through max_pool2d's, which has
+        dtypes=(lambda a: NUMERIC if a.return_indices else FLOAT_ONLY) if n == 1 else NUMERIC,
+        out_dtype=with_indices,
     )
 
 
@@ -126,6 +130,7 @@ def _avg_pool(n):
         check=_check_pad,
         family="pool",
         explain=pool_explain(n, False),
+        dtypes=NUMERIC,  # a long input gives a long mean, rounded toward zero
     )
 
 
@@ -142,6 +147,7 @@ def _adaptive(kind, n):
         f"{n}-d adaptive {kind.lower()} pooling to a fixed output size",
         ranks=(n + 1, n + 2),
         family="pool",
+        out_dtype=with_indices if kind == "Max" else keep_dtype,
     )
 
 
