@@ -39,8 +39,9 @@ def generate_code(source_or_path, *, model: str | None = None, explain: bool = F
                   limits: Limits | None = None) -> str:
     """The PyTorch source a spec stands for.
 
-    >>> print(generate_code("model M(x: [B, 4]) { fc = Linear(_, 2) }").splitlines()[7])
-            self.fc = nn.Linear(4, 2)
+    >>> code = generate_code("model M(x: [B, 4]) { fc = Linear(_, 2) }")
+    >>> print(next(line for line in code.splitlines() if "nn.Linear" in line))
+            self.fc = nn.Linear(4, 2)  # [B, 2]
     """
     if isinstance(source_or_path, ModelGraph):
         return _generate(source_or_path, explain=explain)

@@ -24,7 +24,7 @@ def generate_code(graph: ModelGraph, *, explain: bool = False) -> str:
 
     >>> from modelspec.pipeline import load_graph
     >>> print(generate_code(load_graph("model M(x: [B, 4]) { fc = Linear(_, 2) }")).splitlines()[-1])
-            return x
+            self.fc = nn.Linear(4, 2)  # [B, 2]
     """
     classes = [emit_class(cls, graph, explain) for cls in graph.classes]
     header = "import torch\nimport torch.nn as nn\n"
@@ -57,7 +57,7 @@ def _source(graph: ModelGraph) -> str:
 
 
 def emit_class(cls: ClassDef, graph: ModelGraph, explain: bool = False) -> str:
-    lines = [f"class {cls.name}(nn.Module):"]
+    lines = [f"class {cls.name}({cls.base}):"]
     doc = list(cls.doc)
     if explain:
         from .explain import explain_doc
@@ -75,26 +75,55 @@ def emit_class(cls: ClassDef, graph: ModelGraph, explain: bool = False) -> str:
                      for p in cls.ctor_params)
     lines.append(f"    def __init__(self{params}):")
     lines.append("        super().__init__()")
+    if cls.base == "nn.Sequential":
+        lines.append("        # nn.Sequential's forward runs these children in the order they are set")
+    sizes = InstanceSizes.of(cls, graph)
+    comments = _comments(cls, sizes)
     if explain:
         from .explain import explain_init
 
         lines += explain_init(cls, graph)
     else:
         for ln in cls.init_lines:
-            lines += statement_lines(ln)
+            text = statement_lines(ln)
+            if cls.base == "nn.Sequential" and ln.stmt.kind == "setattr" and comments.get(ln.stmt.name):
+                text[-1] += f"  # {comments[ln.stmt.name]}"  # what the child makes, as forward would say
+            lines += text
+    if cls.base == "nn.Sequential":  # nn.Sequential's forward runs the children in the order they are set
+        return "\n".join(lines) + "\n"
     lines.append("")
-    lines.append(f"    def forward(self{''.join(', ' + p for p in cls.forward_params)}):")
+    head = f"    def forward(self{''.join(', ' + p for p in cls.forward_params)}):"
+    lines.append(head + (f"  # {cls.forward_params[0]}: {sizes.input_text()}" if sizes.names else ""))
     for i, ln in enumerate(cls.forward_lines):
-        evaluations = [ln.shapes] + ln.more
-        for other in cls.instances[1:]:
-            if i < len(other):
-                evaluations += [other[i].shapes] + other[i].more
-        comment = shape_comment(evaluations, list_passes=len(cls.instances) == 1)
+        comment = _line_comment(cls, i, sizes)
         text = statement_lines(ln)
         if comment:
             text[-1] += f"  # {comment}"
         lines += text
     return "\n".join(lines) + "\n"
+
+
+def _line_comment(cls: ClassDef, i: int, sizes: "InstanceSizes") -> str:
+    """The shape comment of forward line ``i``, over every use of the class and every pass of a loop."""
+    ln = cls.forward_lines[i]
+    evaluations = [ln.shapes] + ln.more
+    owners = [0] * len(evaluations)
+    for k, other in enumerate(cls.instances[1:], start=1):
+        if i < len(other):
+            evaluations += [other[i].shapes] + other[i].more
+            owners += [k] * (1 + len(other[i].more))
+    return shape_comment(evaluations, list_passes=len(cls.instances) == 1, sizes=sizes, owners=owners)
+
+
+def _comments(cls: ClassDef, sizes: "InstanceSizes") -> dict[str, str]:
+    """Child name -> the shape comment of the forward line that calls it (``x = self.fc(x)``)."""
+    out = {}
+    for i, ln in enumerate(cls.forward_lines):
+        value = getattr(ln.stmt, "value", None)
+        func = getattr(value, "func", None)
+        if ln.stmt.kind == "assign" and isinstance(func, E.Attribute) and func.value == E.SELF:
+            out[func.attr] = _line_comment(cls, i, sizes)
+    return out
 
 
 def _dim_text(d) -> str:
@@ -109,26 +138,88 @@ def _dim_spelling(d) -> str | None:
     return None
 
 
-def shape_comment(evaluations: list[list[tuple]], list_passes: bool = False) -> str:
-    """``[B, 784]``; dims that differ between passes show their spelling or ``?``.
+class InstanceSizes:
+    """The sizes of a shared block class's uses, so its comments can say ``[B, planes, H/2, W/2]``.
+
+    Dims of the block's input that differ between uses get a name (``H``,
+    ``W``; the forward line says what they are), and a dim of a later value
+    that differs is written in those names and the class's parameters
+    (``H``, ``H/2``, ``H/stride``, ``2*H``) when one formula fits every use.
+    """
+
+    NAMES = {2: ("", "D"), 3: ("", "C", "L"), 4: ("", "C", "H", "W"), 5: ("", "C", "D", "H", "W")}
+
+    def __init__(self, inputs: list[tuple], params: list[dict], own: dict[int, str]):
+        self.inputs, self.params, self.own = inputs, params, own  # own: input dims the class names (in_channels)
+        rank = len(inputs[0]) if inputs else 0
+        names = self.NAMES.get(rank, ("",) + tuple(f"d{i}" for i in range(1, rank)))
+        self.names = {i: names[i] for i in range(1, rank)
+                      if names[i] and i not in own and len({str(s[i]) for s in inputs}) > 1
+                      and all(isinstance(s[i], int) for s in inputs)}
+
+    @classmethod
+    def of(cls, c: ClassDef, graph: ModelGraph) -> "InstanceSizes":
+        if c.kind != "block" or len(c.used_by) < 2:
+            return cls([], [], ())
+        by_path = {n.path: n for n in graph.root.walk()}
+        nodes = [by_path[p] for p in c.used_by if p in by_path and by_path[p].inputs]
+        if len(nodes) != len(c.used_by):
+            return cls([], [], ())
+        inputs = [tuple(d.value for d in n.inputs[0].shape) for n in nodes]
+        own = {p.slot.index: p.name for p in c.ctor_params if getattr(p, "slot", None) is not None}
+        return cls(inputs, [n.args for n in nodes], own)
+
+    def input_text(self) -> str:
+        dims = []
+        for i in range(len(self.inputs[0])):
+            column = {str(s[i]) for s in self.inputs}
+            dims.append(self.names.get(i) or self.own.get(i) or (column.pop() if len(column) == 1 else "?"))
+        return "[" + ", ".join(dims) + "]"
+
+    def formula(self, values: list, owners: list[int], position: int) -> str | None:
+        """A name for a column of sizes, one per evaluation (owned by use ``owners[k]``), or None; the input
+        dim at the same ``position`` is tried first."""
+        if not self.names or not all(isinstance(v, int) for v in values):
+            return None
+        ins = [self.inputs[o] for o in owners]
+        ps = [self.params[o] for o in owners]
+        for i, name in sorted(self.names.items(), key=lambda item: item[0] != position):
+            col = [s[i] for s in ins]
+            tries = [(name, lambda a, p: a)]
+            tries += [(f"{name}/{k}", lambda a, p, k=k: a // k if a % k == 0 else None) for k in (2, 4, 8, 16, 32)]
+            tries += [(f"{k}*{name}", lambda a, p, k=k: a * k) for k in (2, 4)]
+            tries += [(f"{name}/{q}", lambda a, p, q=q: a // p[q] if isinstance(p.get(q), int) and p[q] > 0
+                       and not isinstance(p[q], bool) and a % p[q] == 0 else None) for q in (ps[0] if ps else {})]
+            for text, f in tries:
+                if all(f(a, p) == v for a, p, v in zip(col, ps, values)):
+                    return text
+        return None
+
+
+def shape_comment(evaluations: list[list[tuple]], list_passes: bool = False, sizes: InstanceSizes | None = None,
+                  owners: list[int] | None = None) -> str:
+    """``[B, 784]``; dims that differ between passes show their spelling, a formula over the block's
+    input sizes (``H/2``), or ``?``.
 
     With ``list_passes`` (the passes of a short loop in one class), up to three
     differing shapes are each shown: ``[B, 20, 24, 24] / [B, 64, 20, 20]``.
     """
-    evaluations = [e for e in evaluations if e]
+    kept = [k for k, e in enumerate(evaluations) if e]
+    owners = [owners[k] for k in kept] if owners is not None else [0] * len(kept)
+    evaluations = [evaluations[k] for k in kept]
     if not evaluations:
         return ""
     first = evaluations[0]
     if any(len(e) != len(first) or any(len(s) != len(f) for s, f in zip(e, first)) for e in evaluations):
         return ", ".join(_shape_text([s]) for s in first) + " (varies)"
-    merged = ", ".join(_shape_text([e[k] for e in evaluations]) for k in range(len(first)))
+    merged = ", ".join(_shape_text([e[k] for e in evaluations], sizes, owners) for k in range(len(first)))
     variants = list(dict.fromkeys(", ".join(_shape_text([s]) for s in e) for e in evaluations))
     if list_passes and "?" in merged and len(variants) <= 3:
         return " / ".join(variants)  # a short loop: say each pass's shape
     return merged
 
 
-def _shape_text(shapes: list[tuple]) -> str:
+def _shape_text(shapes: list[tuple], sizes: InstanceSizes | None = None, owners: list[int] | None = None) -> str:
     dims = []
     for i in range(len(shapes[0])):
         column = [s[i] for s in shapes]
@@ -138,5 +229,7 @@ def _shape_text(shapes: list[tuple]) -> str:
             continue
         codes = {_dim_spelling(d) for d in column}
         code = codes.pop() if len(codes) == 1 else None
+        if code is None and sizes is not None and owners is not None and len(set(owners)) > 1:
+            code = sizes.formula([d.value if isinstance(d, Val) else d for d in column], owners, i)
         dims.append(code if code is not None else "?")
     return "[" + ", ".join(dims) + "]"

@@ -26,13 +26,14 @@ from .errors import (
     SpecNameError,
     SpecShapeError,
     did_you_mean,
+    suggest,
 )
 from .forward import ForwardEvaluator
 from .layers import CATALOG
-from .model import ClassDef, ModelGraph, ModuleNode, TensorInfo
+from .model import ClassDef, Line, ModelGraph, ModuleNode, TensorInfo
 from .modules import ModuleBuilder
 from .names import name_problem
-from .shapes import Sym, Val, is_dim, shape_str
+from .shapes import Sym, Val, const_expr, evaluate, is_dim, shape_str
 from .static import StaticEvaluator
 from .values import (
     CONTAINERS,
@@ -70,6 +71,7 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
         self.unrolled = 0  # loop passes so far, against limits.max_unroll
         self.total_params = 0
         self.symbols: dict[str, int | None] = {}
+        self.batch_symbols: set[str] = set()  # the first input's leading symbol: the batch, sized 1, 2, 3...
         self.index_bounds: dict[str, int] = {}
         self.block_sources: dict[str, tuple[str, str]] = {}  # imported blocks: where their errors point
         self.built: list[ModuleNode] = []  # every module made so far, parents first (see instantiate)
@@ -121,9 +123,9 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
                 val = self.eval_static(item.value, self.top_scope(item.span), {})
                 if isinstance(val, Val) and not isinstance(val.value, Sym):
                     self.consts[item.name] = Val(val.value, E.Name(item.name))
-                    self.const_order.append((item.name, E.const(val.value)))
+                    self.const_order.append((item.name, const_expr(val.value)))
                 else:
-                    raise SpecArgError(f"const {item.name!r} must be a number, string, bool or tuple", item.value.span)
+                    raise SpecArgError(f"const {item.name!r} must be a number, string, bool or tuple", item.value.span, hint='a const is known before any tensor exists, e.g. const WIDTH = 64')
 
     def _check_name(self, name: str, span: Span, what: str):
         if name.startswith("__") or keyword.iskeyword(name) or name in RESERVED:
@@ -152,7 +154,7 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
             m = next((x for x in models if x.name == name), None)
             if m is None:
                 raise SpecNameError(f"no model named {name!r}", None,
-                                    hint=did_you_mean(name, [x.name for x in models]))
+                                    hint=suggest(name, [x.name for x in models], "models"))
         return self.elaborate_model(m)
 
     def elaborate_model(self, m: ir.Model) -> ModelGraph:
@@ -162,22 +164,100 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
         for inp in m.inputs:
             self._check_name(inp.name, inp.span, "an input")
             if inp.name in seen:
-                raise SpecNameError(f"input {inp.name!r} is declared twice", inp.span)
+                raise SpecNameError(f"input {inp.name!r} is declared twice", inp.span, hint='give each input its own name')
             seen.add(inp.name)
             info = self.tensor_type(inp.type, scope, declare=True)
             info.source = inp.name
+            if not inputs and info.shape and isinstance(info.shape[0].value, Sym):
+                self.batch_symbols = {s for s in info.shape[0].value.symbols if self.symbols.get(s) is None}
             inputs.append((inp.name, info))
         root = ModuleNode(m.name, "", m.name, "model", m.span)
         root.inputs = [info for _, info in inputs]
         self.built.append(root)
         outs = self.run_scope(scope, m.body, inputs, root, m.span, m.inputs)
         self.finish_class(scope, root, m.span)
+        self.name_fixed_classes(root)
         root.outputs = outs
         _set_depths(root, 0)
         return ModelGraph(
             name=m.name, root=root, classes=self.classes, inputs=inputs, outputs=outs,
             consts=self.const_order, symbols=self.symbols, path=self.spec.path, index_bounds=self.index_bounds,
         )
+
+    def name_fixed_classes(self, root: ModuleNode):
+        """A block printed as several classes because its parameters fixed them: ``Stage_depth2``,
+        ``Stage_depth3``, named for the values that set them apart, not ``Stage``, ``Stage_2``."""
+        groups: dict[str, list[ClassDef]] = {}
+        for cls in self.classes:
+            if cls.kind == "block":
+                groups.setdefault(cls.block, []).append(cls)
+        renamed = {}
+        for base, classes in groups.items():
+            suffixes = [_fixed_suffix(c.fixed) for c in classes]
+            if len(classes) < 2 or None in suffixes or len(set(suffixes)) < len(classes):
+                continue
+            for cls, suffix in zip(classes, suffixes):
+                self.class_names.discard(cls.name)
+            for cls, suffix in zip(classes, suffixes):
+                new = self.names.make(f"{base}_{suffix}", self.class_names, sep="_")
+                self.class_names.add(new)
+                renamed[cls.name] = E.Name(new)
+                cls.name = new
+        if not renamed:
+            return
+        for cls in self.classes:
+            cls.init_lines = [Line(ln.indent, E.replace_names(ln.stmt, renamed), ln.shapes, ln.more)
+                              for ln in cls.init_lines]
+        for node in root.walk():
+            if node.kind == "block" and node.type_name in renamed:
+                node.type_name = renamed[node.type_name].id
+
+    EXAMPLE_BATCHES = (1, 2, 3)  # a size that depends on the batch must hold for any batch; these stand for it
+    DEFAULT_SYMBOL_SIZE = 8  # a symbol declared without an example size (as example_inputs gives it)
+
+    def example_sizes(self):
+        """The sizes rules are held to: each symbol's example (else 8), the batch at 1, 2 and 3."""
+        for batch in self.EXAMPLE_BATCHES:
+            yield {s: batch if s in self.batch_symbols else e if e is not None else self.DEFAULT_SYMBOL_SIZE
+                   for s, e in self.symbols.items()}
+
+    def check_slice(self, size, bounds: list, length, span, shown: str):
+        """A slice of a symbolic dim assumes its bounds fall inside it (``x[:, :100]`` has 100 only where
+        the dim has at least 100): the example sizes must agree."""
+        for sizes in self.example_sizes():
+            if not size.symbols <= set(sizes):
+                continue
+            n = evaluate(size, sizes)
+            real = len(range(n)[slice(*bounds)])
+            claimed = evaluate(length, sizes) if isinstance(length, Sym) else length
+            if real != claimed:
+                at = ", ".join(f"{s}={sizes[s]}" for s in sorted(size.symbols))
+                raise SpecShapeError(
+                    f"{shown} takes {claimed} of {size} by assuming its bounds fall inside it, but at {at} "
+                    f"it takes {real}", span,
+                    hint="declare a larger example size (T=128), or slice within the smallest size: x[:, :k] "
+                         "with k at most the example")
+
+    def check_example(self, infos, span, label: str):
+        """Every symbolic dim must be a size (>= 1) at the example sizes the rules are held to: each
+        symbol's declared example (``T=128``, else 8) and the batch at 1, 2 and 3."""
+        for info in infos:
+            dims = [d.value for d in info.shape if isinstance(d.value, Sym)]
+            if not dims:
+                continue
+            for sizes in self.example_sizes():
+                for d in dims:
+                    if not d.symbols <= set(sizes):
+                        continue
+                    v = evaluate(d, sizes)
+                    if v < 1:
+                        at = ", ".join(f"{s}={sizes[s]}" for s in sorted(d.symbols))
+                        batchy = d.symbols & self.batch_symbols
+                        raise SpecShapeError(
+                            f"{label} gives {shape_str(info.shape)}, and {d} is {v} at {at}", span,
+                            hint="a size that depends on the batch must be at least 1 for every batch"
+                            if batchy else "declare a larger example size for the symbol, e.g. T=128, or change "
+                                           "the sizes so the dim stays at least 1")
 
     def tensor_type(self, t: ir.TensorType, scope: Scope, declare: bool) -> TensorInfo:
         if t.dtype not in DTYPES:
@@ -198,7 +278,7 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
                 continue
             v = self.eval_static(d, scope, scope.env)
             if not isinstance(v, Val) or not is_dim(v.value) or (isinstance(v.value, int) and v.value < 1):
-                raise SpecArgError(f"a dimension must be a positive integer or a name, not {literal(v)}", d.span)
+                raise SpecArgError(f"a dimension must be a positive integer or a name, not {literal(v)}", d.span, hint='write a size such as 28, a const, or a symbol such as B')
             if isinstance(v.value, int) and v.value > MAX_DIM:
                 raise SpecLimitError(f"the dimension {v.value:,} is larger than any tensor can have here "
                                      f"(at most {MAX_DIM:,})", d.span, hint="use a smaller size")
@@ -212,12 +292,14 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
         for stmt in body:
             if isinstance(stmt, ir.Forward):
                 if forward is not None:
-                    raise SpecNameError("a second forward in the same body", stmt.span)
+                    raise SpecNameError("a second forward in the same body", stmt.span, hint='merge the two into one forward')
                 forward = stmt
                 continue
             self._check_name(stmt.name, stmt.span, "a child")
-            if stmt.name in scope.env and not (isinstance(stmt, ir.Child) and isinstance(scope.env[stmt.name], Val)
-                                               and stmt.name not in scope.children):
+            local = any(r[0] == "const" and r[1] == stmt.name for r in scope.raw)
+            if local or stmt.name in scope.env and not (
+                    isinstance(stmt, ir.Child) and isinstance(scope.env[stmt.name], Val)
+                    and stmt.name not in scope.children):
                 raise SpecNameError(f"{stmt.name!r} is defined twice in {scope.name}", stmt.span,
                                     hint="rename one of them, or delete the one not meant")
             if isinstance(stmt, ir.Child):
@@ -292,7 +374,7 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
             scope.order.append(stmt.name)
             scope.env[stmt.name] = slot
         elif stmt.cond is not None:
-            raise SpecArgError("only a module can be conditional", stmt.cond.span)
+            raise SpecArgError("only a module can be conditional", stmt.cond.span, hint='write `name = Module(...) if condition`; a value can use `a if condition else b`')
         elif not isinstance(value, Val):  # (Linear(...), ReLU()): several modules, no container
             raise SpecArgError(f"a child is one module, not {self.describe(value)}", stmt.value.span,
                                hint="hold several modules in Sequential(...) or ModuleList([...])")
@@ -307,7 +389,7 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
         for d in info.shape:
             if isinstance(d.value, Sym):
                 raise SpecShapeError(f"{stmt.kind} {stmt.name!r} needs a fixed shape, not {shape_str(info.shape)}",
-                                     stmt.type.span)
+                                     stmt.type.span, hint='give every dim as a number, a const or a block parameter')
         dims = [expr_of(d) for d in info.shape]
         init = self.init_expr(stmt.init, dims, info, stmt, scope)
         is_param = isinstance(stmt, ir.Param)
@@ -387,6 +469,21 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
     # -- static expressions ------------------------------------------------------
 
 
+def _fixed_suffix(fixed: dict) -> str | None:
+    """``depth3``, ``shortcut`` / ``no_shortcut``, ``mode_avg``: fixed values as part of a class name."""
+    parts = []
+    for p, v in fixed.items():
+        if isinstance(v, bool):
+            parts.append(p if v else f"no_{p}")
+        elif isinstance(v, int):
+            parts.append(f"{p}{v}" if v >= 0 else f"{p}_minus{-v}")
+        elif isinstance(v, str) and v.isidentifier() and v.isascii():
+            parts.append(f"{p}_{v}")
+        else:
+            return None
+    return "_".join(parts) if parts else None
+
+
 def spec_identifiers(spec: ir.SpecFile) -> set[str]:
     """Every identifier a spec writes: names, targets, parameters, children, blocks, models, keys."""
     out: set[str] = set()
@@ -417,23 +514,29 @@ def _set_depths(node: ModuleNode, depth: int):
 
 
 def elaborate(spec: ir.SpecFile, model: str | None = None, *, limits: Limits | None = None,
-              text: str | None = None) -> ModelGraph:
+              text: str | None = None, imported=None) -> ModelGraph:
     """Elaborate one model of a parsed spec into its model graph.
+
+    ``text`` is the spec's source, for an error to show its line. A spec that
+    imports other files needs them resolved first, by the pipeline
+    (``imported``: what `modelspec.imports.resolve_imports` returns): this
+    stage reads no file and calls no stage before it.
 
     >>> from modelspec.parse import parse
     >>> g = elaborate(parse("model M(x: [B, 784]) { fc = Linear(_, 10) }"))
     >>> g.root.children[0].args["in_features"]
     784
     """
-    imported = None
-    if any(isinstance(item, ir.Import) for item in spec.items):
-        from .imports import resolve_imports
-
-        imported = resolve_imports(spec, text)
-    elaborator = Elaborator(spec, limits, imported)
+    if imported is None and any(isinstance(item, ir.Import) for item in spec.items):
+        raise ValueError("this spec imports other files: resolve them first and pass them as imported= "
+                         "(modelspec.pipeline.load_graph does)")
+    try:
+        elaborator = Elaborator(spec, limits, imported)
+    except SpecError as err:
+        raise err.locate(spec.path, text)
     try:
         return elaborator.model(model)
     except SpecError as err:
         # how far it got, for a summary of a spec that fails part-way (modelspec.summary.summarize)
         err.built, err.symbols = elaborator.built, elaborator.symbols
-        raise
+        raise err.locate(spec.path, text)

@@ -139,6 +139,24 @@ class SpecLimitError(SpecError):
     """A spec that would exceed a configured limit."""
 
 
+def suggest(name: str, candidates, what: str = "names") -> str:
+    """A hint for an unknown name: the closest candidate, else the ones there are.
+
+    >>> suggest("fc3", ["fc1", "fc2", "relu"])
+    'did you mean fc2?'
+    >>> suggest("zz", ["fc1", "fc2"], "children")
+    'the children here: fc1, fc2'
+    """
+    close = did_you_mean(name, candidates)
+    if close is not None:
+        return close
+    known = sorted(set(candidates))
+    if not known:
+        return f"no {what} are defined here; check the spelling"
+    shown = ", ".join(known[:8]) + (f" and {len(known) - 8} more" if len(known) > 8 else "")
+    return f"the {what} here: {shown}"
+
+
 def did_you_mean(name: str, candidates) -> str | None:
     """A hint naming the closest candidate, or None."""
     lowered = {c.lower(): c for c in candidates}

@@ -20,6 +20,7 @@ container of modules reads best.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import ClassVar, Union
@@ -181,53 +182,9 @@ def call(func, *args, explode: bool = False, **kwargs):
     return Call(func, tuple(args), tuple(Keyword(k, v) for k, v in kwargs.items()), explode)
 
 
-def const(value):
-    """The expression of a compile-time value: numbers, strings, None, tuples and lists of them.
-
-    >>> const((3, 3))
-    TupleExpr(items=(Constant(value=3), Constant(value=3)))
-    """
-    from .shapes import Sym, Val
-
-    if isinstance(value, Val):
-        return value.expr if value.expr is not None else const(value.value)
-    if value is None or isinstance(value, (bool, int, str)):
-        return Constant(value)
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            return call("float", Constant(str(value)))
-        return Constant(value)
-    if isinstance(value, tuple):
-        return TupleExpr(tuple(const(v) for v in value))
-    if isinstance(value, list):
-        return ListExpr(tuple(const(v) for v in value))
-    if isinstance(value, Sym):
-        return sym_expr(value)
-    raise TypeError(f"no expression for {value!r}")
-
-
-def sym_expr(s):
-    """A symbolic size as an expression over its symbols: ``B * T - 1``."""
-    from .shapes import _atom_key
-
-    def atom(a):
-        return Name(a) if isinstance(a, str) else BinOp("//", sym_expr(a.num), Constant(a.den))
-
-    out = None
-    ordered = sorted(s.terms.items(), key=lambda mc: (-len(mc[0]), [_atom_key(a) for a in mc[0]]))
-    for mono, coef in ordered:
-        term = None
-        for a in mono:
-            term = atom(a) if term is None else BinOp("*", term, atom(a))
-        if term is None:
-            term = Constant(abs(coef))
-        elif abs(coef) != 1:
-            term = BinOp("*", Constant(abs(coef)), term)
-        if out is None:
-            out = UnaryOp("-", term) if coef < 0 else term
-        else:
-            out = BinOp("-" if coef < 0 else "+", out, term)
-    return out if out is not None else Constant(0)
+def _fields(node) -> tuple[str, ...]:
+    """A node's own fields (its ``kind`` is a class constant, not one of them)."""
+    return tuple(f.name for f in dataclasses.fields(node))
 
 
 def names_in(node) -> set[str]:
@@ -253,9 +210,46 @@ def _names(node, out: set):
         out |= inner - {node.var}
         _names(node.iter, out)
         return
-    for f in node.__dataclass_fields__:
+    for f in _fields(node):
         if f not in ("explode",):
             _names(getattr(node, f), out)
+
+
+def params_in(node, params) -> set[str]:
+    """The constructor parameters an expression reads, bare (``depth``) or kept on self (``self.depth``)."""
+    out = names_in(node) & set(params)
+    _self_attrs(node, set(params), out)
+    return out
+
+
+def _self_attrs(node, params: set, out: set):
+    if node is None or isinstance(node, (str, int, float, bool)):
+        return
+    if isinstance(node, tuple):
+        for n in node:
+            _self_attrs(n, params, out)
+        return
+    if isinstance(node, Attribute) and node.value == SELF and node.attr in params:
+        out.add(node.attr)
+        return
+    for f in _fields(node):
+        _self_attrs(getattr(node, f), params, out)
+
+
+def fix_params(node, values: dict):
+    """The expression or statement with parameters fixed to values: ``depth`` and ``self.depth`` become ``3``."""
+    if node is None or isinstance(node, (str, int, float, bool)):
+        return node
+    if isinstance(node, tuple):
+        return tuple(fix_params(n, values) for n in node)
+    if isinstance(node, Name):
+        return values.get(node.id, node)
+    if isinstance(node, Attribute) and node.value == SELF and node.attr in values:
+        return values[node.attr]
+    if isinstance(node, ListComp) and node.var in values:
+        inner = {k: v for k, v in values.items() if k != node.var}
+        return ListComp(fix_params(node.element, inner), node.var, fix_params(node.iter, values))
+    return type(node)(**{f: fix_params(getattr(node, f), values) for f in _fields(node)})
 
 
 def replace_names(node, values: dict):
@@ -269,7 +263,7 @@ def replace_names(node, values: dict):
     if isinstance(node, ListComp):
         inner = {k: v for k, v in values.items() if k != node.var}
         return ListComp(replace_names(node.element, inner), node.var, replace_names(node.iter, values))
-    fields = {f: replace_names(getattr(node, f), values) for f in node.__dataclass_fields__}
+    fields = {f: replace_names(getattr(node, f), values) for f in _fields(node)}
     return type(node)(**fields)
 
 

@@ -61,7 +61,8 @@ class ModuleNode:
     params: int = 0  # own parameters, children excluded
     trainable: int = 0
     buffers: int = 0
-    macs: Any = 0  # own multiply-accumulates, an int or a Sym in the batch/other symbols
+    macs: Any = 0  # own multiply-accumulates over all its calls, an int or a Sym in the batch/other symbols
+    repeats: int = 1  # how often its parent runs it (a block or Sequential called again on the same shape)
     depth: int = 0
     explain: list[str] | None = None  # how the output shape follows from the input, for --explain
     flow: list[FlowNode] | None = None  # the dataflow of its forward (models and blocks)
@@ -113,6 +114,9 @@ class ClassDef:
     span: Span | None = None
     used_by: list[str] = field(default_factory=list)  # paths of the instances
     instances: list[list[Line]] = field(default_factory=list)  # each instance's forward, for comments
+    fixed: dict = field(default_factory=dict)  # block parameters whose values decide this class's structure
+    block: str = ""  # the spec's block (or model) this class prints
+    base: str = "nn.Module"  # or "nn.Sequential": no forward of its own, its children run in order
 
     def structure_key(self) -> tuple:
         """What must match for two instances to share one class (comments aside)."""
@@ -121,6 +125,7 @@ class ClassDef:
             tuple((ln.indent, ln.stmt) for ln in self.init_lines),
             tuple(self.forward_params),
             tuple((ln.indent, ln.stmt) for ln in self.forward_lines),
+            self.base,
         )
 
 

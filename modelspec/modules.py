@@ -24,7 +24,7 @@ from .layers import CATALOG
 from .layers.base import (INFER, ArgError, ArgProblem, Bound, InferMismatch, ModuleArg, ShapeProblem, bind,
                           signature_hint)
 from .model import ClassDef, CtorParam, Line, ModuleNode, TensorInfo
-from .shapes import InputSlot, Sym, Val, shape_str
+from .shapes import InputSlot, Sym, Val, const_expr, shape_str
 from .values import DIM_NAMES, Instance, Recipe, Scope, _labelled, _PathScope, _real, expr_of, literal
 
 
@@ -99,7 +99,7 @@ class ModuleBuilder:
         except TypeError:
             params = None
         if not isinstance(params, int):
-            raise SpecShapeError(f"{label}: its parameter count would depend on a symbolic size", r.span)
+            raise SpecShapeError(f"{label}: its parameter count would depend on a symbolic size", r.span, hint='give the size as a number, or declare the symbol with an example, e.g. T=128')
         node.params = node.trainable = params
         self.count_params(params, r.span)
         inst = Instance(node, code, r, bound)
@@ -186,7 +186,7 @@ class ModuleBuilder:
             raise ShapeProblem(f"{argname} would be the symbolic size {v.value}; it must be a fixed number")
         scope = _real(scope)
         if scope.kind == "model":
-            return E.const(v.value)
+            return const_expr(v.value)
         if v._expr is not None and E.names_in(v._expr) <= self.init_names(scope):
             return v._expr
         if v.slot is not None and v.slot.owner is scope:
@@ -194,6 +194,17 @@ class ModuleBuilder:
                 v.slot.name = scope.new_ctor_param(DIM_NAMES.get(argname, argname), slot=v.slot)
             return E.Name(v.slot.name)
         return E.Name(scope.new_ctor_param(DIM_NAMES.get(argname, argname), value=v.value))
+
+    def repeat_of(self, r: Recipe, items: list, scope):
+        """The count expression a container of one comprehension keeps (``range(depth)``), when every pass
+        printed the same module; otherwise the count is fixed in the class (baked)."""
+        if r.repeat is None:
+            return None
+        if items and all(i.expr == items[0].expr for i in items) and not _exploded(items[0].expr) \
+                and r.repeat.expr is not None:
+            return r.repeat.expr
+        _real(scope).bake(r.repeat)
+        return None
 
     def init_names(self, scope: Scope) -> set[str]:
         """The names an expression in the class's ``__init__`` may read: its parameters, its locals, the consts."""
@@ -215,7 +226,7 @@ class ModuleBuilder:
             for k, v in r.kwargs.items():
                 kwargs[k] = self.dim_expr(inferred[k], scope, k) if v is INFER else expr_of(v)
         except ShapeProblem as exc:
-            raise SpecShapeError(f"{layer.name}: {exc}", r.span) from None
+            raise SpecShapeError(f"{layer.name}: {exc}", r.span, hint='give the size as a number, or declare the symbol with an example, e.g. T=128') from None
         return E.call(f"nn.{layer.name}", *args, **kwargs)
 
     def bind_call_args(self, layer, bound, kwargs: dict, label: str, span):
@@ -232,7 +243,7 @@ class ModuleBuilder:
             try:
                 values[a.name] = a.type(plain)
             except ArgProblem as exc:
-                raise SpecArgError(f"{label}: forward argument {a.name!r} {exc}", span) from None
+                raise SpecArgError(f"{label}: forward argument {a.name!r} {exc}", span, hint="see the layer's forward signature in torch") from None
             vals[a.name] = v if isinstance(v, Val) else Val(a.default)
         new = Bound(values, vals)
         new.inferred = getattr(bound, "inferred", {})
@@ -245,43 +256,46 @@ class ModuleBuilder:
         shapes = tuple(t.shape for t in inputs)
         self.check_input_count(layer, label, len(inputs), span or r.span)
         if inst.node.inputs:
-            bound = self.bind_layer(layer, r, shapes, label)  # a second call: the input must fit the same layer
-        else:
-            bound = inst.bound
+            # a second call: the input must fit the layer the first call built, `_` already decided
+            again = getattr(self.bind_layer(layer, r, shapes, label), "inferred", {})
+            first = getattr(inst.bound, "inferred", {})
+            changed = [a for a in first if _plain(first[a]) != _plain(again.get(a))]
+            if changed:
+                was = ", ".join(shape_str(t.shape) for t in inst.node.inputs)
+                now = ", ".join(shape_str(t.shape) for t in inputs)
+                a = changed[0]
+                raise SpecShapeError(
+                    f"{label} was built for input {was} ({a}={literal(_plain(first[a]))}) but is called again "
+                    f"with {now}", span or r.span,
+                    hint="a layer has one set of weights for one input size; define a second layer for the other")
+        bound = inst.bound
         if layer.call_args or call_kwargs:
             bound = self.bind_call_args(layer, bound, call_kwargs or {}, label, span or r.span)
-        if layer.name == "Embedding" and inputs[0].source is not None:
-            # example inputs must index inside the table
-            n = bound.values["num_embeddings"]
+        if layer.index_bound is not None and inputs[0].source is not None:
+            n = layer.index_bound(bound)
             self.index_bounds[inputs[0].source] = min(n, self.index_bounds.get(inputs[0].source, n))
-        if layer.name == "Embedding" and inputs[0].dtype == "float":
-            raise SpecShapeError(f"{label} takes integer indices, but its input is a float tensor",
-                                 span or r.span, hint="declare the input as Long[...]")
         try:
+            layer.check_dtypes(bound, [t.dtype for t in inputs])
             out = layer.rule(bound, *shapes)
         except ShapeProblem as exc:
-            raise SpecShapeError(_labelled(label, str(exc)), span or r.span, hint=signature_hint(layer)) from None
-        dtype = "float" if layer.name == "Embedding" else inputs[0].dtype
-        indices = getattr(bound, "values", {}).get("return_indices", False)
+            raise SpecShapeError(_labelled(label, str(exc)), span or r.span,
+                                 hint=exc.hint or signature_hint(layer)) from None
 
-        def wrap(s, i):
+        def wrap(s, dtype):
             if s is None:
                 return None
             if isinstance(s, list):
-                return [wrap(x, j) for j, x in enumerate(s)]
-            return TensorInfo(tuple(d if isinstance(d, Val) else Val(d) for d in s),
-                              "long" if indices and i == 1 else dtype)
+                return [wrap(x, d) for x, d in zip(s, dtype)]
+            return TensorInfo(tuple(d if isinstance(d, Val) else Val(d) for d in s), dtype)
 
-        result = wrap(out, 0)
+        result = wrap(out, layer.output_dtypes(bound, out, inputs[0].dtype))
+        self.check_example(list(_flat_infos(result)), span or r.span, label)
         node = inst.node
+        shape_out = out if isinstance(out, list) else list(_flat_infos(result))[0].shape
+        node.macs = node.macs + layer.macs(bound, shape_out, *shapes)  # every call computes
         if not node.inputs:
             node.inputs = list(inputs)
             node.outputs = list(_flat_infos(result))
-            shape_out = out if isinstance(out, list) else node.outputs[0].shape
-            try:
-                node.macs = layer.macs(bound, shape_out, *shapes)
-            except (TypeError, ZeroDivisionError, AttributeError):
-                node.macs = 0
             if layer.explain is not None:
                 node.explain = layer.explain(bound, shapes[0], shape_out)
         return result
@@ -296,14 +310,16 @@ class ModuleBuilder:
                 out = inst.call(cur, item.span)
                 if isinstance(out, list):
                     raise SpecShapeError(f"{item.name} `{inst.node.path}` returns {len(out)} tensors; inside a "
-                                         f"Sequential each module must return one", item.span)
+                                         f"Sequential each module must return one", item.span,
+                                         hint="call it from a forward that unpacks its results")
                 cur = [out]
             items.append(inst)
             node.children.append(inst.node)
-        code = container_expr("nn.Sequential", [i.expr for i in items])
+        code = container_expr("nn.Sequential", [i.expr for i in items], repeat=self.repeat_of(r, items, scope))
         inst = Instance(node, code, r, items=items)
         node.inputs = list(inputs or [])
         node.outputs = cur or []
+        node.repeats = 0 if inputs is not None else 1  # built by its first call, which `call` counts
 
         def call(ins, span=None, inst=inst):
             if node.inputs and [shape_str(t.shape) for t in ins] != [shape_str(t.shape) for t in node.inputs]:
@@ -313,6 +329,7 @@ class ModuleBuilder:
                 return cur2[0]
             if not ins and not node.outputs:
                 return ins
+            node.repeats += 1  # the same modules, run again
             return node.outputs[0] if node.outputs else ins[0]
 
         inst.call = call
@@ -326,7 +343,7 @@ class ModuleBuilder:
         inst.scope = _PathScope(scope, path)
 
         def call(ins, span=None):
-            raise SpecArgError(f"a {kind} cannot be called; loop over it or index it in forward", span or r.span)
+            raise SpecArgError(f"a {kind} cannot be called; loop over it or index it in forward", span or r.span, hint='call a child module, or a function such as F.relu(x)')
 
         inst.call = call
         return inst
@@ -346,12 +363,15 @@ class ModuleBuilder:
                 r = inst.recipe.items[i]
                 if self.recipe_needs_input(r):
                     raise SpecShapeError(f"element {i} of {inst.node.path} is never called in forward, so its "
-                                         f"input shape is unknown", r.span)
+                                         f"input shape is unknown", r.span, hint="call it in forward, or give every argument")
                 self.element(inst, i, None, r.span)
+        for item in inst.items:
+            self.finish_container(item, scope)  # a container inside a container: its modules first
         inst.node.children = [i.node for i in inst.items]
         exprs = [i.expr for i in inst.items]
         if inst.recipe.kind == "modulelist":
-            inst.expr = container_expr("nn.ModuleList", exprs, brackets="[]")
+            inst.expr = container_expr("nn.ModuleList", exprs, brackets="[]",
+                                       repeat=self.repeat_of(inst.recipe, inst.items, scope))
         else:
             inst.expr = container_expr("nn.ModuleDict", exprs, brackets="{}", keys=inst.recipe.keys)
 
@@ -383,7 +403,8 @@ class ModuleBuilder:
                 dims.append(Val(d.value, slot=InputSlot(i, d.value, scope, d)) if k == 0 else Val(d.value))
             ins.append(TensorInfo(tuple(dims), t.dtype))
         scope.env["in_shape"] = Val(tuple(ins[0].shape))  # its dims are spelled by their slots
-        node = ModuleNode(name, path, block.name, "block", r.span)
+        node = ModuleNode(name, path, block.name, "block", r.span,
+                          args={p.name: env[p.name].plain() for p in block.params})
         self.block_stack.append(block.name)
         try:
             outs = self.run_scope(scope, block.body, [("x", t) for t in ins], node, block.span)
@@ -403,13 +424,24 @@ class ModuleBuilder:
                 try:
                     args.append(self.dim_expr(outer, parent, p.name))
                 except ShapeProblem as exc:
-                    raise SpecShapeError(f"block {block.name} `{path}`: {exc}", r.span) from None
-        args += [expr_of(v) for v in r.args]
-        code = E.call(E.Name(cls.name), *args, **{k: expr_of(v) for k, v in r.kwargs.items()})
+                    raise SpecShapeError(f"block {block.name} `{path}`: {exc}", r.span, hint='give the size as a number, or declare the symbol with an example, e.g. T=128') from None
+        taken = {p.name for p in cls.ctor_params}
+        names = [p.name for p in block.params]
+        kwargs, skipped = {}, False
+        for n, v in zip(names, r.args):  # a parameter fixed in the class is not passed; those after it by name
+            if n not in taken:
+                skipped = True
+            elif skipped:
+                kwargs[n] = expr_of(v)
+            else:
+                args.append(expr_of(v))
+        kwargs |= {k: expr_of(v) for k, v in r.kwargs.items() if k in taken}
+        code = E.call(E.Name(cls.name), *args, **kwargs)
         node.inputs = list(inputs)
         out_list = outs if isinstance(outs, list) else [outs]
         node.outputs = [self.export_info(o, scope, env) for o in out_list if isinstance(o, TensorInfo)]
         inst = Instance(node, code, r, classdef=cls)
+        node.repeats = 0  # built by its first call, which `call` counts
         first_in = [shape_str(t.shape) for t in inputs]
 
         def call(ins2, span=None):
@@ -418,6 +450,7 @@ class ModuleBuilder:
                     f"block {block.name} `{path}` was built for input {', '.join(first_in)} but is called "
                     f"again with {', '.join(shape_str(t.shape) for t in ins2)}", span or r.span,
                     hint="a block is built for one input shape; define a second child for the other")
+            node.repeats += 1  # its forward runs again, on the same shape
             res = [self.export_info(o, scope, env) if isinstance(o, TensorInfo) else o for o in out_list]
             return res if len(res) > 1 else res[0]
 
@@ -497,10 +530,21 @@ class ModuleBuilder:
             else:
                 init += [Line(2, E.IfHead(slot.cond)), Line(3, E.SetAttr(slot.name, inst.expr)),
                          Line(2, E.ElseHead()), Line(3, E.SetAttr(slot.name, E.Constant(None)))]
-        kept = [Line(2, E.SetAttr(p.name, E.Name(p.name))) for p in scope.ctor if p.name in scope.fwd_attrs]
+        baked = {p: scope.env[p].value for p in sorted(scope.baked)}
+        ctor = [p for p in scope.ctor if p.name not in baked]
+        kept = [Line(2, E.SetAttr(p.name, E.Name(p.name))) for p in ctor if p.name in scope.fwd_attrs]
         init = kept + [line for name in scope.order for line in lines_of.get(name, [])]
         lines = scope.lines
-        cls = ClassDef(scope.name, scope.kind, list(scope.ctor), init, scope.forward_params, lines, span=span)
+        if baked:  # fixed in this class: their values, not constructor arguments
+            fixed = {p: const_expr(v) for p, v in baked.items()}
+            init = [Line(ln.indent, E.fix_params(ln.stmt, fixed), ln.shapes, ln.more) for ln in init]
+            lines = [Line(ln.indent, E.fix_params(ln.stmt, fixed), ln.shapes, ln.more) for ln in lines]
+        cls = ClassDef(scope.name, scope.kind, ctor, init, scope.forward_params, lines, span=span, fixed=baked,
+                       block=scope.name, base="nn.Sequential" if scope.sequential else "nn.Module")
+        if baked:
+            said = ", ".join(f"{p}={literal(v)}" for p, v in baked.items())
+            cls.doc.append(f"{scope.name} with {said}: fixed here, for {'it decides' if len(baked) == 1 else 'they decide'}"
+                           f" which modules and code the class has.")
         cls.used_by.append(scope.path or scope.name)
         key = cls.structure_key()
         if scope.kind == "block":
@@ -527,6 +571,15 @@ class ModuleBuilder:
     # -- forward ---------------------------------------------------------------------
 
 
+def _plain(v):
+    """An inferred argument's bare value: ints and tuples of ints."""
+    if isinstance(v, Val):
+        return _plain(v.value)
+    if isinstance(v, (tuple, list)):
+        return tuple(_plain(x) for x in v)
+    return v
+
+
 def _flat_infos(x):
     """The tensors of a (possibly nested) module result, Nones left out."""
     if isinstance(x, TensorInfo):
@@ -536,13 +589,14 @@ def _flat_infos(x):
             yield from _flat_infos(item)
 
 
-def container_expr(func: str, items: list, brackets: str = "()", keys: list | None = None):
+def container_expr(func: str, items: list, brackets: str = "()", keys: list | None = None, repeat=None):
     """``nn.Sequential(...)``, ``nn.ModuleList([...])`` or ``nn.ModuleDict({...})``, one module a line;
-    three or more identical modules as ``*[m for _ in range(n)]``."""
+    three or more identical modules as ``*[m for _ in range(n)]``, and the modules of a comprehension
+    over ``repeat`` (an expression such as ``range(depth)``) as ``[m for _ in range(depth)]``."""
     if keys is not None:
         return E.call(func, E.DictExpr(tuple(E.Constant(k) for k in keys), tuple(items), explode=True))
-    if len(items) > 2 and all(i == items[0] for i in items) and not _exploded(items[0]):
-        repeat = E.ListComp(items[0], "_", E.call("range", E.Constant(len(items))))
+    if repeat is not None or (len(items) > 2 and all(i == items[0] for i in items) and not _exploded(items[0])):
+        repeat = E.ListComp(items[0], "_", repeat if repeat is not None else E.call("range", E.Constant(len(items))))
         return E.call(func, E.Starred(repeat) if brackets == "()" else repeat)
     if brackets == "[]":
         return E.call(func, E.ListExpr(tuple(items), explode=True)) if items else E.call(func, E.ListExpr(()))

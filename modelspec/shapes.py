@@ -14,7 +14,10 @@ next ``BatchNorm2d(_)`` still spelled ``planes``.
 from __future__ import annotations
 
 from functools import total_ordering
+import math
 from typing import Union
+
+from . import expr as E
 
 Atom = Union[str, "FloorDiv"]
 
@@ -252,9 +255,7 @@ class Val:
         if self._expr is not None:
             return self._expr
         if self.slot is not None and self.slot.name is not None:
-            from .expr import Name
-
-            return Name(self.slot.name)
+            return E.Name(self.slot.name)
         return None
 
     def plain(self):
@@ -340,3 +341,50 @@ def evaluate(v, sizes: dict[str, int]) -> int:
             term *= sizes[atom] if isinstance(atom, str) else evaluate(atom.num, sizes) // atom.den
         total += term
     return total
+
+
+# ---------------------------------------------------------------- values as expressions
+def const_expr(value):
+    """The expression of a compile-time value: numbers, strings, None, tuples and lists of them.
+
+    >>> const_expr((3, 3))
+    TupleExpr(items=(Constant(value=3), Constant(value=3)))
+    """
+    if isinstance(value, Val):
+        return value.expr if value.expr is not None else const_expr(value.value)
+    if value is None or isinstance(value, (bool, int, str)):
+        return E.Constant(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return E.call("float", E.Constant(str(value)))
+        return E.Constant(value)
+    if isinstance(value, tuple):
+        return E.TupleExpr(tuple(const_expr(v) for v in value))
+    if isinstance(value, list):
+        return E.ListExpr(tuple(const_expr(v) for v in value))
+    if isinstance(value, Sym):
+        return sym_expr(value)
+    raise TypeError(f"no expression for {value!r}")
+
+
+def sym_expr(s):
+    """A symbolic size as an expression over its symbols: ``B * T - 1``."""
+
+    def atom(a):
+        return E.Name(a) if isinstance(a, str) else E.BinOp("//", sym_expr(a.num), E.Constant(a.den))
+
+    out = None
+    ordered = sorted(s.terms.items(), key=lambda mc: (-len(mc[0]), [_atom_key(a) for a in mc[0]]))
+    for mono, coef in ordered:
+        term = None
+        for a in mono:
+            term = atom(a) if term is None else E.BinOp("*", term, atom(a))
+        if term is None:
+            term = E.Constant(abs(coef))
+        elif abs(coef) != 1:
+            term = E.BinOp("*", E.Constant(abs(coef)), term)
+        if out is None:
+            out = E.UnaryOp("-", term) if coef < 0 else term
+        else:
+            out = E.BinOp("-" if coef < 0 else "+", out, term)
+    return out if out is not None else E.Constant(0)

@@ -15,12 +15,13 @@ from .errors import (
     SpecLimitError,
     SpecNameError,
     did_you_mean,
+    suggest,
 )
 from .layers import CATALOG
 from .layers.base import MODULE, INFER
 from .names import name_problem
 from .ops import OPS
-from .shapes import InputSlot, Sym, Val
+from .shapes import InputSlot, Sym, Val, const_expr
 from .values import (
     CONTAINERS,
     ChildSlot,
@@ -35,6 +36,34 @@ from .values import (
     expr_of,
     literal,
 )
+
+
+class Repeat(list):
+    """The modules a comprehension made, and the count it ran over (``range(depth)``) when each pass is the
+    same module, so a container can print ``[m for _ in range(depth)]`` and keep honouring ``depth``."""
+
+    def __init__(self, items, over: Val | None):
+        super().__init__(items)
+        self.over = over
+
+
+def _ir_names(node) -> "E.Name":
+    """The names a surface-IR expression mentions, as a modelspec.expr tuple for names_in."""
+    out = []
+
+    def walk(n):
+        if isinstance(n, list):
+            for x in n:
+                walk(x)
+        elif isinstance(n, ir.Node):
+            if isinstance(n, ir.Name):
+                out.append(E.Name(n.id))
+            for _, v in n:
+                if isinstance(v, (list, ir.Node)):
+                    walk(v)
+
+    walk(node)
+    return tuple(out)
 
 
 def spelled(value, node, *operands) -> Val:
@@ -57,7 +86,7 @@ class StaticEvaluator:
         if k == "constant":
             return Val(e.value)
         if k == "infer":
-            raise SpecArgError("`_` stands only for a layer argument to infer", e.span)
+            raise SpecArgError("`_` stands only for a layer argument to infer", e.span, hint='use `_` in a layer call, e.g. Linear(_, 10)')
         if k == "name":
             return self.lookup_static(e, scope, env, allow_modules)
         if k in ("tuple", "list"):
@@ -68,7 +97,7 @@ class StaticEvaluator:
             if any(isinstance(v, Recipe) for v in items):
                 return items if k == "list" else tuple(items)
             value = tuple(items) if k == "tuple" else list(items)
-            return Val(value, E.const(value))
+            return Val(value, const_expr(value))
         if k == "listcomp":
             return self.list_comp(e, scope, env, allow_modules)
         if k == "binop":
@@ -87,8 +116,8 @@ class StaticEvaluator:
         if k == "call":
             return self.static_call(e, scope, env, allow_modules)
         if k == "attribute":
-            raise SpecNameError(f"unknown name {self.dotted(e) or e.attr!r}", e.span)
-        raise SpecArgError(f"a {k} is not allowed here", e.span)
+            raise SpecNameError(f"unknown name {self.dotted(e) or e.attr!r}", e.span, hint='names here are consts and block parameters')
+        raise SpecArgError(f"a {k} is not allowed here", e.span, hint='sizes and arguments are numbers, strings, tuples, names and arithmetic')
 
     def lookup_static(self, e: ir.Name, scope: Scope, env: dict, allow_modules: bool):
         if e.id in env:
@@ -96,20 +125,20 @@ class StaticEvaluator:
             if isinstance(v, Val):
                 return v
             if isinstance(v, ChildSlot):
-                raise SpecArgError(f"child {e.id!r} cannot be used as a value here", e.span)
+                raise SpecArgError(f"child {e.id!r} cannot be used as a value here", e.span, hint='call it in forward instead')
             if isinstance(v, (TensorVal, ParamRef)):
-                raise SpecArgError(f"{e.id!r} is a tensor; here a compile-time value is needed", e.span)
+                raise SpecArgError(f"{e.id!r} is a tensor; here a compile-time value is needed", e.span, hint='use a number, a const or a block parameter')
             return v
         if e.id in self.consts:
             return self.consts[e.id]
         if e.id in CATALOG or e.id in CONTAINERS or e.id in self.blocks:
-            raise SpecArgError(f"{e.id} must be called: {e.id}(...)", e.span)
+            raise SpecArgError(f"{e.id} must be called: {e.id}(...)", e.span, hint='write it as a call, e.g. Linear(_, 10)')
         candidates = list(env) + list(self.consts)
-        raise SpecNameError(f"undefined name {e.id!r}", e.span, hint=did_you_mean(e.id, candidates))
+        raise SpecNameError(f"undefined name {e.id!r}", e.span, hint=suggest(e.id, candidates, "consts and parameters"))
 
     def _num(self, v, e):
         if not isinstance(v, Val) or isinstance(v.value, bool) or not isinstance(v.value, (int, float, Sym)):
-            raise SpecArgError(f"expected a number, got {self.describe(v)}", e.span)
+            raise SpecArgError(f"expected a number, got {self.describe(v)}", e.span, hint='use a number, a const or a block parameter')
         return v
 
     def describe(self, v) -> str:
@@ -134,7 +163,7 @@ class StaticEvaluator:
 
     def static_binop(self, e: ir.BinOp, a, b):
         if e.op == "@":
-            raise SpecArgError("`@` multiplies tensors; use it in forward", e.span)
+            raise SpecArgError("`@` multiplies tensors; use it in forward", e.span, hint='write x @ W inside forward')
         if e.op == "+" and isinstance(a, Val) and isinstance(a.value, (tuple, list)) and isinstance(b, Val) \
                 and isinstance(b.value, type(a.value)):
             value = a.value + b.value
@@ -145,10 +174,10 @@ class StaticEvaluator:
         self._num(a, e.left)
         self._num(b, e.right)
         if e.op in ("/", "//", "%") and b.value == 0:
-            raise SpecArgError("division by zero", e.span)
+            raise SpecArgError("division by zero", e.span, hint='check the divisor: it is 0 here')
         if e.op == "**":
             if isinstance(b.value, int) and abs(b.value) > 64 or isinstance(a.value, Sym):
-                raise SpecArgError(f"the power {literal(a.value)} ** {literal(b.value)} is out of range", e.span)
+                raise SpecArgError(f"the power {literal(a.value)} ** {literal(b.value)} is out of range", e.span, hint='keep powers small: exponents up to 64')
         try:
             value = _py_binop(e.op, a.value, b.value)
             if isinstance(value, complex):  # (-8) ** 0.5
@@ -184,7 +213,7 @@ class StaticEvaluator:
                     ok = self._compare(op, left.value, right.value)
                 except TypeError:
                     raise SpecArgError(f"cannot compare {self.describe(left)} {op} {self.describe(right)}",
-                                       e.span) from None
+                                       e.span, hint='compare numbers with numbers, strings with strings') from None
                 result = result and ok
                 ops.append(op)
                 comps.append(expr_of(right))
@@ -196,6 +225,8 @@ class StaticEvaluator:
             a = self.eval_static(e.body, scope, env, allow_modules=True)
             b = self.eval_static(e.orelse, scope, env, allow_modules=True)
             chosen = a if t.value else b
+            if not (isinstance(a, Val) and isinstance(b, Val)):
+                _real(scope).bake(t)  # a module chosen: only it is printed
             if isinstance(chosen, Val) and isinstance(a, Val) and isinstance(b, Val):
                 if t.expr is None or not E.names_in(t.expr):
                     return chosen  # the test is a literal: only the chosen branch is left
@@ -217,15 +248,15 @@ class StaticEvaluator:
 
     def static_subscript(self, e: ir.Subscript, base, scope, env):
         if not isinstance(base, Val) or not isinstance(base.value, (tuple, list, str)):
-            raise SpecArgError(f"cannot index {self.describe(base)}", e.value.span)
+            raise SpecArgError(f"cannot index {self.describe(base)}", e.value.span, hint='index a tensor, a tuple or a ModuleList')
         if len(e.index) != 1 or e.index[0].kind in ("slice", "ellipsis"):
-            raise SpecArgError("index a compile-time tuple with one integer", e.span)
+            raise SpecArgError("index a compile-time tuple with one integer", e.span, hint="write sizes[0]")
         i = self.eval_static(e.index[0], scope, env)
         if not isinstance(i.value, int) or isinstance(i.value, bool):
-            raise SpecArgError(f"an index must be an integer, not {self.describe(i)}", e.index[0].span)
+            raise SpecArgError(f"an index must be an integer, not {self.describe(i)}", e.index[0].span, hint='index with an integer such as 0 or -1')
         n = len(base.value)
         if not -n <= i.value < n:
-            raise SpecArgError(f"index {i.value} is out of range for {n} items", e.index[0].span)
+            raise SpecArgError(f"index {i.value} is out of range for {n} items", e.index[0].span, hint='count from 0; -1 is the last')
         item = base.value[i.value]
         if isinstance(item, Val):
             if item.slot is not None and item.slot.owner is _real(scope) and scope.kind == "block":
@@ -252,7 +283,7 @@ class StaticEvaluator:
         it = self.eval_static(e.iter, scope, env)
         if not isinstance(it, Val) or not isinstance(it.value, (tuple, list)):
             raise SpecArgError(f"a comprehension loops over a list, tuple or range(...), not {self.describe(it)}",
-                               e.iter.span)
+                               e.iter.span, hint='write [Linear(8, 8) for _ in range(3)]')
         if len(it.value) > self.limits.max_unroll:
             raise SpecLimitError(f"the loop would unroll {len(it.value)} times; the limit is {self.limits.max_unroll}",
                                  e.iter.span, hint="raise Limits.max_unroll if this is intended")
@@ -264,8 +295,9 @@ class StaticEvaluator:
                 inner[e.var] = Val(item.value if isinstance(item, Val) else item)
             out.append(self.eval_static(e.element, scope, inner, allow_modules))
         if any(isinstance(v, Recipe) for v in out):
-            return out
-        return Val(out, E.const(out))
+            return Repeat(out, it if e.var == "_" or e.var not in E.names_in(_ir_names(e.element)) else None)
+        _real(scope).bake(it)  # the list is printed item by item
+        return Val(out, const_expr(out))
 
     def count_unrolled(self, n: int, span):
         """Loop passes add up over the whole model: nested loops and repeated blocks multiply them."""
@@ -278,30 +310,30 @@ class StaticEvaluator:
     def static_call(self, e: ir.Call, scope, env, allow_modules):
         fname = self.dotted(e.func)
         if fname is None:
-            raise SpecArgError("only layers, blocks and range(...) can be called here", e.func.span)
+            raise SpecArgError("only layers, blocks and range(...) can be called here", e.func.span, hint='call a layer, a block, range, len, min, max, abs, int, float or round')
         bare = fname.removeprefix("torch.").removeprefix("nn.")
         if fname in ("range", "len", "min", "max", "abs", "int", "float", "round"):
             return self.builtin_call(fname, e, scope, env)
         if bare in CATALOG or bare in CONTAINERS or fname in self.blocks:
             if not allow_modules:
-                raise SpecArgError(f"a module ({bare}) cannot be used as a value here", e.span)
+                raise SpecArgError(f"a module ({bare}) cannot be used as a value here", e.span, hint='call it in forward instead')
             return self.module_recipe(bare if fname not in self.blocks else fname, e, scope, env)
         if fname in OPS or bare.removeprefix("F.") in OPS or fname.startswith("F."):
-            raise SpecArgError(f"{fname}(...) works on tensors: call it in forward", e.span)
+            raise SpecArgError(f"{fname}(...) works on tensors: call it in forward", e.span, hint='move it into forward')
         candidates = list(CATALOG) + list(self.blocks) + list(CONTAINERS)
-        raise SpecNameError(f"unknown layer or block {bare!r}", e.func.span, hint=did_you_mean(bare, candidates))
+        raise SpecNameError(f"unknown layer or block {bare!r}", e.func.span, hint=suggest(bare, candidates, "layers and blocks"))
 
     def builtin_call(self, fname, e: ir.Call, scope, env):
         if e.keywords:
-            raise SpecArgError(f"{fname}() takes no keyword arguments", e.keywords[0].span)
+            raise SpecArgError(f"{fname}() takes no keyword arguments", e.keywords[0].span, hint='pass the arguments by position')
         args = [self.eval_static(a, scope, env) for a in e.args if a.kind != "starred"]
         vals = [a.value for a in args]
         code = E.call(fname, *[expr_of(a) for a in args])
         if fname == "range":
             if not 1 <= len(vals) <= 3 or not all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
-                raise SpecArgError("range() takes 1 to 3 integers", e.span)
+                raise SpecArgError("range() takes 1 to 3 integers", e.span, hint='write range(n), range(a, b) or range(a, b, step)')
             if len(vals) == 3 and vals[2] == 0:
-                raise SpecArgError("range() step must not be zero", e.span)
+                raise SpecArgError("range() step must not be zero", e.span, hint='use a positive or negative step')
             r = range(*vals)
             n = max(0, -((r.start - r.stop) // r.step))  # len(r), which overflows past 2**63
             if n > self.limits.max_unroll:
@@ -334,7 +366,7 @@ class StaticEvaluator:
             if a.kind == "starred":
                 v = self.eval_static(a.value, scope, env)
                 if not isinstance(v, Val) or not isinstance(v.value, (tuple, list)):
-                    raise SpecArgError("`*` unpacks a tuple or list", a.span)
+                    raise SpecArgError("`*` unpacks a tuple or list", a.span, hint='write *[Linear(8, 8) for _ in range(3)] or *sizes')
                 for x in v.value:
                     args.append(x if isinstance(x, Val) else Val(x))
                     arg_spans.append(a.span)
@@ -364,16 +396,19 @@ class StaticEvaluator:
     def container_recipe(self, name, e: ir.Call, scope, env) -> Recipe:
         items: list = []
         keys: list = []
+        repeats: list[Repeat] = []
         if e.keywords:
-            raise SpecArgError(f"{name} takes its modules positionally", e.keywords[0].span)
+            raise SpecArgError(f"{name} takes its modules positionally", e.keywords[0].span, hint='write Sequential(Linear(...), ReLU())')
 
         def add(v, span):
             if isinstance(v, Recipe):
                 items.append(v)
             elif isinstance(v, (list, tuple)) and all(isinstance(x, Recipe) for x in v):
                 items.extend(v)
+                if isinstance(v, Repeat):
+                    repeats.append(v)
             else:
-                raise SpecArgError(f"{name} holds modules, not {self.describe(v)}", span)
+                raise SpecArgError(f"{name} holds modules, not {self.describe(v)}", span, hint='hold modules such as Linear(8, 8)')
 
         if name == "Sequential":
             for a in e.args:
@@ -386,7 +421,7 @@ class StaticEvaluator:
                     add(self.eval_static(a, scope, env, allow_modules=True), a.span)
         elif name == "ModuleList":
             if len(e.args) > 1:
-                raise SpecArgError("ModuleList takes one list of modules", e.span)
+                raise SpecArgError("ModuleList takes one list of modules", e.span, hint='write ModuleList([Linear(8, 8), ReLU()])')
             if e.args:
                 a = e.args[0]
                 v = self.eval_static(a.value if a.kind == "starred" else a, scope, env, allow_modules=True)
@@ -395,7 +430,7 @@ class StaticEvaluator:
                 add(v, a.span)
         else:  # ModuleDict
             if len(e.args) != 1 or e.args[0].kind != "dict":
-                raise SpecArgError("ModuleDict takes one dict {'name': Module(...), ...}", e.span)
+                raise SpecArgError("ModuleDict takes one dict {'name': Module(...), ...}", e.span, hint="write ModuleDict({'a': Linear(8, 8)})")
             d = e.args[0]
             for k, v in zip(d.keys, d.values):
                 key = self.eval_static(k, scope, env)
@@ -409,6 +444,14 @@ class StaticEvaluator:
                     raise SpecNameError(f"key {key.value!r} appears twice", k.span, hint="keep one of them")
                 keys.append(key.value)
                 add(self.eval_static(v, scope, env, allow_modules=True), v.span)
-        return Recipe(name.lower(), e.span, name, items=items, keys=keys)  # modules are counted as built
+        repeat = None
+        if len(repeats) == 1 and len(repeats[0]) == len(items) and repeats[0].over is not None:
+            repeat = repeats[0].over  # printed as `[m for _ in range(depth)]` when every pass is the same module
+        else:
+            for r in repeats:  # printed module by module: the count is fixed in the class
+                if r.over is not None:
+                    _real(scope).bake(r.over)
+        # modules are counted as built
+        return Recipe(name.lower(), e.span, name, items=items, keys=keys, repeat=repeat)
 
     # -- building modules -------------------------------------------------------------

@@ -24,7 +24,8 @@ from types import SimpleNamespace
 
 from .errors import SpecError
 from .model import ModelGraph, ModuleNode, TensorInfo
-from .shapes import Sym, Val, shape_str
+from .pipeline import load_graph, symbol_sizes
+from .shapes import Sym, Val, evaluate, shape_str
 
 ELEMENT_BYTES = {"float": 4, "long": 8, "bool": 1}  # modelspec builds float32 modules
 
@@ -161,8 +162,6 @@ def summarize(spec, *, batch: int = 1, depth: int | None = None, model: str | No
     if isinstance(spec, ModelGraph):
         graph = spec
     else:
-        from .pipeline import load_graph
-
         try:
             graph = load_graph(spec, model=model, limits=limits)
         except SpecError as err:
@@ -197,9 +196,27 @@ def _partial_summary(built: list[ModuleNode], symbols: dict, err: SpecError, bat
     return s
 
 
+def _runs(nodes: list[ModuleNode]) -> dict[str, int]:
+    """How often each module runs in one forward: its own repeats times those of every module around it."""
+    repeats = {n.path: n.repeats for n in nodes}
+    out = {}
+    for n in nodes:
+        times, prefix = 1, ""
+        for part in n.path.split(".") if n.path else []:
+            prefix = f"{prefix}.{part}" if prefix else part
+            times *= repeats.get(prefix, 1)
+        out[n.path] = times
+    return out
+
+
+def _times(macs, runs: int):
+    return None if macs is None else macs * runs
+
+
 def _summary(name, inputs, outputs, root: ModuleNode, children_of, sizes, batch, depth) -> Summary:
     every = list(_subtree(root, children_of))
     rows: list[Row] = []
+    runs = _runs(every)
 
     def visit(node: ModuleNode, d: int):
         kids = children_of(node)
@@ -210,7 +227,7 @@ def _summary(name, inputs, outputs, root: ModuleNode, children_of, sizes, batch,
             output=", ".join(shape_str(t.shape) for t in node.outputs),
             output_sizes=[_sizes_of(t, sizes) for t in node.outputs],
             params=sum(m.params for m in members), trainable=sum(m.trainable for m in members),
-            kernel=_kernel(node), macs=_total(_eval(m.macs, sizes) for m in members),
+            kernel=_kernel(node), macs=_total(_times(_eval(m.macs, sizes), runs[m.path]) for m in members),
             collapsed=collapse, expanded=bool(kids) and not collapse,
         ))
         if not collapse:
@@ -223,7 +240,7 @@ def _summary(name, inputs, outputs, root: ModuleNode, children_of, sizes, batch,
     return Summary(
         name=name, inputs=inputs, outputs=outputs, batch=batch, depth=depth, rows=rows,
         total_params=sum(n.params for n in every), trainable_params=sum(n.trainable for n in every),
-        total_mult_adds=_total(_eval(n.macs, sizes) for n in every),
+        total_mult_adds=_total(_times(_eval(n.macs, sizes), runs[n.path]) for n in every),
         input_bytes=_total(_bytes(t, sizes) for _, t in inputs),
         activation_bytes=_total(_bytes(t, sizes) for n in leaves for t in n.outputs),
         param_bytes=4 * sum(n.params for n in every), buffer_bytes=4 * sum(n.buffers for n in every),
@@ -238,15 +255,11 @@ def _subtree(node: ModuleNode, children_of):
 
 
 def _symbol_sizes(inputs, symbols: dict, batch: int) -> dict[str, int]:
-    from .pipeline import symbol_sizes
-
     return symbol_sizes(SimpleNamespace(inputs=inputs, symbols=symbols), batch)
 
 
 def _eval(v, sizes) -> int | None:
     """A dim or count at the given symbol sizes; None when it cannot be evaluated."""
-    from .shapes import evaluate as _eval_dim
-
     if isinstance(v, Val):
         v = v.value
     if isinstance(v, bool):
@@ -255,7 +268,7 @@ def _eval(v, sizes) -> int | None:
         return v
     if isinstance(v, Sym):
         try:
-            return _eval_dim(v, sizes)
+            return evaluate(v, sizes)
         except (KeyError, ZeroDivisionError, TypeError):
             return None
     return None
@@ -375,8 +388,3 @@ def _human(n: int | None) -> str:
         if n >= scale:
             return f"{n / scale:.2f} {unit}"
     return f"{n} B"
-
-
-def summary_table(graph: ModelGraph, *, batch: int = 1, depth: int | None = None) -> str:
-    """The table of an elaborated model (``str(summarize(graph, ...))``)."""
-    return str(summarize(graph, batch=batch, depth=depth))

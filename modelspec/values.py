@@ -16,13 +16,11 @@ from .errors import (
 )
 from . import expr as E
 from .model import ClassDef, CtorParam, Line, ModuleNode, TensorInfo
+from .names import GENERATED as RESERVED  # the names the generated code relies on: one list, in names.py
 from .printer import source
-from .shapes import InputSlot, Val
+from .shapes import InputSlot, Val, const_expr
 
 CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
-# Names the generated code relies on; a spec may not rebind them.
-RESERVED = {"self", "torch", "nn", "F", "super", "range", "len", "print", "int", "float", "str", "tuple", "list",
-            "dict", "isinstance", "type", "object", "None", "True", "False", "in_shape"}
 DTYPES = {"Float": "float", "Long": "long", "Int": "long", "Bool": "bool", None: "float"}
 
 
@@ -51,6 +49,7 @@ class Recipe:
     items: list = field(default_factory=list)  # containers: Recipes
     keys: list = field(default_factory=list)  # ModuleDict keys
     block: Any = None  # ir.Block
+    repeat: Any = None  # containers made by one comprehension: the Val it ran over, `range(depth)`
 
 
 @dataclass
@@ -136,6 +135,14 @@ class Scope:
         self.order: list[str] = []  # children, params and buffers as the spec defines them
         self.fwd_attrs: set[str] = set()  # __init__ values forward reads, kept as self.<name>
         self.param_flow: dict[str, int] = {}
+        self.baked: set[str] = set()  # parameters whose values decided the class's structure (see bake)
+        self.sequential = False  # no forward, every child unconditional: the class is an nn.Sequential
+
+    def bake(self, value) -> None:
+        """Note that ``value`` decided what this class's code is (a branch taken, a loop unrolled): the block
+        parameters it reads are then fixed in the class, not taken by its constructor."""
+        if self.kind == "block" and isinstance(value, Val) and value.expr is not None:
+            self.baked |= E.params_in(value.expr, [p.name for p in self.ctor if not p.inferred])
 
     def step(self, kind: str, label: str, inputs=(), shapes=(), path: str | None = None) -> int:
         """Record a dataflow step and return its id."""
@@ -179,16 +186,16 @@ class Namespace:
 # ---------------------------------------------------------------- expression helpers
 def literal(v) -> str:
     """A compile-time value as Python spells it, for messages (strings escaped: always inert)."""
-    return source(E.const(v))
+    return source(const_expr(v))
 
 
 def expr_of(v):
     """The expression of a value: its own, or its literal."""
     if isinstance(v, Val):
-        return v.expr if v.expr is not None else E.const(v.value)
+        return v.expr if v.expr is not None else const_expr(v.value)
     if isinstance(v, (TensorVal, TupleVal, ModRef)):
         return v.expr
-    return E.const(v)
+    return const_expr(v)
 
 
 _LABEL_VERBS = {"expects", "needs", "can", "cannot", "takes", "has", "got", "is", "would", "must"}

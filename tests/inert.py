@@ -94,14 +94,15 @@ def _is_super_init(node: ast.Attribute) -> bool:
 def _class_problem(cls: ast.ClassDef) -> str | None:
     if cls.decorator_list or cls.keywords:
         return "decorated, or with class keywords"
-    if [ast.unparse(b) for b in cls.bases] != ["nn.Module"]:
-        return f"its bases are {[ast.unparse(b) for b in cls.bases]}, not nn.Module"
+    if [ast.unparse(b) for b in cls.bases] not in (["nn.Module"], ["nn.Sequential"]):
+        return f"its bases are {[ast.unparse(b) for b in cls.bases]}, not nn.Module or nn.Sequential"
     body = cls.body
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
         body = body[1:]
     names = [f.name for f in body if isinstance(f, ast.FunctionDef)]
-    if names != ["__init__", "forward"] or len(body) != 2:
-        return f"it defines {names} (and {len(body) - len(names)} other statements), not __init__ and forward"
+    wanted = ["__init__"] if [ast.unparse(b) for b in cls.bases] == ["nn.Sequential"] else ["__init__", "forward"]
+    if names != wanted or len(body) != len(wanted):
+        return f"it defines {names} (and {len(body) - len(names)} other statements), not {' and '.join(wanted)}"
     for f in body:
         if f.decorator_list:
             return f"{f.name} is decorated"

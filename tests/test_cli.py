@@ -98,7 +98,7 @@ def test_codegen_writes_a_file(tmp_path, capsys):
     written = target.read_text(encoding="utf-8")
     assert main(["codegen", spec]) == 0
     assert written == capsys.readouterr().out
-    assert written.startswith('"""') and "class SmallVGG(nn.Module):" in written
+    assert written.startswith('"""') and "class SmallVGG(nn.Sequential):" in written
 
 
 def test_codegen_of_a_bad_file_is_a_clean_error(capsys):

@@ -115,7 +115,7 @@ def test_fashion_mnist_prints_like_the_tutorial():
 
 def test_blocks_print_one_class_with_constructor_arguments():
     code = generate_code(ROOT / "specs" / "vgg_blocks.nnspec")
-    assert code.count("class ConvBN(nn.Module):") == 1
+    assert code.count("class ConvBN(nn.Sequential):") == 1
     assert "def __init__(self, in_channels, out, k=3, stride=1):" in code
     assert "nn.Conv2d(in_channels, out, k, stride=stride, padding=k // 2, bias=False)" in code
     assert "nn.BatchNorm2d(out)" in code  # `_` after Conv2d(_, out, ...) is spelled `out`

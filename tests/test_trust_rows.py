@@ -220,8 +220,6 @@ def test_oracle_accepts_every_bundled_spec(path):
 
 
 # ---------------------------------------------------------------------------------------------- a, b: ModuleDict
-@xfail("a", "summary counts 72 params (d.h missing); codegen prints `\"h\": ,`; compile_spec: SyntaxError "
-            "(check itself: SpecNameError 'd.1 has no key 0' at d[\"h\"][0])")
 def test_row_a_moduledict_nested_list():
     text = spec("""\
         model M(x: [B, 8]) {
@@ -242,8 +240,6 @@ def test_row_a_moduledict_nested_list():
     assert built.summary.total_params == 216
 
 
-@xfail("a", "summary and check count 72 params, not 216; codegen prints `\"h\": ,` and compile_spec raises "
-            "SyntaxError: expression expected after dictionary key and ':'")
 def test_row_a_moduledict_nested_list_unused_in_forward():
     text = spec("""\
         model M(x: [B, 8]) {
@@ -273,7 +269,6 @@ def test_row_b_flat_moduledict_children_named_by_key():
     assert [r.path for r in built.summary.rows] == ["", "d", "d.a", "d.b"]
 
 
-@xfail("b", "check: SpecNameError 'd.1 has no key 0' at d[\"h\"][0] (children named by position)")
 def test_row_b_moduledict_keys_name_nested_children():
     text = spec("""\
         model M(x: [B, 8]) {
@@ -289,8 +284,6 @@ def test_row_b_moduledict_keys_name_nested_children():
     assert [r.path for r in built.summary.rows] == ["", "d", "d.a", "d.h", "d.h.0", "d.h.1"]
 
 
-@xfail("b", "check: SpecArgError 'for loops over a ModuleList or a compile-time list, not the module `d.1`' "
-            "(no hint)")
 def test_row_b_loop_over_modulelist_inside_moduledict():
     text = spec("""\
         model M(x: [B, 8]) {
@@ -313,7 +306,6 @@ def test_row_b_loop_over_modulelist_inside_moduledict():
     assert "d.h.1.weight" in built.model.state_dict()
 
 
-@xfail("b", "check: SpecNameError \"the module `d.1` has no attribute 'weight'\" (no hint)")
 def test_row_b_read_weight_of_moduledict_child():
     text = spec("""\
         model M(tokens: Long[B, T=8], x: [B, T, 8]) {
@@ -331,8 +323,6 @@ def test_row_b_read_weight_of_moduledict_child():
     assert_works(text, params=80 + 64, reference=reference)
 
 
-@xfail("b", "check: SpecNameError \"the module `wpe` has no attribute 'weight'\" (no hint): "
-            "a child's parameters cannot be read at all, not only a ModuleDict's")
 def test_row_b_read_weight_of_child():
     text = spec("""\
         model M(tokens: Long[B, T=8], x: [B, T, 8]) {
@@ -390,8 +380,6 @@ def test_row_c_shape_unpacked_in_forward_sizes_a_child():
     assert built.model.p.fc.in_features == 30
 
 
-@xfail("d", "check ok; `self.shortcut` never set, forward reads a bare `shortcut`: "
-            "NameError: name 'shortcut' is not defined in forward")
 def test_row_d_block_parameter_used_in_forward():
     text = spec("""\
         block Res(shortcut=True) {
@@ -414,7 +402,6 @@ def test_row_d_block_parameter_used_in_forward():
     assert_works(text, params=2 * 72, reference=reference)
 
 
-@xfail("d", "forward of the printed class reads an unset `shortcut`: NameError")
 def test_row_d_printed_class_honours_shortcut():
     text = spec("""\
         block Res(shortcut=True) {
@@ -533,10 +520,7 @@ F_CASES = {
 }
 
 
-F_TODAY = "summary counts a module's MACs once, not once per call"
-
-
-@pytest.mark.parametrize("case", [pytest.param(k, marks=xfail("f", F_TODAY)) for k in F_CASES])
+@pytest.mark.parametrize("case", list(F_CASES))
 def test_row_f_macs_count_every_call(case):
     text, expected = F_CASES[case]
     text = spec(text)
@@ -547,8 +531,6 @@ def test_row_f_macs_count_every_call(case):
 
 
 # ---------------------------------------------------------------------------------------------- g: honest classes
-@xfail("g", "printed `class Stack: def __init__(self, n)` builds `range(3)`: Stack(n=5) has 3 layers, the spec's "
-            "Stack(5) has 5")
 def test_row_g_printed_class_honours_repeat_count():
     def stack_spec(n):
         return spec(f"""\
@@ -576,8 +558,6 @@ def test_row_g_printed_class_honours_repeat_count():
     assert len(five.layers) == 5
 
 
-@xfail("g", "printed as `Res(flag)` and `Res_2(flag)`, each taking `flag` and ignoring it: "
-            "the printed Res(flag=False) still computes x + fc(x)")
 def test_row_g_forward_if_on_a_parameter_prints_honest_classes():
     text = spec("""\
         block Res(flag) {
@@ -670,7 +650,6 @@ def test_row_h_sym_monomial_division():
 
 
 # ---------------------------------------------------------------------------------------------- i, j: forward `if`
-@xfail("i", "SpecSyntaxError \"unexpected '{'; expected 'else' or 'or'\" at the `if` after `y = fc(x)` (no hint)")
 def test_row_i_if_after_an_assignment_on_a_block_parameter():
     text = spec("""\
         block Head(flag=True) {
@@ -696,7 +675,6 @@ def test_row_i_if_after_an_assignment_on_a_block_parameter():
     assert_works(text, params=2 * 72, reference=reference)
 
 
-@xfail("i", "SpecSyntaxError \"unexpected '{'; expected 'else' or 'or'\" at the `if` after `y = fc(x)` (no hint)")
 def test_row_i_if_after_an_assignment_on_a_const():
     text = spec("""\
         const FLAG = True
@@ -719,7 +697,6 @@ def test_row_i_if_after_an_assignment_on_a_const():
     assert_works(text, params=72, reference=reference)
 
 
-@xfail("j", "SpecNameError \"unknown layer or block 'x.sum'\" at 4:12, no hint")
 def test_row_j_if_on_a_tensor_must_be_known_at_compile_time():
     text = spec("""\
         model M(x: [B, 8]) {
@@ -887,9 +864,6 @@ def test_row_m_spec_names_that_clash_with_generated_names(case):
     assert_works(spec(M_CASES[case][0]), params=M_PARAMS[case])
 
 
-@xfail("n", "both uses printed `k = 5` (the rebinding moved above `self.a`): a = Linear(4, 5), b = Linear(3, 5); "
-            "summary 35 params, module 45; forward RuntimeError: mat1 and mat2 shapes cannot be multiplied "
-            "(2x5 and 3x5)")
 def test_row_n_rebound_local_in_the_model():
     text = spec("""\
         model M(x: [N, 4]) {
@@ -906,8 +880,6 @@ def test_row_n_rebound_local_in_the_model():
         assert (model.b.in_features, model.b.out_features) == (3, 5)
 
 
-@xfail("n", "silently different: both uses printed `k = 5`, the module is a = Linear(4, 5), b = Linear(5, 5), "
-            "55 params, summary 35; hooks blk.a [2, 5] vs summary [2, 3]")
 def test_row_n_rebound_local_in_a_block():
     text = spec("""\
         block Blk() {
@@ -927,8 +899,6 @@ def test_row_n_rebound_local_in_a_block():
 
 
 # ---------------------------------------------------------------------------------------------- o: a child used twice
-@xfail("o", "check ok (the second call re-infers `_`); run: RuntimeError: mat1 and mat2 shapes cannot be "
-            "multiplied (2x4 and 6x4)")
 def test_row_o_linear_called_on_two_widths():
     text = spec("""\
         model M(x: [N, 6], y: [N, 4]) {
@@ -944,8 +914,6 @@ def test_row_o_linear_called_on_two_widths():
     assert re.search(r"\b6\b", err.message), err.message
 
 
-@xfail("o", "check ok; run: RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x4 and 6x4) "
-            "at the outer s(...)")
 def test_row_o_sequential_called_on_two_widths():
     text = spec("""\
         model M(x: [N, 6]) {
@@ -959,8 +927,6 @@ def test_row_o_sequential_called_on_two_widths():
     assert re.search(r"\b6\b", err.message), err.message
 
 
-@xfail("o", "check ok; run: RuntimeError: mat1 and mat2 shapes cannot be multiplied (2x4 and 6x4) "
-            "in the second loop")
 def test_row_o_modulelist_looped_twice():
     text = spec("""\
         model M(x: [N, 6]) {
@@ -980,8 +946,6 @@ def test_row_o_modulelist_looped_twice():
     assert re.search(r"\b6\b", err.message), err.message
 
 
-@xfail("o", "check ok; run: RuntimeError: Given normalized_shape=[6], expected input with shape [*, 6], "
-            "but got input of size[2, 4]")
 def test_row_o_layernorm_called_on_two_widths():
     text = spec("""\
         model M(x: [N, 6], y: [N, 4]) {
@@ -1017,27 +981,27 @@ def test_row_o_shared_layer_on_one_width_still_works():
 # ---------------------------------------------------------------------------------------------- p: dtypes
 P_CASES = {
     "linear_on_long": ("Long[N, 3]", "fc = Linear(3, 2)", "return fc(x)", "long",
-                       "RuntimeError: mat1 and mat2 must have the same dtype, but got Long and Float"),
+                       "RuntimeError: mat1 and mat2 must have the same dtype, but got Long and Float", False),
     "conv1d_on_long": ("Long[N, 2, 8]", "conv = Conv1d(2, 4, 3)", "return conv(x)", "long",
-                       "RuntimeError: Input type (long int) and bias type (float) should be the same"),
+                       "RuntimeError: Input type (long int) and bias type (float) should be the same", False),
     "layernorm_on_long": ("Long[N, 3]", "norm = LayerNorm(3)", "return norm(x)", "long",
-                          "RuntimeError: mixed dtype (CPU): all inputs must share same datatype."),
+                          "RuntimeError: mixed dtype (CPU): all inputs must share same datatype.", False),
     "softmax_on_long": ("Long[N, 3]", "r = Identity()", "return F.softmax(x, dim=1)", "long",
-                        "NotImplementedError: \"softmax_lastdim_kernel_impl\" not implemented for 'Long'"),
+                        "NotImplementedError: \"softmax_lastdim_kernel_impl\" not implemented for 'Long'", False),
     "torch_softmax_on_long": ("Long[N, 3]", "r = Identity()", "return torch.softmax(x, dim=-1)", "long",
-                              "NotImplementedError: \"softmax_lastdim_kernel_impl\" not implemented for 'Long'"),
+                              "NotImplementedError: \"softmax_lastdim_kernel_impl\" not implemented for 'Long'", False),
     "mean_on_long": ("Long[N, 3]", "r = Identity()", "return x.mean(dim=1)", "long",
-                     "RuntimeError: mean(): could not infer output dtype ... Got: Long"),
+                     "RuntimeError: mean(): could not infer output dtype ... Got: Long", False),
     "gelu_on_long": ("Long[N, 3]", "r = Identity()", "return F.gelu(x)", "long",
-                     "NotImplementedError: \"GeluKernelImpl\" not implemented for 'Long'"),
+                     "NotImplementedError: \"GeluKernelImpl\" not implemented for 'Long'", False),
     "relu_on_bool": ("Bool[N, 3]", "r = Identity()", "return F.relu(x)", "bool",
-                     "RuntimeError: Boolean inputs not supported for relu"),
+                     "RuntimeError: Boolean inputs not supported for relu", False),
     "relu_module_on_bool": ("Bool[N, 3]", "r = ReLU()", "return r(x)", "bool",
-                            "RuntimeError: Boolean inputs not supported for relu"),
+                            "RuntimeError: Boolean inputs not supported for relu", False),
     "neg_on_bool": ("Bool[N, 3]", "r = Identity()", "return -x", "bool",
-                    "RuntimeError: Negation, the `-` operator, on a bool tensor is not supported"),
+                    "RuntimeError: Negation, the `-` operator, on a bool tensor is not supported", False),
     "mean_on_bool": ("Bool[N, 3]", "r = Identity()", "return x.mean()", "bool",
-                     "RuntimeError: mean(): could not infer output dtype ... Got: Bool"),
+                     "RuntimeError: mean(): could not infer output dtype ... Got: Bool", False),
 }
 
 
@@ -1052,11 +1016,14 @@ def _dtype_spec(input_type: str, child: str, ret: str) -> str:
         """)
 
 
-@pytest.mark.parametrize("case", [pytest.param(k, marks=xfail("p", "check ok; run: " + v[4]))
+@pytest.mark.parametrize("case", [pytest.param(k, marks=xfail("p", "check ok; run: " + v[4])) if v[5] else k
                                   for k, v in P_CASES.items()])
 def test_row_p_dtype_errors_are_located(case):
-    """The error may point at the call (line 4) or, for a layer, at its definition (line 2)."""
-    input_type, child, ret, dtype, _ = P_CASES[case]
+    """The error may point at the call (line 4) or, for a layer, at its definition (line 2).
+
+    The 5th field of a case: what happened before dtypes were checked; the 6th: whether it still fails.
+    """
+    input_type, child, ret, dtype, _, _ = P_CASES[case]
     assert_spec_error(_dtype_spec(input_type, child, ret), line=(2, 4), contains=(dtype,))
 
 
@@ -1100,15 +1067,15 @@ Q_CASES = {
                          "build: RuntimeError: uniform_ expects to return a [from, to) range, but found from=1 > to=0",
                          False),
     "adaptive_max_pool_none": ("pool = AdaptiveMaxPool2d(None)", "return pool(x)", 2,
-                               "run: TypeError: object of type 'NoneType' has no len()", True),
+                               "run: TypeError: object of type 'NoneType' has no len()", False),
     "adaptive_avg_pool_none": ("pool = AdaptiveAvgPool2d(None)", "return pool(x)", 2,
-                               "run: TypeError: object of type 'NoneType' has no len()", True),
+                               "run: TypeError: object of type 'NoneType' has no len()", False),
     "batchnorm_negative_eps": ("bn = BatchNorm2d(_, eps=-2)", "return bn(x)", 2,
                                "run (train mode): ValueError: batch_norm eps must be positive during training, "
-                               "but got -2", True),
+                               "but got -2", False),
     "div_bad_rounding_mode": ("r = Identity()", "return torch.div(x, x + 1.0, rounding_mode=\"bad\")", 4,
                               "run: RuntimeError: div expected rounding_mode to be one of None, 'trunc', or "
-                              "'floor' but found 'bad'", True),
+                              "'floor' but found 'bad'", False),
 }
 
 
@@ -1147,19 +1114,15 @@ def test_row_q_good_argument_values_still_work(child, ret):
 
 
 # ---------------------------------------------------------------------------------------------- r: example sizes
-@xfail("r", "check ok; run: RuntimeError: Calculated padded input size per channel: (4). Kernel size: (10). "
-            "Kernel size can't be greater than actual input size")
 def test_row_r_kernel_larger_than_the_example_size():
     text = spec("""\
         model M(x: [N, 2, T=4]) {
             conv = Conv1d(2, 3, 10)
         }
         """)
-    assert_spec_error(text, line=(1, 2), contains=("10",))
+    assert_spec_error(text, line=(1, 2), contains=("T - 9", "T=4"))
 
 
-@xfail("r", "summary says [N, 100] (root row [[2, 100]]), the forward gives [2, 8]: a slice past a symbolic size "
-            "is not clamped")
 def test_row_r_slice_past_a_symbolic_size():
     text = spec("""\
         model M(x: [N, T=8]) {
@@ -1184,7 +1147,6 @@ def test_row_r_slice_within_the_example_size():
     assert [r.output for r in built.summary.rows] == ["[N, T - 2], [N, 5]"]
 
 
-@xfail("r", "summary says [N, 3] whatever N: at batch 1 it claims [[1, 3]], squeeze() gives [3]")
 def test_row_r_squeeze_without_dim_on_a_symbolic_size():
     text = spec("""\
         model M(x: [N, 3]) {
@@ -1196,8 +1158,6 @@ def test_row_r_squeeze_without_dim_on_a_symbolic_size():
     assert_works_or_spec_error(text, line=3, batches=(1, 2), params=0)
 
 
-@xfail("r", "summary says [2, N // 2, 6]; at batch 3 the forward fails: RuntimeError: unflatten: Provided sizes "
-            "[2, -1] don't multiply up to the size of dim 0 (3)")
 def test_row_r_unflatten_of_the_batch_symbol():
     text = spec("""\
         model M(x: [N, 6]) {
@@ -1214,29 +1174,29 @@ S_CASES = {
         model M(x: [N, 4]) {
             fc = Linear(_, 2)
         }
-        """, 1, "SpecArgError 'division by zero' at 1:11, hint None"),
+        """, 1, None),
     "div_by_zero_in_layer_arg": ("""\
         model M(x: [N, 4]) {
             fc = Linear(_, 4 // 0)
         }
-        """, 2, "SpecArgError 'division by zero', hint None"),
+        """, 2, None),
     "mod_by_zero_in_layer_arg": ("""\
         model M(x: [N, 4]) {
             fc = Linear(_, 4 % 0)
         }
-        """, 2, "SpecArgError 'division by zero', hint None"),
+        """, 2, None),
     "undefined_name_in_layer_arg": ("""\
         model M(x: [N, 4]) {
             fc = Linear(_, k)
         }
-        """, 2, "SpecNameError \"undefined name 'k'\", hint None"),
+        """, 2, None),
     "undefined_name_in_forward": ("""\
         model M(x: [N, 4]) {
             forward(x) {
                 return x * k
             }
         }
-        """, 3, "SpecNameError \"undefined name 'k'\", hint None"),
+        """, 3, None),
     "undefined_value_in_forward": ("""\
         model M(x: [N, 4]) {
             forward(x) {
@@ -1244,7 +1204,7 @@ S_CASES = {
                 return y
             }
         }
-        """, 3, "SpecNameError \"undefined name 'z'\", hint None"),
+        """, 3, None),
     "if_on_tensor": ("""\
         model M(x: [N, 4]) {
             forward(x) {
@@ -1254,7 +1214,7 @@ S_CASES = {
                 return x
             }
         }
-        """, 3, "SpecNameError \"unknown layer or block 'x.sum'\", hint None"),
+        """, 3, None),
     "for_over_a_module": ("""\
         model M(x: [N, 4]) {
             fc = Linear(_, 4)
@@ -1265,7 +1225,7 @@ S_CASES = {
                 return x
             }
         }
-        """, 4, "SpecArgError 'for loops over a ModuleList or a compile-time list, not the module `fc`', hint None"),
+        """, 4, None),
     "attribute_of_a_module": ("""\
         model M(x: [N, 4]) {
             fc = Linear(_, 4)
@@ -1273,7 +1233,7 @@ S_CASES = {
                 return x @ fc.weight_typo
             }
         }
-        """, 4, "SpecNameError \"the module `fc` has no attribute 'weight_typo'\", hint None"),
+        """, 4, None),
     "bad_keyword": ("""\
         model M(x: [N, 4]) {
             fc = Linear(_, 2, bogus=1)

@@ -3,23 +3,19 @@ import torch
 import torch.nn as nn
 
 
-class ConvAutoencoder(nn.Module):
+class ConvAutoencoder(nn.Sequential):
     def __init__(self):
         super().__init__()
+        # nn.Sequential's forward runs these children in the order they are set
         self.encoder = nn.Sequential(
             nn.Conv2d(in_channels=1, out_channels=16, kernel_size=3, stride=2, padding=1),
             nn.ReLU(),
             nn.Conv2d(16, 32, 3, stride=2, padding=1),
             nn.ReLU(),
-        )
+        )  # [B, 32, 7, 7]
         self.decoder = nn.Sequential(
             nn.ConvTranspose2d(32, 16, 3, stride=2, padding=1, output_padding=1),
             nn.ReLU(),
             nn.ConvTranspose2d(16, 1, 3, stride=2, padding=1, output_padding=1),
             nn.Sigmoid(),
-        )
-
-    def forward(self, x):
-        x = self.encoder(x)  # [B, 32, 7, 7]
-        x = self.decoder(x)  # [B, 1, 28, 28]
-        return x  # [B, 1, 28, 28]
+        )  # [B, 1, 28, 28]

@@ -32,27 +32,19 @@ class Inception(nn.Module):
         return torch.cat(
             [self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)],
             dim=1,
-        )  # [B, ?, 32, 32]
+        )  # [B, c1 + c3 + c5 + pool_proj, 32, 32]
 
 
-class InceptionNet(nn.Module):
+class InceptionNet(nn.Sequential):
     def __init__(self):
         super().__init__()
+        # nn.Sequential's forward runs these children in the order they are set
         self.stem = nn.Sequential(
             nn.Conv2d(3, 64, 3, padding=1),
             nn.ReLU(inplace=True),
-        )
-        self.inception1 = Inception(64, 32, 48, 64, 8, 16, 16)
-        self.inception2 = Inception(128, 64, 64, 96, 16, 48, 32)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten()
-        self.fc = nn.Linear(240, 10)
-
-    def forward(self, x):
-        x = self.stem(x)  # [B, 64, 32, 32]
-        x = self.inception1(x)  # [B, 128, 32, 32]
-        x = self.inception2(x)  # [B, 240, 32, 32]
-        x = self.pool(x)  # [B, 240, 1, 1]
-        x = self.flatten(x)  # [B, 240]
-        x = self.fc(x)  # [B, 10]
-        return x  # [B, 10]
+        )  # [B, 64, 32, 32]
+        self.inception1 = Inception(64, 32, 48, 64, 8, 16, 16)  # [B, 128, 32, 32]
+        self.inception2 = Inception(128, 64, 64, 96, 16, 48, 32)  # [B, 240, 32, 32]
+        self.pool = nn.AdaptiveAvgPool2d(1)  # [B, 240, 1, 1]
+        self.flatten = nn.Flatten()  # [B, 240]
+        self.fc = nn.Linear(240, 10)  # [B, 10]

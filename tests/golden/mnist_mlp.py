@@ -3,10 +3,11 @@ import torch
 import torch.nn as nn
 
 
-class NeuralNetwork(nn.Module):
+class NeuralNetwork(nn.Sequential):
     def __init__(self):
         super().__init__()
-        self.flatten = nn.Flatten()
+        # nn.Sequential's forward runs these children in the order they are set
+        self.flatten = nn.Flatten()  # [B, 784]
         self.linear_relu_stack = nn.Sequential(
             nn.Linear(28 * 28, 512),
             nn.ReLU(),
@@ -14,9 +15,4 @@ class NeuralNetwork(nn.Module):
             nn.ReLU(),
             nn.Linear(512, 10),
             nn.ReLU(),
-        )
-
-    def forward(self, x):
-        x = self.flatten(x)  # [B, 784]
-        x = self.linear_relu_stack(x)  # [B, 10]
-        return x  # [B, 10]
+        )  # [B, 10]

@@ -19,13 +19,13 @@ class BasicBlock(nn.Module):
         else:
             self.downsample = None
 
-    def forward(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))  # [B, planes, ?, ?]
-        out = self.bn2(self.conv2(out))  # [B, planes, ?, ?]
-        downsample_out = x  # [B, in_channels, ?, ?]
+    def forward(self, x):  # x: [B, in_channels, H, W]
+        out = self.relu(self.bn1(self.conv1(x)))  # [B, planes, H/stride, W/stride]
+        out = self.bn2(self.conv2(out))  # [B, planes, H/stride, W/stride]
+        downsample_out = x  # [B, in_channels, H, W]
         if self.downsample is not None:
-            downsample_out = self.downsample(x)  # [B, planes, ?, ?]
-        return self.relu(out + downsample_out)  # [B, planes, ?, ?]
+            downsample_out = self.downsample(x)  # [B, planes, H/stride, W/stride]
+        return self.relu(out + downsample_out)  # [B, planes, H/stride, W/stride]
 
 
 class ResNet18(nn.Module):

@@ -5,9 +5,10 @@ import torch.nn as nn
 CLASSES = 5
 
 
-class SeqClassifier(nn.Module):
+class SeqClassifier(nn.Sequential):
     def __init__(self):
         super().__init__()
+        # nn.Sequential's forward runs these children in the order they are set
         self.features = nn.Sequential(
             nn.Conv1d(12, 32, kernel_size=5, padding=2),
             nn.BatchNorm1d(32),
@@ -17,14 +18,7 @@ class SeqClassifier(nn.Module):
             nn.BatchNorm1d(64),
             nn.ReLU(),
             nn.AdaptiveAvgPool1d(1),
-        )
-        self.flatten = nn.Flatten()
-        self.dropout = nn.Dropout(0.2)
-        self.head = nn.Linear(64, CLASSES)
-
-    def forward(self, x):
-        x = self.features(x)  # [B, 64, 1]
-        x = self.flatten(x)  # [B, 64]
-        x = self.dropout(x)  # [B, 64]
-        x = self.head(x)  # [B, 5]
-        return x  # [B, 5]
+        )  # [B, 64, 1]
+        self.flatten = nn.Flatten()  # [B, 64]
+        self.dropout = nn.Dropout(0.2)  # [B, 64]
+        self.head = nn.Linear(64, CLASSES)  # [B, 5]

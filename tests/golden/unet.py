@@ -3,24 +3,16 @@ import torch
 import torch.nn as nn
 
 
-class DoubleConv(nn.Module):
+class DoubleConv(nn.Sequential):
     def __init__(self, in_channels, out):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out)
-        self.relu1 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(out, out, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out)
-        self.relu2 = nn.ReLU(inplace=True)
-
-    def forward(self, x):
-        x = self.conv1(x)  # [B, out, ?, ?]
-        x = self.bn1(x)  # [B, out, ?, ?]
-        x = self.relu1(x)  # [B, out, ?, ?]
-        x = self.conv2(x)  # [B, out, ?, ?]
-        x = self.bn2(x)  # [B, out, ?, ?]
-        x = self.relu2(x)  # [B, out, ?, ?]
-        return x  # [B, out, ?, ?]
+        # nn.Sequential's forward runs these children in the order they are set
+        self.conv1 = nn.Conv2d(in_channels, out, 3, padding=1, bias=False)  # [B, out, H, W]
+        self.bn1 = nn.BatchNorm2d(out)  # [B, out, H, W]
+        self.relu1 = nn.ReLU(inplace=True)  # [B, out, H, W]
+        self.conv2 = nn.Conv2d(out, out, 3, padding=1, bias=False)  # [B, out, H, W]
+        self.bn2 = nn.BatchNorm2d(out)  # [B, out, H, W]
+        self.relu2 = nn.ReLU(inplace=True)  # [B, out, H, W]
 
 
 class UNet(nn.Module):

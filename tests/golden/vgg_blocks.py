@@ -5,70 +5,54 @@ import torch.nn as nn
 WIDTH = 32
 
 
-class ConvBN(nn.Module):
+class ConvBN(nn.Sequential):
     def __init__(self, in_channels, out, k=3, stride=1):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out, k, stride=stride, padding=k // 2, bias=False)
-        self.bn = nn.BatchNorm2d(out)
-        self.act = nn.ReLU(inplace=True)
-
-    def forward(self, x):
-        x = self.conv(x)  # [B, out, ?, ?]
-        x = self.bn(x)  # [B, out, ?, ?]
-        x = self.act(x)  # [B, out, ?, ?]
-        return x  # [B, out, ?, ?]
+        # nn.Sequential's forward runs these children in the order they are set
+        self.conv = nn.Conv2d(in_channels, out, k, stride=stride, padding=k // 2, bias=False)  # [B, out, H, W]
+        self.bn = nn.BatchNorm2d(out)  # [B, out, H, W]
+        self.act = nn.ReLU(inplace=True)  # [B, out, H, W]
 
 
-class Stage(nn.Module):
-    def __init__(self, in_channels, out, depth=2):
+class Stage_depth2(nn.Sequential):
+    """Stage with depth=2: fixed here, for it decides which modules and code the class has."""
+
+    def __init__(self, in_channels, out):
         super().__init__()
+        # nn.Sequential's forward runs these children in the order they are set
         self.convs = nn.Sequential(
             ConvBN(in_channels, out),
             ConvBN(out, out),
-        )
-        self.pool = nn.MaxPool2d(2)
-
-    def forward(self, x):
-        x = self.convs(x)  # [B, 64, 32, 32]
-        x = self.pool(x)  # [B, 64, 16, 16]
-        return x  # [B, 64, 16, 16]
+        )  # [B, 64, 32, 32]
+        self.pool = nn.MaxPool2d(2)  # [B, 64, 16, 16]
 
 
-class Stage_2(nn.Module):
-    def __init__(self, in_channels, out, depth=2):
+class Stage_depth3(nn.Sequential):
+    """Stage with depth=3: fixed here, for it decides which modules and code the class has."""
+
+    def __init__(self, in_channels, out):
         super().__init__()
+        # nn.Sequential's forward runs these children in the order they are set
         self.convs = nn.Sequential(
             ConvBN(in_channels, out),
             ConvBN(out, out),
             ConvBN(out, out),
-        )
-        self.pool = nn.MaxPool2d(2)
-
-    def forward(self, x):
-        x = self.convs(x)  # [B, 128, 16, 16]
-        x = self.pool(x)  # [B, 128, 8, 8]
-        return x  # [B, 128, 8, 8]
+        )  # [B, 128, 16, 16]
+        self.pool = nn.MaxPool2d(2)  # [B, 128, 8, 8]
 
 
-class SmallVGG(nn.Module):
+class SmallVGG(nn.Sequential):
     def __init__(self):
         super().__init__()
-        self.stem = ConvBN(3, WIDTH, k=5)
+        # nn.Sequential's forward runs these children in the order they are set
+        self.stem = ConvBN(3, WIDTH, k=5)  # [B, 32, 32, 32]
         self.stages = nn.Sequential(
-            Stage(32, WIDTH * 2),
-            Stage_2(64, WIDTH * 4, depth=3),
-        )
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.flat = nn.Flatten()
+            Stage_depth2(32, WIDTH * 2),
+            Stage_depth3(64, WIDTH * 4),
+        )  # [B, 128, 8, 8]
+        self.pool = nn.AdaptiveAvgPool2d(1)  # [B, 128, 1, 1]
+        self.flat = nn.Flatten()  # [B, 128]
         self.head = nn.Sequential(
             nn.Dropout(p=0.3),
             nn.Linear(128, 10),
-        )
-
-    def forward(self, x):
-        x = self.stem(x)  # [B, 32, 32, 32]
-        x = self.stages(x)  # [B, 128, 8, 8]
-        x = self.pool(x)  # [B, 128, 1, 1]
-        x = self.flat(x)  # [B, 128]
-        x = self.head(x)  # [B, 10]
-        return x  # [B, 10]
+        )  # [B, 10]
