@@ -32,19 +32,19 @@ from .forward import ForwardEvaluator
 from .layers import CATALOG
 from .model import ClassDef, Line, ModelGraph, ModuleNode, TensorInfo
 from .modules import ModuleBuilder
-from .names import name_problem
+from .names import GENERATED, name_problem
 from .shapes import Sym, Val, const_expr, evaluate, is_dim, shape_str
 from .static import StaticEvaluator
 from .values import (
     CONTAINERS,
     DTYPES,
-    RESERVED,
     ChildSlot,
     Limits,
     ParamRef,
     Recipe,
     Scope,
     TensorVal,
+    Elaboration,
     Namespace,
     expr_of,
     literal,
@@ -54,45 +54,36 @@ from .values import (
 MAX_DIM = 2**31 - 1  # one dimension of a declared tensor; torch sizes beyond it are unusable here
 
 
-class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
-    """Elaborates one spec: top-level names, then a model and all it uses."""
+class Elaborator:
+    """Elaborates one spec: top-level names, then a model and the bodies of all it uses.
+
+    It drives three stages that share one `Elaboration` state:
+    ``static`` (compile-time values and module recipes), ``modules`` (recipes
+    built into modules and classes) and ``forward`` (the dataflow on shapes).
+    """
 
     def __init__(self, spec: ir.SpecFile, limits: Limits | None = None, imported=None):
-        self.spec = spec
-        self.limits = limits or Limits()
-        self.blocks: dict[str, ir.Block] = {}
-        self.consts: dict[str, Val] = {}
-        self.const_order: list[tuple[str, E.Expr]] = []
-        self.classes: list[ClassDef] = []
-        self.class_keys: dict[tuple, ClassDef] = {}
-        self.class_names: set[str] = set()
-        self.block_stack: list[str] = []
-        self.module_count = 0
-        self.unrolled = 0  # loop passes so far, against limits.max_unroll
-        self.total_params = 0
-        self.symbols: dict[str, int | None] = {}
-        self.batch_symbols: set[str] = set()  # the first input's leading symbol: the batch, sized 1, 2, 3...
-        self.index_bounds: dict[str, int] = {}
-        self.block_sources: dict[str, tuple[str, str]] = {}  # imported blocks: where their errors point
-        self.built: list[ModuleNode] = []  # every module made so far, parents first (see instantiate)
-        self.building_aside = 0
+        taken = spec_identifiers(spec) | set(GENERATED) | (imported.identifiers if imported is not None else set())
+        self.state = Elaboration(spec, limits or Limits(), Namespace(taken))
+        self.static = StaticEvaluator(self.state)
+        self.modules = ModuleBuilder(self.state, self.static, self)
+        self.forward = ForwardEvaluator(self.state, self.static, self.modules, self)
         if imported is not None:
-            self.blocks.update(imported.blocks)
-            self.consts.update(imported.consts)
-            self.const_order.extend(imported.const_lines)
-            self.block_sources.update(imported.sources)
-        self.names = Namespace(spec_identifiers(spec) | set(RESERVED) | set(self.blocks) | set(self.consts)
-                               | (imported.identifiers if imported is not None else set()))
+            self.state.blocks.update(imported.blocks)
+            self.state.consts.update(imported.consts)
+            self.state.const_order.extend(imported.const_lines)
+            self.state.block_sources.update(imported.sources)
+        self.state.names.taken |= set(self.state.blocks) | set(self.state.consts)
         self._collect()
 
     def top_scope(self, span: Span) -> Scope:
         """Where consts and block defaults are evaluated: the file's top level."""
-        return Scope("model", "", "", {}, span, 0, self.names)
+        return Scope("model", "", "", {}, span, 0, self.state.names)
 
     # -- top level ------------------------------------------------------------
     def _collect(self):
         seen: dict[str, Span] = {}
-        for item in self.spec.items:
+        for item in self.state.spec.items:
             if isinstance(item, ir.Import):
                 continue  # resolved before elaboration (modelspec/imports.py)
             self._check_name(item.name, item.span, "a " + item.kind)
@@ -102,7 +93,7 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
                     hint="rename one of them, or delete the one not meant",
                 )
             seen[item.name] = item.span
-            if item.name in self.blocks or item.name in self.consts:
+            if item.name in self.state.blocks or item.name in self.state.consts:
                 raise SpecNameError(f"{item.name!r} is imported and also defined here", item.span,
                                     hint="rename one of them, or import only the names you need")
             if item.name in CATALOG or item.name in CONTAINERS:
@@ -118,30 +109,33 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
                         raise SpecNameError(f"block {item.name} has two parameters named {p.name!r}", p.span,
                                             hint="rename one of them")
                     names.add(p.name)
-                self.blocks[item.name] = item
+                self.state.blocks[item.name] = item
             elif isinstance(item, ir.Const):
-                val = self.eval_static(item.value, self.top_scope(item.span), {})
+                val = self.static.eval_static(item.value, self.top_scope(item.span), {})
                 if isinstance(val, Val) and not isinstance(val.value, Sym):
-                    self.consts[item.name] = Val(val.value, E.Name(item.name))
-                    self.const_order.append((item.name, const_expr(val.value)))
+                    self.state.consts[item.name] = Val(val.value, E.Name(item.name))
+                    self.state.const_order.append((item.name, const_expr(val.value)))
                 else:
-                    raise SpecArgError(f"const {item.name!r} must be a number, string, bool or tuple", item.value.span, hint='a const is known before any tensor exists, e.g. const WIDTH = 64')
+                    raise SpecArgError(f"const {item.name!r} must be a number, string, bool or tuple", item.value.span,
+                                       hint='a const is known before any tensor exists, e.g. const WIDTH = 64')
 
     def _check_name(self, name: str, span: Span, what: str):
-        if name.startswith("__") or keyword.iskeyword(name) or name in RESERVED:
+        if name.startswith("__") or keyword.iskeyword(name) or name in GENERATED:
             raise SpecNameError(
                 f"{name!r} cannot name {what}: it is reserved in the generated Python code", span,
                 hint="choose another name",
             )
-        classes = {i.name for i in self.spec.items if isinstance(i, (ir.Block, ir.Model))} | set(self.blocks)
-        problem = name_problem(name, what, classes, self.consts)
+        spec = self.state.spec
+        classes = {i.name for i in spec.items if isinstance(i, (ir.Block, ir.Model))} | set(self.state.blocks)
+        problem = name_problem(name, what, classes, self.state.consts)
         if problem is not None:
             raise SpecNameError(problem[0], span, hint=problem[1])
 
     def model(self, name: str | None) -> ModelGraph:
-        models = self.spec.models()
+        models = self.state.spec.models()
         if not models:
-            end = self.spec.items[-1].span if self.spec.items else Span(line=1, column=1, end_line=1, end_column=1)
+            items = self.state.spec.items
+            end = items[-1].span if items else Span(line=1, column=1, end_line=1, end_column=1)
             at = Span(line=end.end_line, column=end.end_column, end_line=end.end_line, end_column=end.end_column + 1)
             raise SpecError("the spec defines no model", at, hint="add `model Name(x: [B, ...]) { ... }`")
         if name is None:
@@ -158,37 +152,39 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
         return self.elaborate_model(m)
 
     def elaborate_model(self, m: ir.Model) -> ModelGraph:
-        scope = Scope("model", m.name, "", {}, m.span, 0, self.names)
+        scope = Scope("model", m.name, "", {}, m.span, 0, self.state.names)
         inputs: list[tuple[str, TensorInfo]] = []
         seen = set()
         for inp in m.inputs:
             self._check_name(inp.name, inp.span, "an input")
             if inp.name in seen:
-                raise SpecNameError(f"input {inp.name!r} is declared twice", inp.span, hint='give each input its own name')
+                raise SpecNameError(f"input {inp.name!r} is declared twice", inp.span,
+                                    hint='give each input its own name')
             seen.add(inp.name)
             info = self.tensor_type(inp.type, scope, declare=True)
             info.source = inp.name
             if not inputs and info.shape and isinstance(info.shape[0].value, Sym):
-                self.batch_symbols = {s for s in info.shape[0].value.symbols if self.symbols.get(s) is None}
+                self.state.batch_symbols = {s for s in info.shape[0].value.symbols if self.state.symbols.get(s) is None}
             inputs.append((inp.name, info))
         root = ModuleNode(m.name, "", m.name, "model", m.span)
         root.inputs = [info for _, info in inputs]
-        self.built.append(root)
+        self.state.built.append(root)
         outs = self.run_scope(scope, m.body, inputs, root, m.span, m.inputs)
-        self.finish_class(scope, root, m.span)
+        self.modules.finish_class(scope, root, m.span)
         self.name_fixed_classes(root)
         root.outputs = outs
         _set_depths(root, 0)
         return ModelGraph(
-            name=m.name, root=root, classes=self.classes, inputs=inputs, outputs=outs,
-            consts=self.const_order, symbols=self.symbols, path=self.spec.path, index_bounds=self.index_bounds,
+            name=m.name, root=root, classes=self.state.classes, inputs=inputs, outputs=outs,
+            consts=self.state.const_order, symbols=self.state.symbols, path=self.state.spec.path,
+            index_bounds=self.state.index_bounds,
         )
 
     def name_fixed_classes(self, root: ModuleNode):
         """A block printed as several classes because its parameters fixed them: ``Stage_depth2``,
         ``Stage_depth3``, named for the values that set them apart, not ``Stage``, ``Stage_2``."""
         groups: dict[str, list[ClassDef]] = {}
-        for cls in self.classes:
+        for cls in self.state.classes:
             if cls.kind == "block":
                 groups.setdefault(cls.block, []).append(cls)
         renamed = {}
@@ -196,16 +192,16 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
             suffixes = [_fixed_suffix(c.fixed) for c in classes]
             if len(classes) < 2 or None in suffixes or len(set(suffixes)) < len(classes):
                 continue
+            for cls in classes:
+                self.state.class_names.discard(cls.name)
             for cls, suffix in zip(classes, suffixes):
-                self.class_names.discard(cls.name)
-            for cls, suffix in zip(classes, suffixes):
-                new = self.names.make(f"{base}_{suffix}", self.class_names, sep="_")
-                self.class_names.add(new)
+                new = self.state.names.make(f"{base}_{suffix}", self.state.class_names, sep="_")
+                self.state.class_names.add(new)
                 renamed[cls.name] = E.Name(new)
                 cls.name = new
         if not renamed:
             return
-        for cls in self.classes:
+        for cls in self.state.classes:
             cls.init_lines = [Line(ln.indent, E.replace_names(ln.stmt, renamed), ln.shapes, ln.more)
                               for ln in cls.init_lines]
         for node in root.walk():
@@ -218,8 +214,8 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
     def example_sizes(self):
         """The sizes rules are held to: each symbol's example (else 8), the batch at 1, 2 and 3."""
         for batch in self.EXAMPLE_BATCHES:
-            yield {s: batch if s in self.batch_symbols else e if e is not None else self.DEFAULT_SYMBOL_SIZE
-                   for s, e in self.symbols.items()}
+            yield {s: batch if s in self.state.batch_symbols else e if e is not None else self.DEFAULT_SYMBOL_SIZE
+                   for s, e in self.state.symbols.items()}
 
     def check_slice(self, size, bounds: list, length, span, shown: str):
         """A slice of a symbolic dim assumes its bounds fall inside it (``x[:, :100]`` has 100 only where
@@ -252,7 +248,7 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
                     v = evaluate(d, sizes)
                     if v < 1:
                         at = ", ".join(f"{s}={sizes[s]}" for s in sorted(d.symbols))
-                        batchy = d.symbols & self.batch_symbols
+                        batchy = d.symbols & self.state.batch_symbols
                         raise SpecShapeError(
                             f"{label} gives {shape_str(info.shape)}, and {d} is {v} at {at}", span,
                             hint="a size that depends on the batch must be at least 1 for every batch"
@@ -265,20 +261,21 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
         dims = []
         for d in t.dims:
             if isinstance(d, ir.SymDim):
-                self.symbols.setdefault(d.name, d.example)
+                self.state.symbols.setdefault(d.name, d.example)
                 dims.append(Val(Sym.var(d.name)))
                 continue
-            if isinstance(d, ir.Name) and d.id not in scope.env and d.id not in self.consts:
+            if isinstance(d, ir.Name) and d.id not in scope.env and d.id not in self.state.consts:
                 if not declare:
                     raise SpecNameError(f"undefined name {d.id!r} in a shape", d.span,
-                                        hint=did_you_mean(d.id, list(scope.env) + list(self.consts))
+                                        hint=did_you_mean(d.id, list(scope.env) + list(self.state.consts))
                                         or "a size here is a number, a const or a block parameter")
-                self.symbols.setdefault(d.id, None)
+                self.state.symbols.setdefault(d.id, None)
                 dims.append(Val(Sym.var(d.id)))
                 continue
-            v = self.eval_static(d, scope, scope.env)
+            v = self.static.eval_static(d, scope, scope.env)
             if not isinstance(v, Val) or not is_dim(v.value) or (isinstance(v.value, int) and v.value < 1):
-                raise SpecArgError(f"a dimension must be a positive integer or a name, not {literal(v)}", d.span, hint='write a size such as 28, a const, or a symbol such as B')
+                raise SpecArgError(f"a dimension must be a positive integer or a name, not {literal(v)}", d.span,
+                                   hint='write a size such as 28, a const, or a symbol such as B')
             if isinstance(v.value, int) and v.value > MAX_DIM:
                 raise SpecLimitError(f"the dimension {v.value:,} is larger than any tensor can have here "
                                      f"(at most {MAX_DIM:,})", d.span, hint="use a smaller size")
@@ -292,7 +289,8 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
         for stmt in body:
             if isinstance(stmt, ir.Forward):
                 if forward is not None:
-                    raise SpecNameError("a second forward in the same body", stmt.span, hint='merge the two into one forward')
+                    raise SpecNameError("a second forward in the same body", stmt.span,
+                                        hint='merge the two into one forward')
                 forward = stmt
                 continue
             self._check_name(stmt.name, stmt.span, "a child")
@@ -332,20 +330,20 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
             fwd_params.append(p)
         scope.forward_params = fwd_params
         if forward is not None:
-            outs = self.run_forward(forward.body, scope, env, forward.span)
+            outs = self.forward.run_forward(forward.body, scope, env, forward.span)
         else:
-            outs = self.implicit_forward(scope, env, fwd_params, span)
+            outs = self.forward.implicit_forward(scope, env, fwd_params, span)
         node.macs = getattr(scope, "extra_macs", 0)
         node.flow = scope.flow
         # children never called: build those that need no input shape
         for slot in scope.children.values():
             if slot.instance is None and slot.present:
-                if self.recipe_needs_input(slot.recipe):
+                if self.modules.recipe_needs_input(slot.recipe):
                     raise SpecShapeError(
                         f"child {slot.name!r} is never called in forward, so the input shape its `_` "
                         f"arguments need is unknown", slot.span, hint="call it in forward, or give every argument",
                     )
-                slot.instance = self.instantiate(slot.recipe, None, scope, slot.name)
+                slot.instance = self.modules.instantiate(slot.recipe, None, scope, slot.name)
         node.children = [s.instance.node for s in scope.children.values() if s.instance is not None]
         node.params = sum(self._raw_numel(r) for r in scope.raw if r[0] == "param")
         node.trainable = node.params
@@ -362,21 +360,22 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
     def child_def(self, stmt: ir.Child, scope: Scope):
         present, cond = True, None
         if stmt.cond is not None:
-            c = self.eval_static(stmt.cond, scope, scope.env)
+            c = self.static.eval_static(stmt.cond, scope, scope.env)
             if not isinstance(c, Val) or not isinstance(c.value, bool):
                 raise SpecArgError("a child's condition must be True or False", stmt.cond.span,
                                    hint="test block parameters or in_shape, e.g. `if stride != 1`")
             present, cond = c.value, expr_of(c)
-        value = self.eval_static(stmt.value, scope, scope.env, allow_modules=True)
+        value = self.static.eval_static(stmt.value, scope, scope.env, allow_modules=True)
         if isinstance(value, Recipe):
             slot = ChildSlot(stmt.name, value, present, stmt.span, cond)
             scope.children[stmt.name] = slot
             scope.order.append(stmt.name)
             scope.env[stmt.name] = slot
         elif stmt.cond is not None:
-            raise SpecArgError("only a module can be conditional", stmt.cond.span, hint='write `name = Module(...) if condition`; a value can use `a if condition else b`')
+            raise SpecArgError("only a module can be conditional", stmt.cond.span,
+                               hint='write `name = Module(...) if condition`; a value can use `a if condition else b`')
         elif not isinstance(value, Val):  # (Linear(...), ReLU()): several modules, no container
-            raise SpecArgError(f"a child is one module, not {self.describe(value)}", stmt.value.span,
+            raise SpecArgError(f"a child is one module, not {self.static.describe(value)}", stmt.value.span,
                                hint="hold several modules in Sequential(...) or ModuleList([...])")
         else:
             # a local compile-time value: `width = planes * 4`
@@ -397,7 +396,7 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
         scope.order.append(stmt.name)
         scope.env[stmt.name] = ParamRef(stmt.name, info)
         # a buffer takes memory like a parameter: it counts against the same budget
-        self.count_params(self._raw_numel(("", "", info)), stmt.span,
+        self.modules.count_params(self._raw_numel(("", "", info)), stmt.span,
                           "parameters" if is_param else "parameters and buffer elements")
 
     # init name -> (the function that makes the tensor, its argument names); `empty` is filled in place
@@ -425,7 +424,7 @@ class Elaborator(StaticEvaluator, ModuleBuilder, ForwardEvaluator):
             name = init.id
         elif isinstance(init, ir.Call) and isinstance(init.func, ir.Name):
             name = init.func.id
-            args = [self.eval_static(a, scope, scope.env) for a in init.args]
+            args = [self.static.eval_static(a, scope, scope.env) for a in init.args]
         else:
             raise SpecArgError("an init is a name such as randn, or a call such as normal(0, 0.02)", init.span,
                                hint="inits: " + ", ".join(self.INITS))
@@ -533,10 +532,10 @@ def elaborate(spec: ir.SpecFile, model: str | None = None, *, limits: Limits | N
     try:
         elaborator = Elaborator(spec, limits, imported)
     except SpecError as err:
-        raise err.locate(spec.path, text)
+        raise err.locate(spec.path, text) from None
     try:
         return elaborator.model(model)
     except SpecError as err:
         # how far it got, for a summary of a spec that fails part-way (modelspec.summary.summarize)
-        err.built, err.symbols = elaborator.built, elaborator.symbols
-        raise err.locate(spec.path, text)
+        err.built, err.symbols = elaborator.state.built, elaborator.state.symbols
+        raise err.locate(spec.path, text) from None

@@ -21,7 +21,6 @@ container of modules reads best.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import ClassVar, Union
 

@@ -26,7 +26,6 @@ import bisect
 import itertools
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import ir

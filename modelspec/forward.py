@@ -14,7 +14,6 @@ from .errors import (
     SpecLimitError,
     SpecNameError,
     SpecShapeError,
-    did_you_mean,
     suggest,
 )
 from .layers import CATALOG
@@ -27,6 +26,7 @@ from .shapes import Sym, Val
 from .modules import _flat_infos
 from .values import (
     CONTAINERS,
+    Elaboration,
     ChildSlot,
     ModRef,
     ParamRef,
@@ -41,23 +41,30 @@ MAX_LOOP_NESTING = 16  # for loops inside for loops; Python compiles at most 20 
 
 
 class ForwardEvaluator:
-    """Mixin of `Elaborator`: the generated forward, line by line."""
+    """The generated forward, statement by statement, evaluated on shapes."""
+
+    def __init__(self, state: Elaboration, static, modules, bodies):
+        self.state, self.static, self.modules, self.bodies = state, static, modules, bodies
 
     def implicit_forward(self, scope: Scope, env: dict, params: list[str], span):
         if len(params) != 1:
-            raise SpecArgError(f"{scope.name} has {len(params)} inputs: write a forward to say how they flow", span, hint='add forward(x, y) { ... } naming each input')
+            raise SpecArgError(f"{scope.name} has {len(params)} inputs: write a forward to say how they flow", span,
+                               hint='add forward(x, y) { ... } naming each input')
         if any(r[0] == "param" for r in scope.raw):
-            raise SpecArgError(f"{scope.name} has raw parameters: write a forward to say how they are used", span, hint='add a forward that uses the parameter, e.g. return x @ W')
+            raise SpecArgError(f"{scope.name} has raw parameters: write a forward to say how they are used", span,
+                               hint='add a forward that uses the parameter, e.g. return x @ W')
         x = env[params[0]]
         var = params[0]
         if not scope.children:
-            raise SpecArgError(f"{scope.name} has no children and no forward", span, hint='add a child such as fc = Linear(_, 10), or a forward')
+            raise SpecArgError(f"{scope.name} has no children and no forward", span,
+                               hint='add a child such as fc = Linear(_, 10), or a forward')
         for slot in scope.children.values():
             ref = ModRef(slot, None, E.attr(E.SELF, slot.name), slot.name)
             out = self.call_module(ref, [x], [], slot.recipe.span, scope, target=var)
             if isinstance(out, TupleVal):
                 raise SpecShapeError(f"child {slot.name!r} returns several tensors; without a forward, "
-                                     f"children run in order and each must return one", slot.span, hint='write a forward that unpacks its results')
+                                     f"children run in order and each must return one", slot.span,
+                                     hint='write a forward that unpacks its results')
             x = TensorVal(out.info, E.Name(var), src=out.src)
             if slot.cond is None:
                 scope.emit(E.Assign(var, out.expr), [out.info.shape])
@@ -84,7 +91,8 @@ class ForwardEvaluator:
             return None
         if k == "return":
             if not stmt.values:
-                raise SpecArgError("return needs a value", stmt.span, hint='return the tensor forward computes: return x')
+                raise SpecArgError("return needs a value", stmt.span,
+                                   hint='return the tensor forward computes: return x')
             vals = [self.fwd_expr(v, scope, env) for v in stmt.values]
             outs = []
             for v, e in zip(vals, stmt.values):
@@ -93,7 +101,8 @@ class ForwardEvaluator:
                 elif isinstance(v, TupleVal):
                     outs.extend(self.flat_infos(v))
                 else:
-                    raise SpecArgError(f"forward must return tensors, not {self.describe(v)}", e.span, hint='return the tensors forward computes')
+                    raise SpecArgError(f"forward must return tensors, not {self.static.describe(v)}", e.span,
+                                       hint='return the tensors forward computes')
             scope.emit(E.Return(tuple(v.expr for v in vals)), [s for v in vals for s in self.shapes_of(v)])
             for i, v in enumerate(vals):
                 scope.step("output", "output" if len(vals) == 1 else f"output {i}", _sources([v]),
@@ -104,7 +113,9 @@ class ForwardEvaluator:
         if k == "if":
             test = self.fwd_expr(stmt.test, scope, env)
             if not isinstance(test, Val) or not isinstance(test.value, bool):
-                raise SpecArgError("an if in forward tests a compile-time condition", stmt.test.span, hint='test block parameters, consts or shapes (x.shape[1] == 64); the value of a tensor is unknown until it runs')
+                raise SpecArgError("an if in forward tests a compile-time condition", stmt.test.span,
+                                   hint="test block parameters, consts or shapes (x.shape[1] == 64); the value of a "
+                                        "tensor is unknown until it runs")
             scope.bake(test)  # only the branch taken is printed
             for s in (stmt.body if test.value else stmt.orelse):
                 r = self.fwd_stmt(s, scope, env)
@@ -137,9 +148,10 @@ class ForwardEvaluator:
 
     def assign(self, t, value, env, scope, stmt):
         if t.kind == "name_target":
-            self._check_name(t.id, t.span, "a value")
+            self.bodies._check_name(t.id, t.span, "a value")
             if t.id in scope.children or isinstance(env.get(t.id), (ChildSlot, ParamRef)):
-                raise SpecNameError(f"{t.id!r} is a child of {scope.name}; use another name for the value", t.span, hint='rename the value, e.g. h = ...')
+                raise SpecNameError(f"{t.id!r} is a child of {scope.name}; use another name for the value", t.span,
+                                    hint='rename the value, e.g. h = ...')
             scope.locals.add(t.id)
             if isinstance(value, TensorVal):
                 env[t.id] = TensorVal(value.info, E.Name(t.id), src=value.src)
@@ -153,9 +165,11 @@ class ForwardEvaluator:
         items = value.items if isinstance(value, TupleVal) else (
             list(value.value) if isinstance(value, Val) and isinstance(value.value, tuple) else None)
         if items is None:
-            raise SpecArgError(f"cannot unpack {self.describe(value)} into {len(t.items)} names", stmt.span, hint='unpack a tuple: out, (h, c) = lstm(x)')
+            raise SpecArgError(f"cannot unpack {self.static.describe(value)} into {len(t.items)} names", stmt.span,
+                               hint='unpack a tuple: out, (h, c) = lstm(x)')
         if len(items) != len(t.items):
-            raise SpecArgError(f"cannot unpack {len(items)} values into {len(t.items)} names", t.span, hint='name as many values as there are')
+            raise SpecArgError(f"cannot unpack {len(items)} values into {len(t.items)} names", t.span,
+                               hint='name as many values as there are')
         for sub, item in zip(t.items, items):
             if isinstance(item, Val) and isinstance(value, Val):
                 item = Val(item.value, None)
@@ -169,10 +183,10 @@ class ForwardEvaluator:
         elif isinstance(it, Val) and isinstance(it.value, (tuple, list)):
             elements = [("value", v) for v in it.value]
         else:
-            raise SpecArgError(f"for loops over a ModuleList or a compile-time list, not {self.describe(it)}",
+            raise SpecArgError(f"for loops over a ModuleList or a compile-time list, not {self.static.describe(it)}",
                                stmt.iter.span, hint='hold the modules in ModuleList([...]) and loop over it')
-        self._check_name(stmt.var, stmt.span, "a loop variable")
-        self.count_unrolled(len(elements), stmt.iter.span)
+        self.bodies._check_name(stmt.var, stmt.span, "a loop variable")
+        self.static.count_unrolled(len(elements), stmt.iter.span)
         if scope.indent >= 2 + MAX_LOOP_NESTING:
             raise SpecLimitError(f"for loops nest more than {MAX_LOOP_NESTING} deep", stmt.span,
                                  hint="Python refuses more than 20 nested blocks; flatten the loops")
@@ -187,7 +201,8 @@ class ForwardEvaluator:
                 env[stmt.var] = Val(el.value if isinstance(el, Val) else el, E.Name(stmt.var))
             for s in stmt.body:
                 if s.kind == "return":
-                    raise SpecArgError("return inside a loop is not supported", s.span, hint='assign inside the loop, return after it')
+                    raise SpecArgError("return inside a loop is not supported", s.span,
+                                       hint='assign inside the loop, return after it')
                 self.fwd_stmt(s, scope, env)
             lines = scope.lines[start:]
             del scope.lines[start:]
@@ -195,7 +210,8 @@ class ForwardEvaluator:
                 first_lines = lines
             else:
                 if [(ln.indent, ln.stmt) for ln in lines] != [(ln.indent, ln.stmt) for ln in first_lines]:
-                    raise SpecArgError("each pass of this loop would need different code", stmt.span, hint='make each pass the same code, or unroll the loop by hand')
+                    raise SpecArgError("each pass of this loop would need different code", stmt.span,
+                                       hint='make each pass the same code, or unroll the loop by hand')
                 for first, ln in zip(first_lines, lines):
                     first.more.append(ln.shapes)
         scope.indent -= 1
@@ -212,7 +228,8 @@ class ForwardEvaluator:
                 v = env[e.id]
                 if isinstance(v, ChildSlot):
                     if v.instance is None and v.present and v.recipe.kind in ("modulelist", "moduledict"):
-                        v.instance = self.instantiate(v.recipe, None, scope, v.name)  # built as its elements are used
+                        # built as its elements are used
+                        v.instance = self.modules.instantiate(v.recipe, None, scope, v.name)
                     return ModRef(v, v.instance, E.attr(E.SELF, e.id), e.id)
                 if isinstance(v, ParamRef):
                     if e.id not in scope.param_flow:
@@ -223,7 +240,7 @@ class ForwardEvaluator:
                     scope.fwd_attrs.add(e.id)
                     return Val(v.value, E.attr(E.SELF, e.id))
                 return v
-            return self.lookup_static(e, scope, env, False)
+            return self.static.lookup_static(e, scope, env, False)
         if k == "constant":
             return Val(e.value)
         if k in ("tuple", "list"):
@@ -245,7 +262,7 @@ class ForwardEvaluator:
                 except ShapeProblem as exc:
                     raise SpecShapeError(str(exc), e.span, hint=exc.hint) from None
                 return TensorVal(info, E.UnaryOp(e.op, a.expr), a.src)
-            return self.eval_static(e, scope, env)
+            return self.static.eval_static(e, scope, env)
         if k == "call":
             return self.fwd_call(e, scope, env)
         if k == "attribute":
@@ -263,14 +280,17 @@ class ForwardEvaluator:
                     info = TensorInfo(tuple(reversed(base.info.shape)), base.info.dtype)
                     return TensorVal(info, E.Attribute(base.expr, "T"),
                                      src=scope.step("op", ".T", [base.src], [info.shape]))
-            raise SpecNameError(f"{self.describe(base)} has no attribute {e.attr!r}", e.span, hint="a tensor has .shape, .ndim and .T; read a module's parameters with module.weight")
+            raise SpecNameError(f"{self.static.describe(base)} has no attribute {e.attr!r}", e.span,
+                                hint="a tensor has .shape, .ndim and .T; read a module's parameters with module.weight")
         if k == "subscript":
             return self.fwd_subscript(e, scope, env)
         if k in ("compare", "boolop", "not", "ifexp"):
             return self.fwd_logic(e, scope, env)
         if k == "infer":
-            raise SpecArgError("`_` stands only for a layer argument to infer", e.span, hint='use `_` in a layer call, e.g. Linear(_, 10)')
-        raise SpecArgError(f"a {k} is not allowed in forward", e.span, hint='forward holds names, calls, operators, indexing and literals')
+            raise SpecArgError("`_` stands only for a layer argument to infer", e.span,
+                               hint='use `_` in a layer call, e.g. Linear(_, 10)')
+        raise SpecArgError(f"a {k} is not allowed in forward", e.span,
+                           hint='forward holds names, calls, operators, indexing and literals')
 
 
     def module_weight(self, ref: ModRef, e: ir.Attribute, scope: Scope):
@@ -282,21 +302,21 @@ class ForwardEvaluator:
             raise SpecArgError(f"`{ref.path}` is absent here (its condition is False), so it has no {e.attr!r}",
                                e.span, hint="read parameters of a child that is always present")
         if recipe.kind != "layer" or CATALOG[recipe.name].weights is None:
-            raise SpecNameError(f"{self.describe(ref)} has no attribute {e.attr!r} that forward can read",
+            raise SpecNameError(f"{self.static.describe(ref)} has no attribute {e.attr!r} that forward can read",
                                 e.span, hint="forward reads the parameters of Linear, Embedding, Conv and norm layers")
         if ref.index is not None:
             inst = ref.instance.items[ref.index]
         if inst is None:
-            if self.recipe_needs_input(recipe):
+            if self.modules.recipe_needs_input(recipe):
                 raise SpecShapeError(f"`{ref.path}` is not built yet: its `_` sizes come from its first call",
                                      e.span, hint="call it before reading its parameters, or give every size")
             if ref.index is not None:
-                inst = self.element(ref.instance, ref.index, None, e.span)
+                inst = self.modules.element(ref.instance, ref.index, None, e.span)
             else:
-                inst = ref.slot.instance = self.instantiate(recipe, None, scope, ref.slot.name)
+                inst = ref.slot.instance = self.modules.instantiate(recipe, None, scope, ref.slot.name)
         shapes = CATALOG[recipe.name].weights(inst.bound)
         if e.attr not in shapes:
-            raise SpecNameError(f"{self.describe(ref)} has no parameter {e.attr!r}", e.span,
+            raise SpecNameError(f"{self.static.describe(ref)} has no parameter {e.attr!r}", e.span,
                                 hint=suggest(e.attr, shapes, "parameters"))
         shape = tuple(Val(d) for d in shapes[e.attr])
         info = TensorInfo(shape, "float")
@@ -312,7 +332,7 @@ class ForwardEvaluator:
             v = self.fwd_expr(t, scope, env)
             if isinstance(v, (TensorVal, TupleVal)):
                 raise SpecArgError("a condition in forward must be known at compile time, but this is a tensor "
-                                   f"{self.describe(v)}", t.span,
+                                   f"{self.static.describe(v)}", t.span,
                                    hint="test block parameters, consts or sizes (x.shape[1] == 64); for a value "
                                         "that depends on the data use torch.where(cond, a, b)")
             values[id(t)] = v
@@ -330,14 +350,15 @@ class ForwardEvaluator:
                     body, orelse = (chosen, other) if test.value else (other, chosen)
                     return Val(chosen.value, E.IfExp(test.expr, expr_of(body), expr_of(orelse)))
             return chosen
-        return self.eval_static(e, scope, {**env, **{n: v for n, v in env.items() if isinstance(v, Val)}})
+        return self.static.eval_static(e, scope, {**env, **{n: v for n, v in env.items() if isinstance(v, Val)}})
 
     def fwd_binop(self, e: ir.BinOp, a, b, scope):
         if isinstance(a, Val) and isinstance(b, Val):
-            return self.static_binop(e, a, b)
+            return self.static.static_binop(e, a, b)
         for v, side in ((a, e.left), (b, e.right)):
             if not isinstance(v, (TensorVal, Val)):
-                raise SpecArgError(f"cannot use {self.describe(v)} in arithmetic", side.span, hint='arithmetic takes tensors and numbers')
+                raise SpecArgError(f"cannot use {self.static.describe(v)} in arithmetic", side.span,
+                                   hint='arithmetic takes tensors and numbers')
         code = E.BinOp(e.op, expr_of(a), expr_of(b))
         ta = a.info if isinstance(a, TensorVal) else None
         tb = b.info if isinstance(b, TensorVal) else None
@@ -365,40 +386,45 @@ class ForwardEvaluator:
         if isinstance(base, ModRef) and base.instance is not None and base.instance.recipe.kind in (
                 "modulelist", "moduledict"):
             if len(e.index) != 1 or e.index[0].kind in ("slice", "ellipsis"):
-                raise SpecArgError("index a ModuleList with one integer, a ModuleDict with one key", e.span, hint="write layers[0] or blocks['name']")
+                raise SpecArgError("index a ModuleList with one integer, a ModuleDict with one key", e.span,
+                                   hint="write layers[0] or blocks['name']")
             key = self.fwd_expr(e.index[0], scope, env)
             inst = base.instance
             if inst.recipe.kind == "moduledict":
                 if not isinstance(key, Val) or key.value not in inst.recipe.keys:
-                    raise SpecNameError(f"{base.path} has no key {self.describe(key)}", e.index[0].span,
+                    raise SpecNameError(f"{base.path} has no key {self.static.describe(key)}", e.index[0].span,
                                         hint=suggest(str(key.value) if isinstance(key, Val) else "",
                                                      inst.recipe.keys, "keys"))
                 i = inst.recipe.keys.index(key.value)
             else:
                 n = len(inst.recipe.items)
                 if not isinstance(key, Val) or not isinstance(key.value, int) or not -n <= key.value < n:
-                    raise SpecArgError(f"index {self.describe(key)} is out of range for {base.path} ({n} modules)",
+                    shown = self.static.describe(key)
+                    raise SpecArgError(f"index {shown} is out of range for {base.path} ({n} modules)",
                                        e.index[0].span, hint=f"an index of {base.path} is in {-n}..{n - 1}")
                 i = key.value % n
             expr = E.Subscript(base.expr, (expr_of(key),))
             name = inst.recipe.keys[i] if inst.recipe.kind == "moduledict" else str(i)
             if inst.recipe.items[i].kind in ("modulelist", "moduledict"):  # a container inside: index it further
-                return ModRef(None, self.element(inst, i, None, e.span), expr, f"{base.path}.{name}")
+                return ModRef(None, self.modules.element(inst, i, None, e.span), expr, f"{base.path}.{name}")
             return ModRef(None, inst, expr, f"{base.path}.{name}", i)
         if isinstance(base, Val):
-            return self.static_subscript(e, base, scope, env)
+            return self.static.static_subscript(e, base, scope, env)
         if isinstance(base, TupleVal):
             if len(e.index) != 1:
                 raise SpecArgError("index a tuple with one integer", e.span, hint='write out[0]')
             i = self.fwd_expr(e.index[0], scope, env)
             if not isinstance(i, Val) or not isinstance(i.value, int) or not -len(base.items) <= i.value < len(
                     base.items):
-                raise SpecArgError(f"index {self.describe(i)} is out of range for {len(base.items)} values", e.span, hint='count from 0; -1 is the last')
+                shown = self.static.describe(i)
+                raise SpecArgError(f"index {shown} is out of range for {len(base.items)} values", e.span,
+                                   hint='count from 0; -1 is the last')
             item = base.items[i.value]
             code = E.Subscript(base.expr, (expr_of(i),))
             return TensorVal(item.info, code) if isinstance(item, TensorVal) else item
         if not isinstance(base, TensorVal):
-            raise SpecArgError(f"cannot index {self.describe(base)}", e.value.span, hint='index a tensor, a tuple or a ModuleList')
+            raise SpecArgError(f"cannot index {self.static.describe(base)}", e.value.span,
+                               hint='index a tensor, a tuple or a ModuleList')
         return self.tensor_index(e, base, scope, env)
 
     def tensor_index(self, e, base: TensorVal, scope, env):
@@ -443,7 +469,8 @@ class ForwardEvaluator:
                     try:
                         length = slice_len(d.value, *vals)
                         if isinstance(d.value, Sym):
-                            self.check_slice(d.value, vals, length, item.span, "the slice [" + flat(CODE.index_fmt(E.SliceExpr(*parts))) + "]")
+                            shown = "the slice [" + flat(CODE.index_fmt(E.SliceExpr(*parts))) + "]"
+                            self.bodies.check_slice(d.value, vals, length, item.span, shown)
                         out.append(Val(length))
                     except ShapeProblem as exc:
                         raise SpecShapeError(f"{exc} (dim {pos} of {base.info})", item.span,
@@ -454,7 +481,8 @@ class ForwardEvaluator:
                 continue
             v = self.fwd_expr(item, scope, env)
             if not isinstance(v, Val) or not isinstance(v.value, int) or isinstance(v.value, bool):
-                raise SpecArgError("index a tensor with integers, slices, None or ...", item.span, hint='write x[:, 0], x[..., 1:3] or x[:, None]')
+                raise SpecArgError("index a tensor with integers, slices, None or ...", item.span,
+                                   hint='write x[:, 0], x[..., 1:3] or x[:, None]')
             d = shape[pos].value
             if isinstance(d, int) and not -d <= v.value < d:
                 raise SpecShapeError(f"index {v.value} is out of range for dim {pos} of {base.info} (size {d})",
@@ -478,7 +506,8 @@ class ForwardEvaluator:
                 if isinstance(v, TupleVal):
                     args.extend(v.items)
                     continue
-                raise SpecArgError("`*` unpacks a tuple or list", a.span, hint='write *[Linear(8, 8) for _ in range(3)] or *sizes')
+                raise SpecArgError("`*` unpacks a tuple or list", a.span,
+                                   hint='write *[Linear(8, 8) for _ in range(3)] or *sizes')
             args.append(self.fwd_expr(a, scope, env))
         for kw in e.keywords:
             if kw.name in kwargs:
@@ -490,24 +519,27 @@ class ForwardEvaluator:
         func = e.func
         # method call: x.view(...), x.size(0)
         if isinstance(func, ir.Attribute):
-            dotted = self.dotted(func)
+            dotted = self.static.dotted(func)
             head = dotted.split(".")[0] if dotted else None
             if head in ("F", "torch", "nn") and (head not in env):
                 return self.fwd_function(e, dotted, scope, env)
             base = self.fwd_expr(func.value, scope, env)
             if isinstance(base, TensorVal):
                 return self.fwd_method(e, base, func.attr, scope, env)
-            raise SpecNameError(f"{self.describe(base)} has no method {func.attr!r}", func.span, hint='call methods on tensors: x.view(...)')
+            raise SpecNameError(f"{self.static.describe(base)} has no method {func.attr!r}", func.span,
+                                hint='call methods on tensors: x.view(...)')
         callee = self.fwd_expr(func, scope, env) if not (isinstance(func, ir.Name) and func.id not in env) else None
         if isinstance(callee, ModRef):
             args, kwargs = self.fwd_args(e, scope, env)
             for a, ae in zip(args, e.args):
                 if not isinstance(a, TensorVal):
-                    raise SpecArgError(f"modules are called with tensors, not {self.describe(a)}", ae.span, hint='pass a tensor: layer(x)')
+                    raise SpecArgError(f"modules are called with tensors, not {self.static.describe(a)}", ae.span,
+                                       hint='pass a tensor: layer(x)')
             for k, v in kwargs.items():
                 if not isinstance(v, Val):
                     span = next(kw.span for kw in e.keywords if kw.name == k)
-                    raise SpecArgError(f"forward argument {k!r} must be a compile-time value", span, hint='give a literal or a const, e.g. need_weights=False')
+                    raise SpecArgError(f"forward argument {k!r} must be a compile-time value", span,
+                                       hint='give a literal or a const, e.g. need_weights=False')
             codes = [a.expr for a in args] + [E.Keyword(k, expr_of(v)) for k, v in kwargs.items()]
             return self.call_module(callee, args, codes, e.span, scope, kwargs=kwargs)
         if isinstance(func, ir.Name) and func.id not in env:
@@ -517,21 +549,23 @@ class ForwardEvaluator:
                         v = self.fwd_expr(e.args[0], scope, env) if e.args else None
                         if isinstance(v, ModRef) and v.instance is not None:
                             return Val(len(v.instance.recipe.items), E.call("len", v.expr))
-                    return self.builtin_call(func.id, e, scope, env)
+                    return self.static.builtin_call(func.id, e, scope, env)
                 return self.fwd_function(e, func.id, scope, env)
-            if func.id in CATALOG or func.id in self.blocks or func.id in CONTAINERS:
+            if func.id in CATALOG or func.id in self.state.blocks or func.id in CONTAINERS:
                 raise SpecArgError(f"define {func.id}(...) as a child, then call the child in forward", e.span,
                                    hint=f"e.g. `{func.id.lower()} = {func.id}(...)` in the body")
             raise SpecNameError(f"undefined function {func.id!r}", func.span,
                                 hint=suggest(func.id, list(OPS) + list(scope.children), "functions and children"))
-        raise SpecArgError(f"{self.describe(callee)} cannot be called", e.span, hint='call a child module, or a function such as F.relu(x)')
+        raise SpecArgError(f"{self.static.describe(callee)} cannot be called", e.span,
+                           hint='call a child module, or a function such as F.relu(x)')
 
     def fwd_function(self, e: ir.Call, dotted: str, scope, env):
         name = dotted.split(".")[-1]
         ns = dotted.rsplit(".", 1)[0] if "." in dotted else None
         op = OPS.get(name)
         if op is not None and op.function is None:
-            raise SpecNameError(f"{name} is a tensor method: write x.{name}(...)", e.func.span, hint='write it as a method of the tensor')
+            raise SpecNameError(f"{name} is a tensor method: write x.{name}(...)", e.func.span,
+                                hint='write it as a method of the tensor')
         prefix = function_prefix(op, ns) if op is not None else None
         if prefix is None:
             raise SpecNameError(f"unknown function {dotted!r}", e.func.span,
@@ -572,7 +606,7 @@ class ForwardEvaluator:
         func = E.Attribute(method_on.expr, spelled) if method_on is not None else spelled
         code = E.call(func, *arg_exprs, **kw_exprs)
         made = [result] if isinstance(result, TensorInfo) else result if isinstance(result, list) else []
-        self.check_example([m for m in made if isinstance(m, TensorInfo)], e.span,
+        self.bodies.check_example([m for m in made if isinstance(m, TensorInfo)], e.span,
                            f"{spelled}(...)" if method_on is None else f".{spelled}(...)")
         if op.macs is not None and isinstance(result, TensorInfo):
             self.add_macs(scope, op.macs(result, *[a.info if isinstance(a, TensorVal) else a for a in args[:2]]))
@@ -592,7 +626,8 @@ class ForwardEvaluator:
         if kwargs:
             recipe = ref.slot.recipe if ref.slot is not None else ref.instance.recipe.items[ref.index]
             if recipe.kind != "layer":
-                raise SpecArgError(f"{recipe.name} is called with tensors only", span, hint='pass only tensors to a block or container')
+                raise SpecArgError(f"{recipe.name} is called with tensors only", span,
+                                   hint='pass only tensors to a block or container')
         call = (lambda inst: inst.call(infos, span, kwargs)) if kwargs else (lambda inst: inst.call(infos, span))
         absent = ref.slot is not None and not ref.slot.present
         out = None
@@ -601,21 +636,21 @@ class ForwardEvaluator:
             if absent:
                 # build it anyway, to print the class's other branch; it acts as identity here
                 if slot.hypothetical is None:
-                    saved = self.total_params
+                    saved = self.state.total_params
                     try:
-                        slot.hypothetical = self.instantiate(slot.recipe, infos, scope, slot.name)
+                        slot.hypothetical = self.modules.instantiate(slot.recipe, infos, scope, slot.name)
                         out = call(slot.hypothetical)
                     except SpecError:
                         slot.hypothetical = None
-                    self.total_params = saved
+                    self.state.total_params = saved
                 elif slot.hypothetical is not None:
                     out = call(slot.hypothetical)
             else:
                 if slot.instance is None:
-                    slot.instance = self.instantiate(slot.recipe, infos, scope, slot.name, span)
+                    slot.instance = self.modules.instantiate(slot.recipe, infos, scope, slot.name, span)
                 out = call(slot.instance)
         else:
-            inst = self.element(ref.instance, ref.index, infos, span)
+            inst = self.modules.element(ref.instance, ref.index, infos, span)
             out = call(inst)
         codes = codes or [a.expr for a in args]
         call_code = E.Call(ref.expr, tuple(c for c in codes if c.kind != "keyword"),
@@ -631,9 +666,11 @@ class ForwardEvaluator:
         if ref.slot is not None and ref.slot.cond is not None:
             # an absent child acts as identity; both cases print as torchvision writes them
             if len(args) != 1:
-                raise SpecArgError("a conditional child takes one input", span, hint='an absent child acts as identity, which takes one tensor')
+                raise SpecArgError("a conditional child takes one input", span,
+                                   hint='an absent child acts as identity, which takes one tensor')
             if isinstance(out, list):
-                raise SpecArgError("a conditional child must return one tensor", span, hint='an absent child acts as identity, which returns one tensor')
+                raise SpecArgError("a conditional child must return one tensor", span,
+                                   hint='an absent child acts as identity, which returns one tensor')
             result = infos[0] if absent else out
             if target is not None and codes[0] == E.Name(target):
                 var = target

@@ -53,7 +53,8 @@ def resolve_imports(spec: ir.SpecFile, text: str | None, read: Callable[[Path], 
             target = os.path.normpath(os.path.join(here, item.path))
             if target in stack:
                 chain = " -> ".join(os.path.basename(p) for p in stack + (target,))
-                raise SpecImportError(f"import cycle: {chain}", item.span, hint="move the shared blocks to a third file")
+                raise SpecImportError(f"import cycle: {chain}", item.span,
+                                      hint="move the shared blocks to a third file")
             if not os.path.isfile(target):
                 raise SpecImportError(f"cannot import {item.path!r}: no such file", item.span,
                                       hint="paths are relative to the importing file")
@@ -85,16 +86,16 @@ def resolve_imports(spec: ir.SpecFile, text: str | None, read: Callable[[Path], 
         # everything the imported file itself relies on comes along, so its blocks work here
         _merge(out, nested)
         out.identifiers |= spec_identifiers(sub_spec)
-        for name, block in sub.blocks.items():
+        for name, block in sub.state.blocks.items():
             if name in own_blocks and name not in wanted:
                 continue
             out.blocks.setdefault(name, block)
             out.sources.setdefault(name, nested.sources.get(name, (sub_path, sub_text)))
-        for name, val in sub.consts.items():
+        for name, val in sub.state.consts.items():
             if name in own_consts and name not in wanted:
                 continue
             out.consts.setdefault(name, val)
-        for line in sub.const_order:
+        for line in sub.state.const_order:
             if line[0] in out.consts and line not in out.const_lines:
                 out.const_lines.append(line)
     return out

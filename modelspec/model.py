@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import Span
-from .shapes import Sym, shape_str
+from .shapes import shape_str
 
 
 @dataclass

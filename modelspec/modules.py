@@ -25,11 +25,15 @@ from .layers.base import (INFER, ArgError, ArgProblem, Bound, InferMismatch, Mod
                           signature_hint)
 from .model import ClassDef, CtorParam, Line, ModuleNode, TensorInfo
 from .shapes import InputSlot, Sym, Val, const_expr, shape_str
-from .values import DIM_NAMES, Instance, Recipe, Scope, _labelled, _PathScope, _real, expr_of, literal
+from .values import (DIM_NAMES, Elaboration, Instance, Recipe, Scope, _labelled, _PathScope, _real, expr_of,
+                     literal)
 
 
 class ModuleBuilder:
-    """Mixin of `Elaborator`: from recipes to built modules and classes."""
+    """From recipes to built modules and classes; a block's body is elaborated by ``bodies`` (the `Elaborator`)."""
+
+    def __init__(self, state: Elaboration, static, bodies):
+        self.state, self.static, self.bodies = state, static, bodies
 
     def recipe_needs_input(self, r: Recipe) -> bool:
         if r.kind == "layer":
@@ -43,11 +47,11 @@ class ModuleBuilder:
         return any(self.recipe_needs_input(i) for i in r.items)
 
     def count_params(self, n: int, span: Span, what: str = "parameters"):
-        self.total_params += n
-        if self.total_params > self.limits.max_params:
+        self.state.total_params += n
+        if self.state.total_params > self.state.limits.max_params:
             raise SpecLimitError(
-                f"the model would need {self.total_params:,} {what}, over the limit of "
-                f"{self.limits.max_params:,}", span,
+                f"the model would need {self.state.total_params:,} {what}, over the limit of "
+                f"{self.state.limits.max_params:,}", span,
                 hint="lower the sizes, or raise the limit: --max-params N on the command line, "
                      "limits=Limits(max_params=N) in Python",
             )
@@ -58,23 +62,23 @@ class ModuleBuilder:
         # record what is built, parents before children, so a summary can show how far a failing spec got;
         # a module argument ("encoder.arg0") and an absent child, built only to print its class, are no rows
         slot = scope.children.get(name) if isinstance(scope, Scope) else None
-        aside = bool(self.building_aside) or "." in name or (slot is not None and not slot.present)
-        row = len(self.built)
+        aside = bool(self.state.building_aside) or "." in name or (slot is not None and not slot.present)
+        row = len(self.state.built)
         if not aside:
-            self.built.append(ModuleNode(name, path, r.name, r.kind, r.span))  # stands in until it is built
-        self.building_aside += aside
+            self.state.built.append(ModuleNode(name, path, r.name, r.kind, r.span))  # stands in until it is built
+        self.state.building_aside += aside
         try:
             inst = self.build(r, inputs, scope, name, path, call_span)
         finally:
-            self.building_aside -= aside
+            self.state.building_aside -= aside
         if not aside:
-            self.built[row] = inst.node
+            self.state.built[row] = inst.node
         return inst
 
     def build(self, r: Recipe, inputs, scope, name, path, call_span: Span | None = None) -> Instance:
-        self.module_count += 1
-        if self.module_count > self.limits.max_modules:
-            raise SpecLimitError(f"the model would have more than {self.limits.max_modules:,} modules", r.span,
+        self.state.module_count += 1
+        if self.state.module_count > self.state.limits.max_modules:
+            raise SpecLimitError(f"the model would have more than {self.state.limits.max_modules:,} modules", r.span,
                                  hint="use fewer or shorter repeats; or pass limits=Limits(max_modules=...)")
         if r.kind == "layer":
             return self.build_layer(r, inputs, scope, name, path, call_span)
@@ -99,7 +103,8 @@ class ModuleBuilder:
         except TypeError:
             params = None
         if not isinstance(params, int):
-            raise SpecShapeError(f"{label}: its parameter count would depend on a symbolic size", r.span, hint='give the size as a number, or declare the symbol with an example, e.g. T=128')
+            raise SpecShapeError(f"{label}: its parameter count would depend on a symbolic size", r.span,
+                                 hint='give the size as a number, or declare the symbol with an example, e.g. T=128')
         node.params = node.trainable = params
         self.count_params(params, r.span)
         inst = Instance(node, code, r, bound)
@@ -123,9 +128,9 @@ class ModuleBuilder:
         def resolve(v, name):
             if not isinstance(v, Recipe):
                 return v
-            saved = self.total_params  # counted once, by the layer that owns it
+            saved = self.state.total_params  # counted once, by the layer that owns it
             inst = self.instantiate(v, inputs[:1] if inputs else inputs, scope, f"{name}")
-            self.total_params = saved
+            self.state.total_params = saved
             return Val(ModuleArg(inst.node.type_name, inst.node.total_params, dict(inst.node.args)), inst.expr)
 
         args = [resolve(v, f"{path}.arg{i}") for i, v in enumerate(r.args)]
@@ -170,7 +175,8 @@ class ModuleBuilder:
             parts.append(str(value) if n == arg and value == "_" else literal(value) if n == arg else
                          ("_" if v is INFER else literal(v)))
         for k, v in r.kwargs.items():
-            shown = (str(value) if value == "_" else literal(value)) if k == arg else ("_" if v is INFER else literal(v))
+            shown = (str(value) if value == "_" else literal(value)) if k == arg else (
+                "_" if v is INFER else literal(v))
             parts.append(f"{k}={shown}")
         return f"{layer.name}({', '.join(parts)})"
 
@@ -208,7 +214,7 @@ class ModuleBuilder:
 
     def init_names(self, scope: Scope) -> set[str]:
         """The names an expression in the class's ``__init__`` may read: its parameters, its locals, the consts."""
-        return {p.name for p in scope.ctor} | {r[1] for r in scope.raw if r[0] == "const"} | set(self.consts)
+        return {p.name for p in scope.ctor} | {r[1] for r in scope.raw if r[0] == "const"} | set(self.state.consts)
 
     def layer_expr(self, layer, r: Recipe, bound, scope: Scope):
         """``nn.Conv2d(in_channels, planes, 3)``: the constructor call, inferred arguments spelled in the class."""
@@ -226,14 +232,16 @@ class ModuleBuilder:
             for k, v in r.kwargs.items():
                 kwargs[k] = self.dim_expr(inferred[k], scope, k) if v is INFER else expr_of(v)
         except ShapeProblem as exc:
-            raise SpecShapeError(f"{layer.name}: {exc}", r.span, hint='give the size as a number, or declare the symbol with an example, e.g. T=128') from None
+            raise SpecShapeError(f"{layer.name}: {exc}", r.span,
+                                 hint="give the size as a number, or declare the symbol with an example, "
+                                      "e.g. T=128") from None
         return E.call(f"nn.{layer.name}", *args, **kwargs)
 
     def bind_call_args(self, layer, bound, kwargs: dict, label: str, span):
         """Forward's keyword arguments (need_weights=False), checked and added to the bound arguments."""
         names = [a.name for a in layer.call_args]
         values, vals = dict(bound.values), dict(bound.vals)
-        for k, v in kwargs.items():
+        for k in kwargs:
             if k not in names:
                 hint = did_you_mean(k, names) or (f"it takes {', '.join(names)}" if names else "it takes none")
                 raise SpecArgError(f"{label} has no forward argument {k!r}", span, hint=hint)
@@ -243,7 +251,8 @@ class ModuleBuilder:
             try:
                 values[a.name] = a.type(plain)
             except ArgProblem as exc:
-                raise SpecArgError(f"{label}: forward argument {a.name!r} {exc}", span, hint="see the layer's forward signature in torch") from None
+                raise SpecArgError(f"{label}: forward argument {a.name!r} {exc}", span,
+                                   hint="see the layer's forward signature in torch") from None
             vals[a.name] = v if isinstance(v, Val) else Val(a.default)
         new = Bound(values, vals)
         new.inferred = getattr(bound, "inferred", {})
@@ -273,7 +282,7 @@ class ModuleBuilder:
             bound = self.bind_call_args(layer, bound, call_kwargs or {}, label, span or r.span)
         if layer.index_bound is not None and inputs[0].source is not None:
             n = layer.index_bound(bound)
-            self.index_bounds[inputs[0].source] = min(n, self.index_bounds.get(inputs[0].source, n))
+            self.state.index_bounds[inputs[0].source] = min(n, self.state.index_bounds.get(inputs[0].source, n))
         try:
             layer.check_dtypes(bound, [t.dtype for t in inputs])
             out = layer.rule(bound, *shapes)
@@ -289,7 +298,7 @@ class ModuleBuilder:
             return TensorInfo(tuple(d if isinstance(d, Val) else Val(d) for d in s), dtype)
 
         result = wrap(out, layer.output_dtypes(bound, out, inputs[0].dtype))
-        self.check_example(list(_flat_infos(result)), span or r.span, label)
+        self.bodies.check_example(list(_flat_infos(result)), span or r.span, label)
         node = inst.node
         shape_out = out if isinstance(out, list) else list(_flat_infos(result))[0].shape
         node.macs = node.macs + layer.macs(bound, shape_out, *shapes)  # every call computes
@@ -343,7 +352,8 @@ class ModuleBuilder:
         inst.scope = _PathScope(scope, path)
 
         def call(ins, span=None):
-            raise SpecArgError(f"a {kind} cannot be called; loop over it or index it in forward", span or r.span, hint='call a child module, or a function such as F.relu(x)')
+            raise SpecArgError(f"a {kind} cannot be called; loop over it or index it in forward", span or r.span,
+                               hint='call a child module, or a function such as F.relu(x)')
 
         inst.call = call
         return inst
@@ -363,7 +373,8 @@ class ModuleBuilder:
                 r = inst.recipe.items[i]
                 if self.recipe_needs_input(r):
                     raise SpecShapeError(f"element {i} of {inst.node.path} is never called in forward, so its "
-                                         f"input shape is unknown", r.span, hint="call it in forward, or give every argument")
+                                         f"input shape is unknown", r.span,
+                                         hint="call it in forward, or give every argument")
                 self.element(inst, i, None, r.span)
         for item in inst.items:
             self.finish_container(item, scope)  # a container inside a container: its modules first
@@ -378,12 +389,12 @@ class ModuleBuilder:
     # -- blocks ---------------------------------------------------------------------
     def build_block(self, r: Recipe, inputs, parent: Scope, name, path) -> Instance:
         block: ir.Block = r.block
-        if block.name in self.block_stack:
-            chain = " -> ".join(self.block_stack + [block.name])
+        if block.name in self.state.block_stack:
+            chain = " -> ".join(self.state.block_stack + [block.name])
             raise SpecNameError(f"block {block.name!r} uses itself ({chain})", r.span,
                                 hint="a block cannot contain itself; unroll with a list comprehension")
-        if len(self.block_stack) >= self.limits.max_depth:
-            raise SpecLimitError(f"blocks nest deeper than {self.limits.max_depth} levels", r.span,
+        if len(self.state.block_stack) >= self.state.limits.max_depth:
+            raise SpecLimitError(f"blocks nest deeper than {self.state.limits.max_depth} levels", r.span,
                                  hint="flatten the blocks; or pass limits=Limits(max_depth=...) if intended")
         if inputs is None:
             raise SpecShapeError(f"block {block.name} `{path}` is never called in forward", r.span,
@@ -392,7 +403,7 @@ class ModuleBuilder:
             raise SpecArgError(f"block {block.name} `{path}` is called without a tensor", r.span,
                                hint="call it with the tensor it works on: name(x)")
         env = self.bind_block_args(block, r, parent)
-        scope = Scope("block", block.name, path, {}, block.span, parent.depth + 1, self.names)
+        scope = Scope("block", block.name, path, {}, block.span, parent.depth + 1, self.state.names)
         for p in block.params:
             scope.env[p.name] = Val(env[p.name].value, E.Name(p.name))
             scope.ctor.append(CtorParam(p.name, self.default_expr(p, parent), False))
@@ -405,15 +416,15 @@ class ModuleBuilder:
         scope.env["in_shape"] = Val(tuple(ins[0].shape))  # its dims are spelled by their slots
         node = ModuleNode(name, path, block.name, "block", r.span,
                           args={p.name: env[p.name].plain() for p in block.params})
-        self.block_stack.append(block.name)
+        self.state.block_stack.append(block.name)
         try:
-            outs = self.run_scope(scope, block.body, [("x", t) for t in ins], node, block.span)
+            outs = self.bodies.run_scope(scope, block.body, [("x", t) for t in ins], node, block.span)
         except SpecError as err:
-            if block.name in self.block_sources:  # an imported block: point into its own file
-                err.locate(*self.block_sources[block.name])
+            if block.name in self.state.block_sources:  # an imported block: point into its own file
+                err.locate(*self.state.block_sources[block.name])
             raise
         finally:
-            self.block_stack.pop()
+            self.state.block_stack.pop()
         cls = self.finish_class(scope, node, block.span)
         node.type_name = cls.name
         # constructor call in the parent's class
@@ -424,7 +435,9 @@ class ModuleBuilder:
                 try:
                     args.append(self.dim_expr(outer, parent, p.name))
                 except ShapeProblem as exc:
-                    raise SpecShapeError(f"block {block.name} `{path}`: {exc}", r.span, hint='give the size as a number, or declare the symbol with an example, e.g. T=128') from None
+                    raise SpecShapeError(f"block {block.name} `{path}`: {exc}", r.span,
+                                         hint="give the size as a number, or declare the symbol with an "
+                                              "example, e.g. T=128") from None
         taken = {p.name for p in cls.ctor_params}
         names = [p.name for p in block.params]
         kwargs, skipped = {}, False
@@ -472,7 +485,7 @@ class ModuleBuilder:
     def default_expr(self, p: ir.BlockParam, scope):
         if p.default is None:
             return None
-        return expr_of(self.eval_static(p.default, self.top_scope(p.span), {}))
+        return expr_of(self.static.eval_static(p.default, self.bodies.top_scope(p.span), {}))
 
     def bind_block_args(self, block: ir.Block, r: Recipe, parent: Scope) -> dict:
         names = [p.name for p in block.params]
@@ -502,7 +515,7 @@ class ModuleBuilder:
                 if p.default is None:
                     raise SpecArgError(f"block {block.name} is missing the argument {p.name!r}", r.span,
                                        hint=f"{block.name}({', '.join(names)})")
-                out[p.name] = self.eval_static(p.default, self.top_scope(p.span), dict(self.consts))
+                out[p.name] = self.static.eval_static(p.default, self.bodies.top_scope(p.span), dict(self.state.consts))
         return out
 
     def finish_class(self, scope: Scope, node: ModuleNode, span) -> ClassDef:
@@ -511,7 +524,8 @@ class ModuleBuilder:
             if kind == "param":
                 lines_of[name] = [Line(2, E.SetAttr(name, E.call("nn.Parameter", init)))]
             elif kind == "buffer":
-                lines_of[name] = [Line(2, E.ExprStmt(E.call(E.attr(E.SELF, "register_buffer"), E.Constant(name), init)))]
+                register = E.call(E.attr(E.SELF, "register_buffer"), E.Constant(name), init)
+                lines_of[name] = [Line(2, E.ExprStmt(register))]
             elif kind == "const":  # `width = planes * 4`: a local of __init__
                 lines_of[name] = [Line(2, E.Assign(name, init))]
                 if name in scope.fwd_attrs:
@@ -543,29 +557,29 @@ class ModuleBuilder:
                        block=scope.name, base="nn.Sequential" if scope.sequential else "nn.Module")
         if baked:
             said = ", ".join(f"{p}={literal(v)}" for p, v in baked.items())
-            cls.doc.append(f"{scope.name} with {said}: fixed here, for {'it decides' if len(baked) == 1 else 'they decide'}"
-                           f" which modules and code the class has.")
+            decides = "it decides" if len(baked) == 1 else "they decide"
+            cls.doc.append(f"{scope.name} with {said}: fixed here, for {decides} which modules and code the class has.")
         cls.used_by.append(scope.path or scope.name)
         key = cls.structure_key()
         if scope.kind == "block":
-            existing = self.class_keys.get((scope.name, key))
+            existing = self.state.class_keys.get((scope.name, key))
             if existing is not None:
                 existing.used_by.append(scope.path)
                 existing.instances.append(lines)
                 return existing
             cls.name = self.unique_class_name(scope.name)
-            self.class_keys[(scope.name, key)] = cls
+            self.state.class_keys[(scope.name, key)] = cls
         else:
             cls.name = self.unique_class_name(scope.name)
         cls.instances = [lines]
-        self.classes.append(cls)
+        self.state.classes.append(cls)
         return cls
 
     def unique_class_name(self, name: str) -> str:
         """The spec's name for the first class of a block; a numbered one, clear of every spec name, after."""
-        if name in self.class_names:
-            name = self.names.make(name, self.class_names, sep="_")
-        self.class_names.add(name)
+        if name in self.state.class_names:
+            name = self.state.names.make(name, self.state.class_names, sep="_")
+        self.state.class_names.add(name)
         return name
 
     # -- forward ---------------------------------------------------------------------

@@ -22,7 +22,7 @@ name is refused when it could change what that code means:
   const a local of the whole ``forward``).
 
 `name_problem(...)` says what is wrong with a name, or None. This module is
-the one home of these lists (`modelspec.values.RESERVED` is `GENERATED`).
+the one home of these lists: the elaborator reads `GENERATED` from here.
 """
 
 from __future__ import annotations

@@ -71,15 +71,18 @@ def read_spec(source_or_path) -> tuple[str, str | None]:
         except FileNotFoundError:
             raise SpecImportError("no such file", path=path, hint="check the path and its spelling") from None
         except IsADirectoryError:
-            raise SpecImportError("this is a directory, not a spec file", path=path, hint='name a .nnspec file') from None
+            raise SpecImportError("this is a directory, not a spec file", path=path,
+                                  hint='name a .nnspec file') from None
         except OSError as exc:
-            raise SpecImportError(f"cannot read the file: {exc.strerror}", path=path, hint="check the file's permissions") from None
+            raise SpecImportError(f"cannot read the file: {exc.strerror}", path=path,
+                                  hint="check the file's permissions") from None
         return decode_source(data, path), path
     if not isinstance(source_or_path, str):
         raise TypeError(f"expected spec text or a path, got {type(source_or_path).__name__}")
     if len(source_or_path.encode()) > MAX_FILE_BYTES:
         raise SpecLimitError(f"the spec is over the limit of {MAX_FILE_BYTES:,} bytes",
-                             hint="split it into files that import one another, or raise modelspec.pipeline.MAX_FILE_BYTES")
+                             hint="split it into files that import one another, or raise "
+                                  "modelspec.pipeline.MAX_FILE_BYTES")
     return source_or_path, None
 
 

@@ -14,7 +14,6 @@ from .errors import (
     SpecArgError,
     SpecLimitError,
     SpecNameError,
-    did_you_mean,
     suggest,
 )
 from .layers import CATALOG
@@ -24,6 +23,7 @@ from .ops import OPS
 from .shapes import InputSlot, Sym, Val, const_expr
 from .values import (
     CONTAINERS,
+    Elaboration,
     ChildSlot,
     ModRef,
     ParamRef,
@@ -78,7 +78,10 @@ _MODULE_ARG_HINT = "sizes are numbers; define the module as a child of its own a
 
 
 class StaticEvaluator:
-    """Mixin of `Elaborator`: evaluation before any tensor flows."""
+    """Evaluation before any tensor flows: consts, arguments, conditions, module recipes."""
+
+    def __init__(self, state: Elaboration):
+        self.state = state
 
     def eval_static(self, e, scope: Scope, env: dict, allow_modules: bool = False):
         """Evaluate a compile-time expression to a `Val` (or a `Recipe`)."""
@@ -86,7 +89,8 @@ class StaticEvaluator:
         if k == "constant":
             return Val(e.value)
         if k == "infer":
-            raise SpecArgError("`_` stands only for a layer argument to infer", e.span, hint='use `_` in a layer call, e.g. Linear(_, 10)')
+            raise SpecArgError("`_` stands only for a layer argument to infer", e.span,
+                               hint='use `_` in a layer call, e.g. Linear(_, 10)')
         if k == "name":
             return self.lookup_static(e, scope, env, allow_modules)
         if k in ("tuple", "list"):
@@ -116,8 +120,10 @@ class StaticEvaluator:
         if k == "call":
             return self.static_call(e, scope, env, allow_modules)
         if k == "attribute":
-            raise SpecNameError(f"unknown name {self.dotted(e) or e.attr!r}", e.span, hint='names here are consts and block parameters')
-        raise SpecArgError(f"a {k} is not allowed here", e.span, hint='sizes and arguments are numbers, strings, tuples, names and arithmetic')
+            raise SpecNameError(f"unknown name {self.dotted(e) or e.attr!r}", e.span,
+                                hint='names here are consts and block parameters')
+        raise SpecArgError(f"a {k} is not allowed here", e.span,
+                           hint='sizes and arguments are numbers, strings, tuples, names and arithmetic')
 
     def lookup_static(self, e: ir.Name, scope: Scope, env: dict, allow_modules: bool):
         if e.id in env:
@@ -125,20 +131,24 @@ class StaticEvaluator:
             if isinstance(v, Val):
                 return v
             if isinstance(v, ChildSlot):
-                raise SpecArgError(f"child {e.id!r} cannot be used as a value here", e.span, hint='call it in forward instead')
+                raise SpecArgError(f"child {e.id!r} cannot be used as a value here", e.span,
+                                   hint='call it in forward instead')
             if isinstance(v, (TensorVal, ParamRef)):
-                raise SpecArgError(f"{e.id!r} is a tensor; here a compile-time value is needed", e.span, hint='use a number, a const or a block parameter')
+                raise SpecArgError(f"{e.id!r} is a tensor; here a compile-time value is needed", e.span,
+                                   hint='use a number, a const or a block parameter')
             return v
-        if e.id in self.consts:
-            return self.consts[e.id]
-        if e.id in CATALOG or e.id in CONTAINERS or e.id in self.blocks:
-            raise SpecArgError(f"{e.id} must be called: {e.id}(...)", e.span, hint='write it as a call, e.g. Linear(_, 10)')
-        candidates = list(env) + list(self.consts)
+        if e.id in self.state.consts:
+            return self.state.consts[e.id]
+        if e.id in CATALOG or e.id in CONTAINERS or e.id in self.state.blocks:
+            raise SpecArgError(f"{e.id} must be called: {e.id}(...)", e.span,
+                               hint='write it as a call, e.g. Linear(_, 10)')
+        candidates = list(env) + list(self.state.consts)
         raise SpecNameError(f"undefined name {e.id!r}", e.span, hint=suggest(e.id, candidates, "consts and parameters"))
 
     def _num(self, v, e):
         if not isinstance(v, Val) or isinstance(v.value, bool) or not isinstance(v.value, (int, float, Sym)):
-            raise SpecArgError(f"expected a number, got {self.describe(v)}", e.span, hint='use a number, a const or a block parameter')
+            raise SpecArgError(f"expected a number, got {self.describe(v)}", e.span,
+                               hint='use a number, a const or a block parameter')
         return v
 
     def describe(self, v) -> str:
@@ -167,9 +177,9 @@ class StaticEvaluator:
         if e.op == "+" and isinstance(a, Val) and isinstance(a.value, (tuple, list)) and isinstance(b, Val) \
                 and isinstance(b.value, type(a.value)):
             value = a.value + b.value
-            if len(value) > self.limits.max_unroll:  # doubling a tuple line by line would exhaust memory
+            if len(value) > self.state.limits.max_unroll:  # doubling a tuple line by line would exhaust memory
                 raise SpecLimitError(f"the {type(value).__name__} would hold {len(value):,} items, over the limit "
-                                     f"of {self.limits.max_unroll:,}", e.span, hint="build shorter sequences")
+                                     f"of {self.state.limits.max_unroll:,}", e.span, hint="build shorter sequences")
             return Val(value, E.BinOp("+", expr_of(a), expr_of(b)))
         self._num(a, e.left)
         self._num(b, e.right)
@@ -177,7 +187,8 @@ class StaticEvaluator:
             raise SpecArgError("division by zero", e.span, hint='check the divisor: it is 0 here')
         if e.op == "**":
             if isinstance(b.value, int) and abs(b.value) > 64 or isinstance(a.value, Sym):
-                raise SpecArgError(f"the power {literal(a.value)} ** {literal(b.value)} is out of range", e.span, hint='keep powers small: exponents up to 64')
+                raise SpecArgError(f"the power {literal(a.value)} ** {literal(b.value)} is out of range", e.span,
+                                   hint='keep powers small: exponents up to 64')
         try:
             value = _py_binop(e.op, a.value, b.value)
             if isinstance(value, complex):  # (-8) ** 0.5
@@ -248,15 +259,18 @@ class StaticEvaluator:
 
     def static_subscript(self, e: ir.Subscript, base, scope, env):
         if not isinstance(base, Val) or not isinstance(base.value, (tuple, list, str)):
-            raise SpecArgError(f"cannot index {self.describe(base)}", e.value.span, hint='index a tensor, a tuple or a ModuleList')
+            raise SpecArgError(f"cannot index {self.describe(base)}", e.value.span,
+                               hint='index a tensor, a tuple or a ModuleList')
         if len(e.index) != 1 or e.index[0].kind in ("slice", "ellipsis"):
             raise SpecArgError("index a compile-time tuple with one integer", e.span, hint="write sizes[0]")
         i = self.eval_static(e.index[0], scope, env)
         if not isinstance(i.value, int) or isinstance(i.value, bool):
-            raise SpecArgError(f"an index must be an integer, not {self.describe(i)}", e.index[0].span, hint='index with an integer such as 0 or -1')
+            raise SpecArgError(f"an index must be an integer, not {self.describe(i)}", e.index[0].span,
+                               hint='index with an integer such as 0 or -1')
         n = len(base.value)
         if not -n <= i.value < n:
-            raise SpecArgError(f"index {i.value} is out of range for {n} items", e.index[0].span, hint='count from 0; -1 is the last')
+            raise SpecArgError(f"index {i.value} is out of range for {n} items", e.index[0].span,
+                               hint='count from 0; -1 is the last')
         item = base.value[i.value]
         if isinstance(item, Val):
             if item.slot is not None and item.slot.owner is _real(scope) and scope.kind == "block":
@@ -284,8 +298,9 @@ class StaticEvaluator:
         if not isinstance(it, Val) or not isinstance(it.value, (tuple, list)):
             raise SpecArgError(f"a comprehension loops over a list, tuple or range(...), not {self.describe(it)}",
                                e.iter.span, hint='write [Linear(8, 8) for _ in range(3)]')
-        if len(it.value) > self.limits.max_unroll:
-            raise SpecLimitError(f"the loop would unroll {len(it.value)} times; the limit is {self.limits.max_unroll}",
+        if len(it.value) > self.state.limits.max_unroll:
+            limit = self.state.limits.max_unroll
+            raise SpecLimitError(f"the loop would unroll {len(it.value)} times; the limit is {limit}",
                                  e.iter.span, hint="raise Limits.max_unroll if this is intended")
         self.count_unrolled(len(it.value), e.iter.span)
         out = []
@@ -301,43 +316,49 @@ class StaticEvaluator:
 
     def count_unrolled(self, n: int, span):
         """Loop passes add up over the whole model: nested loops and repeated blocks multiply them."""
-        self.unrolled += n
-        if self.unrolled > self.limits.max_unroll:
-            raise SpecLimitError(f"loops would run more than {self.limits.max_unroll:,} passes in all", span,
+        self.state.unrolled += n
+        if self.state.unrolled > self.state.limits.max_unroll:
+            raise SpecLimitError(f"loops would run more than {self.state.limits.max_unroll:,} passes in all", span,
                                  hint="fewer or shorter loops; or pass limits=Limits(max_unroll=...) if intended")
 
     # -- calls at definition time: modules and a few builtins
     def static_call(self, e: ir.Call, scope, env, allow_modules):
         fname = self.dotted(e.func)
         if fname is None:
-            raise SpecArgError("only layers, blocks and range(...) can be called here", e.func.span, hint='call a layer, a block, range, len, min, max, abs, int, float or round')
+            raise SpecArgError("only layers, blocks and range(...) can be called here", e.func.span,
+                               hint='call a layer, a block, range, len, min, max, abs, int, float or round')
         bare = fname.removeprefix("torch.").removeprefix("nn.")
         if fname in ("range", "len", "min", "max", "abs", "int", "float", "round"):
             return self.builtin_call(fname, e, scope, env)
-        if bare in CATALOG or bare in CONTAINERS or fname in self.blocks:
+        if bare in CATALOG or bare in CONTAINERS or fname in self.state.blocks:
             if not allow_modules:
-                raise SpecArgError(f"a module ({bare}) cannot be used as a value here", e.span, hint='call it in forward instead')
-            return self.module_recipe(bare if fname not in self.blocks else fname, e, scope, env)
+                raise SpecArgError(f"a module ({bare}) cannot be used as a value here", e.span,
+                                   hint='call it in forward instead')
+            return self.module_recipe(bare if fname not in self.state.blocks else fname, e, scope, env)
         if fname in OPS or bare.removeprefix("F.") in OPS or fname.startswith("F."):
-            raise SpecArgError(f"{fname}(...) works on tensors: call it in forward", e.span, hint='move it into forward')
-        candidates = list(CATALOG) + list(self.blocks) + list(CONTAINERS)
-        raise SpecNameError(f"unknown layer or block {bare!r}", e.func.span, hint=suggest(bare, candidates, "layers and blocks"))
+            raise SpecArgError(f"{fname}(...) works on tensors: call it in forward", e.span,
+                               hint='move it into forward')
+        candidates = list(CATALOG) + list(self.state.blocks) + list(CONTAINERS)
+        raise SpecNameError(f"unknown layer or block {bare!r}", e.func.span,
+                            hint=suggest(bare, candidates, "layers and blocks"))
 
     def builtin_call(self, fname, e: ir.Call, scope, env):
         if e.keywords:
-            raise SpecArgError(f"{fname}() takes no keyword arguments", e.keywords[0].span, hint='pass the arguments by position')
+            raise SpecArgError(f"{fname}() takes no keyword arguments", e.keywords[0].span,
+                               hint='pass the arguments by position')
         args = [self.eval_static(a, scope, env) for a in e.args if a.kind != "starred"]
         vals = [a.value for a in args]
         code = E.call(fname, *[expr_of(a) for a in args])
         if fname == "range":
             if not 1 <= len(vals) <= 3 or not all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
-                raise SpecArgError("range() takes 1 to 3 integers", e.span, hint='write range(n), range(a, b) or range(a, b, step)')
+                raise SpecArgError("range() takes 1 to 3 integers", e.span,
+                                   hint='write range(n), range(a, b) or range(a, b, step)')
             if len(vals) == 3 and vals[2] == 0:
                 raise SpecArgError("range() step must not be zero", e.span, hint='use a positive or negative step')
             r = range(*vals)
             n = max(0, -((r.start - r.stop) // r.step))  # len(r), which overflows past 2**63
-            if n > self.limits.max_unroll:
-                raise SpecLimitError(f"range of {n:,} items exceeds the unroll limit {self.limits.max_unroll:,}",
+            if n > self.state.limits.max_unroll:
+                raise SpecLimitError(f"range of {n:,} items exceeds the unroll limit {self.state.limits.max_unroll:,}",
                                      e.span, hint="pass limits=Limits(max_unroll=...) if this is intended")
             return spelled(tuple(Val(i) for i in r), code, *args)
         try:
@@ -366,7 +387,8 @@ class StaticEvaluator:
             if a.kind == "starred":
                 v = self.eval_static(a.value, scope, env)
                 if not isinstance(v, Val) or not isinstance(v.value, (tuple, list)):
-                    raise SpecArgError("`*` unpacks a tuple or list", a.span, hint='write *[Linear(8, 8) for _ in range(3)] or *sizes')
+                    raise SpecArgError("`*` unpacks a tuple or list", a.span,
+                                       hint='write *[Linear(8, 8) for _ in range(3)] or *sizes')
                 for x in v.value:
                     args.append(x if isinstance(x, Val) else Val(x))
                     arg_spans.append(a.span)
@@ -380,7 +402,7 @@ class StaticEvaluator:
             kwargs[kw.name] = INFER if kw.value.kind == "infer" else self.eval_static(
                 kw.value, scope, env, allow_modules=True)
             kw_spans[kw.name] = kw.span
-        layer = CATALOG.get(name) if name not in self.blocks else None
+        layer = CATALOG.get(name) if name not in self.state.blocks else None
         module_args = {a.name for a in layer.args if a.type is MODULE} if layer else set()
         positional = [a.name for a in layer.args if not a.kw_only] if layer else []
         for i, (v, sp) in enumerate(zip(args, arg_spans)):
@@ -389,8 +411,8 @@ class StaticEvaluator:
         for k, v in kwargs.items():
             if isinstance(v, (Recipe, list)) and k not in module_args:
                 raise SpecArgError("a module cannot be an argument here", kw_spans[k], hint=_MODULE_ARG_HINT)
-        if name in self.blocks:
-            return Recipe("block", e.span, name, args, kwargs, arg_spans, kw_spans, block=self.blocks[name])
+        if name in self.state.blocks:
+            return Recipe("block", e.span, name, args, kwargs, arg_spans, kw_spans, block=self.state.blocks[name])
         return Recipe("layer", e.span, name, args, kwargs, arg_spans, kw_spans)
 
     def container_recipe(self, name, e: ir.Call, scope, env) -> Recipe:
@@ -398,7 +420,8 @@ class StaticEvaluator:
         keys: list = []
         repeats: list[Repeat] = []
         if e.keywords:
-            raise SpecArgError(f"{name} takes its modules positionally", e.keywords[0].span, hint='write Sequential(Linear(...), ReLU())')
+            raise SpecArgError(f"{name} takes its modules positionally", e.keywords[0].span,
+                               hint='write Sequential(Linear(...), ReLU())')
 
         def add(v, span):
             if isinstance(v, Recipe):
@@ -408,7 +431,8 @@ class StaticEvaluator:
                 if isinstance(v, Repeat):
                     repeats.append(v)
             else:
-                raise SpecArgError(f"{name} holds modules, not {self.describe(v)}", span, hint='hold modules such as Linear(8, 8)')
+                raise SpecArgError(f"{name} holds modules, not {self.describe(v)}", span,
+                                   hint='hold modules such as Linear(8, 8)')
 
         if name == "Sequential":
             for a in e.args:
@@ -421,7 +445,8 @@ class StaticEvaluator:
                     add(self.eval_static(a, scope, env, allow_modules=True), a.span)
         elif name == "ModuleList":
             if len(e.args) > 1:
-                raise SpecArgError("ModuleList takes one list of modules", e.span, hint='write ModuleList([Linear(8, 8), ReLU()])')
+                raise SpecArgError("ModuleList takes one list of modules", e.span,
+                                   hint='write ModuleList([Linear(8, 8), ReLU()])')
             if e.args:
                 a = e.args[0]
                 v = self.eval_static(a.value if a.kind == "starred" else a, scope, env, allow_modules=True)
@@ -430,7 +455,8 @@ class StaticEvaluator:
                 add(v, a.span)
         else:  # ModuleDict
             if len(e.args) != 1 or e.args[0].kind != "dict":
-                raise SpecArgError("ModuleDict takes one dict {'name': Module(...), ...}", e.span, hint="write ModuleDict({'a': Linear(8, 8)})")
+                raise SpecArgError("ModuleDict takes one dict {'name': Module(...), ...}", e.span,
+                                   hint="write ModuleDict({'a': Linear(8, 8)})")
             d = e.args[0]
             for k, v in zip(d.keys, d.values):
                 key = self.eval_static(k, scope, env)

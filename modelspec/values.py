@@ -16,7 +16,6 @@ from .errors import (
 )
 from . import expr as E
 from .model import ClassDef, CtorParam, Line, ModuleNode, TensorInfo
-from .names import GENERATED as RESERVED  # the names the generated code relies on: one list, in names.py
 from .printer import source
 from .shapes import InputSlot, Val, const_expr
 
@@ -163,6 +162,36 @@ class Scope:
 
     def emit(self, stmt, shapes=()):
         self.lines.append(Line(self.indent, stmt, list(shapes)))
+
+
+@dataclass
+class Elaboration:
+    """What the stages of one elaboration share: the spec, its limits and everything made so far.
+
+    `StaticEvaluator`, `ModuleBuilder`, `ForwardEvaluator` and the `Elaborator`
+    that drives them each hold this one object (and each other), rather than
+    sharing ``self`` as mixins would.
+    """
+
+    spec: Any
+    limits: Limits
+    names: "Namespace"
+    blocks: dict = field(default_factory=dict)  # name -> ir.Block, imported ones included
+    consts: dict = field(default_factory=dict)  # name -> Val
+    const_order: list = field(default_factory=list)  # (name, expression) of the consts the code defines
+    classes: list = field(default_factory=list)  # ClassDefs, blocks before the classes that use them
+    class_keys: dict = field(default_factory=dict)  # (block, structure key) -> the ClassDef that prints it
+    class_names: set = field(default_factory=set)
+    block_stack: list = field(default_factory=list)  # the blocks being built, outermost first
+    module_count: int = 0  # against limits.max_modules
+    unrolled: int = 0  # loop passes so far, against limits.max_unroll
+    total_params: int = 0  # parameters and buffer elements, against limits.max_params
+    symbols: dict = field(default_factory=dict)  # symbolic dims and their example sizes (None: none given)
+    batch_symbols: set = field(default_factory=set)  # the first input's leading symbol: the batch, sized 1, 2, 3
+    index_bounds: dict = field(default_factory=dict)  # input name -> exclusive bound of its values (Embedding)
+    block_sources: dict = field(default_factory=dict)  # imported blocks: (path, text) where their errors point
+    built: list = field(default_factory=list)  # every module made so far, parents first (see instantiate)
+    building_aside: int = 0  # > 0 while building what is no row of the tree (a module argument, an absent child)
 
 
 class Namespace:

@@ -783,7 +783,8 @@ WEIGHTED = [name for name in NAMES if CATALOG[name].weights is not None]
 
 def test_the_layers_forward_reads_parameters_of_name_them():
     """Forward can read `fc.weight` of these; each is held against torch below."""
-    assert {"Linear", "Embedding", "Conv2d", "ConvTranspose1d", "LayerNorm", "BatchNorm2d", "GroupNorm"} <= set(WEIGHTED)
+    assert {"Linear", "Embedding", "Conv2d", "ConvTranspose1d", "LayerNorm", "BatchNorm2d",
+            "GroupNorm"} <= set(WEIGHTED)
 
 
 @pytest.mark.parametrize("name", WEIGHTED)

@@ -17,7 +17,8 @@ import modelspec
 
 ROOT = Path(__file__).resolve().parent.parent
 # __main__ runs the command line when imported
-MODULES = sorted(m.name for m in pkgutil.walk_packages(modelspec.__path__, "modelspec.") if m.name != "modelspec.__main__")
+MODULES = sorted(m.name for m in pkgutil.walk_packages(modelspec.__path__, "modelspec.")
+                 if m.name != "modelspec.__main__")
 
 
 @pytest.mark.parametrize("name", MODULES)

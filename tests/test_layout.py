@@ -184,3 +184,13 @@ def test_the_readme_layout_names_every_module_and_only_real_files():
                                                                                 "modelspec/__main__.py"}
     unnamed = sorted(m for m in modules if m not in paths)
     assert not unnamed, f"modules the README's Layout does not name: {unnamed}"
+
+
+def test_stages_compose_rather_than_inherit():
+    """No class of the package mixes several bases: stages hold one another and a declared state."""
+    found = []
+    for path in sorted((ROOT / "modelspec").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and len(node.bases) > 1:
+                found.append(f"{path.relative_to(ROOT)}: class {node.name}({', '.join(map(ast.unparse, node.bases))})")
+    assert not found, "\n".join(found)

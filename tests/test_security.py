@@ -260,7 +260,7 @@ DYNAMIC_GETATTR_ALLOWED = {
     ("values.py", "self._scope"): "_PathScope delegating to its scope",
     ("fmt.py", "self"): "dispatch on an IR node's kind, a Literal tag pydantic validated",
     ("explain.py", "self"): "dispatch on an IR node's kind, a Literal tag pydantic validated",
-    ("printer.py", "self"): "dispatch on an expression's kind: an IR Literal tag, or a class constant of modelspec.expr",
+    ("printer.py", "self"): "dispatch on an expression's kind: an IR Literal tag or a modelspec.expr class constant",
     ("expr.py", "node"): "the declared fields of a modelspec.expr dataclass, walked to read or replace names",
     ("recurrent.py", "a"): "bound layer arguments, by the catalog's own argument names",
     ("transformer.py", "a"): "bound layer arguments, by the catalog's own argument names",
