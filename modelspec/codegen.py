@@ -151,7 +151,7 @@ class InstanceSizes:
 
     def __init__(self, inputs: list[tuple], params: list[dict], own: dict[int, str]):
         self.inputs, self.params, self.own = inputs, params, own  # own: input dims the class names (in_channels)
-        rank = len(inputs[0]) if inputs else 0
+        rank = len(inputs[0]) if inputs and len({len(s) for s in inputs}) == 1 else 0  # uses of one rank only
         names = self.NAMES.get(rank, ("",) + tuple(f"d{i}" for i in range(1, rank)))
         self.names = {i: names[i] for i in range(1, rank)
                       if names[i] and i not in own and len({str(s[i]) for s in inputs}) > 1

@@ -310,7 +310,7 @@ def _needs_semicolon(stmt, after) -> bool:
 def _target(node, top: bool = False) -> str:
     if isinstance(node, ir.NameTarget):
         return node.id
-    names = ", ".join(_target(t) for t in node.items)
+    names = ", ".join(_target(t) for t in node.items) + ("," if len(node.items) == 1 else "")
     return names if top else f"({names})"
 
 

@@ -19,9 +19,10 @@ from .errors import (
 from .layers import CATALOG
 from .layers.base import ShapeProblem
 from .model import Line, TensorInfo
-from .ops import (OPS, apply_op, function_prefix, matmul_macs, matmul_rule, op_signature, operator_rule, slice_len,
-                  unary_rule)
+from .ops import (OPS, apply_op, function_prefix, matmul_macs, matmul_rule, op_signature, operator_rule,
+                  result_contiguous, slice_len, unary_rule)
 from .printer import CODE, flat, source
+from .static import BUILTIN_CALLS
 from .shapes import Sym, Val
 from .modules import _flat_infos
 from .values import (
@@ -235,6 +236,8 @@ class ForwardEvaluator:
                     if e.id not in scope.param_flow:
                         scope.param_flow[e.id] = scope.step("param", e.id, shapes=[v.info.shape])
                     return TensorVal(v.info, E.attr(E.SELF, e.id), src=scope.param_flow[e.id])
+                if e.id == "in_shape" and scope.kind == "block":
+                    return v  # its dims are spelled by the constructor parameters they become (forward_spelling)
                 if isinstance(v, Val) and e.id not in scope.locals and scope.env.get(e.id) is v:
                     # a constructor argument or a local of __init__: forward reads it from self
                     scope.fwd_attrs.add(e.id)
@@ -277,7 +280,7 @@ class ForwardEvaluator:
                 if e.attr == "ndim":
                     return Val(len(base.info.shape), E.Attribute(base.expr, "ndim"))
                 if e.attr == "T" and len(base.info.shape) == 2:
-                    info = TensorInfo(tuple(reversed(base.info.shape)), base.info.dtype)
+                    info = TensorInfo(tuple(reversed(base.info.shape)), base.info.dtype, contiguous=False)
                     return TensorVal(info, E.Attribute(base.expr, "T"),
                                      src=scope.step("op", ".T", [base.src], [info.shape]))
             raise SpecNameError(f"{self.static.describe(base)} has no attribute {e.attr!r}", e.span,
@@ -350,7 +353,20 @@ class ForwardEvaluator:
                     body, orelse = (chosen, other) if test.value else (other, chosen)
                     return Val(chosen.value, E.IfExp(test.expr, expr_of(body), expr_of(orelse)))
             return chosen
-        return self.static.eval_static(e, scope, {**env, **{n: v for n, v in env.items() if isinstance(v, Val)}})
+        value = self.static.eval_static(e, scope, {**env, **{n: v for n, v in env.items() if isinstance(v, Val)}})
+        return self.forward_spelling(value, scope)
+
+    def forward_spelling(self, value, scope: Scope):
+        """A compile-time value as forward spells it: a constructor parameter or a local of ``__init__`` is
+        read from self (``self.n``), and kept there by ``__init__``."""
+        if not isinstance(value, Val) or value.expr is None:
+            return value
+        own = {p.name for p in scope.ctor} | {r[1] for r in scope.raw if r[0] == "const"}
+        names = E.names_in(value.expr) & own - scope.locals
+        if not names:
+            return value
+        scope.fwd_attrs |= names
+        return Val(value.value, E.replace_names(value.expr, {n: E.attr(E.SELF, n) for n in names}))
 
     def fwd_binop(self, e: ir.BinOp, a, b, scope):
         if isinstance(a, Val) and isinstance(b, Val):
@@ -370,6 +386,7 @@ class ForwardEvaluator:
                 self.add_macs(scope, matmul_macs(info, ta, tb))
             else:
                 info = operator_rule(e.op, ta if ta is not None else a, tb if tb is not None else b)
+                info.contiguous = all(t.contiguous for t in (ta, tb) if t is not None)  # elementwise: order kept
         except ShapeProblem as exc:
             hint = exc.hint or ("x @ W needs the last dim of x to equal the second-to-last of W"
                     if e.op == "@" and "batch dims" not in str(exc) else
@@ -409,7 +426,7 @@ class ForwardEvaluator:
                 return ModRef(None, self.modules.element(inst, i, None, e.span), expr, f"{base.path}.{name}")
             return ModRef(None, inst, expr, f"{base.path}.{name}", i)
         if isinstance(base, Val):
-            return self.static.static_subscript(e, base, scope, env)
+            return self.forward_spelling(self.static.static_subscript(e, base, scope, env), scope)
         if isinstance(base, TupleVal):
             if len(e.index) != 1:
                 raise SpecArgError("index a tuple with one integer", e.span, hint='write out[0]')
@@ -491,7 +508,10 @@ class ForwardEvaluator:
             pos += 1
         out.extend(shape[pos:])
         code = E.Subscript(base.expr, tuple(codes))
-        info = TensorInfo(tuple(out), base.info.dtype)
+        # a part of a dim after the first leaves gaps in memory: `view` can no longer merge across it
+        partial = any(c.kind != "ellipsis" and not (c.kind == "slice" and c == E.SliceExpr())
+                      and not (c.kind == "constant" and c.value is None) for c in codes[1:])
+        info = TensorInfo(tuple(out), base.info.dtype, contiguous=base.info.contiguous and not partial)
         label = source(code)[len(source(base.expr)):]  # the index as written: [:, -1]
         return TensorVal(info, code, src=scope.step("op", label, [base.src], [info.shape]))
 
@@ -543,13 +563,14 @@ class ForwardEvaluator:
             codes = [a.expr for a in args] + [E.Keyword(k, expr_of(v)) for k, v in kwargs.items()]
             return self.call_module(callee, args, codes, e.span, scope, kwargs=kwargs)
         if isinstance(func, ir.Name) and func.id not in env:
-            if func.id in OPS or func.id in ("range", "len", "min", "max", "abs", "int", "float"):
-                if func.id in ("range", "len", "min", "max", "abs", "int", "float"):
+            if func.id in OPS or func.id in BUILTIN_CALLS:
+                if func.id in BUILTIN_CALLS:
                     if func.id == "len":
                         v = self.fwd_expr(e.args[0], scope, env) if e.args else None
                         if isinstance(v, ModRef) and v.instance is not None:
                             return Val(len(v.instance.recipe.items), E.call("len", v.expr))
-                    return self.static.builtin_call(func.id, e, scope, env)
+                    return self.static.builtin_call(func.id, e, scope, env,
+                                                    evaluate=lambda a: self.fwd_expr(a, scope, env))
                 return self.fwd_function(e, func.id, scope, env)
             if func.id in CATALOG or func.id in self.state.blocks or func.id in CONTAINERS:
                 raise SpecArgError(f"define {func.id}(...) as a child, then call the child in forward", e.span,
@@ -606,6 +627,11 @@ class ForwardEvaluator:
         func = E.Attribute(method_on.expr, spelled) if method_on is not None else spelled
         code = E.call(func, *arg_exprs, **kw_exprs)
         made = [result] if isinstance(result, TensorInfo) else result if isinstance(result, list) else []
+        tensors = [a.info for a in args if isinstance(a, TensorVal)] + [
+            t.info for a in args if isinstance(a, TupleVal) for t in a.items if isinstance(t, TensorVal)]
+        for m in made:
+            if isinstance(m, TensorInfo):
+                m.contiguous = result_contiguous(op, tensors)
         self.bodies.check_example([m for m in made if isinstance(m, TensorInfo)], e.span,
                            f"{spelled}(...)" if method_on is None else f".{spelled}(...)")
         if op.macs is not None and isinstance(result, TensorInfo):

@@ -22,6 +22,7 @@ class TensorInfo:
     shape: tuple
     dtype: str = "float"
     source: str | None = None  # the model input it is, if it is one (for example inputs' index ranges)
+    contiguous: bool = True  # False: a view with other strides (transpose, permute), which `view` cannot take
 
     def __str__(self):
         return shape_str(self.shape)

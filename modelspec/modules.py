@@ -24,7 +24,7 @@ from .layers import CATALOG
 from .layers.base import (INFER, ArgError, ArgProblem, Bound, InferMismatch, ModuleArg, ShapeProblem, bind,
                           signature_hint)
 from .model import ClassDef, CtorParam, Line, ModuleNode, TensorInfo
-from .shapes import InputSlot, Sym, Val, const_expr, shape_str
+from .shapes import InputSlot, Sym, Val, const_expr, evaluate, shape_str
 from .values import (DIM_NAMES, Elaboration, Instance, Recipe, Scope, _labelled, _PathScope, _real, expr_of,
                      literal)
 
@@ -295,10 +295,15 @@ class ModuleBuilder:
                 return None
             if isinstance(s, list):
                 return [wrap(x, d) for x, d in zip(s, dtype)]
-            return TensorInfo(tuple(d if isinstance(d, Val) else Val(d) for d in s), dtype)
+            # an elementwise layer (ReLU, Dropout) keeps its input's memory order, as torch's do; attention and
+            # recurrent layers with batch_first give a transposed view
+            keeps = layer.family in ("activation", "dropout") or layer.name == "Identity"
+            contiguous = inputs[0].contiguous if keeps and inputs else layer.family not in ("transformer", "recurrent")
+            return TensorInfo(tuple(d if isinstance(d, Val) else Val(d) for d in s), dtype, contiguous=contiguous)
 
         result = wrap(out, layer.output_dtypes(bound, out, inputs[0].dtype))
         self.bodies.check_example(list(_flat_infos(result)), span or r.span, label)
+        self.check_rule_at_examples(layer, bound, shapes, result, span or r.span, label)
         node = inst.node
         shape_out = out if isinstance(out, list) else list(_flat_infos(result))[0].shape
         node.macs = node.macs + layer.macs(bound, shape_out, *shapes)  # every call computes
@@ -308,6 +313,33 @@ class ModuleBuilder:
             if layer.explain is not None:
                 node.explain = layer.explain(bound, shapes[0], shape_out)
         return result
+
+    def check_rule_at_examples(self, layer, bound, shapes, result, span, label: str):
+        """A rule on symbolic sizes must agree with the same rule on the example sizes (batch 1, 2, 3 and each
+        symbol's example): where a size depends on the input in a way the symbolic rule cannot follow
+        (ceil_mode's last window, an InstanceNorm over one element), the check says so here."""
+        if not any(isinstance(d.value, Sym) for s in shapes for d in s):
+            return
+        claimed = [t.shape for t in _flat_infos(result)]
+        for sizes in self.bodies.example_sizes():
+            if not all(d.value.symbols <= set(sizes) for s in shapes for d in s if isinstance(d.value, Sym)):
+                continue
+            at = ", ".join(f"{k}={v}" for k, v in sizes.items())
+            concrete = [tuple(Val(evaluate(d.value, sizes)) for d in s) for s in shapes]
+            try:
+                out = layer.rule(bound, *concrete)
+            except ShapeProblem as exc:
+                raise SpecShapeError(f"{label} at the example sizes {at}: {exc}", span,
+                                     hint="declare larger example sizes (T=128), or change the layer's arguments")
+            got = [tuple(int(d.value) if isinstance(d, Val) else int(d) for d in s)
+                   for s in _flat_shapes(out)]
+            want = [tuple(evaluate(d.value, sizes) for d in s) for s in claimed]
+            if got != want:
+                raise SpecShapeError(
+                    f"{label} gives {', '.join(shape_str(s) for s in claimed)}, which does not hold at the example "
+                    f"sizes {at}: there it is {', '.join(str(list(s)) for s in got)}", span,
+                    hint="this size depends on the input in a way the shape rule cannot follow for every size; "
+                         "give that dim a fixed size")
 
     def build_sequential(self, r: Recipe, inputs, scope, name, path) -> Instance:
         node = ModuleNode(name, path, "Sequential", "sequential", r.span)
@@ -412,7 +444,7 @@ class ModuleBuilder:
             dims = []
             for i, d in enumerate(t.shape):
                 dims.append(Val(d.value, slot=InputSlot(i, d.value, scope, d)) if k == 0 else Val(d.value))
-            ins.append(TensorInfo(tuple(dims), t.dtype))
+            ins.append(TensorInfo(tuple(dims), t.dtype, contiguous=t.contiguous))
         scope.env["in_shape"] = Val(tuple(ins[0].shape))  # its dims are spelled by their slots
         node = ModuleNode(name, path, block.name, "block", r.span,
                           args={p.name: env[p.name].plain() for p in block.params})
@@ -480,7 +512,7 @@ class ModuleBuilder:
                 dims.append(args[d._expr.id])
             else:
                 dims.append(Val(d.value))
-        return TensorInfo(tuple(dims), info.dtype)
+        return TensorInfo(tuple(dims), info.dtype, contiguous=info.contiguous)
 
     def default_expr(self, p: ir.BlockParam, scope):
         if p.default is None:
@@ -592,6 +624,17 @@ def _plain(v):
     if isinstance(v, (tuple, list)):
         return tuple(_plain(x) for x in v)
     return v
+
+
+def _flat_shapes(x):
+    """The shapes of a rule's (possibly nested) result, Nones left out."""
+    if x is None:
+        return
+    if isinstance(x, list):
+        for item in x:
+            yield from _flat_shapes(item)
+    else:
+        yield x
 
 
 def _flat_infos(x):

@@ -148,6 +148,25 @@ def _is_number(v) -> bool:
 
 
 # ---------------------------------------------------------------- rules
+# How an op's result lies in memory (TensorInfo.contiguous): a view with other strides, the input's order
+# kept (elementwise ops and views such as squeeze preserve strides, as torch's own do), or a fresh tensor.
+STRIDED = {"transpose", "permute", "t", "chunk", "split"}
+FRESH = {"contiguous", "reshape", "flatten", "cat", "stack", "matmul", "bmm", "mm", "sum", "mean", "amax", "amin",
+         "argmax", "argmin", "max", "min", "prod", "std", "var", "norm", "normalize", "softmax", "log_softmax",
+         "linear", "embedding", "conv1d", "conv2d", "one_hot", "zeros_like", "ones_like", "rand_like", "randn_like"}
+
+
+def result_contiguous(op, inputs) -> bool:
+    """Whether the result of ``op`` on ``inputs`` (TensorInfos) is contiguous, as forward tracks it: a view
+    with other strides is not; a new tensor of a reduction, a copy or a product is; anything else keeps the
+    inputs' order, as torch's elementwise ops do (erring on the side of a located error)."""
+    if op.name in STRIDED:
+        return False
+    if op.name in FRESH:
+        return True
+    return all(t.contiguous for t in inputs)
+
+
 def same(input, *_):
     x = _t(input)
     return TensorInfo(tuple(x.shape), x.dtype)
@@ -211,6 +230,9 @@ def _exact_div(total, known):
 
 def view_rule(input, shape, verb="view"):
     x = _t(input)
+    if verb == "view" and not x.contiguous:
+        raise ShapeProblem(f"cannot view {x}: it was transposed, permuted or sliced, so its memory is not in order",
+                           hint="use x.reshape(...), or x.contiguous().view(...)")
     src = _seq(shape)
     sizes = [_plain(s) for s in src]
     shown = _shown(src)
@@ -445,6 +467,7 @@ def _binary(verb: str):
                                hint="give alpha as an integer, or make the tensors float: x * 1.0")
         return out
 
+    rule.elementwise = True  # its result keeps the inputs' memory order (see result_contiguous)
     return rule
 
 
@@ -658,6 +681,8 @@ def slice_len(size, lower: int | None, upper: int | None, step: int | None):
 
 def _elementwise(name, function="F", doc="", method=False, rule=None, dtypes=FLOAT_ONLY, result=None, **extra):
     params = (("input", NO_DEFAULT),) + tuple(extra.items())
+    if rule is not None:
+        rule.elementwise = True
     return Op(name, params, rule or same, function, method=method, doc=doc, dtypes=dtypes, result=result)
 
 

@@ -271,7 +271,8 @@ def _syntax_error(exc: UnexpectedInput, text: str) -> SpecSyntaxError:
         line, column = len(lines), len(lines[-1].rstrip("\r")) + 1
         expected = _describe(exc.expected)
         msg = f"unexpected end of file; expected {expected}"
-        hint = "a '(', '[' or '{' may be left open" if any(t in expected for t in ("')'", "']'", "'}'")) else None
+        hint = "a '(', '[' or '{' may be left open" if any(t in expected for t in ("')'", "']'", "'}'")) else \
+            "the file ends in the middle of a statement: finish it"
         width = 1
     else:
         tok = exc.token
@@ -281,7 +282,7 @@ def _syntax_error(exc: UnexpectedInput, text: str) -> SpecSyntaxError:
         hint = None
         if tok.type == "NAME" and tok in ("if", "else", "for", "in", "and", "or", "not", "is"):
             hint = f"'{tok}' cannot stand here"
-        hint = hint or _token_hint(text, tok, expected)
+        hint = hint or _token_hint(text, tok, expected) or f"here the grammar expects {expected}"
         width = max(len(str(tok)), 1)
     if line is None or line < 1:
         line, column = 1, 1
@@ -296,6 +297,8 @@ def _token_hint(text: str, tok: Token, expected: str) -> str | None:
     """A likely cause of an unexpected token: a misspelt keyword, or a bracket left open on an earlier line."""
     if expected == "a string":  # only an import's path
         return 'write the path in quotes: import "blocks.nnspec"'
+    if str(tok) in _KEYWORDS and "a name" in expected:
+        return f"'{tok}' is a word of the spec language and cannot name anything: choose another name, e.g. {tok}_"
     if tok.type == "NAME":
         hint = did_you_mean(str(tok), [k for k in _KEYWORDS if f"'{k}'" in expected])
         if hint:
@@ -419,9 +422,10 @@ class _ToIR(Transformer):
         return ir.Assign(target=targets, value=value, span=_span(meta))
 
     def target_list(self, meta, *items):
-        if len(items) == 1:
-            return _target(items[0])
-        return ir.TupleTarget(items=[_target(t) for t in items], span=_span(meta))
+        targets = [t for t in items if not (isinstance(t, Token) and t.type == "COMMA")]
+        if len(targets) == 1 and len(items) == 1:  # `a = ...`; `a, = ...` unpacks a one-item tuple
+            return _target(targets[0])
+        return ir.TupleTarget(items=[_target(t) for t in targets], span=_span(meta))
 
     def name_target(self, meta, name):
         return ir.NameTarget(id=str(name), span=_span(meta))

@@ -270,7 +270,7 @@ def statement_seq(stmt) -> list:
 def target_text(target, top: bool = False) -> str:
     if isinstance(target, str):
         return target
-    names = ", ".join(target_text(t) for t in target)
+    names = ", ".join(target_text(t) for t in target) + ("," if len(target) == 1 else "")
     return names if top else f"({names})"
 
 

@@ -38,6 +38,9 @@ from .values import (
 )
 
 
+BUILTIN_CALLS = ("range", "len", "min", "max", "abs", "int", "float", "round")  # in consts, arguments and forward
+
+
 class Repeat(list):
     """The modules a comprehension made, and the count it ran over (``range(depth)``) when each pass is the
     same module, so a container can print ``[m for _ in range(depth)]`` and keep honouring ``depth``."""
@@ -328,7 +331,7 @@ class StaticEvaluator:
             raise SpecArgError("only layers, blocks and range(...) can be called here", e.func.span,
                                hint='call a layer, a block, range, len, min, max, abs, int, float or round')
         bare = fname.removeprefix("torch.").removeprefix("nn.")
-        if fname in ("range", "len", "min", "max", "abs", "int", "float", "round"):
+        if fname in BUILTIN_CALLS:
             return self.builtin_call(fname, e, scope, env)
         if bare in CATALOG or bare in CONTAINERS or fname in self.state.blocks:
             if not allow_modules:
@@ -342,11 +345,18 @@ class StaticEvaluator:
         raise SpecNameError(f"unknown layer or block {bare!r}", e.func.span,
                             hint=suggest(bare, candidates, "layers and blocks"))
 
-    def builtin_call(self, fname, e: ir.Call, scope, env):
+    def builtin_call(self, fname, e: ir.Call, scope, env, evaluate=None):
+        """range, len, min, max, abs, int, float, round: on compile-time values (``evaluate`` reads each
+        argument; forward passes its own, which spells parameters as ``self.n``)."""
         if e.keywords:
             raise SpecArgError(f"{fname}() takes no keyword arguments", e.keywords[0].span,
                                hint='pass the arguments by position')
-        args = [self.eval_static(a, scope, env) for a in e.args if a.kind != "starred"]
+        evaluate = evaluate or (lambda a: self.eval_static(a, scope, env))
+        args = [evaluate(a) for a in e.args if a.kind != "starred"]
+        for a, node in zip(args, e.args):
+            if not isinstance(a, Val):
+                raise SpecArgError(f"{fname}() takes compile-time values, not {self.describe(a)}", node.span,
+                                   hint="sizes come from x.shape or x.size(i); tensors go to torch functions")
         vals = [a.value for a in args]
         code = E.call(fname, *[expr_of(a) for a in args])
         if fname == "range":
