@@ -14,6 +14,14 @@ code a person would write, so the floor is the same weight initialisation.
 Times are in-process and warm (parser tables loaded, modules imported); the
 first compile in a fresh process, with and without the Lark table cache, is
 measured separately by `cold_start`.
+
+The stages are an uncached compile. `compile_spec` itself is also timed end
+to end twice a round: uncached (its code cache cleared and its module
+forgotten, a check on the sum of the stages) and cached (as a program that
+compiles the same spec again in one process meets it). Each of those calls
+is split where `build_module` has loaded the code (`load_source` returns):
+before it is the front end (read, hash, cache look-up or parse to codegen,
+exec), after it the construction.
 """
 
 from __future__ import annotations
@@ -99,6 +107,50 @@ def _pipeline(source, *, device=None, seed: int = 0) -> dict[str, float]:
             "module": model, "cls": cls}
 
 
+def timed_compile_spec(path, *, cached: bool) -> tuple[float, float]:
+    """(seconds of one real compile_spec call, of which before its code was loaded): its front end's time.
+
+    Uncached: the code cache cleared and the generated module forgotten first, so every stage runs. The
+    split is read off `modelspec.build.load_source`, wrapped for the call: what follows it is the
+    construction (and compile_spec's closing collection of the youngest GC generation, if one is due).
+    """
+    import modelspec.build as build
+    from modelspec import api, compile_spec
+
+    if not cached:
+        api.code_cache.clear()
+        _forget_all()
+    hits = api.code_cache.hits
+    real = build.load_source
+    loaded = []
+
+    def load_source(code, graph):
+        mod = real(code, graph)
+        loaded.append(now())
+        return mod
+
+    build.load_source = load_source
+    try:
+        t = now()
+        m = compile_spec(path, seed=0)
+        dt = now() - t
+    finally:
+        build.load_source = real
+    del m  # its teardown outside the timed region, as for the stages
+    if cached and api.code_cache.hits != hits + 1:
+        raise RuntimeError(f"compile_spec({path!r}) missed the code cache: the cached figure would be wrong")
+    return dt, loaded[0] - t
+
+
+def _forget_all():
+    import linecache
+
+    for name in [k for k in sys.modules if k.startswith("modelspec_generated_")]:
+        del sys.modules[name]
+    for name in [k for k in linecache.cache if k.startswith("<modelspec:")]:
+        del linecache.cache[name]
+
+
 @dataclass
 class SplitRow:
     label: str
@@ -106,7 +158,9 @@ class SplitRow:
     floor: float  # median seconds
     ratios: dict[str, Ratio] = field(default_factory=dict)
     medians: dict[str, float] = field(default_factory=dict)
-    share: Ratio | None = None  # (parse + elaborate + codegen + exec) / total, per round
+    share: Ratio | None = None  # (parse + elaborate + codegen + exec) / total, per round: uncached, by stage
+    share_uncached: Ratio | None = None  # front end / compile_spec, end to end, cache cleared
+    share_cached: Ratio | None = None  # front end / compile_spec, end to end, served from the code cache
     note: str = ""
 
 
@@ -120,7 +174,6 @@ def split(specs: list[tuple[str, str, object]], rounds: int, log) -> list[SplitR
             log(f"  {label}: missing")
             continue
         first = pipeline(path)  # warm: this spec's layers, torch's modules
-        first_name = first["cls"].__name__
         floor_name = "hand-written" if factory is not None else "generated class"
         make = factory if factory is not None else first["cls"]
         del first
@@ -134,27 +187,24 @@ def split(specs: list[tuple[str, str, object]], rounds: int, log) -> list[SplitR
             return dt
 
         floor()
-        def end_to_end():
-            from modelspec import compile_spec
-
-            _forget(label_name)
-            t = now()
-            m = compile_spec(path, seed=0)
-            dt = now() - t
-            del m
-            return dt
-
-        label_name = first_name
-        times: dict[str, list[float]] = {k: [] for k in [*STAGES, "floor", "front", "total", "compile_spec"]}
+        timed_compile_spec(path, cached=False)  # fills the code cache for the cached calls
+        times: dict[str, list[float]] = {k: [] for k in [*STAGES, "floor", "front", "total", "compile_spec",
+                                                         "compile_spec_front", "cached", "cached_front"]}
         rng = random.Random(0)
         for _ in range(rounds):
-            order = [0, 1, 2]
+            order = [0, 1, 2, 3]
             rng.shuffle(order)
             for which in order:
                 if which == 0:
                     times["floor"].append(floor())
                 elif which == 2:
-                    times["compile_spec"].append(end_to_end())
+                    total, front = timed_compile_spec(path, cached=False)
+                    times["compile_spec"].append(total)
+                    times["compile_spec_front"].append(front)
+                elif which == 3:
+                    total, front = timed_compile_spec(path, cached=True)
+                    times["cached"].append(total)
+                    times["cached_front"].append(front)
                 else:
                     got = pipeline(path)
                     del got["module"], got["cls"]
@@ -164,19 +214,27 @@ def split(specs: list[tuple[str, str, object]], rounds: int, log) -> list[SplitR
                     times["front"].append(front)
                     times["total"].append(front + got["construct"])
         row = SplitRow(label, floor_name, statistics.median(times["floor"]))
-        for k in [*STAGES, "total", "compile_spec"]:
+        for k in [*STAGES, "total", "compile_spec", "cached", "cached_front"]:
             row.ratios[k] = Ratio.of(times[k], times["floor"])
             row.medians[k] = statistics.median(times[k])
         row.share = Ratio.of(times["front"], times["total"])
+        row.share_uncached = Ratio.of(times["compile_spec_front"], times["compile_spec"])
+        row.share_cached = Ratio.of(times["cached_front"], times["cached"])
         rows.append(row)
         log(f"  {label}: floor {fmt_time(row.floor)}, compile total {row.ratios['total']}, "
-            f"front end {row.share.med:.1%} of it")
+            f"front end {row.share.med:.1%} of it; compile_spec end to end: front end {row.share_uncached.med:.1%} "
+            f"uncached, {row.share_cached.med:.1%} cached ({fmt_time(row.medians['cached_front'])})")
     return rows
+
+
+def _pct(r: Ratio) -> str:
+    return f"{r.med:.1%} ({r.lo:.0%}–{r.hi:.0%})" if r.hi >= 0.1 else f"{r.med:.1%} ({r.lo:.1%}–{r.hi:.1%})"
 
 
 def render_split(rows: list[SplitRow], *, markdown=False) -> str:
     headers = ["spec", "floor (construct hand-written)", *[f"{s} ×" for s in STAGES], "sum ×",
-               "compile_spec ×", "front end % of sum"]
+               "compile_spec ×", "front end % of sum", "compile_spec cached ×",
+               "compile_spec front-end share (cached)"]
     out = []
     for r in rows:
         if r.note:
@@ -184,8 +242,17 @@ def render_split(rows: list[SplitRow], *, markdown=False) -> str:
             continue
         star = "" if r.floor_name == "hand-written" else " *"
         out.append([r.label, fmt_time(r.floor) + star] + [r.ratios[s].short() for s in STAGES]
-                   + [r.ratios["total"].short(), r.ratios["compile_spec"].short(),
-                      f"{r.share.med:.1%} ({r.share.lo:.0%}–{r.share.hi:.0%})"])
+                   + [r.ratios["total"].short(), r.ratios["compile_spec"].short(), _pct(r.share),
+                      r.ratios["cached"].short(), f"{_pct(r.share_cached)}; {fmt_time(r.medians['cached_front'])}"])
+    return table(headers, out, markdown=markdown)
+
+
+def render_end_to_end(rows: list[SplitRow], *, markdown=False) -> str:
+    """The front end's share of compile_spec as called, uncached beside cached."""
+    headers = ["spec", "front end % of sum (stages, uncached)", "front end % of compile_spec, uncached",
+               "front end % of compile_spec, cached", "cached front end"]
+    out = [[r.label, _pct(r.share), _pct(r.share_uncached), _pct(r.share_cached), fmt_time(r.medians["cached_front"])]
+           for r in rows if not r.note]
     return table(headers, out, markdown=markdown)
 
 

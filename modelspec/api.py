@@ -5,16 +5,128 @@
 
 Nothing inside the package imports this module; the stages it calls are in
 `modelspec.pipeline`.
+
+`compile_spec`, `generate_code` and `example_inputs` keep what the front end
+made of a spec (its code and model graph) in `code_cache`, in this process
+only, so that compiling the same spec again costs a read, a hash and the
+construction of the module. `elaborate_spec` hands its graph to the caller
+and always elaborates afresh.
 """
 
 from __future__ import annotations
 
-from . import ir
+import dataclasses
+import os
+import threading
+from collections import OrderedDict
+
+from . import ir, pipeline
 from .codegen import generate_code as _generate
 from .elaborate import Limits
 from .model import ModelGraph
 from .build import make_inputs
-from .pipeline import load_graph, parse_source, pausing_gc
+from .pipeline import Elaborated, elaborate_source, load_graph, parse_source, pausing_gc, read_spec, text_digest
+from .version import __version__
+
+
+@dataclasses.dataclass(frozen=True)
+class CachedCode:
+    """What the front end made of one spec: the code it prints and the graph behind it.
+
+    The graph is shared by every compile of the spec, so it must not change:
+    codegen and build only read a graph, and none of the functions that use
+    the cache hands it to the caller (`elaborate_spec` makes a new one).
+    """
+
+    code: str
+    elaborated: Elaborated
+    chars: int  # the spec's text and its imports', what the entry counts for against the cache's bound
+
+    @property
+    def graph(self) -> ModelGraph:
+        return self.elaborated.graph
+
+
+class CodeCache:
+    """A least-recently-used table of `CachedCode`, keyed by a spec's text and everything else it depends on.
+
+    In memory only: an on-disk cache of code would let whoever can write to it
+    put code into another user's process. Bounded by entries and by the
+    characters of spec text behind them (a graph holds ~140–490 bytes per
+    character of its spec: a 10,000-layer spec's ~30–120 MB), and safe to
+    share between threads. An entry whose imported files no longer read as
+    they did is compiled again.
+
+    >>> cache = CodeCache(max_entries=2)
+    >>> code, graph = cache.compile("model M(x: [B, 4]) { fc = Linear(_, 2) }")
+    >>> cache.compile("model M(x: [B, 4]) { fc = Linear(_, 2) }")[0] is code, cache.hits, cache.misses
+    (True, 1, 1)
+    """
+
+    def __init__(self, max_entries: int = 64, max_chars: int = 256 * 1024):
+        self.max_entries = max_entries
+        self.max_chars = max_chars  # a spec bigger than this is compiled every time, not kept
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[tuple, CachedCode] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()
+
+    def compile(self, source_or_path, *, model: str | None = None,
+                limits: Limits | None = None) -> tuple[str, ModelGraph]:
+        """(code, graph) of a spec (text or path), from the cache when its text and imports are unchanged."""
+        text, path = read_spec(source_or_path)
+        key = self.key(text, path, model, limits)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+        fresh = entry is not None and entry.elaborated.imports_unchanged()  # files read outside the lock
+        with self._lock:
+            if fresh:
+                self.hits += 1
+            else:
+                self.misses += 1
+        if fresh:
+            return entry.code, entry.graph
+        elaborated = elaborate_source(text, path, model=model, limits=limits)
+        entry = CachedCode(_generate(elaborated.graph), elaborated, len(text) + elaborated.imported_chars)
+        self._put(key, entry)
+        return entry.code, entry.graph
+
+    @staticmethod
+    def key(text: str, path: str | None, model: str | None, limits: Limits | None) -> tuple:
+        """Everything the code and graph of a spec depend on but its imported files' contents."""
+        # imports resolve relative to the spec's directory (the working directory for spec text), and the
+        # printed code names the file
+        where = os.path.dirname(os.path.abspath(path)) if path is not None else os.getcwd()
+        return (text_digest(text), path, where, model, dataclasses.astuple(limits or Limits()), __version__,
+                pipeline.MAX_FILE_BYTES)
+
+    def _put(self, key: tuple, entry: CachedCode):
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._chars -= old.chars
+            if entry.chars > self.max_chars:
+                return
+            self._entries[key] = entry
+            self._chars += entry.chars
+            while len(self._entries) > self.max_entries or self._chars > self.max_chars:
+                _, dropped = self._entries.popitem(last=False)
+                self._chars -= dropped.chars
+
+    def clear(self):
+        """Forget every entry (and the hit and miss counts)."""
+        with self._lock:
+            self._entries.clear()
+            self._chars = self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+code_cache = CodeCache()
 
 
 def parse_spec(source_or_path) -> ir.SpecFile:
@@ -45,7 +157,8 @@ def generate_code(source_or_path, *, model: str | None = None, explain: bool = F
     """
     if isinstance(source_or_path, ModelGraph):
         return _generate(source_or_path, explain=explain)
-    return _generate(load_graph(source_or_path, model=model, limits=limits), explain=explain)
+    code, graph = code_cache.compile(source_or_path, model=model, limits=limits)
+    return _generate(graph, explain=True) if explain else code
 
 
 @pausing_gc
@@ -53,7 +166,9 @@ def compile_spec(source_or_path, *, model: str | None = None, device=None, dtype
                  limits: Limits | None = None):
     """Compile a spec into a ready ``torch.nn.Module``.
 
-    The module is an instance of the very class `generate_code` prints.
+    The module is an instance of the very class `generate_code` prints. A
+    spec compiled before in this process (same text, path, model, limits,
+    unchanged imports) skips the front end: its code comes from `code_cache`.
 
     >>> net = compile_spec("model M(x: [B, 4]) { fc = Linear(_, 2) }", seed=0)
     >>> net
@@ -63,8 +178,11 @@ def compile_spec(source_or_path, *, model: str | None = None, device=None, dtype
     """
     from .build import build_module
 
-    graph = load_graph(source_or_path, model=model, limits=limits)
-    return build_module(_generate(graph), graph, device=device, dtype=dtype, seed=seed)
+    if isinstance(source_or_path, ModelGraph):
+        code, graph = _generate(source_or_path), source_or_path
+    else:
+        code, graph = code_cache.compile(source_or_path, model=model, limits=limits)
+    return build_module(code, graph, device=device, dtype=dtype, seed=seed)
 
 
 def example_inputs(source_or_path, *, batch: int = 2, model: str | None = None, device=None, dtype=None):
@@ -76,5 +194,8 @@ def example_inputs(source_or_path, *, batch: int = 2, model: str | None = None, 
     >>> [tuple(t.shape) for t in example_inputs("model M(x: [B, 4]) { fc = Linear(_, 2) }", batch=3)]
     [(3, 4)]
     """
-    graph = load_graph(source_or_path, model=model)
+    if isinstance(source_or_path, ModelGraph):
+        graph = source_or_path
+    else:
+        _, graph = code_cache.compile(source_or_path, model=model)
     return make_inputs(graph, batch=batch, device=device, dtype=dtype)

@@ -4,14 +4,19 @@ The API, the command line and the views all come through here, and imported
 files are read with the same `read_spec`, so a spec is read, bounded and
 located the same way wherever it enters. `load_graph(source) -> ModelGraph`
 is the whole front end: read, parse, resolve imports (modelspec/imports.py),
-elaborate. Every stage it calls is below it; none calls back up.
+elaborate. `elaborate_source(text, path)` is the same after the read, and
+also says which files the imports read (for the API's code cache to tell a
+stale entry). Every stage it calls is below it; none calls back up.
 """
 
 from __future__ import annotations
 
 import functools
 import gc
+import hashlib
 import os
+from dataclasses import dataclass
+from pathlib import Path
 
 from . import ir
 from .elaborate import Limits, elaborate
@@ -107,12 +112,58 @@ def load_graph(source_or_path, *, model: str | None = None, limits: Limits | Non
     if isinstance(source_or_path, ModelGraph):
         return source_or_path
     text, path = read_spec(source_or_path)
+    return elaborate_source(text, path, model=model, limits=limits).graph
+
+
+@dataclass(frozen=True)
+class Elaborated:
+    """A model graph and the files its spec's imports read, each with a digest of its text."""
+
+    graph: ModelGraph
+    imports: tuple[tuple[str, str], ...] = ()  # (absolute path, text_digest of what was read), transitively
+    imported_chars: int = 0  # the length of those texts, all together
+
+    def imports_unchanged(self) -> bool:
+        """Whether every imported file still reads as it did (a file gone or unreadable has changed)."""
+        for path, digest in self.imports:
+            try:
+                text, _ = read_spec(Path(path))
+            except (SpecError, OSError):
+                return False
+            if text_digest(text) != digest:
+                return False
+        return True
+
+
+def text_digest(text: str) -> str:
+    """sha256 of a spec's text, as UTF-8 (a lone surrogate in text handed in as a str passes through)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@pausing_gc
+def elaborate_source(text: str, path: str | None, *, model: str | None = None,
+                     limits: Limits | None = None) -> Elaborated:
+    """`load_graph` after the read: parse ``text`` (read from ``path``), resolve its imports, elaborate.
+
+    >>> got = elaborate_source("model M(x: [B, 784]) { fc = Linear(_, 10) }", None)
+    >>> got.graph.name, got.imports
+    ('M', ())
+    """
     spec = parse(text, path)
+    read: dict[str, str] = {}  # absolute path -> its text, every file resolve_imports reads
+
+    def read_recorded(source) -> tuple[str, str | None]:
+        got = read_spec(source)
+        read[os.path.abspath(os.fspath(source))] = got[0]
+        return got
+
     try:
-        imported = resolve_imports(spec, text, read_spec) if any(isinstance(i, ir.Import) for i in spec.items) else None
-        return elaborate(spec, model, limits=limits, text=text, imported=imported)
+        imported = (resolve_imports(spec, text, read_recorded) if any(isinstance(i, ir.Import) for i in spec.items)
+                    else None)
+        graph = elaborate(spec, model, limits=limits, text=text, imported=imported)
     except SpecError as exc:
         raise exc.locate(path, text) from None
+    return Elaborated(graph, tuple((p, text_digest(t)) for p, t in read.items()), sum(len(t) for t in read.values()))
 
 
 DEFAULT_SYMBOL_SIZE = 8

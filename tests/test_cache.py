@@ -1,0 +1,245 @@
+"""The API's code cache: a spec compiled again skips the front end, and is never served stale.
+
+What is counted is calls of the front end's stages (`modelspec.pipeline.parse`
+and `elaborate`, spied on), not time: how much the cache saves is measured in
+benchmarks/compile_time.py.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from modelspec import Limits, SpecError, api, compile_spec, elaborate_spec, example_inputs, generate_code, pipeline
+from modelspec.api import CodeCache, code_cache
+
+SPEC = "model M(x: [B, 4]) { fc = Linear(_, 8)\n act = ReLU()\n out = Linear(_, 2) }"
+
+MAIN = """\
+from "blocks.nnspec" import Stage
+
+model Net(x: [B, 4]) {
+    stage = Stage(4)
+    head = Linear(_, 2)
+}
+"""
+
+
+def blocks(width: int) -> str:
+    return f"block Stage(n) {{\n    fc = Linear(_, {width})\n    act = ReLU()\n}}\n"
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """How often the front end parsed and elaborated a spec, counted from a cleared cache."""
+    counts = {"parse": 0, "elaborate": 0}
+    for name in counts:
+        real = getattr(pipeline, name)
+
+        def spy(*args, _real=real, _name=name, **kwargs):
+            counts[_name] += 1
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(pipeline, name, spy)
+    code_cache.clear()
+    yield counts
+    code_cache.clear()
+
+
+def state_keys(model) -> list[str]:
+    return list(model.state_dict())
+
+
+def test_a_second_compile_skips_the_front_end(calls, torch):
+    first = compile_spec(SPEC, seed=0)
+    assert calls == {"parse": 1, "elaborate": 1}
+    second = compile_spec(SPEC, seed=0)
+    assert calls == {"parse": 1, "elaborate": 1}
+    assert (code_cache.hits, code_cache.misses) == (1, 1)
+    assert first is not second and type(first) is type(second)
+    assert state_keys(first) == state_keys(second) == ["fc.weight", "fc.bias", "out.weight", "out.bias"]
+    x = example_inputs(SPEC, batch=3)[0]
+    assert calls["parse"] == 1  # example_inputs is served from the same entry
+    assert second(x).shape == (3, 2)
+    torch.testing.assert_close(first(x), second(x))  # same seed, same weights
+
+
+def test_a_path_is_cached_by_its_text(calls, tmp_path):
+    spec = tmp_path / "m.nnspec"
+    spec.write_text(SPEC)
+    compile_spec(spec)
+    compile_spec(str(spec))
+    assert calls["parse"] == 1
+    spec.write_text(SPEC.replace("Linear(_, 8)", "Linear(_, 16)"))
+    assert compile_spec(spec).fc.out_features == 16
+    assert calls["parse"] == 2
+
+
+def test_the_printed_file_name_is_part_of_the_key(calls, tmp_path):
+    (tmp_path / "a.nnspec").write_text(SPEC)
+    (tmp_path / "b.nnspec").write_text(SPEC)
+    assert "from a.nnspec" in generate_code(tmp_path / "a.nnspec")
+    assert "from b.nnspec" in generate_code(tmp_path / "b.nnspec")
+    assert calls["parse"] == 2
+
+
+def test_changed_text_recompiles(calls):
+    compile_spec(SPEC)
+    changed = compile_spec(SPEC.replace("Linear(_, 2)", "Linear(_, 3)"))
+    assert calls["parse"] == 2
+    assert changed.out.out_features == 3
+    assert compile_spec(SPEC).out.out_features == 2  # the first entry is still there
+    assert calls["parse"] == 2
+
+
+def test_changed_limits_recompile(calls):
+    compile_spec(SPEC)
+    compile_spec(SPEC, limits=Limits(max_params=10_000))
+    assert calls["parse"] == 2
+    with pytest.raises(SpecError, match="over the limit of 10"):  # a cached spec is still refused by lower limits
+        compile_spec(SPEC, limits=Limits(max_params=10))
+    compile_spec(SPEC, limits=Limits())  # the defaults, spelled out: the same entry as limits=None
+    assert calls["parse"] == 3
+
+
+def test_the_model_name_is_part_of_the_key(calls):
+    two = SPEC + "\nmodel N(x: [B, 4]) { fc = Linear(_, 5) }"
+    assert type(compile_spec(two, model="M")).__name__ == "M"
+    assert type(compile_spec(two, model="N")).__name__ == "N"
+    assert calls["parse"] == 2
+
+
+def test_a_changed_imported_file_recompiles(calls, tmp_path):
+    (tmp_path / "blocks.nnspec").write_text(blocks(8))
+    main = tmp_path / "main.nnspec"
+    main.write_text(MAIN)
+    assert compile_spec(main).head.in_features == 8
+    assert compile_spec(main).head.in_features == 8
+    assert calls["parse"] == 1
+    (tmp_path / "blocks.nnspec").write_text(blocks(6))
+    model = compile_spec(main)
+    assert calls["parse"] == 2
+    assert model.stage.fc.out_features == 6 and model.head.in_features == 6
+    assert state_keys(model) == ["stage.fc.weight", "stage.fc.bias", "head.weight", "head.bias"]
+    compile_spec(main)
+    assert calls["parse"] == 2
+
+
+def test_a_file_imported_by_an_import_is_checked_too(calls, tmp_path):
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "widths.nnspec").write_text("const W = 8\n")
+    (tmp_path / "blocks.nnspec").write_text('from "lib/widths.nnspec" import W\n' + blocks(8).replace("8", "W"))
+    main = tmp_path / "main.nnspec"
+    main.write_text(MAIN)
+    assert compile_spec(main).head.in_features == 8
+    (tmp_path / "lib" / "widths.nnspec").write_text("const W = 12\n")
+    assert compile_spec(main).head.in_features == 12
+    assert calls["parse"] == 2
+
+
+def test_a_removed_imported_file_is_an_error_not_a_stale_module(calls, tmp_path):
+    (tmp_path / "blocks.nnspec").write_text(blocks(8))
+    main = tmp_path / "main.nnspec"
+    main.write_text(MAIN)
+    compile_spec(main)
+    (tmp_path / "blocks.nnspec").unlink()
+    with pytest.raises(SpecError, match="no such file"):
+        compile_spec(main)
+
+
+def test_spec_text_imports_from_the_working_directory(calls, tmp_path, monkeypatch):
+    for width, folder in ((8, "one"), (6, "two")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "blocks.nnspec").write_text(blocks(width))
+    monkeypatch.chdir(tmp_path / "one")
+    assert compile_spec(MAIN).head.in_features == 8
+    monkeypatch.chdir(tmp_path / "two")
+    assert compile_spec(MAIN).head.in_features == 6
+    assert calls["parse"] == 2
+
+
+def test_errors_are_not_cached(calls):
+    bad = "model M(x: [B, 4]) { fc = Linear(_, 2)\n out = Conv2d(_, 3, 3) }"
+    for _ in range(2):
+        with pytest.raises(SpecError):
+            compile_spec(bad)
+    assert calls["parse"] == 2 and len(code_cache) == 0
+
+
+def test_generate_code_is_served_and_explains_from_the_cache(calls):
+    code = generate_code(SPEC)
+    assert generate_code(SPEC) == code and calls["parse"] == 1
+    explained = generate_code(SPEC, explain=True)
+    assert calls["parse"] == 1
+    assert explained != code and explained == generate_code(elaborate_spec(SPEC), explain=True)
+
+
+def test_the_cached_graph_is_not_changed_by_its_users(calls):
+    compile_spec(SPEC)
+    (entry,) = code_cache._entries.values()
+    before = repr(entry.graph)
+    compile_spec(SPEC, dtype=None, seed=1)
+    generate_code(SPEC, explain=True)
+    example_inputs(SPEC, batch=5)
+    assert repr(entry.graph) == before
+
+
+def test_elaborate_spec_hands_out_a_graph_of_its_own(calls):
+    compile_spec(SPEC)
+    (entry,) = code_cache._entries.values()
+    graph = elaborate_spec(SPEC)
+    assert graph is not entry.graph and elaborate_spec(SPEC) is not graph
+
+
+def test_the_cache_is_bounded_least_recently_used_first():
+    cache = CodeCache(max_entries=2)
+    specs = [SPEC.replace("Linear(_, 2)", f"Linear(_, {n})") for n in (2, 3, 4)]
+    cache.compile(specs[0])
+    cache.compile(specs[1])
+    cache.compile(specs[0])  # now the most recently used
+    cache.compile(specs[2])  # drops specs[1]
+    assert len(cache) == 2 and (cache.hits, cache.misses) == (1, 3)
+    cache.compile(specs[0])
+    cache.compile(specs[1])
+    assert (cache.hits, cache.misses) == (2, 4)
+
+
+def test_the_cache_is_bounded_by_spec_text():
+    cache = CodeCache(max_chars=2 * len(SPEC) + 3)
+    big = SPEC + "\n" + "#" * (3 * len(SPEC))
+    cache.compile(big)
+    assert len(cache) == 0  # bigger than the whole cache: compiled, not kept
+    cache.compile(SPEC)
+    cache.compile(SPEC + " ")
+    cache.compile(SPEC + "  ")  # three entries do not fit in the characters of two
+    assert len(cache) == 2
+
+
+def test_the_cache_is_shared_safely_between_threads(calls):
+    specs = [SPEC.replace("Linear(_, 2)", f"Linear(_, {n})") for n in range(2, 6)]
+    got, failed = {}, []
+
+    def work(i):
+        try:
+            for _ in range(5):
+                n = i % len(specs)
+                got.setdefault(i, []).append(compile_spec(specs[n]).out.out_features == n + 2)
+        except Exception as exc:  # reported below: an exception in a thread would not fail the test
+            failed.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failed
+    assert all(all(v) for v in got.values()) and len(got) == 8
+    assert len(code_cache) == len(specs)
+    assert code_cache.hits + code_cache.misses == 40 and code_cache.misses >= len(specs)
+
+
+def test_the_key_holds_the_version(monkeypatch):
+    key = CodeCache.key(SPEC, None, None, None)
+    monkeypatch.setattr(api, "__version__", "0.0.0-other")
+    assert CodeCache.key(SPEC, None, None, None) != key
