@@ -20,7 +20,7 @@ from .layers import CATALOG
 from .layers.base import ShapeProblem
 from .model import Line, TensorInfo
 from .ops import (OPS, apply_op, function_prefix, matmul_macs, matmul_rule, op_signature, operator_rule,
-                  result_contiguous, slice_len, unary_rule)
+                  result_contiguous, SAME_VALUES, slice_len, unary_rule)
 from .printer import CODE, flat, source
 from .static import BUILTIN_CALLS
 from .shapes import Sym, Val
@@ -280,7 +280,8 @@ class ForwardEvaluator:
                 if e.attr == "ndim":
                     return Val(len(base.info.shape), E.Attribute(base.expr, "ndim"))
                 if e.attr == "T" and len(base.info.shape) == 2:
-                    info = TensorInfo(tuple(reversed(base.info.shape)), base.info.dtype, contiguous=False)
+                    info = TensorInfo(tuple(reversed(base.info.shape)), base.info.dtype, contiguous=False,
+                                      source=base.info.source)
                     return TensorVal(info, E.Attribute(base.expr, "T"),
                                      src=scope.step("op", ".T", [base.src], [info.shape]))
             raise SpecNameError(f"{self.static.describe(base)} has no attribute {e.attr!r}", e.span,
@@ -511,7 +512,8 @@ class ForwardEvaluator:
         # a part of a dim after the first leaves gaps in memory: `view` can no longer merge across it
         partial = any(c.kind != "ellipsis" and not (c.kind == "slice" and c == E.SliceExpr())
                       and not (c.kind == "constant" and c.value is None) for c in codes[1:])
-        info = TensorInfo(tuple(out), base.info.dtype, contiguous=base.info.contiguous and not partial)
+        info = TensorInfo(tuple(out), base.info.dtype, contiguous=base.info.contiguous and not partial,
+                          source=base.info.source)
         label = source(code)[len(source(base.expr)):]  # the index as written: [:, -1]
         return TensorVal(info, code, src=scope.step("op", label, [base.src], [info.shape]))
 
@@ -632,6 +634,8 @@ class ForwardEvaluator:
         for m in made:
             if isinstance(m, TensorInfo):
                 m.contiguous = result_contiguous(op, tensors)
+                if op.name in SAME_VALUES and tensors:
+                    m.source = tensors[0].source  # rearranged, not changed: still that input's values
         self.bodies.check_example([m for m in made if isinstance(m, TensorInfo)], e.span,
                            f"{spelled}(...)" if method_on is None else f".{spelled}(...)")
         if op.macs is not None and isinstance(result, TensorInfo):

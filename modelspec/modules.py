@@ -280,9 +280,16 @@ class ModuleBuilder:
         bound = inst.bound
         if layer.call_args or call_kwargs:
             bound = self.bind_call_args(layer, bound, call_kwargs or {}, label, span or r.span)
-        if layer.index_bound is not None and inputs[0].source is not None:
-            n = layer.index_bound(bound)
-            self.state.index_bounds[inputs[0].source] = min(n, self.state.index_bounds.get(inputs[0].source, n))
+        if layer.index_bound is not None:
+            if inputs[0].source is None and inputs[0].dtype != "float":
+                raise SpecShapeError(
+                    f"{label} takes indices below {layer.index_bound(bound)}, but its input is computed in forward, "
+                    f"and its values are not known before it runs", span or r.span,
+                    hint="give it a model input declared Long[...], or a view of one (reshape, index, flatten): "
+                         "example inputs are drawn below the table's size")
+            if inputs[0].source is not None:
+                n = layer.index_bound(bound)
+                self.state.index_bounds[inputs[0].source] = min(n, self.state.index_bounds.get(inputs[0].source, n))
         try:
             layer.check_dtypes(bound, [t.dtype for t in inputs])
             out = layer.rule(bound, *shapes)
@@ -299,7 +306,10 @@ class ModuleBuilder:
             # recurrent layers with batch_first give a transposed view
             keeps = layer.family in ("activation", "dropout") or layer.name == "Identity"
             contiguous = inputs[0].contiguous if keeps and inputs else layer.family not in ("transformer", "recurrent")
-            return TensorInfo(tuple(d if isinstance(d, Val) else Val(d) for d in s), dtype, contiguous=contiguous)
+            # the same values, rearranged: still the model input they came from (for Embedding's bound)
+            same_values = layer.name in ("Flatten", "Unflatten", "Identity") or layer.family == "dropout"
+            return TensorInfo(tuple(d if isinstance(d, Val) else Val(d) for d in s), dtype, contiguous=contiguous,
+                              source=inputs[0].source if same_values and inputs else None)
 
         result = wrap(out, layer.output_dtypes(bound, out, inputs[0].dtype))
         self.bodies.check_example(list(_flat_infos(result)), span or r.span, label)
@@ -318,9 +328,10 @@ class ModuleBuilder:
         """A rule on symbolic sizes must agree with the same rule on the example sizes (batch 1, 2, 3 and each
         symbol's example): where a size depends on the input in a way the symbolic rule cannot follow
         (ceil_mode's last window, an InstanceNorm over one element), the check says so here."""
-        if not any(isinstance(d.value, Sym) for s in shapes for d in s):
-            return
         claimed = [t.shape for t in _flat_infos(result)]
+        symbolic = [d.value for s in list(shapes) + claimed for d in s if isinstance(d.value, Sym)]
+        if all(_bare(v) and v.symbols <= self.state.batch_symbols for v in symbolic):
+            return  # only the batch, passed through as it came: nothing to disagree with
         for sizes in self.bodies.example_sizes():
             if not all(d.value.symbols <= set(sizes) for s in shapes for d in s if isinstance(d.value, Sym)):
                 continue
@@ -330,7 +341,8 @@ class ModuleBuilder:
                 out = layer.rule(bound, *concrete)
             except ShapeProblem as exc:
                 raise SpecShapeError(f"{label} at the example sizes {at}: {exc}", span,
-                                     hint="declare larger example sizes (T=128), or change the layer's arguments")
+                                     hint="declare larger example sizes (T=128), or change the layer's arguments"
+                                     ) from None
             got = [tuple(int(d.value) if isinstance(d, Val) else int(d) for d in s)
                    for s in _flat_shapes(out)]
             want = [tuple(evaluate(d.value, sizes) for d in s) for s in claimed]
@@ -624,6 +636,12 @@ def _plain(v):
     if isinstance(v, (tuple, list)):
         return tuple(_plain(x) for x in v)
     return v
+
+
+def _bare(v: Sym) -> bool:
+    """``B`` itself, not ``B - 2`` or ``T // 2``."""
+    return len(v.terms) == 1 and next(iter(v.terms.items()))[1] == 1 and len(next(iter(v.terms))) == 1 \
+        and isinstance(next(iter(v.terms))[0], str)
 
 
 def _flat_shapes(x):

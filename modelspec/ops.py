@@ -156,6 +156,11 @@ FRESH = {"contiguous", "reshape", "flatten", "cat", "stack", "matmul", "bmm", "m
          "linear", "embedding", "conv1d", "conv2d", "one_hot", "zeros_like", "ones_like", "rand_like", "randn_like"}
 
 
+# ops that rearrange a tensor's values without changing them
+SAME_VALUES = {"view", "reshape", "flatten", "permute", "transpose", "t", "squeeze", "unsqueeze", "contiguous",
+               "chunk", "split"}
+
+
 def result_contiguous(op, inputs) -> bool:
     """Whether the result of ``op`` on ``inputs`` (TensorInfos) is contiguous, as forward tracks it: a view
     with other strides is not; a new tensor of a reduction, a copy or a product is; anything else keeps the
