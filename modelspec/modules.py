@@ -302,14 +302,10 @@ class ModuleBuilder:
                 return None
             if isinstance(s, list):
                 return [wrap(x, d) for x, d in zip(s, dtype)]
-            # an elementwise layer (ReLU, Dropout) keeps its input's memory order, as torch's do; attention and
-            # recurrent layers with batch_first give a transposed view
-            keeps = layer.family in ("activation", "dropout") or layer.name == "Identity"
-            contiguous = inputs[0].contiguous if keeps and inputs else layer.family not in ("transformer", "recurrent")
+            contiguous = {"keep": bool(inputs) and inputs[0].contiguous, "strided": False}.get(layer.layout, True)
             # the same values, rearranged: still the model input they came from (for Embedding's bound)
-            same_values = layer.name in ("Flatten", "Unflatten", "Identity") or layer.family == "dropout"
             return TensorInfo(tuple(d if isinstance(d, Val) else Val(d) for d in s), dtype, contiguous=contiguous,
-                              source=inputs[0].source if same_values and inputs else None)
+                              source=inputs[0].source if layer.rearranges and inputs else None)
 
         result = wrap(out, layer.output_dtypes(bound, out, inputs[0].dtype))
         self.bodies.check_example(list(_flat_infos(result)), span or r.span, label)

@@ -172,6 +172,13 @@ def result_contiguous(op, inputs) -> bool:
     return all(t.contiguous for t in inputs)
 
 
+def _hardtanh_rule(input, min_val, max_val, *_):
+    lo, hi = _plain(min_val), _plain(max_val)
+    if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and lo > hi:  # torch: equal bounds are fine
+        raise ShapeProblem(f"needs min_val <= max_val, got min_val={lo} and max_val={hi}", hint="swap the bounds")
+    return same(input)
+
+
 def same(input, *_):
     x = _t(input)
     return TensorInfo(tuple(x.shape), x.dtype)
@@ -718,7 +725,7 @@ OPS: dict[str, Op] = {
         _elementwise("hardswish", doc="hard swish", **_INPLACE),
         _elementwise("hardsigmoid", doc="hard sigmoid", **_INPLACE),
         _elementwise("hardtanh", doc="clamp to [min_val, max_val]", dtypes=NUMERIC, min_val=Val(-1.0),
-                     max_val=Val(1.0), **_INPLACE),
+                     max_val=Val(1.0), rule=_hardtanh_rule, **_INPLACE),
         _elementwise("logsigmoid", doc="log(sigmoid(x))"),
         Op("sigmoid", _INPUT, same, "torch", doc="1 / (1 + exp(-x))", also=(("F", None),), dtypes=ANY_DTYPE,
            result=to_float),

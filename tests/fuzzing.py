@@ -7,7 +7,7 @@ A case is a spec file's bytes. It passes when checking it (parse, elaborate,
 generate code, compile that code as Python without running it)
 
 * raises nothing but `SpecError`,
-* and every `SpecError` has a line and column inside the file it names, and
+* and every `SpecError` has a hint, a line and column inside the file it names, and
   its rendering shows that very line under the message,
 * and, when it compiles, the generated code is valid Python that passes the
   inertness check of ``tests/test_security.py``,
@@ -345,6 +345,8 @@ def located_problem(err: SpecError, path: Path, data: bytes) -> str | None:
     """What is wrong with where ``err`` points, or None."""
     if err.line is None or err.column is None:
         return "the error has no line and column"
+    if not err.hint:
+        return f"the error has no hint: {err.message if hasattr(err, 'message') else err}"
     where = Path(err.path) if err.path else None
     if where is None:
         return "the error names no file"

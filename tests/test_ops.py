@@ -733,7 +733,6 @@ def test_regressions(case):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(strict=True, reason="modelspec accepts F.hardtanh with min_val > max_val; torch raises ValueError")
 @pytest.mark.parametrize("bounds", [{"min_val": 2.0, "max_val": -1.0}, {"min_val": 2.0}, {"max_val": -2.0}])
 def test_hardtanh_refuses_reversed_bounds(bounds):
     problems = check_case(Case("hardtanh", {"input": T([3]), **bounds}), random.Random(0))

@@ -39,6 +39,7 @@ def _hardtanh_check(a):
 
 
 def _act(name, doc, *args, **kw):
+    kw.setdefault("layout", "keep")  # elementwise: the output keeps the input's memory order
     return Layer(name, tuple(args), kw.pop("rule", same), doc, family=kw.pop("family", "activation"), **kw)
 
 
@@ -48,7 +49,7 @@ INPLACE = Arg("inplace", BOOL, False)
 def _dropout(name, ranks, doc):
     rule = same if ranks is None else (lambda a, x: (need_rank(x, ranks, ""), tuple(x))[1])
     return _act(name, doc, Arg("p", PROB, 0.5), INPLACE, rule=rule, ranks=ranks, family="dropout",
-                dtypes=_dropout_dtypes)
+                dtypes=_dropout_dtypes, rearranges=True)
 
 
 def _dropout_dtypes(a):

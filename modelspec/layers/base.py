@@ -271,6 +271,10 @@ class Layer:
     check: Callable | None = None  # argument cross-checks, raising ArgProblem
     family: str = ""
     explain: Callable | None = None  # how the output shape follows, for --explain
+    # how the output lies in memory: "keep" the input's order (elementwise: ReLU, Dropout), "strided" (attention
+    # and batch_first RNNs return transposed views), or "new" (a fresh contiguous tensor)
+    layout: str = "new"
+    rearranges: bool = False  # its output holds the input's values, moved (Flatten): the input's index range holds
     call_args: tuple[Arg, ...] = ()  # forward's non-tensor keyword arguments (need_weights=...), bound into `a`
     weights: Callable | None = None  # (a) -> {"weight": shape, "bias": shape}: the module's own parameters
     dtypes: tuple[str, ...] | Callable[[Any], tuple[str, ...]] = FLOAT_ONLY  # float weights take float inputs

@@ -120,7 +120,8 @@ LAYERS = [
         n_inputs=2,
         family="linear",
     ),
-    Layer("Identity", (), lambda a, x: tuple(x), "returns its input unchanged", family="linear", dtypes=ANY_DTYPE),
+    Layer("Identity", (), lambda a, x: tuple(x), "returns its input unchanged", family="linear", dtypes=ANY_DTYPE,
+          layout="keep", rearranges=True),
     Layer(
         "Flatten",
         (Arg("start_dim", INT, 1), Arg("end_dim", INT, -1)),
@@ -128,6 +129,7 @@ LAYERS = [
         "merges dims start_dim..end_dim into one",
         family="linear",
         dtypes=ANY_DTYPE,
+        rearranges=True,
     ),
     Layer(
         "Unflatten",
@@ -136,5 +138,6 @@ LAYERS = [
         "splits one dim into several",
         family="linear",
         dtypes=ANY_DTYPE,
+        rearranges=True,
     ),
 ]

@@ -191,7 +191,7 @@ LAYERS = [
         macs=recurrent_macs("RNN"),
         ranks=(2, 3),
         n_inputs=(1, 2),
-        family="recurrent",
+        family="recurrent", layout="strided",
     ),
     Layer(
         "LSTM",
@@ -203,7 +203,7 @@ LAYERS = [
         ranks=(2, 3),
         n_inputs=1,
         check=_lstm_check,
-        family="recurrent",
+        family="recurrent", layout="strided",
     ),
     Layer(
         "GRU",
@@ -214,6 +214,6 @@ LAYERS = [
         macs=recurrent_macs("GRU"),
         ranks=(2, 3),
         n_inputs=(1, 2),
-        family="recurrent",
+        family="recurrent", layout="strided",
     ),
 ]

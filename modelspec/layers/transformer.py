@@ -280,7 +280,7 @@ LAYERS = [
         ranks=(2, 3),
         n_inputs=3,
         check=_check_divides("embed_dim", "num_heads"),
-        family="transformer",
+        family="transformer", layout="strided",
         call_args=tuple(Arg(k, BOOL, v, kw_only=True) for k, v in MHA_CALL.items()),
     ),
     Layer(
@@ -292,7 +292,7 @@ LAYERS = [
         macs=encoder_layer_macs,
         ranks=(2, 3),
         check=_check_divides("d_model", "nhead"),
-        family="transformer",
+        family="transformer", layout="strided",
     ),
     Layer(
         "TransformerEncoder",
@@ -309,7 +309,7 @@ LAYERS = [
         macs=lambda a, out, src: a.num_layers * encoder_layer_macs(_inner(a), out, src),
         ranks=(2, 3),
         check=_encoder_check,
-        family="transformer",
+        family="transformer", layout="strided",
     ),
     Layer(
         "TransformerDecoderLayer",
@@ -323,6 +323,6 @@ LAYERS = [
         ranks=(2, 3),
         n_inputs=2,
         check=_check_divides("d_model", "nhead"),
-        family="transformer",
+        family="transformer", layout="strided",
     ),
 ]
