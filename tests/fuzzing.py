@@ -320,8 +320,8 @@ class Timeout(Exception):
 
 
 @contextmanager
-def time_limit(seconds: int):
-    if not hasattr(signal, "SIGALRM"):
+def time_limit(seconds: int | None):
+    if not hasattr(signal, "SIGALRM") or seconds is None:
         yield
         return
 

@@ -37,9 +37,7 @@ from __future__ import annotations
 import itertools
 import random
 import re
-import signal
 import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 TIMEOUT = 20  # seconds for one case; a case takes a few tens of milliseconds
@@ -3461,26 +3459,7 @@ def family_of(stage: str, detail: str) -> str:
     return f"{stage}: {msg[:140]}"
 
 
-class Timeout(Exception):
-    pass
-
-
-@contextmanager
-def time_limit(seconds: int):
-    if not hasattr(signal, "SIGALRM") or seconds is None:
-        yield
-        return
-
-    def on_alarm(signum, frame):
-        raise Timeout(f"took more than {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
+from fuzzing import Timeout, time_limit  # noqa: E402  (one alarm, shared with the fuzzer of bad input)
 
 
 def _flat(out) -> list:
