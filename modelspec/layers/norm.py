@@ -82,10 +82,10 @@ def _batch_norm(n):
 def _instance_norm_rule(ranks):
     def rule(a, x):
         need_rank(x, ranks, "")
-        # torch's _verify_spatial_size, whenever it uses the input's own
-        # statistics: always without running statistics, else only in training
+        # torch's _verify_spatial_size, whenever it uses the input's own statistics: always without running
+        # statistics, else in training, which every model meets: refused either way
         spatial = x[len(x) - (ranks[0] - 1) :]
-        if not a.track_running_stats and prod(dim(spatial, i) for i in range(len(spatial))) == 1:
+        if prod(dim(spatial, i) for i in range(len(spatial))) == 1:
             raise ShapeProblem(f"each channel of {shape_str(x)} has a single spatial element to normalise over")
         return tuple(x)
 
