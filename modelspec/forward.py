@@ -262,6 +262,7 @@ class ForwardEvaluator:
             if isinstance(a, TensorVal):
                 try:
                     info = unary_rule(e.op, a.info)
+                    info.contiguous = a.info.contiguous  # elementwise: the input's memory order kept
                 except ShapeProblem as exc:
                     raise SpecShapeError(str(exc), e.span, hint=exc.hint) from None
                 return TensorVal(info, E.UnaryOp(e.op, a.expr), a.src)

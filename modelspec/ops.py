@@ -151,7 +151,7 @@ def _is_number(v) -> bool:
 # How an op's result lies in memory (TensorInfo.contiguous): a view with other strides, the input's order
 # kept (elementwise ops and views such as squeeze preserve strides, as torch's own do), or a fresh tensor.
 STRIDED = {"transpose", "permute", "t", "chunk", "split"}
-FRESH = {"contiguous", "reshape", "flatten", "cat", "stack", "matmul", "bmm", "mm", "sum", "mean", "amax", "amin",
+FRESH = {"contiguous", "cat", "stack", "matmul", "bmm", "mm", "sum", "mean", "amax", "amin",
          "argmax", "argmin", "max", "min", "prod", "std", "var", "norm", "normalize", "softmax", "log_softmax",
          "linear", "embedding", "conv1d", "conv2d", "one_hot", "zeros_like", "ones_like", "rand_like", "randn_like"}
 
@@ -164,7 +164,8 @@ SAME_VALUES = {"view", "reshape", "flatten", "permute", "transpose", "t", "squee
 def result_contiguous(op, inputs) -> bool:
     """Whether the result of ``op`` on ``inputs`` (TensorInfos) is contiguous, as forward tracks it: a view
     with other strides is not; a new tensor of a reduction, a copy or a product is; anything else keeps the
-    inputs' order, as torch's elementwise ops do (erring on the side of a located error)."""
+    inputs' order, as torch's elementwise ops do, and as reshape and flatten do where they can return a view
+    (erring on the side of a located error)."""
     if op.name in STRIDED:
         return False
     if op.name in FRESH:

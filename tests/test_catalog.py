@@ -575,7 +575,7 @@ def run_torch(case: Case, device: str) -> Outcome:
             module = cls(*case.args, **kwargs).eval()
             with torch.no_grad():
                 out = module(*(torch.zeros(s, device=device, dtype=dtype) for s in case.inputs))
-                if case.name.startswith("InstanceNorm"):  # in training it normalises over the input itself
+                if case.name.startswith(("InstanceNorm", "BatchNorm")):  # in training: over the input itself
                     module.train()(*(torch.zeros(s, device=device, dtype=dtype) for s in case.inputs))
         for w in caught:
             if DEPRECATED_INPUT.search(str(w.message)):

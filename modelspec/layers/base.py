@@ -271,9 +271,10 @@ class Layer:
     check: Callable | None = None  # argument cross-checks, raising ArgProblem
     family: str = ""
     explain: Callable | None = None  # how the output shape follows, for --explain
-    # how the output lies in memory: "keep" the input's order (elementwise: ReLU, Dropout), "strided" (attention
-    # and batch_first RNNs return transposed views), or "new" (a fresh contiguous tensor)
-    layout: str = "new"
+    # how the output lies in memory: "new" (a fresh contiguous tensor: Linear, Conv), "strided" (attention and
+    # batch_first RNNs return transposed views), or "keep" the input's order (elementwise layers, pooling, norms:
+    # torch's kernels follow the input's strides; the safe default, since a wrong "new" lets a bad view pass)
+    layout: str = "keep"
     rearranges: bool = False  # its output holds the input's values, moved (Flatten): the input's index range holds
     call_args: tuple[Arg, ...] = ()  # forward's non-tensor keyword arguments (need_weights=...), bound into `a`
     weights: Callable | None = None  # (a) -> {"weight": shape, "bias": shape}: the module's own parameters

@@ -190,6 +190,7 @@ def _conv(n: int) -> Layer:
         ranks=(n + 1, n + 2),
         check=_conv_check,
         family="conv",
+        layout="new",
         explain=conv_explain(n),
     )
 
@@ -219,6 +220,7 @@ def _conv_transpose(n: int) -> Layer:
         ranks=(n + 1, n + 2),
         check=_transpose_check,
         family="conv",
+        layout="new",
         explain=conv_transpose_explain(n),
     )
 

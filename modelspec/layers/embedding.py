@@ -29,6 +29,7 @@ LAYERS = [
         weights=lambda a: {"weight": (a.num_embeddings, a.embedding_dim)},
         check=_check,
         family="embedding",
+        layout="new",
         dtypes=("long",),  # indices
         out_dtype=float_out,
         index_bound=lambda a: a.num_embeddings,  # example inputs must index inside the table

@@ -103,6 +103,7 @@ LAYERS = [
                            **({"bias": (a.out_features,)} if a.bias else {})},
         macs=lambda a, out, x: prod(dim(x, i) for i in range(len(x) - 1)) * a.in_features * a.out_features,
         family="linear",
+        layout="new",
     ),
     Layer(
         "Bilinear",
@@ -119,6 +120,7 @@ LAYERS = [
         * a.in1_features * a.in2_features * a.out_features,
         n_inputs=2,
         family="linear",
+        layout="new",
     ),
     Layer("Identity", (), lambda a, x: tuple(x), "returns its input unchanged", family="linear", dtypes=ANY_DTYPE,
           layout="keep", rearranges=True),
@@ -130,6 +132,7 @@ LAYERS = [
         family="linear",
         dtypes=ANY_DTYPE,
         rearranges=True,
+        layout="keep",  # a view where it can be one: the input's memory order stays
     ),
     Layer(
         "Unflatten",
@@ -139,5 +142,6 @@ LAYERS = [
         family="linear",
         dtypes=ANY_DTYPE,
         rearranges=True,
+        layout="keep",  # a view where it can be one: the input's memory order stays
     ),
 ]

@@ -50,9 +50,8 @@ def _one_value_each(x, channels_per_stat, what: str):
 def _batch_norm_rule(ranks):
     def rule(a, x):
         need_rank(x, ranks, "")
-        # without running statistics torch uses batch statistics even in eval mode
-        if not a.track_running_stats:
-            _one_value_each(x, 1, "each channel")
+        # batch statistics: always without running statistics, else in training, which every model meets
+        _one_value_each(x, 1, "each channel")
         return tuple(x)
 
     return rule
