@@ -22,7 +22,7 @@ from .errors import (
 )
 from .layers import CATALOG
 from .layers.base import (INFER, ArgError, ArgProblem, Bound, InferMismatch, ModuleArg, ShapeProblem, bind,
-                          signature_hint)
+                          plain_value, signature_hint)
 from .model import ClassDef, CtorParam, Line, ModuleNode, TensorInfo
 from .shapes import InputSlot, Sym, Val, const_expr, evaluate, shape_str
 from .values import (DIM_NAMES, Elaboration, Instance, Recipe, Scope, _labelled, _PathScope, _real, expr_of,
@@ -268,13 +268,13 @@ class ModuleBuilder:
             # a second call: the input must fit the layer the first call built, `_` already decided
             again = getattr(self.bind_layer(layer, r, shapes, label), "inferred", {})
             first = getattr(inst.bound, "inferred", {})
-            changed = [a for a in first if _plain(first[a]) != _plain(again.get(a))]
+            changed = [a for a in first if plain_value(first[a]) != plain_value(again.get(a))]
             if changed:
                 was = ", ".join(shape_str(t.shape) for t in inst.node.inputs)
                 now = ", ".join(shape_str(t.shape) for t in inputs)
                 a = changed[0]
                 raise SpecShapeError(
-                    f"{label} was built for input {was} ({a}={literal(_plain(first[a]))}) but is called again "
+                    f"{label} was built for input {was} ({a}={literal(plain_value(first[a]))}) but is called again "
                     f"with {now}", span or r.span,
                     hint="a layer has one set of weights for one input size; define a second layer for the other")
         bound = inst.bound
@@ -623,15 +623,6 @@ class ModuleBuilder:
         return name
 
     # -- forward ---------------------------------------------------------------------
-
-
-def _plain(v):
-    """An inferred argument's bare value: ints and tuples of ints."""
-    if isinstance(v, Val):
-        return _plain(v.value)
-    if isinstance(v, (tuple, list)):
-        return tuple(_plain(x) for x in v)
-    return v
 
 
 def _bare(v: Sym) -> bool:

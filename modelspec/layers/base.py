@@ -480,7 +480,7 @@ def bind(layer: Layer, args: list, kwargs: dict, inputs: tuple) -> Bound:
                 raise ArgError(f"is missing the argument {a.name!r}", arg=None, hint=_arg_list(layer))
             v = Val(a.default)
         vals[a.name] = v if isinstance(v, Val) else tuple(v) if isinstance(v, tuple) else Val(v)
-        plain = _plain(v)
+        plain = plain_value(v)
         try:
             values[a.name] = a.type(plain)
         except ArgProblem as exc:
@@ -498,12 +498,12 @@ def bind(layer: Layer, args: list, kwargs: dict, inputs: tuple) -> Bound:
                 want = tuple(inputs[0][-n:]) if n <= len(inputs[0]) else want
             # compare normalised values: LayerNorm(64) and the inferred (64,) agree
             try:
-                agrees = want is None or a.type(_plain(want)) == values[a.name]
+                agrees = want is None or a.type(plain_value(want)) == values[a.name]
             except ArgProblem:  # the input has no valid value there: a symbol, say
-                raise ShapeProblem(f"expects {a.name}={_show(_plain(given[a.name]))}, but its input "
-                                   f"{shape_str(inputs[0])} has {_show(_plain(want))} there") from None
+                raise ShapeProblem(f"expects {a.name}={_show(plain_value(given[a.name]))}, but its input "
+                                   f"{shape_str(inputs[0])} has {_show(plain_value(want))} there") from None
             if not agrees:
-                raise InferMismatch(a.name, _plain(given[a.name]), _plain(want))
+                raise InferMismatch(a.name, plain_value(given[a.name]), plain_value(want))
     if layer.check is not None:
         try:
             layer.check(bound)
@@ -521,11 +521,12 @@ def _infer(a, inputs):
         return None
 
 
-def _plain(v):
+def plain_value(v):
+    """A bound or inferred argument's bare value: Vals unwrapped, tuples of them as tuples."""
     if isinstance(v, Val):
         return v.plain()
     if isinstance(v, (tuple, list)):
-        return tuple(_plain(x) for x in v)
+        return tuple(plain_value(x) for x in v)
     return v
 
 
