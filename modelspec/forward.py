@@ -623,6 +623,8 @@ class ForwardEvaluator:
             label = f"{spelled}" if method_on is None else f".{spelled}"
             raise SpecShapeError(_labelled(f"{label}(...)", str(exc)), e.span,
                                  hint=exc.hint or op_signature(op, spelled, method_on is not None)) from None
+        if op.name == "view":
+            self.state.views += 1
         arg_exprs = [expr_of(a) for a in (args[1:] if method_on is not None else args)]
         kw_exprs = {k: expr_of(v) for k, v in kwargs.items()}
         if op.training_arg and "training" not in kwargs:

@@ -371,7 +371,7 @@ class ModuleBuilder:
         node.repeats = 0 if inputs is not None else 1  # built by its first call, which `call` counts
 
         def call(ins, span=None, inst=inst):
-            if node.inputs and [shape_str(t.shape) for t in ins] != [shape_str(t.shape) for t in node.inputs]:
+            if node.inputs and _signature(ins) != _signature(node.inputs):  # its children check the new input
                 cur2 = ins
                 for it in inst.items:
                     cur2 = [it.call(cur2, span)]
@@ -457,6 +457,7 @@ class ModuleBuilder:
         node = ModuleNode(name, path, block.name, "block", r.span,
                           args={p.name: env[p.name].plain() for p in block.params})
         self.state.block_stack.append(block.name)
+        views = self.state.views
         try:
             outs = self.bodies.run_scope(scope, block.body, [("x", t) for t in ins], node, block.span)
         except SpecError as err:
@@ -465,6 +466,7 @@ class ModuleBuilder:
             raise
         finally:
             self.state.block_stack.pop()
+        views = self.state.views > views  # its forward views a tensor: one that was in order at the first call
         cls = self.finish_class(scope, node, block.span)
         node.type_name = cls.name
         # constructor call in the parent's class
@@ -503,6 +505,20 @@ class ModuleBuilder:
                     f"block {block.name} `{path}` was built for input {', '.join(first_in)} but is called "
                     f"again with {', '.join(shape_str(t.shape) for t in ins2)}", span or r.span,
                     hint="a block is built for one input shape; define a second child for the other")
+            for k, (t1, t2) in enumerate(zip(inputs, ins2)):  # its body was checked on the first call's tensors
+                which = f"input {k + 1}" if len(inputs) > 1 else "input"
+                if t1.dtype != t2.dtype:
+                    raise SpecShapeError(
+                        f"block {block.name} `{path}` was built for a {t1.dtype} {which} but is called again "
+                        f"with a {t2.dtype} tensor", span or r.span,
+                        hint="a block is built for one input dtype; convert the tensor (x * 1.0 makes it "
+                             "float), or define a second child for the other")
+                if views and t1.contiguous and not t2.contiguous:
+                    raise SpecShapeError(
+                        f"block {block.name} `{path}` was built for a contiguous {which} but is called again "
+                        f"with one in another memory order (a transpose, permute or attention output), "
+                        f"which its forward may not `view`", span or r.span,
+                        hint="call it on x.contiguous(), or define a second child for the other")
             node.repeats += 1  # its forward runs again, on the same shape
             res = [self.export_info(o, scope, env) if isinstance(o, TensorInfo) else o for o in out_list]
             return res if len(res) > 1 else res[0]
@@ -640,6 +656,11 @@ def _flat_shapes(x):
             yield from _flat_shapes(item)
     else:
         yield x
+
+
+def _signature(infos) -> list:
+    """What a module's forward was checked for: each input's shape, dtype and memory order."""
+    return [(shape_str(t.shape), t.dtype, t.contiguous) for t in infos]
 
 
 def _flat_infos(x):

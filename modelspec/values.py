@@ -191,6 +191,7 @@ class Elaboration:
     index_bounds: dict = field(default_factory=dict)  # input name -> exclusive bound of its values (Embedding)
     block_sources: dict = field(default_factory=dict)  # imported blocks: (path, text) where their errors point
     built: list = field(default_factory=list)  # every module made so far, parents first (see instantiate)
+    views: int = 0  # `view` calls checked so far: a block whose body has none takes input in any memory order
     building_aside: int = 0  # > 0 while building what is no row of the tree (a module argument, an absent child)
 
 

@@ -978,6 +978,81 @@ def test_row_o_shared_layer_on_one_width_still_works():
     assert_works(text, params=28 + 20 + 20)
 
 
+def test_row_o_block_called_again_on_another_dtype():
+    """Its forward was checked on the first call's float input; a Long one would reach Linear."""
+    text = spec("""\
+        block B() {
+            fc = Linear(_, 4)
+            forward(x) { return fc(x) }
+        }
+        model M(x: [N, 4], i: Long[N, 4]) {
+            b = B()
+            forward(x, i) {
+                return b(x) + b(i)
+            }
+        }
+        """)
+    assert_spec_error(text, line=8, contains=("float", "long"), cls=SpecShapeError)
+
+
+def test_row_o_sequential_called_again_on_another_dtype():
+    text = spec("""\
+        model M(x: [N, 4], i: Long[N, 4]) {
+            s = Sequential(Linear(4, 4), ReLU())
+            forward(x, i) {
+                return s(x) + s(i)
+            }
+        }
+        """)
+    assert_spec_error(text, line=4, contains=("long",), cls=SpecShapeError)
+
+
+VIEWING_BLOCK = """\
+    block Flat() {
+        attention = MultiheadAttention(24, 2, batch_first=True)
+        forward(x) {
+            flat = x.FLAT(-1)
+            a, _ = attention(x, x, x)
+            return a
+        }
+    }
+    model M(x: [N, 12, 24]) {
+        unit = Flat()
+        forward(x) {
+            y = unit(x * 1.0)
+            return unit(y)
+        }
+    }
+    """
+
+
+def test_row_o_block_that_views_called_again_on_a_strided_tensor():
+    """Found by the long run (seed 1133719): attention's output is strided in training, and the block views
+    its input; the first call, on an ordered tensor, was the only one checked."""
+    assert_spec_error(spec(VIEWING_BLOCK.replace("FLAT", "view")), line=13, contains=("memory order",),
+                      cls=SpecShapeError)
+
+
+def test_row_o_block_that_reshapes_takes_any_memory_order_again():
+    assert_works(spec(VIEWING_BLOCK.replace("FLAT", "reshape")), params=4 * 24 * 24 + 4 * 24)
+
+
+def test_row_o_sequential_of_a_viewing_block_called_again_on_a_transpose():
+    text = spec("""\
+        block Flat() {
+            forward(x) { return x.view(-1) }
+        }
+        model M(x: [N, 4, 4]) {
+            b = Sequential(Flat())
+            forward(x) {
+                y = b(x)
+                return b(x.transpose(1, 2)) + y
+            }
+        }
+        """)
+    assert_spec_error(text, line=8, contains=("memory order",), cls=SpecShapeError)
+
+
 # ---------------------------------------------------------------------------------------------- p: dtypes
 P_CASES = {
     "linear_on_long": ("Long[N, 3]", "fc = Linear(3, 2)", "return fc(x)", "long",
