@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test clean
+.PHONY: demo test tables clean
 
 $(BIN)/modelspec: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: $(BIN)/modelspec
 
 test: $(BIN)/modelspec
 	$(BIN)/python -m pytest -q
+
+# After an edit of grammar/nnspec.lark: regenerate the LALR tables shipped beside it (the tests check them).
+tables: $(BIN)/modelspec
+	$(BIN)/python -c "from modelspec.parse import write_tables; print(write_tables())"
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info fuzz-failures

@@ -7,18 +7,20 @@ pointing at the offending character. No Lark type leaks out of this module.
 from __future__ import annotations
 
 import ast
+import hashlib
+import json
 import warnings
 from contextvars import ContextVar
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+import lark
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ir
 from .errors import Span, SpecError, SpecLimitError, SpecSyntaxError, did_you_mean
-from .version import __version__
 
 # How expected terminals read in a message.
 _TERMINAL_WORDS = {
@@ -98,27 +100,103 @@ class StatementIf:
         yield from line
 
 
+# ---------------------------------------------------------------- the parser and its tables
+# How the LALR tables are built. Lark keeps these in the tables; the options it takes when it loads them
+# (postlex, propagate_positions, lexer_callbacks, ...) are given to each parser instead: see _new_parser().
+_TABLE_OPTIONS = {"parser": "lalr", "lexer": "basic", "maybe_placeholders": True}
+TABLES_NAME = "nnspec.tables.json"
+
+
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    return Lark(grammar_text(), parser="lalr", lexer="basic", postlex=StatementIf(), propagate_positions=True,
-                maybe_placeholders=True, cache=_cache_path())
+    return _new_parser()
 
 
-def _cache_path() -> str | bool:
-    """Cache the LALR tables beside the user's other caches (saves ~0.1 s a run)."""
-    import os
-    import tempfile
+@lru_cache(maxsize=1)
+def _comment_parser() -> Lark:
+    # the same tables as _parser(), plus a COMMENT hook (lexer callbacks are given at load time)
+    return _new_parser(lexer_callbacks={"COMMENT": lambda tok: _COMMENTS.get().append(tok)})
 
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = os.path.join(base, "modelspec")
-    try:
-        os.makedirs(folder, exist_ok=True)
-        probe = os.path.join(folder, ".writable")
-        with open(probe, "w"):
+
+def _new_parser(**options) -> Lark:
+    """A parser loaded from the shipped tables (grammar/nnspec.tables.json, ~25 ms); built from the grammar
+    (~0.2 s) where they are missing, stale or do not load.
+
+    Nothing is cached at run time: lark's own cache is a pickle, and a pickle read from a folder that another
+    user can write (the temporary folder, where a cache would fall back) runs their code. The tables are JSON,
+    which holds data and nothing else, generated ahead of time (`make tables`) and shipped with the grammar.
+    """
+    options = {"postlex": StatementIf(), "propagate_positions": True, **options}
+    tables = _shipped_tables()
+    if tables is not None:
+        try:
+            # _load_from_dict is how lark's standalone tool loads tables it serialized: the same dicts lark's
+            # cache pickles, here from JSON; it takes only the options that may change at load time
+            return Lark._load_from_dict(tables["data"], tables["memo"], **options)
+        except Exception:  # tables that this lark reads otherwise: the grammar still builds the parser
             pass
-    except OSError:
-        folder = tempfile.gettempdir()
-    return os.path.join(folder, f"nnspec-{__version__}.lark.cache")
+    return Lark(grammar_text(), **_TABLE_OPTIONS, **options)
+
+
+def _tables_file():
+    """grammar/nnspec.tables.json, where grammar_text() finds the grammar: in the package, else beside it."""
+    shipped = resources.files("modelspec").joinpath("grammar", TABLES_NAME)
+    if shipped.is_file():
+        return shipped
+    return Path(__file__).resolve().parent.parent / "grammar" / TABLES_NAME
+
+
+def _grammar_sha256() -> str:
+    return hashlib.sha256(grammar_text().encode("utf-8")).hexdigest()
+
+
+def _shipped_tables() -> dict | None:
+    """The shipped tables; None where they are missing or unreadable, or were made from another grammar (one
+    edited in a checkout since `make tables`) or by another version of lark."""
+    try:
+        tables = json.loads(_tables_file().read_text(encoding="utf-8"), object_hook=_from_json)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(tables, dict) or tables.get("grammar_sha256") != _grammar_sha256() \
+            or tables.get("lark") != lark.__version__:
+        return None
+    return tables
+
+
+def write_tables(path: str | Path | None = None) -> Path:
+    """Generate the LALR tables of grammar/nnspec.lark into `path` (default: grammar/nnspec.tables.json
+    beside the package, in the checkout); `make tables` runs this after an edit of the grammar."""
+    from lark.grammar import Rule
+    from lark.lark import _LOAD_ALLOWED_OPTIONS  # what lark's own cache leaves out too
+    from lark.lexer import TerminalDef
+
+    parser = Lark(grammar_text(), **_TABLE_OPTIONS, postlex=StatementIf(), propagate_positions=True)  # as loaded
+    data, memo = parser.memo_serialize([TerminalDef, Rule])
+    data["options"] = {n: v for n, v in data["options"].items() if n not in _LOAD_ALLOWED_OPTIONS}
+    tables = {"grammar_sha256": _grammar_sha256(), "lark": lark.__version__,
+              "data": _to_json(data), "memo": _to_json(memo)}
+    target = Path(path) if path is not None else Path(__file__).resolve().parent.parent / "grammar" / TABLES_NAME
+    target.write_text(json.dumps(tables, separators=(",", ":")) + "\n", encoding="utf-8")
+    return target
+
+
+def _to_json(value):
+    """Lark's serialized tables as JSON holds them: JSON keys are strings, and the parse states, their
+    actions and the memo are dicts keyed by ints, so such a dict becomes {"__int_keys__": [[key, value], ...]}.
+    Tuples become lists, which lark reads the same."""
+    if isinstance(value, dict):
+        if value and all(type(k) is int for k in value):
+            return {"__int_keys__": [[k, _to_json(v)] for k, v in value.items()]}
+        if not all(isinstance(k, str) for k in value):
+            raise TypeError(f"cannot keep the keys of {value!r:.80} in JSON")
+        return {k: _to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v) for v in value]
+    return value
+
+
+def _from_json(obj: dict) -> dict:
+    return dict(obj["__int_keys__"]) if obj.keys() == {"__int_keys__"} else obj
 
 
 def decode_source(data: bytes, path: str | None = None) -> str:
@@ -166,14 +244,6 @@ def parse_with_comments(text: str, path: str | None = None) -> tuple[ir.SpecFile
 
 # Where the comment parser's lexer callback puts the comments of the parse in progress.
 _COMMENTS: ContextVar[list[Token]] = ContextVar("modelspec_comments")
-
-
-@lru_cache(maxsize=1)
-def _comment_parser() -> Lark:
-    # the same tables as _parser() (lexer_callbacks do not change the cache key), plus a COMMENT hook
-    return Lark(grammar_text(), parser="lalr", lexer="basic", postlex=StatementIf(), propagate_positions=True,
-                maybe_placeholders=True, cache=_cache_path(),
-                lexer_callbacks={"COMMENT": lambda tok: _COMMENTS.get().append(tok)})
 
 
 def _parse_with(parser: Lark, text: str, path: str | None) -> ir.SpecFile:
