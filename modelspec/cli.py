@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
             c.add_argument("--max-params", type=_count, default=None, metavar="N",
                            help=f"refuse a model with more parameters than this (default {Limits.max_params:,}; "
                            "1e10 and 10_000_000_000 are read too)")
+            c.add_argument("--import-root", action="append", type=_folder, default=None, metavar="DIR",
+                           help="let imports also read .nnspec files under DIR (repeat for several); by default "
+                           "an import may read only inside the folder of the file named, and its subfolders")
         return c
 
     c = command("check", "check specs: syntax, names, arguments and every shape (no torch needed)")
@@ -111,13 +114,26 @@ def _count(text: str) -> int:
     return value
 
 
+def _folder(text: str) -> str:
+    """A folder that exists, for --import-root: a misspelt one would otherwise be a silent no-op."""
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"not a folder: {text!r}")
+    return text
+
+
+# the options that set a field of Limits: argparse's name for each -> the field
+LIMIT_OPTIONS = {"max_params": "max_params", "import_root": "import_roots"}
+
+
 def _limits(args):
     """The limits the command line asks for, or None for the defaults."""
-    if getattr(args, "max_params", None) is None:
+    options = vars(args)
+    given = {field: options[option] for option, field in LIMIT_OPTIONS.items() if options.get(option) is not None}
+    if not given:
         return None
     from .values import Limits
 
-    return Limits(max_params=args.max_params)
+    return Limits(**given)
 
 
 def main(argv: list[str] | None = None) -> int:

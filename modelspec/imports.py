@@ -4,6 +4,17 @@ Paths are relative to the importing file. Only ``.nnspec`` files are read,
 never Python; a cycle, a missing file or a missing name is a `SpecImportError`
 at the import statement. Blocks and consts are imported (models are not).
 
+An import reads nothing but a spec, and nothing outside the spec's own tree,
+so that a spec from someone else cannot make modelspec show (in an error's
+quoted line) or hang on a file it was never meant to read: the path must be
+relative; after symlinks (`os.path.realpath`) it must name a regular
+``.nnspec`` file, not under /proc, /sys or /dev, and inside one of the
+*roots*: the real folder of the first file (the working directory for spec
+text) and any folder given as ``Limits(import_roots=...)`` or
+``--import-root``. Every file imported, however deep, answers to those same
+roots, so a file may import a sibling through ``..`` while the target stays
+inside the tree.
+
 The pipeline resolves a spec's imports before it elaborates the spec, and
 hands the result to `elaborate(..., imported=...)`: elaboration reads no file.
 """
@@ -11,7 +22,8 @@ hands the result to `elaborate(..., imported=...)`: elaboration reads no file.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import stat
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +32,95 @@ from .elaborate import Elaborator, spec_identifiers
 from .errors import SpecError, SpecImportError, did_you_mean
 from .parse import parse
 from .shapes import Val
+
+SYSTEM_DIRS = ("/proc", "/sys", "/dev")  # kernel views and devices: a spec is never there, a secret may be
+
+OUTSIDE_HINT = ("paths are relative to the importing file, inside its folder's tree; to read specs in another "
+                "folder, add it with --import-root DIR (Limits(import_roots=...) in Python)")
+
+
+def system_dir(real: str) -> str | None:
+    """The folder of `SYSTEM_DIRS` that the real path ``real`` lies in, else None.
+
+    /proc files report a regular file of size 0 (/proc/self/environ holds the
+    environment), so their type does not tell them apart: their place does.
+
+    >>> system_dir("/proc/self/environ"), system_dir("/home/me/proc/a.nnspec")
+    ('/proc', None)
+    """
+    return next((d for d in SYSTEM_DIRS if real == d or real.startswith(d + "/")), None)
+
+
+def not_a_spec_file(st: os.stat_result) -> str | None:
+    """What a file that is not a regular file is ("a directory", "a FIFO (named pipe)", ...), else None.
+
+    Only a regular file can hold a spec; anything else may never end (/dev/zero)
+    or block the reader forever (a FIFO), so it is refused before it is opened.
+    """
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISLNK(mode):  # where a real path still ends in a link: a loop of links, or one swapped meanwhile
+        return "a symlink that leads to no file"
+    return "an unusual file"
+
+
+def import_roots(path: str | None, extra: Sequence[str] = ()) -> tuple[str, ...]:
+    """The real folders imports may read under: the one ``path`` is in (the working directory without a
+    path), then ``extra`` (relative ones to the working directory).
+
+    The first is the real path of the folder the imports are resolved from
+    (where a symlinked first file stands, not where it points), so that
+    ``import "blocks.nnspec"`` beside it is inside.
+    """
+    own = os.path.dirname(os.path.abspath(path)) if path else os.getcwd()
+    return tuple(os.path.normcase(os.path.realpath(r)) for r in (own, *extra))
+
+
+def _inside(real: str, roots: Sequence[str]) -> bool:
+    real = os.path.normcase(real)
+    return any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+def _check_target(item: ir.Import, real: str, roots: Sequence[str]) -> os.stat_result:
+    """Refuse an import whose real target is not a regular .nnspec file inside the roots; else its lstat.
+
+    The lstat of the real path (no symlink left in it) is what the read must
+    find when it opens the file: a link swapped in between is refused then.
+    The place is checked before the file's existence, so that an import
+    cannot tell which files exist outside the roots.
+    """
+    where = system_dir(real)
+    if where is not None:
+        raise SpecImportError(f"cannot import {item.path!r}: it leads into {where}, which holds no specs",
+                              item.span, hint="import a .nnspec file beside the spec or below it")
+    if not real.endswith(".nnspec"):
+        raise SpecImportError(f"cannot import {item.path!r}: it is a link to a file that is not a .nnspec file",
+                              item.span, hint="imports read only .nnspec files; link to the spec itself")
+    if not _inside(real, roots):
+        raise SpecImportError(f"cannot import {item.path!r}: it is outside the folder of the spec being compiled",
+                              item.span, hint=OUTSIDE_HINT)
+    try:
+        st = os.stat(real, follow_symlinks=False)
+    except (FileNotFoundError, NotADirectoryError):
+        raise SpecImportError(f"cannot import {item.path!r}: no such file", item.span,
+                              hint="paths are relative to the importing file") from None
+    except OSError as exc:
+        raise SpecImportError(f"cannot import {item.path!r}: cannot read the file: {exc.strerror}", item.span,
+                              hint="check the file's permissions") from None
+    kind = not_a_spec_file(st)
+    if kind is not None:
+        raise SpecImportError(f"cannot import {item.path!r}: it is {kind}, not a spec file", item.span,
+                              hint='name a .nnspec file, e.g. import "blocks.nnspec"')
+    return st
 
 
 @dataclass
@@ -33,16 +134,23 @@ class Imported:
     identifiers: set[str] = field(default_factory=set)  # every name the imported files write
 
 
-def resolve_imports(spec: ir.SpecFile, text: str | None, read: Callable[[Path], tuple[str, str | None]],
-                    _stack: tuple[str, ...] = ()) -> Imported:
+def resolve_imports(spec: ir.SpecFile, text: str | None, read: Callable[..., tuple[str, str | None]],
+                    roots: Sequence[str] = (), *, _stack: tuple[str, ...] = ()) -> Imported:
     """Load every file ``spec`` imports (transitively) and collect what it names.
 
-    ``read(path) -> (text, path)`` reads one file; the pipeline passes its own
-    `read_spec`, so an imported file is bounded and decoded as the first one was.
+    ``read(path, same_file=st) -> (text, path)`` reads one file, refusing it
+    unless it is the file whose `os.stat_result` is ``st`` (the one checked
+    here); the pipeline passes its own `read_spec`, so an imported file is
+    bounded and decoded as the first one was. ``roots`` are the folders
+    imports may read under besides the first file's own (``Limits.import_roots``);
+    nested calls get the whole list, already real.
     """
     out = Imported()
     here = os.path.dirname(os.path.abspath(spec.path)) if spec.path else os.getcwd()
-    stack = _stack or ((os.path.abspath(spec.path),) if spec.path else ())
+    if not _stack:
+        roots = import_roots(spec.path, roots)
+    # real paths: a link (or a linked folder) back to a file being imported is still a cycle
+    stack = _stack or ((os.path.realpath(spec.path),) if spec.path else ())
     for item in spec.items:
         if not isinstance(item, ir.Import):
             continue
@@ -50,22 +158,31 @@ def resolve_imports(spec: ir.SpecFile, text: str | None, read: Callable[[Path], 
             if not item.path.endswith(".nnspec"):
                 raise SpecImportError(f"cannot import {item.path!r}: imports read only .nnspec files", item.span,
                                       hint='name a spec file, e.g. import "blocks.nnspec"')
+            if os.path.isabs(item.path):
+                raise SpecImportError(f"cannot import {item.path!r}: an import path must be relative", item.span,
+                                      hint=OUTSIDE_HINT)
             target = os.path.normpath(os.path.join(here, item.path))
-            if target in stack:
-                chain = " -> ".join(os.path.basename(p) for p in stack + (target,))
+            real = os.path.realpath(target)
+            if real in stack:
+                chain = " -> ".join(os.path.basename(p) for p in stack + (real,))
                 raise SpecImportError(f"import cycle: {chain}", item.span,
                                       hint="move the shared blocks to a third file")
-            if not os.path.isfile(target):
-                raise SpecImportError(f"cannot import {item.path!r}: no such file", item.span,
-                                      hint="paths are relative to the importing file")
+            checked = _check_target(item, real, roots)
         except SpecError as err:
             raise err.locate(spec.path, text) from None
         # shown as the user would write it: beside the importing file's own path
         shown = os.path.normpath(os.path.join(os.path.dirname(spec.path), item.path)) if spec.path else target
-        # a Path, so that a file name with a brace or newline is never taken for spec text
-        sub_text, sub_path = read(Path(shown if not os.path.isabs(item.path) else target))
+        try:
+            # a Path, so that a file name with a brace or newline is never taken for spec text
+            sub_text, sub_path = read(Path(shown), same_file=checked)
+        except SpecError as err:
+            if err.span is not None:  # located in the imported file (a byte that is not UTF-8): a spec, shown
+                raise
+            # about the file as a whole (too big, unreadable, swapped): said at the import that named it
+            raise type(err)(f"cannot import {item.path!r}: {err.message}", item.span,
+                            hint=err.hint).locate(spec.path, text) from None
         sub_spec = parse(sub_text, sub_path)
-        nested = resolve_imports(sub_spec, sub_text, read, stack + (target,))
+        nested = resolve_imports(sub_spec, sub_text, read, roots, _stack=stack + (real,))
         try:
             sub = Elaborator(sub_spec, imported=nested)
         except SpecError as err:

@@ -21,12 +21,15 @@ from pathlib import Path
 from . import ir
 from .elaborate import Limits, elaborate
 from .errors import SpecError, SpecImportError, SpecLimitError
-from .imports import resolve_imports
+from .imports import not_a_spec_file, resolve_imports, system_dir
 from .model import ModelGraph
 from .parse import decode_source, parse
 from .shapes import Sym, evaluate
 
 MAX_FILE_BYTES = 5_000_000
+SIZE_HINT = "split it into files that import one another, or raise modelspec.pipeline.MAX_FILE_BYTES"
+# never blocks on open (a FIFO swapped in after the check); no O_NOFOLLOW: a link to a spec is allowed
+READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 
 
 def pausing_gc(fn):
@@ -56,39 +59,80 @@ def pausing_gc(fn):
     return paused
 
 
-def read_spec(source_or_path) -> tuple[str, str | None]:
+def read_spec(source_or_path, *, same_file: os.stat_result | None = None) -> tuple[str, str | None]:
     """(text, path) for a path or for spec text itself.
 
-    A `Path`, or a string without braces or newlines, is a file name.
+    A `Path`, or a string without braces or newlines, is a file name. The file
+    must be a regular file: a directory, device, FIFO or socket is refused
+    before it is opened (/dev/zero never ends, a FIFO blocks its reader), and
+    so is anything under /proc, /sys or /dev after symlinks (a /proc file
+    passes for a regular one of size 0). Its name need not end in ``.nnspec``:
+    a file named here was chosen by whoever runs modelspec; imports, which a
+    spec's author chooses, are held to that and more (modelspec/imports.py).
+    At most MAX_FILE_BYTES + 1 bytes are read, whatever size the file reports.
+
+    ``same_file``, an `os.stat_result`, is the file the caller checked: the
+    one opened must be it (not a link swapped in since), or it is refused.
     """
     if isinstance(source_or_path, os.PathLike) or (
         isinstance(source_or_path, str) and "{" not in source_or_path and "\n" not in source_or_path
     ):
         path = os.fspath(source_or_path)
-        try:
-            size = os.path.getsize(path)
-            if size > MAX_FILE_BYTES:
-                raise SpecLimitError(f"the file is {size:,} bytes, over the limit of {MAX_FILE_BYTES:,}", path=path,
-                                     hint="split it into files that import one another, or raise "
-                                          "modelspec.pipeline.MAX_FILE_BYTES")
-            with open(path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            raise SpecImportError("no such file", path=path, hint="check the path and its spelling") from None
-        except IsADirectoryError:
-            raise SpecImportError("this is a directory, not a spec file", path=path,
-                                  hint='name a .nnspec file') from None
-        except OSError as exc:
-            raise SpecImportError(f"cannot read the file: {exc.strerror}", path=path,
-                                  hint="check the file's permissions") from None
-        return decode_source(data, path), path
+        return decode_source(_read_file(path, same_file), path), path
     if not isinstance(source_or_path, str):
         raise TypeError(f"expected spec text or a path, got {type(source_or_path).__name__}")
     if len(source_or_path.encode()) > MAX_FILE_BYTES:
-        raise SpecLimitError(f"the spec is over the limit of {MAX_FILE_BYTES:,} bytes",
-                             hint="split it into files that import one another, or raise "
-                                  "modelspec.pipeline.MAX_FILE_BYTES")
+        raise SpecLimitError(f"the spec is over the limit of {MAX_FILE_BYTES:,} bytes", hint=SIZE_HINT)
     return source_or_path, None
+
+
+def _read_file(path: str, same_file: os.stat_result | None) -> bytes:
+    """The bytes of the regular file ``path``, at most MAX_FILE_BYTES of them; `read_spec` says what is refused.
+
+    The type is checked by name first, so that nothing else is ever opened
+    (opening a device may do something); the open does not block (a FIFO
+    swapped in meanwhile), and the type is checked again on what was opened.
+    Symlinks are followed: a link to a spec is fine, and the caller has
+    checked where an import's links lead.
+    """
+    try:
+        kind = not_a_spec_file(os.stat(path))
+        if kind is not None:
+            raise SpecImportError(f"this is {kind}, not a spec file", path=path, hint="name a .nnspec file")
+        where = system_dir(os.path.realpath(path))
+        if where is not None:
+            raise SpecImportError(f"this is a file under {where}, not a spec file", path=path,
+                                  hint=f"{where} holds the system's files, never specs; name a .nnspec file")
+        fd = os.open(path, READ_FLAGS)
+        try:
+            st = os.fstat(fd)
+            kind = not_a_spec_file(st)
+            if kind is not None:
+                raise SpecImportError(f"this is {kind}, not a spec file", path=path, hint="name a .nnspec file")
+            if same_file is not None and not os.path.samestat(st, same_file):
+                raise SpecImportError("the file was replaced while it was being read", path=path,
+                                      hint="compile again once nothing is changing the spec's files")
+            if st.st_size > MAX_FILE_BYTES:  # the common case of a big file, told without reading it
+                raise SpecLimitError(f"the file is {st.st_size:,} bytes, over the limit of {MAX_FILE_BYTES:,}",
+                                     path=path, hint=SIZE_HINT)
+            chunks, left = [], MAX_FILE_BYTES + 1  # one byte more than allowed tells a file that grew
+            while left > 0:
+                chunk = os.read(fd, min(left, 1 << 20))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                left -= len(chunk)
+        finally:
+            os.close(fd)
+    except (FileNotFoundError, NotADirectoryError):
+        raise SpecImportError("no such file", path=path, hint="check the path and its spelling") from None
+    except OSError as exc:
+        raise SpecImportError(f"cannot read the file: {exc.strerror}", path=path,
+                              hint="check the file's permissions") from None
+    data = b"".join(chunks)
+    if len(data) > MAX_FILE_BYTES:
+        raise SpecLimitError(f"the file is over the limit of {MAX_FILE_BYTES:,} bytes", path=path, hint=SIZE_HINT)
+    return data
 
 
 @pausing_gc
@@ -145,6 +189,9 @@ def elaborate_source(text: str, path: str | None, *, model: str | None = None,
                      limits: Limits | None = None) -> Elaborated:
     """`load_graph` after the read: parse ``text`` (read from ``path``), resolve its imports, elaborate.
 
+    Imports read only under the real folder of ``path`` (the working directory
+    for text without one) and the folders in ``limits.import_roots``.
+
     >>> got = elaborate_source("model M(x: [B, 784]) { fc = Linear(_, 10) }", None)
     >>> got.graph.name, got.imports
     ('M', ())
@@ -152,14 +199,15 @@ def elaborate_source(text: str, path: str | None, *, model: str | None = None,
     spec = parse(text, path)
     read: dict[str, str] = {}  # absolute path -> its text, every file resolve_imports reads
 
-    def read_recorded(source) -> tuple[str, str | None]:
-        got = read_spec(source)
+    def read_recorded(source, *, same_file=None) -> tuple[str, str | None]:
+        got = read_spec(source, same_file=same_file)
         read[os.path.abspath(os.fspath(source))] = got[0]
         return got
 
+    roots = limits.import_roots if limits is not None else ()  # besides the first file's own folder
     try:
-        imported = (resolve_imports(spec, text, read_recorded) if any(isinstance(i, ir.Import) for i in spec.items)
-                    else None)
+        imported = (resolve_imports(spec, text, read_recorded, roots)
+                    if any(isinstance(i, ir.Import) for i in spec.items) else None)
         graph = elaborate(spec, model, limits=limits, text=text, imported=imported)
     except SpecError as exc:
         raise exc.locate(path, text) from None

@@ -8,12 +8,11 @@ Expressions are `modelspec.expr` nodes; only codegen makes text of them.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import (
-    Span,
-)
+from .errors import Span, SpecLimitError
 from . import expr as E
 from .model import ClassDef, CtorParam, Line, ModuleNode, TensorInfo
 from .printer import source
@@ -31,6 +30,15 @@ class Limits:
     max_modules: int = 100_000  # modules built, containers and their elements included
     max_depth: int = 32  # blocks inside blocks; far deeper nears Python's recursion limit
     max_unroll: int = 10_000  # loop passes in all: comprehensions, range(...), for loops in forward
+    max_steps: int = 1_000_000  # elaboration steps in all: expressions evaluated, modules built, statements run
+    max_expr_terms: int = 256  # terms in one symbolic size (a polynomial over the symbols, such as B * T + 1)
+    max_activation_bytes: int = 8 << 30  # inputs and forward activations at the batch asked for (--max-activations)
+    import_roots: tuple[str, ...] = ()  # folders imports may read besides the first file's own (--import-root)
+
+    def __post_init__(self):
+        if isinstance(self.import_roots, (str, os.PathLike)):
+            self.import_roots = (self.import_roots,)
+        self.import_roots = tuple(os.fspath(r) for r in self.import_roots)
 
 
 # ---------------------------------------------------------------- values
@@ -193,6 +201,17 @@ class Elaboration:
     built: list = field(default_factory=list)  # every module made so far, parents first (see instantiate)
     views: int = 0  # `view` calls checked so far: a block whose body has none takes input in any memory order
     building_aside: int = 0  # > 0 while building what is no row of the tree (a module argument, an absent child)
+    steps: int = 0  # expressions evaluated and modules built so far, against limits.max_steps
+
+    def step(self, span) -> None:
+        """Count one step of work (an expression evaluated, a module built): a small spec cannot ask for
+        unbounded work, such as blocks nested six deep with nine children each (59,049 layers)."""
+        self.steps += 1
+        if self.steps > self.limits.max_steps:
+            raise SpecLimitError(f"checking this spec takes more than {self.limits.max_steps:,} steps "
+                                 f"(expressions evaluated and modules built)", span,
+                                 hint="it unrolls into too much: use fewer or shallower repeats and nested "
+                                      "blocks; or pass limits=Limits(max_steps=...) if intended")
 
 
 class Namespace:

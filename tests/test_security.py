@@ -212,12 +212,12 @@ def test_hostile_file_name_is_escaped_in_the_docstring(tmp_path):
 def test_imports_read_only_spec_files(tmp_path):
     sentinel = tmp_path / "PWNED"
     (tmp_path / "evil.py").write_text(f"open({str(sentinel)!r}, 'w').close()\n")
-    (tmp_path / "evil.nnspec").symlink_to(tmp_path / "evil.py")  # a .nnspec name on Python text: read as a spec
+    (tmp_path / "evil.nnspec").symlink_to(tmp_path / "evil.py")  # a .nnspec name on Python text: refused, unread
     cases = {
         'import "evil.py"': "imports read only .nnspec files",
         'from "evil.py" import Head': "imports read only .nnspec files",
         'import "os"': "imports read only .nnspec files",
-        'import "evil.nnspec"': "unexpected",
+        'import "evil.nnspec"': "not a .nnspec file",
         'import "/etc/passwd"': "imports read only .nnspec files",
         'import "missing.nnspec"': "no such file",
         'import "a{b.nnspec"': "no such file",
