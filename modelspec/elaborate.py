@@ -28,12 +28,13 @@ from .errors import (
     did_you_mean,
     suggest,
 )
+from .budget import Floor, work_floor
 from .forward import ForwardEvaluator
 from .layers import CATALOG
 from .model import ClassDef, Line, ModelGraph, ModuleNode, TensorInfo
 from .modules import ModuleBuilder
 from .names import GENERATED, name_problem
-from .shapes import Sym, Val, const_expr, evaluate, is_dim, shape_str
+from .shapes import MAX_TERMS, ExprTooLarge, Sym, Val, const_expr, evaluate, is_dim, shape_str
 from .static import StaticEvaluator
 from .values import (
     CONTAINERS,
@@ -151,6 +152,22 @@ class Elaborator:
                                     hint=suggest(name, [x.name for x in models], "models"))
         return self.elaborate_model(m)
 
+    def check_work_floor(self, m: ir.Model) -> None:
+        """Refuse, before any of it is done, a model whose children certainly make more modules or take more
+        steps than the limits allow (modelspec/budget.py): such a spec would be refused anyway, later."""
+        floors = work_floor(m.body, self.state.blocks, CATALOG)
+        total = sum((f for _, f in floors), Floor())
+        limits = self.state.limits
+        for what, count, limit, knob in (("modules", lambda f: f.modules, limits.max_modules, "max_modules"),
+                                         ("steps", lambda f: f.steps, limits.max_steps, "max_steps")):
+            if count(total) > limit:
+                child, most = max(floors, key=lambda cf: count(cf[1]))
+                raise SpecLimitError(
+                    f"the model would take more than {limit:,} {what} to check: at least {count(total):,}, of "
+                    f"which `{child.name}` alone makes {count(most):,}", child.span,
+                    hint=f"nested blocks multiply: use fewer children or levels; or pass "
+                         f"limits=Limits({knob}=...) if intended")
+
     def elaborate_model(self, m: ir.Model) -> ModelGraph:
         scope = Scope("model", m.name, "", {}, m.span, 0, self.state.names)
         inputs: list[tuple[str, TensorInfo]] = []
@@ -166,6 +183,7 @@ class Elaborator:
             if not inputs and info.shape and isinstance(info.shape[0].value, Sym):
                 self.state.batch_symbols = {s for s in info.shape[0].value.symbols if self.state.symbols.get(s) is None}
             inputs.append((inp.name, info))
+        self.check_work_floor(m)
         root = ModuleNode(m.name, "", m.name, "model", m.span)
         root.inputs = [info for _, info in inputs]
         self.state.built.append(root)
@@ -177,7 +195,7 @@ class Elaborator:
         return ModelGraph(
             name=m.name, root=root, classes=self.state.classes, inputs=inputs, outputs=outs,
             consts=self.state.const_order, symbols=self.state.symbols, path=self.state.spec.path,
-            index_bounds=self.state.index_bounds,
+            index_bounds=self.state.index_bounds, steps=self.state.steps,
         )
 
     def name_fixed_classes(self, root: ModuleNode):
@@ -529,13 +547,24 @@ def elaborate(spec: ir.SpecFile, model: str | None = None, *, limits: Limits | N
     if imported is None and any(isinstance(item, ir.Import) for item in spec.items):
         raise ValueError("this spec imports other files: resolve them first and pass them as imported= "
                          "(modelspec.pipeline.load_graph does)")
+    limits = limits or Limits()
+    budget = MAX_TERMS.set(limits.max_expr_terms)  # every symbolic size made meanwhile is held to it
     try:
-        elaborator = Elaborator(spec, limits, imported)
-    except SpecError as err:
-        raise err.locate(spec.path, text) from None
-    try:
-        return elaborator.model(model)
-    except SpecError as err:
-        # how far it got, for a summary of a spec that fails part-way (modelspec.summary.summarize)
-        err.built, err.symbols = elaborator.state.built, elaborator.state.symbols
-        raise err.locate(spec.path, text) from None
+        try:
+            elaborator = Elaborator(spec, limits, imported)
+        except SpecError as err:
+            raise err.locate(spec.path, text) from None
+        try:
+            return elaborator.model(model)
+        except ExprTooLarge as exc:  # outside forward (whose statements say where): at the model
+            span = next((m.span for m in spec.models() if model in (None, m.name)), None)
+            err = SpecLimitError(f"the model makes {exc}", span,
+                                 hint="sizes built from many symbols multiply out; give some dims fixed sizes, or "
+                                      "pass limits=Limits(max_expr_terms=...) if intended")
+            raise err.locate(spec.path, text) from None
+        except SpecError as err:
+            # how far it got, for a summary of a spec that fails part-way (modelspec.summary.summarize)
+            err.built, err.symbols = elaborator.state.built, elaborator.state.symbols
+            raise err.locate(spec.path, text) from None
+    finally:
+        MAX_TERMS.reset(budget)

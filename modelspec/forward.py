@@ -23,7 +23,7 @@ from .ops import (OPS, apply_op, function_prefix, matmul_macs, matmul_rule, op_s
                   result_contiguous, SAME_VALUES, slice_len, unary_rule)
 from .printer import CODE, flat, source
 from .static import BUILTIN_CALLS
-from .shapes import Sym, Val
+from .shapes import ExprTooLarge, Sym, Val
 from .modules import _flat_infos
 from .values import (
     CONTAINERS,
@@ -83,6 +83,14 @@ class ForwardEvaluator:
         raise SpecArgError(f"the forward of {scope.name} has no return", span, hint="end it with `return ...`")
 
     def fwd_stmt(self, stmt, scope: Scope, env: dict):
+        try:
+            return self.statement(stmt, scope, env)
+        except ExprTooLarge as exc:
+            raise SpecLimitError(f"this statement makes {exc}", stmt.span,
+                                 hint="sizes built from many symbols multiply out; give some dims fixed sizes, "
+                                      "or pass limits=Limits(max_expr_terms=...) if intended") from None
+
+    def statement(self, stmt, scope: Scope, env: dict):
         k = stmt.kind
         if k == "assign":
             value = self.fwd_expr(stmt.value, scope, env)
@@ -223,6 +231,7 @@ class ForwardEvaluator:
 
     # -- forward expressions
     def fwd_expr(self, e, scope: Scope, env: dict):
+        self.state.step(e.span)
         k = e.kind
         if k == "name":
             if e.id in env:

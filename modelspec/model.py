@@ -143,6 +143,7 @@ class ModelGraph:
     symbols: dict[str, int | None]  # symbolic dims and their example sizes ("B": None)
     path: str | None = None
     index_bounds: dict[str, int] = field(default_factory=dict)  # input name -> exclusive upper bound (Embedding)
+    steps: int = 0  # elaboration steps it took (Limits.max_steps bounds them)
 
     @property
     def total_params(self) -> int:

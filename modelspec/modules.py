@@ -77,6 +77,7 @@ class ModuleBuilder:
 
     def build(self, r: Recipe, inputs, scope, name, path, call_span: Span | None = None) -> Instance:
         self.state.module_count += 1
+        self.state.step(r.span)
         if self.state.module_count > self.state.limits.max_modules:
             raise SpecLimitError(f"the model would have more than {self.state.limits.max_modules:,} modules", r.span,
                                  hint="use fewer or shorter repeats; or pass limits=Limits(max_modules=...)")

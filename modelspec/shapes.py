@@ -13,6 +13,7 @@ next ``BatchNorm2d(_)`` still spelled ``planes``.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from functools import total_ordering
 import math
 from typing import Union
@@ -21,18 +22,31 @@ from . import expr as E
 
 Atom = Union[str, "FloorDiv"]
 
+# The most terms one symbolic size may have (Limits.max_expr_terms, set while a spec is elaborated): sizes
+# such as the product of ten sums of symbols would otherwise grow without bound, in time and in memory.
+MAX_TERMS: ContextVar[int] = ContextVar("MAX_TERMS", default=10_000)
+
+
+class ExprTooLarge(ArithmeticError):
+    """A symbolic size grew past MAX_TERMS terms; the elaborator reports it where it happened."""
+
+    def __init__(self, size: int):
+        super().__init__(f"a symbolic size with {size:,} terms, over the limit of {MAX_TERMS.get():,}")
+        self.size = size
+
 
 @total_ordering
 class FloorDiv:
     """An opaque ``num // den`` that could not be simplified."""
 
-    __slots__ = ("num", "den")
+    __slots__ = ("num", "den", "_k")
 
     def __init__(self, num: "Sym", den: int):
         self.num, self.den = num, den
+        self._k = (num._key(), den)  # structural, made once: sorting and hashing never print the numerator
 
     def _key(self):
-        return (str(self.num), self.den)
+        return self._k
 
     def __eq__(self, other):
         return isinstance(other, FloorDiv) and self._key() == other._key()
@@ -48,7 +62,7 @@ class FloorDiv:
 
 
 def _atom_key(a) -> tuple:
-    return (0, a) if isinstance(a, str) else (1, str(a))
+    return (0, a) if isinstance(a, str) else (1, a._k)
 
 
 Monomial = tuple  # sorted tuple of atoms; () is the constant term
@@ -57,10 +71,15 @@ Monomial = tuple  # sorted tuple of atoms; () is the constant term
 class Sym:
     """An integer polynomial over symbols: ``Sym.var("T") * 2 + 1``."""
 
-    __slots__ = ("terms",)
+    __slots__ = ("terms", "_k", "size")
 
     def __init__(self, terms: dict[Monomial, int]):
         self.terms = {m: c for m, c in terms.items() if c != 0}
+        self._k = None  # the canonical key, made when first compared or hashed
+        # terms in all, those inside a floor division's numerator included: the budget max_expr_terms bounds it
+        self.size = sum(1 + sum(a.num.size for a in m if not isinstance(a, str)) for m in self.terms)
+        if self.size > MAX_TERMS.get():
+            raise ExprTooLarge(self.size)
 
     @staticmethod
     def var(name: str) -> "Sym":
@@ -174,7 +193,9 @@ class Sym:
 
     # -- comparison -----------------------------------------------------------
     def _key(self):
-        return tuple(sorted(((tuple(_atom_key(a) for a in m), c) for m, c in self.terms.items())))
+        if self._k is None:
+            self._k = tuple(sorted(((tuple(_atom_key(a) for a in m), c) for m, c in self.terms.items())))
+        return self._k
 
     def __eq__(self, other):
         if isinstance(other, Sym):

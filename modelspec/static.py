@@ -88,6 +88,7 @@ class StaticEvaluator:
 
     def eval_static(self, e, scope: Scope, env: dict, allow_modules: bool = False):
         """Evaluate a compile-time expression to a `Val` (or a `Recipe`)."""
+        self.state.step(e.span)
         k = e.kind
         if k == "constant":
             return Val(e.value)
