@@ -107,7 +107,9 @@ class ModuleBuilder:
             raise SpecShapeError(f"{label}: its parameter count would depend on a symbolic size", r.span,
                                  hint='give the size as a number, or declare the symbol with an example, e.g. T=128')
         node.params = node.trainable = params
-        self.count_params(params, r.span)
+        node.buffers = layer.buffers(bound)
+        self.count_params(params + node.buffers, r.span, "parameters and buffer elements" if node.buffers else
+                          "parameters")
         inst = Instance(node, code, r, bound)
         inst.call = lambda ins, span=None, kwargs=None: self.call_layer(inst, ins, scope, span, kwargs)
         return inst
@@ -535,6 +537,10 @@ class ModuleBuilder:
                 dims.append(d.slot.outer)
             elif isinstance(d._expr, E.Name) and d._expr.id in args:
                 dims.append(args[d._expr.id])
+            elif d._expr is not None and E.names_in(d._expr) <= set(self.state.consts) - set(args):
+                # a literal or a const, the same in any instance: the caller spells it so too, and takes no
+                # constructor parameter for it (nested blocks passed every such size down every level)
+                dims.append(Val(d.value, d._expr))
             else:
                 dims.append(Val(d.value))
         return TensorInfo(tuple(dims), info.dtype, contiguous=info.contiguous)

@@ -549,6 +549,7 @@ class Outcome:
     params: int | None = None
     error: BaseException | None = None
     weights: dict | None = None  # the module's own parameters: name -> shape
+    buffers: int | None = None  # elements of its buffers (running statistics)
 
     @property
     def ok(self):
@@ -586,7 +587,8 @@ def run_torch(case: Case, device: str) -> Outcome:
     if 0 in (shapes if isinstance(shapes, tuple) else shapes[0]):
         return Outcome(error=RuntimeError(f"empty output {shapes}"))
     own = {n: tuple(p.shape) for n, p in module.named_parameters(recurse=False)}
-    return Outcome(shapes, sum(p.numel() for p in module.parameters()), weights=own)
+    return Outcome(shapes, sum(p.numel() for p in module.parameters()), weights=own,
+                   buffers=sum(b.numel() for b in module.buffers()))
 
 
 def bound_args(case: Case):
@@ -608,7 +610,7 @@ def run_catalog(case: Case) -> Outcome:
     weights = None
     if layer.weights is not None:
         weights = {n: tuple(int(d) for d in s) for n, s in layer.weights(bound).items()}
-    return Outcome(shapes, layer.params(bound), weights=weights)
+    return Outcome(shapes, layer.params(bound), weights=weights, buffers=layer.buffers(bound))
 
 
 def torch_ignores(case: Case, arg: str) -> bool:
@@ -777,6 +779,19 @@ def test_param_count_matches_torch(name):
         for v in verdicts(name)
         if v.torch.ok and v.ours.ok and v.torch.params != v.ours.params
     ]
+    assert not wrong, "\n".join(wrong[:8])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_buffer_count_matches_torch(name):
+    """Buffers count against max_params with the parameters, so they are held against torch as those are."""
+    checked, wrong = 0, []
+    for v in verdicts(name):
+        if v.torch.ok and v.ours.ok:
+            checked += 1
+            if v.torch.buffers != v.ours.buffers:
+                wrong.append(f"{v.case}: torch {v.torch.buffers}, catalog {v.ours.buffers}")
+    assert checked, f"no configuration of {name} ran in both"
     assert not wrong, "\n".join(wrong[:8])
 
 

@@ -265,6 +265,7 @@ class Layer:
     rule: Callable
     doc: str
     params: Callable[[Any], Any] = lambda a: 0
+    buffers: Callable[[Any], int] = lambda a: 0  # elements of its buffers (running statistics): max_params counts them
     macs: Callable = lambda a, out, *inputs: 0
     ranks: tuple[int, ...] | None = None
     n_inputs: int | tuple[int, ...] = 1  # how many tensors forward takes (a tuple: each count allowed)

@@ -57,6 +57,11 @@ def _batch_norm_rule(ranks):
     return rule
 
 
+def _running_stats(a) -> int:
+    """running_mean and running_var, one value per feature, and num_batches_tracked (one count)."""
+    return 2 * a.num_features + 1 if a.track_running_stats else 0
+
+
 def _batch_norm(n):
     ranks = {1: (2, 3), 2: (4,), 3: (5,)}[n]
     return Layer(
@@ -72,6 +77,7 @@ def _batch_norm(n):
         _batch_norm_rule(ranks),
         "normalises each channel over the batch, then scales and shifts",
         params=lambda a: (a.num_features * (1 + (1 if a.bias else 0))) if a.affine else 0,
+        buffers=_running_stats,
         weights=lambda a: affine((a.num_features,), a.bias) if a.affine else {},
         ranks=ranks,
         family="norm",
@@ -106,6 +112,7 @@ def _instance_norm(n):
         _instance_norm_rule(ranks),
         "normalises each channel of each sample over its spatial dims",
         params=lambda a: (a.num_features * (1 + (1 if a.bias else 0))) if a.affine else 0,
+        buffers=_running_stats,
         weights=lambda a: affine((a.num_features,), a.bias) if a.affine else {},
         ranks=ranks,
         family="norm",
