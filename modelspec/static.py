@@ -90,8 +90,8 @@ class StaticEvaluator:
         """Evaluate a compile-time expression to a `Val` (or a `Recipe`)."""
         self.state.step(e.span)
         k = e.kind
-        if k == "constant":
-            return Val(e.value)
+        if k == "constant":  # an integer literal is spelled so wherever its value goes (a size it sets, too)
+            return Val(e.value, E.Constant(e.value) if type(e.value) is int else None)
         if k == "infer":
             raise SpecArgError("`_` stands only for a layer argument to infer", e.span,
                                hint='use `_` in a layer call, e.g. Linear(_, 10)')
