@@ -25,7 +25,8 @@ from .codegen import generate_code as _generate
 from .elaborate import Limits
 from .model import ModelGraph
 from .build import make_inputs
-from .pipeline import Elaborated, elaborate_source, load_graph, parse_source, pausing_gc, read_spec, text_digest
+from .pipeline import (Elaborated, check_batch_memory, elaborate_source, load_graph, parse_source, pausing_gc,
+                       read_spec, text_digest)
 from .version import __version__
 
 
@@ -185,11 +186,14 @@ def compile_spec(source_or_path, *, model: str | None = None, device=None, dtype
     return build_module(code, graph, device=device, dtype=dtype, seed=seed)
 
 
-def example_inputs(source_or_path, *, batch: int = 2, model: str | None = None, device=None, dtype=None):
+def example_inputs(source_or_path, *, batch: int = 2, model: str | None = None, device=None, dtype=None,
+                   limits: Limits | None = None):
     """Random tensors of the declared input shapes (a tuple, one per input).
 
     The first input's leading symbolic dim is ``batch``; other symbols take
-    their declared example size (``T=128``) or 8.
+    their declared example size (``T=128``) or 8. Inputs and forward
+    activations larger than ``limits.max_activation_bytes`` at ``batch`` are
+    refused (`SpecLimitError`) before any tensor is made.
 
     >>> [tuple(t.shape) for t in example_inputs("model M(x: [B, 4]) { fc = Linear(_, 2) }", batch=3)]
     [(3, 4)]
@@ -197,5 +201,6 @@ def example_inputs(source_or_path, *, batch: int = 2, model: str | None = None, 
     if isinstance(source_or_path, ModelGraph):
         graph = source_or_path
     else:
-        _, graph = code_cache.compile(source_or_path, model=model)
+        _, graph = code_cache.compile(source_or_path, model=model, limits=limits)
+    check_batch_memory(graph, batch, limits)  # refused before any tensor is made
     return make_inputs(graph, batch=batch, device=device, dtype=dtype)

@@ -16,9 +16,14 @@ later, after the work, for its steps.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from . import ir
+from .model import ModuleNode, TensorInfo
+from .shapes import Sym, Val, evaluate
+
+ELEMENT_BYTES = {"float": 4, "long": 8, "bool": 1}  # modelspec builds float32 modules
 
 
 @dataclass(frozen=True)
@@ -83,3 +88,110 @@ def _module_floor(e, blocks, layers, memo) -> Floor:
     if name in layers:
         return Floor(1, 1)
     return Floor()
+
+
+# ---------------------------------------------------------------------------------------------- memory
+def size_at(v, sizes) -> int | None:
+    """A dim or count at the given symbol sizes; None when it cannot be evaluated."""
+    if isinstance(v, Val):
+        v = v.value
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v
+    if isinstance(v, Sym):
+        try:
+            return evaluate(v, sizes)
+        except (KeyError, ZeroDivisionError, TypeError):
+            return None
+    return None
+
+
+def total(values) -> int | None:
+    """The sum, or None when any value is unknown."""
+    out = 0
+    for v in values:
+        if v is None:
+            return None
+        out += v
+    return out
+
+
+def tensor_bytes(t: TensorInfo, sizes) -> int | None:
+    return shape_bytes(t.shape, sizes, ELEMENT_BYTES.get(t.dtype, 4))
+
+
+def shape_bytes(shape, sizes, element: int = 4) -> int | None:
+    n = element
+    for d in shape:
+        d = size_at(d, sizes)
+        if d is None:
+            return None
+        n *= d
+    return n
+
+
+def runs(nodes: list[ModuleNode]) -> dict[str, int]:
+    """How often each module runs in one forward: its own repeats times those of every module around it."""
+    repeats = {n.path: n.repeats for n in nodes}
+    out = {}
+    for n in nodes:
+        times, prefix = 1, ""
+        for part in n.path.split(".") if n.path else []:
+            prefix = f"{prefix}.{part}" if prefix else part
+            times *= repeats.get(prefix, 1)
+        out[n.path] = times
+    return out
+
+
+def layer_calls(nodes: list[ModuleNode]) -> list[ModuleNode]:
+    """The layers of ``nodes``, each as often as forward calls it (at least once)."""
+    calls = Counter(step.path for n in nodes for step in n.flow or () if step.kind == "module")
+    return [n for n in nodes if n.kind == "layer" for _ in range(max(calls[n.path], 1))]
+
+
+def forward_memory(inputs: list[TensorInfo], nodes: list[ModuleNode], sizes) -> tuple[int | None, int | None]:
+    """(bytes of the inputs, bytes of the forward activations) at ``sizes``: every output of every call of
+    every layer, which training keeps for backward (what torch's forward hooks see). None where a size is
+    unknown."""
+    return (total(tensor_bytes(t, sizes) for t in inputs),
+            total(tensor_bytes(t, sizes) for n in layer_calls(nodes) for t in n.outputs))
+
+
+def operation_bytes(nodes: list[ModuleNode], sizes) -> int | None:
+    """Bytes of the outputs of the tensor operations in every forward (as float32), each as often as its
+    forward runs: memory a forward needs besides its layers' outputs."""
+    times = runs(nodes)
+    return total(None if (b := shape_bytes(s, sizes)) is None else b * times[n.path]
+                 for n in nodes for step in n.flow or () if step.kind == "op" for s in step.shapes)
+
+
+def check_memory(inputs: list[TensorInfo], nodes: list[ModuleNode], sizes: dict, limit: int, span,
+                 at: str) -> None:
+    """Refuse, before anything is allocated, a forward whose inputs and activations at ``sizes`` take more
+    than ``limit`` bytes; the error points at the layer with the largest output (or at ``span``)."""
+    from .errors import SpecLimitError
+
+    inp, layers = forward_memory(inputs, nodes, sizes)
+    ops = operation_bytes(nodes, sizes)
+    if inp is None or layers is None or ops is None or inp + layers + ops <= limit:
+        return
+    act = layers + ops
+    biggest = max(layer_calls(nodes), key=lambda n: total(tensor_bytes(t, sizes) for t in n.outputs) or 0,
+                  default=None)
+    where = biggest.span if biggest is not None and act > inp else span
+    raise SpecLimitError(
+        f"{at}, the inputs ({human_bytes(inp)}) and forward activations ({human_bytes(act)}: the outputs of "
+        f"its layers and tensor operations) take "
+        f"{human_bytes(inp + act)}, over the limit of {human_bytes(limit)}", where,
+        hint="use smaller sizes or a smaller batch; or raise the limit: --max-activations 32e9 on the command "
+             "line, limits=Limits(max_activation_bytes=...) in Python")
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "unknown (a size is symbolic)"
+    for unit, scale in (("GB", 10 ** 9), ("MB", 10 ** 6), ("kB", 10 ** 3)):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n} B"

@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
             c.add_argument("--max-params", type=_count, default=None, metavar="N",
                            help=f"refuse a model with more parameters than this (default {Limits.max_params:,}; "
                            "1e10 and 10_000_000_000 are read too)")
+            c.add_argument("--max-activations", type=_count, default=None, metavar="BYTES",
+                           help="refuse a model whose inputs and forward activations take more than this many "
+                           f"bytes (at batch 1; for run, at --batch) (default {Limits.max_activation_bytes:,}: "
+                           "8 GiB; 32e9 is read too)")
             c.add_argument("--import-root", action="append", type=_folder, default=None, metavar="DIR",
                            help="let imports also read .nnspec files under DIR (repeat for several); by default "
                            "an import may read only inside the folder of the file named, and its subfolders")
@@ -122,7 +126,7 @@ def _folder(text: str) -> str:
 
 
 # the options that set a field of Limits: argparse's name for each -> the field
-LIMIT_OPTIONS = {"max_params": "max_params", "import_root": "import_roots"}
+LIMIT_OPTIONS = {"max_params": "max_params", "max_activations": "max_activation_bytes", "import_root": "import_roots"}
 
 
 def _limits(args):
@@ -237,14 +241,16 @@ def cmd_graph(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .pipeline import load_graph as elaborate_spec
+    from .pipeline import check_batch_memory, load_graph as elaborate_spec
     from .build import make_inputs
     from .build import build_module
     from .codegen import generate_code
 
     if args.batch < 1:
         raise SystemExit("modelspec run: --batch must be at least 1")
-    graph = elaborate_spec(args.file, model=args.model, limits=_limits(args))
+    limits = _limits(args)
+    graph = elaborate_spec(args.file, model=args.model, limits=limits)
+    check_batch_memory(graph, args.batch, limits)  # before the model or its input exists
     torch = _torch()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("modelspec run: CUDA is not available on this machine; use --device cpu", file=sys.stderr)

@@ -28,7 +28,7 @@ from .errors import (
     did_you_mean,
     suggest,
 )
-from .budget import Floor, work_floor
+from .budget import Floor, check_memory, work_floor
 from .forward import ForwardEvaluator
 from .layers import CATALOG
 from .model import ClassDef, Line, ModelGraph, ModuleNode, TensorInfo
@@ -192,6 +192,9 @@ class Elaborator:
         self.name_fixed_classes(root)
         root.outputs = outs
         _set_depths(root, 0)
+        # a forward that cannot run even at the smallest example sizes (batch 1) is refused here, by check
+        check_memory([info for _, info in inputs], list(root.walk()), next(self.example_sizes()),
+                     self.state.limits.max_activation_bytes, m.span, "at batch 1")
         return ModelGraph(
             name=m.name, root=root, classes=self.state.classes, inputs=inputs, outputs=outs,
             consts=self.state.const_order, symbols=self.state.symbols, path=self.state.spec.path,

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import ir
+from .budget import check_memory
 from .elaborate import Limits, elaborate
 from .errors import SpecError, SpecImportError, SpecLimitError
 from .imports import not_a_spec_file, resolve_imports, system_dir
@@ -239,3 +240,10 @@ def input_shapes(graph: ModelGraph, batch: int) -> list[tuple[int, ...]]:
     """The concrete shape of each declared input at ``batch``."""
     sizes = symbol_sizes(graph, batch)
     return [tuple(evaluate(d.value, sizes) for d in info.shape) for _, info in graph.inputs]
+
+
+def check_batch_memory(graph: ModelGraph, batch: int, limits: Limits | None = None) -> None:
+    """Refuse, before anything is allocated, to run ``graph`` at ``batch`` when its inputs and forward
+    activations there would pass ``limits.max_activation_bytes`` (check has held batch 1 to it)."""
+    check_memory([info for _, info in graph.inputs], list(graph.root.walk()), symbol_sizes(graph, batch),
+                 (limits or Limits()).max_activation_bytes, graph.root.span, f"at batch {batch}")

@@ -18,16 +18,15 @@ either. FLOPs = 2 x MACs.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
+from .budget import forward_memory, human_bytes, runs, size_at, total
 from .errors import SpecError
 from .model import ModelGraph, ModuleNode, TensorInfo
 from .pipeline import load_graph, symbol_sizes
-from .shapes import Sym, Val, evaluate, shape_str
+from .shapes import shape_str
 
-ELEMENT_BYTES = {"float": 4, "long": 8, "bool": 1}  # modelspec builds float32 modules
 
 
 @dataclass
@@ -196,17 +195,6 @@ def _partial_summary(built: list[ModuleNode], symbols: dict, err: SpecError, bat
     return s
 
 
-def _runs(nodes: list[ModuleNode]) -> dict[str, int]:
-    """How often each module runs in one forward: its own repeats times those of every module around it."""
-    repeats = {n.path: n.repeats for n in nodes}
-    out = {}
-    for n in nodes:
-        times, prefix = 1, ""
-        for part in n.path.split(".") if n.path else []:
-            prefix = f"{prefix}.{part}" if prefix else part
-            times *= repeats.get(prefix, 1)
-        out[n.path] = times
-    return out
 
 
 def _times(macs, runs: int):
@@ -216,7 +204,7 @@ def _times(macs, runs: int):
 def _summary(name, inputs, outputs, root: ModuleNode, children_of, sizes, batch, depth) -> Summary:
     every = list(_subtree(root, children_of))
     rows: list[Row] = []
-    runs = _runs(every)
+    times = runs(every)
 
     def visit(node: ModuleNode, d: int):
         kids = children_of(node)
@@ -227,7 +215,7 @@ def _summary(name, inputs, outputs, root: ModuleNode, children_of, sizes, batch,
             output=", ".join(shape_str(t.shape) for t in node.outputs),
             output_sizes=[_sizes_of(t, sizes) for t in node.outputs],
             params=sum(m.params for m in members), trainable=sum(m.trainable for m in members),
-            kernel=_kernel(node), macs=_total(_times(_eval(m.macs, sizes), runs[m.path]) for m in members),
+            kernel=_kernel(node), macs=total(_times(size_at(m.macs, sizes), times[m.path]) for m in members),
             collapsed=collapse, expanded=bool(kids) and not collapse,
         ))
         if not collapse:
@@ -235,14 +223,12 @@ def _summary(name, inputs, outputs, root: ModuleNode, children_of, sizes, batch,
                 visit(c, d + 1)
 
     visit(root, 0)
-    calls = Counter(step.path for n in every for step in n.flow or () if step.kind == "module")
-    leaves = [n for n in every if n.kind == "layer" for _ in range(max(calls[n.path], 1))]  # one per call
+    input_bytes, activation_bytes = forward_memory([t for _, t in inputs], every, sizes)
     return Summary(
         name=name, inputs=inputs, outputs=outputs, batch=batch, depth=depth, rows=rows,
         total_params=sum(n.params for n in every), trainable_params=sum(n.trainable for n in every),
-        total_mult_adds=_total(_times(_eval(n.macs, sizes), runs[n.path]) for n in every),
-        input_bytes=_total(_bytes(t, sizes) for _, t in inputs),
-        activation_bytes=_total(_bytes(t, sizes) for n in leaves for t in n.outputs),
+        total_mult_adds=total(_times(size_at(n.macs, sizes), times[n.path]) for n in every),
+        input_bytes=input_bytes, activation_bytes=activation_bytes,
         param_bytes=4 * sum(n.params for n in every), buffer_bytes=4 * sum(n.buffers for n in every),
         sizes=sizes,
     )
@@ -258,42 +244,14 @@ def _symbol_sizes(inputs, symbols: dict, batch: int) -> dict[str, int]:
     return symbol_sizes(SimpleNamespace(inputs=inputs, symbols=symbols), batch)
 
 
-def _eval(v, sizes) -> int | None:
-    """A dim or count at the given symbol sizes; None when it cannot be evaluated."""
-    if isinstance(v, Val):
-        v = v.value
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, int):
-        return v
-    if isinstance(v, Sym):
-        try:
-            return evaluate(v, sizes)
-        except (KeyError, ZeroDivisionError, TypeError):
-            return None
-    return None
 
 
-def _total(values) -> int | None:
-    total = 0
-    for v in values:
-        if v is None:
-            return None
-        total += v
-    return total
 
 
 def _sizes_of(t: TensorInfo, sizes) -> list:
-    return [_eval(d, sizes) for d in t.shape]
+    return [size_at(d, sizes) for d in t.shape]
 
 
-def _bytes(t: TensorInfo, sizes) -> int | None:
-    n = ELEMENT_BYTES.get(t.dtype, 4)
-    for d in _sizes_of(t, sizes):
-        if d is None:
-            return None
-        n *= d
-    return n
 
 
 def _kernel(node: ModuleNode) -> str | None:
@@ -342,11 +300,11 @@ def render_table(s: Summary, *, with_error: bool = True) -> str:
                    f"FLOPs = 2 x MACs = {_si(2 * s.total_mult_adds)}")
     out.append(rule)
     out.append(f"Estimated memory at {symbols or f'batch {s.batch}'}, float32:")
-    out.append(f"  Input size: {_human(s.input_bytes)}")
-    out.append(f"  Forward activations (every layer's output): {_human(s.activation_bytes)}")
-    out.append(f"  Params size: {_human(s.param_bytes)}"
-               + (f", buffers {_human(s.buffer_bytes)}" if s.buffer_bytes else ""))
-    out.append(f"  Estimated total: {_human(s.total_bytes)}")
+    out.append(f"  Input size: {human_bytes(s.input_bytes)}")
+    out.append(f"  Forward activations (every layer's output): {human_bytes(s.activation_bytes)}")
+    out.append(f"  Params size: {human_bytes(s.param_bytes)}"
+               + (f", buffers {human_bytes(s.buffer_bytes)}" if s.buffer_bytes else ""))
+    out.append(f"  Estimated total: {human_bytes(s.total_bytes)}")
     out.append(rule)
     if with_error and s.error is not None:
         out.append(s.error.render())
@@ -380,11 +338,3 @@ def _si(n: int) -> str:
             return f"{n / scale:.2f} {unit}"
     return str(n)
 
-
-def _human(n: int | None) -> str:
-    if n is None:
-        return "unknown (a size is symbolic)"
-    for unit, scale in (("GB", 10 ** 9), ("MB", 10 ** 6), ("kB", 10 ** 3)):
-        if n >= scale:
-            return f"{n / scale:.2f} {unit}"
-    return f"{n} B"

@@ -77,14 +77,15 @@ def test_the_default_budget():
 
 
 def test_the_budget_is_configurable_in_python():
-    graph = elaborate_spec(BIG, limits=Limits(max_params=10**13))
+    roomy = Limits(max_params=10**13, max_activation_bytes=10**13)  # its output alone is 4 TB
+    graph = elaborate_spec(BIG, limits=roomy)
     assert graph.total_params == 5 * 10**12
     assert "over the limit of 1,000" in refused(ROOT / "specs" / "cnn.nnspec", Limits(max_params=1000)).message
     with pytest.raises(SpecLimitError):
         compile_spec(ROOT / "specs" / "cnn.nnspec", limits=Limits(max_params=1000))
     with pytest.raises(SpecLimitError):
         generate_code(BIG)
-    assert "nn.Linear(4, 10 ** 12)" in generate_code(BIG, limits=Limits(max_params=10**13))
+    assert "nn.Linear(4, 10 ** 12)" in generate_code(BIG, limits=roomy)
 
 
 @pytest.mark.parametrize("command", ["check", "codegen", "summary", "graph", "run"])
@@ -98,7 +99,8 @@ def test_the_budget_is_configurable_on_the_command_line(command, tmp_path):
     assert "5,000,000,000,000 parameters, over the limit of 1,000,000,000" in res.stderr
     assert "--max-params" in res.stderr
     if command != "run":  # raised, the budget lets the spec through (run would then really allocate 20 TB)
-        res = subprocess.run([sys.executable, "-m", "modelspec", command, "--max-params", "1e13", str(spec)],
+        res = subprocess.run([sys.executable, "-m", "modelspec", command, "--max-params", "1e13",
+                              "--max-activations", "1e13", str(spec)],
                              capture_output=True, text=True, env=env)
         assert res.returncode == 0, res.stderr
     res = subprocess.run([sys.executable, "-m", "modelspec", command, "--max-params", "lots", str(spec)],
