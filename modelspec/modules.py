@@ -537,9 +537,10 @@ class ModuleBuilder:
                 dims.append(d.slot.outer)
             elif isinstance(d._expr, E.Name) and d._expr.id in args:
                 dims.append(args[d._expr.id])
-            elif d._expr is not None and E.names_in(d._expr) <= set(self.state.consts) - set(args):
-                # a literal or a const, the same in any instance: the caller spells it so too, and takes no
-                # constructor parameter for it (nested blocks passed every such size down every level)
+            elif d._expr is not None and not E.names_in(d._expr):
+                # a literal, the same in any instance: the caller spells it so too, and takes no constructor
+                # parameter for it (nested blocks passed every such size down every level). Not a const: the
+                # caller may have a parameter of the same name
                 dims.append(Val(d.value, d._expr))
             else:
                 dims.append(Val(d.value))

@@ -755,6 +755,52 @@ def test_row_k_const_named_like_an_inferred_argument_sizes_a_layer():
     assert (built.model.b.pre.in_features, built.model.b.pre.out_features) == (5, 7)
 
 
+def test_row_k_const_size_passed_out_of_a_block_into_one_whose_parameter_shares_its_name():
+    """Found by the long run (seed 2031055): Inner's output width, the const `width`, reached Outer spelled
+    `width`, which there is Outer's own parameter (7): Linear(7, 5) met a 3-wide input."""
+    text = spec("""\
+        const width = 3
+        block Inner() {
+            fc = Linear(_, width)
+            forward(x) { return fc(x) }
+        }
+        block Outer(width) {
+            a = Inner()
+            b = Linear(_, 5)
+            forward(x) { return b(a(x)) * width }
+        }
+        model M(x: [N, 4]) {
+            o = Outer(7)
+            forward(x) { return o(x) }
+        }
+        """)
+    assert_works(text, params=(4 * 3 + 3) + (3 * 5 + 5))
+
+
+def test_row_k_literal_sizes_of_nested_blocks_are_not_passed_down():
+    """A size a block sets with a literal is spelled so by its caller: no constructor parameter for it in
+    every block around (nested blocks took in_features ... in_features22)."""
+    text = spec("""\
+        block L0() {
+            fc = Linear(_, 4)
+            forward(x) { return fc(x) }
+        }
+        block L1() {
+            a = L0()
+            b = L0()
+            forward(x) { return b(a(x)) }
+        }
+        model M(x: [N, 6]) {
+            top = L1()
+            forward(x) { return top(x) }
+        }
+        """)
+    code = generate_code(text)
+    assert "def __init__(self, in_features):" in code and "L0(4)" in code, code
+    assert "in_features2" not in code, code
+    assert_works(text, params=(6 * 4 + 4) + (4 * 4 + 4))
+
+
 def test_row_l_const_named_like_a_conditional_childs_temporary():
     """Row l, was: silently wrong: the conditional child's temporary is named `d_out` and shadows the const, so `y *
     d_out` computes y * y.
@@ -1051,6 +1097,22 @@ def test_row_o_sequential_of_a_viewing_block_called_again_on_a_transpose():
         }
         """)
     assert_spec_error(text, line=8, contains=("memory order",), cls=SpecShapeError)
+
+
+@pytest.mark.parametrize("make", ["F.normalize(x.transpose(1, 2))",
+                                  "torch.cat([x.transpose(1, 2), x.transpose(1, 2)], dim=1)"])
+def test_row_r_view_after_an_op_that_keeps_its_inputs_order(make):
+    """Found by the long run (seed 2005328): F.normalize and cat keep their input's strides
+    in torch, so a view of their result on a transposed input is refused, as torch refuses it."""
+    text = spec(f"""\
+        model M(x: [N, 3, 4]) {{
+            forward(x) {{
+                y = {make}
+                return y.view(-1)
+            }}
+        }}
+        """)
+    assert_spec_error(text, line=4, contains=("memory",), cls=SpecShapeError)
 
 
 # ---------------------------------------------------------------------------------------------- p: dtypes
