@@ -151,9 +151,10 @@ def _is_number(v) -> bool:
 # How an op's result lies in memory (TensorInfo.contiguous): a view with other strides, the input's order
 # kept (elementwise ops and views such as squeeze preserve strides, as torch's own do), or a fresh tensor.
 STRIDED = {"transpose", "permute", "t", "chunk", "split"}
-FRESH = {"contiguous", "cat", "stack", "matmul", "bmm", "mm", "sum", "mean", "amax", "amin",
-         "argmax", "argmin", "max", "min", "prod", "std", "var", "norm", "normalize", "softmax", "log_softmax",
-         "linear", "embedding", "conv1d", "conv2d", "one_hot", "zeros_like", "ones_like", "rand_like", "randn_like"}
+# (Measured on torch, tests/test_ops.py: F.normalize keeps the input's strides; cat, stack
+# and the convolutions keep a channels-last order, which a flag cannot tell from others: they keep the flag.)
+FRESH = {"contiguous", "matmul", "bmm", "mm", "sum", "mean", "amax", "amin", "argmax", "argmin", "max", "min",
+         "prod", "std", "var", "norm", "softmax", "log_softmax", "linear", "embedding", "one_hot"}
 
 
 # ops that rearrange a tensor's values without changing them

@@ -795,6 +795,36 @@ def test_buffer_count_matches_torch(name):
     assert not wrong, "\n".join(wrong[:8])
 
 
+FRESH_LAYERS = [name for name in NAMES if CATALOG[name].layout == "new"]
+
+
+@pytest.mark.parametrize("name", FRESH_LAYERS)
+def test_fresh_layouts_are_contiguous_in_torch(name):
+    """A layer whose layout is "new" lets a `view` follow it, so torch must give a contiguous output from an
+    input in any memory order (a Conv2d keeps channels-last, so it is "keep")."""
+    import itertools
+
+    checked, wrong = 0, []
+    for v in verdicts(name):
+        if not (v.torch.ok and v.ours.ok):
+            continue
+        checked += 1
+        case = v.case
+        module = getattr(nn, name)(*case.args, **case.kwargs).eval()
+        dtype = torch.long if CATALOG[name].index_bound is not None else torch.float32
+        rank = len(case.inputs[0])
+        for perm in itertools.permutations(range(rank)) if rank > 1 else ():
+            inverse = [perm.index(i) for i in range(rank)]
+            x = torch.zeros([case.inputs[0][p] for p in perm], dtype=dtype).permute(inverse)  # the same shape
+            with torch.no_grad():
+                out = module(x, *(torch.zeros(s, dtype=dtype) for s in case.inputs[1:]))
+            if not out.is_contiguous():
+                wrong.append(f"{case}: not contiguous from an input permuted {perm}")
+                break
+    assert checked, f"no configuration of {name} ran in both"
+    assert not wrong, "\n".join(wrong[:8])
+
+
 WEIGHTED = [name for name in NAMES if CATALOG[name].weights is not None]
 
 

@@ -868,3 +868,39 @@ def test_inferred_shapes_are_the_real_ones(sig, body):
         sizes = symbol_sizes(graph, batch)
         inferred = [tuple(_eval_dim(d.value, sizes) for d in o.shape) for o in graph.outputs]
         assert inferred == [tuple(o.shape) for o in outs], modelspec.generate_code(text)
+
+
+# ---------------------------------------------------------------- memory order, held against torch
+def _probe_fresh(name: str, x):
+    """The op ``name`` of FRESH applied to the 4-d tensor ``x`` (in some memory order)."""
+    x3 = x.flatten(0, 1)
+    probes = {
+        "contiguous": lambda: x.contiguous(), "matmul": lambda: torch.matmul(x, x.transpose(-1, -2)),
+        "bmm": lambda: torch.bmm(x3, x3.transpose(1, 2)), "mm": lambda: torch.mm(x3[0], x3[0].t()),
+        "sum": lambda: x.sum(1, keepdim=True), "mean": lambda: x.mean(2), "amax": lambda: x.amax(1, keepdim=True),
+        "amin": lambda: x.amin(3), "argmax": lambda: x.argmax(1, keepdim=True), "argmin": lambda: x.argmin(2),
+        "max": lambda: x.max(1, keepdim=True)[0], "min": lambda: x.min(3)[0], "prod": lambda: x.prod(1),
+        "std": lambda: x.std(2, keepdim=True), "var": lambda: x.var(1), "norm": lambda: x.norm(dim=1, keepdim=True),
+        "softmax": lambda: F.softmax(x, dim=1), "log_softmax": lambda: F.log_softmax(x, dim=-1),
+        "linear": lambda: F.linear(x, torch.ones(6, x.shape[-1])),
+        "embedding": lambda: F.embedding(x.abs().long() % 3, torch.ones(3, 2)),
+        "one_hot": lambda: F.one_hot(x.abs().long() % 3),
+    }
+    return probes[name]()
+
+
+def test_fresh_results_are_contiguous_in_torch():
+    """forward lets `view` follow these (ops.FRESH); torch must make them contiguous from an input in any order.
+    Every entry needs its probe here, so a new one is measured before it is trusted."""
+    import itertools
+
+    from modelspec.ops import FRESH
+
+    base = torch.randn(2, 3, 4, 5)
+    wrong = []
+    for name in sorted(FRESH):
+        for perm in itertools.permutations(range(4)):
+            if not _probe_fresh(name, base.permute(*perm)).is_contiguous():
+                wrong.append(f"{name} on an input permuted {perm}")
+                break
+    assert not wrong, "\n".join(wrong)

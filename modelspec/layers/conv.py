@@ -190,9 +190,11 @@ def _conv(n: int) -> Layer:
         ranks=(n + 1, n + 2),
         check=_conv_check,
         family="conv",
-        layout="new",
+        layout="keep",  # a channels-last input stays so, and a 1-d one with one channel follows its strides
         explain=conv_explain(n),
     )
+
+
 
 
 def _conv_transpose(n: int) -> Layer:
@@ -220,7 +222,7 @@ def _conv_transpose(n: int) -> Layer:
         ranks=(n + 1, n + 2),
         check=_transpose_check,
         family="conv",
-        layout="new",
+        layout="keep",  # from a transposed input, even a 1-d one gives a strided output (tests/test_catalog.py)
         explain=conv_transpose_explain(n),
     )
 
