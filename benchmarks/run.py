@@ -5,6 +5,7 @@
     .venv/bin/python -m benchmarks --quick          # 2-3 min; torch.compile left out
     .venv/bin/python -m benchmarks --device cuda    # the run-time table on a CUDA GPU (batch 1 and 128)
     .venv/bin/python -m benchmarks --markdown out.md
+    .venv/bin/python -m benchmarks --only budgets   # the issue's small specs, now and before the fix (~3 min)
 
 Every figure is a ratio against a baseline measured in the same run, in
 interleaved rounds: the median of the per-round ratios, with their min–max.
@@ -24,7 +25,7 @@ import time
 import warnings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SECTIONS = ["runtime", "compile", "cli", "parsing"]
+SECTIONS = ["runtime", "compile", "cli", "parsing", "budgets"]
 
 
 def _machine() -> str:
@@ -68,6 +69,9 @@ def main(argv=None) -> int:
     p.add_argument("--batches", help="run-time table: batch sizes (default 1,32 on CPU, 1,128 on CUDA)")
     p.add_argument("--rounds", type=int, help="run-time table: interleaved rounds per row (default 11 quick, 17 full)")
     p.add_argument("--markdown", metavar="FILE", help="also write the tables as Markdown to FILE")
+    p.add_argument("--old", metavar="DIR", default=None,
+                   help="budgets: the code before the fix, to compare with (default /tmp/old6758353 where it "
+                        "exists: git archive 6758353 | tar -x -C /tmp/old6758353)")
     args = p.parse_args(argv)
 
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # the subprocesses measured inherit it
@@ -78,7 +82,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     sys.path.insert(0, ROOT)
 
-    from . import cli_latency, compile_time, measure, parsing, reference, runtime
+    from . import budgets, cli_latency, compile_time, measure, parsing, reference, runtime
 
     quick = args.quick
     with_compile = (not quick) if args.compile is None else args.compile
@@ -243,6 +247,17 @@ def main(argv=None) -> int:
                 parsing.render(parsing.MEM_HEADERS, rows, markdown=True),
                 "Fresh processes; peak RSS added over the imports (sampled every ms), medians. The front end's peak is "
                 "the Python allocations of parse + elaborate + codegen (tracemalloc).")
+
+    # ------------------------------------------------------------ work and memory budgets ("No way to exhaust")
+    if "budgets" in sections:
+        print("\n-- work and memory budgets: the issue's small specs", flush=True)
+        rows, old_note = budgets.measure(rounds=3 if quick else 5, old_root=args.old, log=log)
+        section("Work and memory budgets: the small specs of \"No way to exhaust\"", budgets.render(rows),
+                budgets.render(rows, markdown=True),
+                "Fresh processes, interleaved rounds with `check` of an ordinary spec (mnist_mlp); wall and CPU "
+                "time medians; peak RSS the largest of the rounds, the child's own VmHWM (its ru_maxrss would "
+                "include this process's). in-process: load_graph (check rows) or example_inputs, warm, against "
+                f"load_graph of mnist_mlp. The issue asks for each within 1 s and 100 MB; {old_note}.")
 
     return _finish(args, md, started, [], child=child)
 

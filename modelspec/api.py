@@ -202,5 +202,6 @@ def example_inputs(source_or_path, *, batch: int = 2, model: str | None = None, 
         graph = source_or_path
     else:
         _, graph = code_cache.compile(source_or_path, model=model, limits=limits)
-    check_batch_memory(graph, batch, limits)  # refused before any tensor is made
+    spec_text = source_or_path if isinstance(source_or_path, str) and graph.path is None else None
+    check_batch_memory(graph, batch, limits, spec_text)  # refused before any tensor is made
     return make_inputs(graph, batch=batch, device=device, dtype=dtype)

@@ -242,8 +242,17 @@ def input_shapes(graph: ModelGraph, batch: int) -> list[tuple[int, ...]]:
     return [tuple(evaluate(d.value, sizes) for d in info.shape) for _, info in graph.inputs]
 
 
-def check_batch_memory(graph: ModelGraph, batch: int, limits: Limits | None = None) -> None:
+def check_batch_memory(graph: ModelGraph, batch: int, limits: Limits | None = None, text: str | None = None) -> None:
     """Refuse, before anything is allocated, to run ``graph`` at ``batch`` when its inputs and forward
-    activations there would pass ``limits.max_activation_bytes`` (check has held batch 1 to it)."""
-    check_memory([info for _, info in graph.inputs], list(graph.root.walk()), symbol_sizes(graph, batch),
-                 (limits or Limits()).max_activation_bytes, graph.root.span, f"at batch {batch}")
+    activations there would pass ``limits.max_activation_bytes`` (check has held batch 1 to it). The error
+    points into the spec: ``text``, or the file the graph was read from."""
+    try:
+        check_memory([info for _, info in graph.inputs], list(graph.root.walk()), symbol_sizes(graph, batch),
+                     (limits or Limits()).max_activation_bytes, graph.root.span, f"at batch {batch}")
+    except SpecError as err:
+        if text is None and graph.path is not None:
+            try:
+                text, _ = read_spec(Path(graph.path))
+            except SpecError:
+                pass  # the file is gone or changed: the error still names it and its line
+        raise err.locate(graph.path, text) from None
