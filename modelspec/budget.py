@@ -7,11 +7,13 @@ only after many seconds. `work_floor` counts, from the IR alone, what every
 model child and every block instance inside it will certainly cost: one
 module built and one step for each module a child that is not conditional
 makes, one step for the child's definition and one for each statement of a
-forward. A block's floor is counted once and reused,
-so this takes time in the size of the text, not of the model. Repeats
-(comprehensions, containers, loops) count as nothing, so the floor is never
-more than the real count: a spec refused for its floor would be refused
-later, after the work, for its steps.
+forward, and the passes of its loops. A repeat (a comprehension, a loop in
+forward) whose count is a literal, a const, or a block argument that is one
+counts each pass; one whose count it cannot know counts none. A block's
+floor is counted once for each distinct set of such arguments and reused, so
+this takes time in the size of the text, not of the model; and the floor is
+never more than the real count: a spec refused for its floor would be
+refused later, after the work, for its steps, modules or passes.
 """
 
 from __future__ import annotations
@@ -28,66 +30,152 @@ ELEMENT_BYTES = {"float": 4, "long": 8, "bool": 1}  # modelspec builds float32 m
 
 @dataclass(frozen=True)
 class Floor:
-    """At least this many modules built and elaboration steps taken."""
+    """At least this many modules built, elaboration steps taken and loop passes run."""
 
     modules: int = 0
     steps: int = 0
+    passes: int = 0
 
     def __add__(self, other: "Floor") -> "Floor":
-        return Floor(self.modules + other.modules, self.steps + other.steps)
+        return Floor(self.modules + other.modules, self.steps + other.steps, self.passes + other.passes)
+
+    def __mul__(self, times: int) -> "Floor":
+        return Floor(self.modules * times, self.steps * times, self.passes * times)
 
 
-def work_floor(body: list, blocks: dict[str, ir.Block], layers,
-               _memo: dict | None = None) -> list[tuple[ir.Child, Floor]]:
+def work_floor(body: list, blocks: dict[str, ir.Block], layers, consts: dict[str, int] | None = None,
+               max_unroll: int | None = None, _memo: dict | None = None) -> list[tuple[ir.Child, Floor]]:
     """Each unconditional child of ``body`` (a model's or a block's) with the least it costs to build.
 
     ``blocks`` maps block names to their IR, ``layers`` is the catalog (any
-    container of layer names).
+    container of layer names), ``consts`` the file's integer consts; a single
+    loop of more than ``max_unroll`` passes counts none (it is refused at its
+    range).
 
     >>> from modelspec.parse import parse
-    >>> spec = parse("block B() { a = Linear(4, 4)  b = Linear(4, 4)  forward(x) { return b(a(x)) } } "
-    ...              "model M(x: [N, 4]) { top = B()  forward(x) { return top(x) } }")
+    >>> spec = parse("block B(n) { a = Linear(4, 4)  s = Sequential(*[Linear(4, 4) for _ in range(n)]) "
+    ...              "forward(x) { for i in range(3) { x = a(x) } return s(x) } } "
+    ...              "model M(x: [N, 4]) { top = B(2)  forward(x) { return top(x) } }")
     >>> [(c.name, f) for c, f in work_floor(spec.models()[0].body, {b.name: b for b in spec.blocks()}, {"Linear"})]
-    [('top', Floor(modules=3, steps=7))]
+    [('top', Floor(modules=5, steps=13, passes=5))]
     """
-    memo = {} if _memo is None else _memo
-    out = []
-    for item in body:
-        if isinstance(item, ir.Child) and item.cond is None:
-            out.append((item, Floor(0, 1) + _module_floor(item.value, blocks, layers, memo)))
-    return out
+    consts = dict(consts or {})
+    return _Floors(blocks, layers, consts, _memo if _memo is not None else {}, max_unroll).children(body, consts)
 
 
-def body_floor(body: list, blocks, layers, memo) -> Floor:
-    """The least a body costs: its children, and one step for each statement of its forward."""
-    total = Floor()
-    for item in body:
-        if isinstance(item, ir.Forward):
-            total += Floor(0, len(item.body))
-    for _, f in work_floor(body, blocks, layers, memo):
-        total += f
-    return total
+class _Floors:
+    """The floors of module expressions and bodies, in an environment of the integers known there: the file's
+    consts and the block parameters whose arguments (or defaults) are integer literals, or names of such. A
+    repeat whose count is known counts its passes; any other counts none."""
 
+    MAX_BINDINGS = 4096  # blocks floored under distinct arguments; past it, under unknown ones
 
-def _module_floor(e, blocks, layers, memo) -> Floor:
-    """The least that building the module expression ``e`` costs: one module and one step for each module
-    it certainly makes (a layer, a block and what is inside it, a Sequential and its items)."""
-    if not isinstance(e, ir.Call) or not isinstance(e.func, ir.Name):
-        return Floor()
-    name = e.func.id
-    if name in blocks:
-        if name not in memo:
-            memo[name] = Floor()  # a block that uses itself is refused elsewhere; here it adds nothing more
-            memo[name] = body_floor(blocks[name].body, blocks, layers, memo)
-        return Floor(1, 1) + memo[name]
-    if name == "Sequential":
-        total = Floor(1, 1)
-        for a in e.args:
-            total += _module_floor(a, blocks, layers, memo)
+    def __init__(self, blocks, layers, consts, memo, max_unroll=None):
+        self.blocks, self.layers, self.consts, self.memo = blocks, layers, consts, memo
+        self.max_unroll = max_unroll
+
+    def children(self, body: list, env: dict) -> list[tuple[ir.Child, Floor]]:
+        return [(item, Floor(0, 1) + self.module(item.value, env, body))
+                for item in body if isinstance(item, ir.Child) and item.cond is None]
+
+    def body(self, body: list, env: dict) -> Floor:
+        """The least a body costs: its children, and each statement of its forward (loops' for each pass)."""
+        total = sum((f for _, f in self.children(body, env)), Floor())
+        for item in body:
+            if isinstance(item, ir.Forward):
+                total += self.statements(item.body, env, body)
         return total
-    if name in layers:
-        return Floor(1, 1)
-    return Floor()
+
+    def statements(self, stmts: list, env: dict, body: list) -> Floor:
+        total = Floor()
+        for s in stmts:
+            total += Floor(0, 1)
+            if isinstance(s, ir.For):
+                passes = self.passes(s.iter, env, body)
+                if passes:
+                    total += Floor(passes=passes) + self.statements(s.body, env, body) * passes
+        return total
+
+    def module(self, e, env: dict, body: list) -> Floor:
+        """The least that building the module expression ``e`` costs: one module and one step for each module
+        it certainly makes (a layer, a block and what is inside it, a container and its items)."""
+        if not isinstance(e, ir.Call) or not isinstance(e.func, ir.Name):
+            return Floor()
+        name = e.func.id
+        if name in self.blocks:
+            return Floor(1, 1) + self.block(self.blocks[name], e, env)
+        if name in ("Sequential", "ModuleList"):
+            total = Floor(1, 1)
+            for a in e.args:
+                total += self.items(a.value if isinstance(a, ir.Starred) else a, env, body)
+            return total
+        if name in self.layers:
+            return Floor(1, 1)
+        return Floor()
+
+    def items(self, e, env: dict, body: list) -> Floor:
+        """A container's argument: a module, a list of them, or a comprehension of a known count."""
+        if isinstance(e, ir.ListExpr):
+            return sum((self.items(i, env, body) for i in e.items), Floor())
+        if isinstance(e, ir.ListComp):
+            passes = self.passes(e.iter, env, body)
+            inner = {k: v for k, v in env.items() if k != e.var}
+            return Floor(passes=passes) + self.module(e.element, inner, body) * passes if passes else Floor()
+        return self.module(e, env, body)
+
+    def block(self, block: ir.Block, call: ir.Call, env: dict) -> Floor:
+        """A block's body under the arguments of ``call``: its parameters shadow the consts, known or not."""
+        values = []
+        for i, p in enumerate(block.params):
+            arg = call.args[i] if i < len(call.args) and not any(
+                isinstance(a, ir.Starred) for a in call.args[:i + 1]) else None
+            arg = next((k.value for k in call.keywords if k.name == p.name), arg)
+            values.append(self.integer(arg, env) if arg is not None else self.integer(p.default, self.consts))
+        key = (block.name, tuple(values))
+        if key not in self.memo and len(self.memo) >= self.MAX_BINDINGS:
+            key = (block.name, (None,) * len(values))
+        if key not in self.memo:
+            inner = {k: v for k, v in self.consts.items() if k not in {p.name for p in block.params}}
+            inner.update((p.name, v) for p, v in zip(block.params, key[1]) if v is not None)
+            self.memo[key] = Floor()  # a block that uses itself is refused elsewhere; here it adds nothing more
+            self.memo[key] = self.body(block.body, inner)
+        return self.memo[key]
+
+    def passes(self, it, env: dict, body: list) -> int:
+        """Passes of a loop or comprehension over ``it``, where they are known; else 0. A count past
+        ``max_unroll`` counts 0 too: elaboration refuses it at its own range, a more telling place."""
+        n = self._passes(it, env, body)
+        return 0 if self.max_unroll is not None and n > self.max_unroll else n
+
+    def _passes(self, it, env: dict, body: list) -> int:
+        if isinstance(it, ir.ListExpr):
+            return len(it.items)
+        if isinstance(it, ir.Call) and isinstance(it.func, ir.Name) and it.func.id == "range" \
+                and 1 <= len(it.args) <= 3 and not it.keywords:
+            bounds = [self.integer(a, env) for a in it.args]
+            if None not in bounds and (len(bounds) < 3 or bounds[2] != 0):
+                start, stop, step = ([0] if len(bounds) == 1 else []) + bounds + ([1] if len(bounds) < 3 else [])
+                return max(0, (stop - start + step - (1 if step > 0 else -1)) // step)  # len(range) past 2**63
+        if isinstance(it, ir.Name) and it.id not in env:  # a ModuleList child of this body
+            child = next((c for c in body if isinstance(c, ir.Child) and c.name == it.id and c.cond is None), None)
+            if child is not None and isinstance(child.value, ir.Call) and isinstance(child.value.func, ir.Name) \
+                    and child.value.func.id == "ModuleList" and len(child.value.args) == 1:
+                items = child.value.args[0]
+                if isinstance(items, ir.ListExpr):
+                    return len(items.items)
+                if isinstance(items, ir.ListComp):
+                    return self.passes(items.iter, env, body)
+        return 0
+
+    def integer(self, e, env: dict) -> int | None:
+        """The value of an integer literal, or of a name bound to one; None for anything else."""
+        if isinstance(e, ir.Constant) and isinstance(e.value, int) and not isinstance(e.value, bool):
+            return e.value
+        if isinstance(e, ir.Name):
+            return env.get(e.id)
+        if isinstance(e, ir.UnaryOp) and e.op == "-" and (v := self.integer(e.operand, env)) is not None:
+            return -v
+        return None
 
 
 # ---------------------------------------------------------------------------------------------- memory

@@ -152,20 +152,29 @@ class Elaborator:
                                     hint=suggest(name, [x.name for x in models], "models"))
         return self.elaborate_model(m)
 
+    def work_floor(self, m: ir.Model) -> list[tuple[ir.Child, Floor]]:
+        """The least each child of ``m`` costs, under the file's integer consts (modelspec/budget.py)."""
+        consts = {k: v.value for k, v in self.state.consts.items()
+                  if isinstance(v.value, int) and not isinstance(v.value, bool)}
+        return work_floor(m.body, self.state.blocks, CATALOG, consts, self.state.limits.max_unroll)
+
     def check_work_floor(self, m: ir.Model) -> None:
         """Refuse, before any of it is done, a model whose children certainly make more modules or take more
         steps than the limits allow (modelspec/budget.py): such a spec would be refused anyway, later."""
-        floors = work_floor(m.body, self.state.blocks, CATALOG)
+        floors = self.work_floor(m)
         total = sum((f for _, f in floors), Floor())
         limits = self.state.limits
-        for what, count, limit, knob in (("modules", lambda f: f.modules, limits.max_modules, "max_modules"),
+        for what, count, limit, knob in (("loop passes", lambda f: f.passes, limits.max_unroll, "max_unroll"),
+                                         ("modules", lambda f: f.modules, limits.max_modules, "max_modules"),
                                          ("steps", lambda f: f.steps, limits.max_steps, "max_steps")):
             if count(total) > limit:
                 child, most = max(floors, key=lambda cf: count(cf[1]))
                 raise SpecLimitError(
-                    f"the model would take more than {limit:,} {what} to check: at least {count(total):,}, of "
-                    f"which `{child.name}` alone makes {count(most):,}", child.span,
-                    hint=f"nested blocks multiply: use fewer children or levels; or pass "
+                    (f"loops would run more than {limit:,} passes in all: at least {count(total):,}, of which "
+                     f"`{child.name}` alone runs {count(most):,}") if what == "loop passes" else
+                    (f"the model would take more than {limit:,} {what} to check: at least {count(total):,}, of "
+                     f"which `{child.name}` alone makes {count(most):,}"), child.span,
+                    hint=f"nested blocks and repeats multiply: use fewer children, levels or repeats; or pass "
                          f"limits=Limits({knob}=...) if intended")
 
     def elaborate_model(self, m: ir.Model) -> ModelGraph:

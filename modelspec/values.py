@@ -27,10 +27,10 @@ class Limits:
     """Bounds that keep a spec from exhausting the machine (checked before any tensor exists)."""
 
     max_params: int = 1_000_000_000  # parameters and raw buffers: 4 GB of float32 (--max-params to change)
-    max_modules: int = 100_000  # modules built, containers and their elements included
+    max_modules: int = 10_000  # modules built, containers and their elements included (~6 kB, 0.1 ms each)
     max_depth: int = 32  # blocks inside blocks; far deeper nears Python's recursion limit
     max_unroll: int = 10_000  # loop passes in all: comprehensions, range(...), for loops in forward
-    max_steps: int = 1_000_000  # elaboration steps in all: expressions evaluated, modules built, statements run
+    max_steps: int = 300_000  # elaboration steps in all: expressions evaluated, modules built, statements run
     max_expr_terms: int = 256  # terms in one symbolic size (a polynomial over the symbols, such as B * T + 1)
     max_activation_bytes: int = 8 << 30  # inputs and forward activations at the batch asked for (--max-activations)
     import_roots: tuple[str, ...] = ()  # folders imports may read besides the first file's own (--import-root)

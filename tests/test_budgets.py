@@ -268,7 +268,8 @@ def test_b_slices_and_cats_are_checked(issue_spec, tmp_path):
 def test_c_nested_blocks_are_refused_before_any_is_built(issue_spec, tmp_path):
     path = issue_spec("c_nested")
     done = run_capped(modelspec("check", path), CHECK_CAP, tmp_path)
-    assert_refused(done, path, 20, 5, "the model would take more than 100,000 modules to check: at least 125,479",
+    assert_refused(done, path, 20, 5,
+                   f"the model would take more than {Limits().max_modules:,} modules to check: at least 125,479",
                    "Limits(max_modules=")
 
 
@@ -362,7 +363,7 @@ RESNET = ROOT / "specs" / "resnet18.nnspec"
 
 def test_steps_are_counted_and_bounded():
     steps = elaborate_spec(RESNET).steps
-    assert steps > 0 and Limits().max_steps == 1_000_000
+    assert 0 < steps < Limits().max_steps
     assert elaborate_spec(RESNET, limits=Limits(max_steps=steps)).steps == steps
     with pytest.raises(SpecLimitError) as info:
         elaborate_spec(RESNET, limits=Limits(max_steps=steps - 1))
@@ -385,7 +386,7 @@ def test_a_small_step_budget_is_refused_by_the_floor_before_any_work():
 # ----------------------------------------------------------------------------------------- the work floor
 def floor_of(text_or_path) -> tuple[Floor, list]:
     spec = parse_source(text_or_path)
-    floors = work_floor(spec.models()[0].body, {b.name: b for b in spec.blocks()}, CATALOG)
+    floors = Elaborator(spec).work_floor(spec.models()[0])
     return sum((f for _, f in floors), Floor()), floors
 
 
@@ -401,7 +402,7 @@ def test_the_floor_refuses_nested_blocks_before_building_any():
     with pytest.raises(SpecLimitError) as info:
         elaborate_spec(nested_blocks())
     err = info.value
-    assert f"at least {modules_in(6):,}" in err.message and "100,000 modules" in err.message
+    assert f"at least {modules_in(6):,}" in err.message and f"{Limits().max_modules:,} modules" in err.message
     assert (err.line, err.column) == (20, 5) and "Limits(max_modules=" in err.hint
     assert err.built == []
 
@@ -449,6 +450,15 @@ NESTED = {  # beside the bundled specs: forwards, conditional children, repeats,
                 "model M(x: [N, 4]) {\n    top = Sequential(L1(), L1())\n}\n"),
     "called-twice": ("block B() {\n    fc = Linear(_, 4)\n    forward(x) { y = fc(x) y = fc(y) return y }\n}\n"
                      "model M(x: [N, 4]) {\n    a = B()\n    forward(x) { x = a(x) x = a(x) return x }\n}\n"),
+    "counted-repeats": ("const D = 3\n"
+                        "block L0(w=8) {\n    fc = Linear(_, w)\n}\n"
+                        "block L1(n, w=8) {\n    s = Sequential(*[L0(w) for _ in range(n)])\n"
+                        "    m = ModuleList([L0() for _ in range(D)])\n"
+                        "    forward(x) { x = s(x) for layer in m { x = layer(x) } "
+                        "for i in range(2) { x = s(x) } return x }\n}\n"
+                        "model M(x: [N, 8]) {\n    a = L1(2)\n    b = L1(n=4, w=8)\n"
+                        "    c = Sequential(*[L1(1) for _ in range(D)])\n    d = ModuleList([L0(), L0()])\n"
+                        "    forward(x) { x = c(b(a(x))) for layer in d { x = layer(x) } return x }\n}\n"),
     "uncalled-layers": ("block B() {\n    fc = Linear(4, 4)\n    forward(x) { return fc(x) }\n}\n"
                         "model M(x: [N, 4]) {\n    a = B()\n    c = Linear(4, 3)\n"
                         "    s = Sequential(Linear(4, 4), ReLU())\n    forward(x) { return a(x) }\n}\n"),
@@ -466,6 +476,7 @@ def test_the_floor_is_never_above_the_real_count(source):
     assert total.modules <= elaborator.state.module_count, (total, elaborator.state.module_count)
     assert total.modules <= len(list(graph.root.walk())) - 1
     assert total.steps <= graph.steps == elaborator.state.steps, (total, graph.steps)
+    assert total.passes <= elaborator.state.unrolled, (total, elaborator.state.unrolled)
 
 
 def test_the_floor_counts_something_for_nested_blocks():
@@ -473,6 +484,38 @@ def test_the_floor_counts_something_for_nested_blocks():
     for levels in (3, 4):
         spec = nested_blocks(levels)
         assert floor_of(spec)[0].modules == len(list(elaborate_spec(spec).root.walk())) - 1 == modules_in(levels)
+
+
+def test_the_floor_counts_repeats_of_a_known_count():
+    """Comprehensions and loops whose count is a literal, a const or a block's argument count every pass: the
+    modules exactly, here; a count it cannot know counts nothing (a floor, never above)."""
+    source = NESTED["counted-repeats"]
+    spec = parse_source(source)
+    elaborator = Elaborator(spec)
+    graph = elaborator.model(None)
+    assert floor_of(source)[0].modules == len(list(graph.root.walk())) - 1 == 69
+    # every pass but the model's own loop over `d` (the floor counts the model's children, not its forward)
+    assert floor_of(source)[0].passes == elaborator.state.unrolled - 2 == 52
+    unknown = source.replace("a = L1(2)", "a = L1(D - 1)")
+    assert len(list(elaborate_spec(unknown).root.walk())) - 1 == 69
+    assert floor_of(unknown)[0].modules == 69 - 2 * 2
+
+
+def test_the_floor_refuses_a_comprehension_of_blocks_before_building_any():
+    """Repeats multiply as nesting does: 30 copies of 30 copies of 30 copies of a block of 4 modules, whose
+    comprehensions run 30 + 900 + 27,000 passes, past max_unroll; with that raised, 109,861 modules."""
+    source = ("block A() {\n    fc = Linear(_, 8)\n    ln = LayerNorm(8)\n    act = ReLU()\n}\n"
+              "block B(n) {\n    s = Sequential(*[A() for _ in range(n)])\n}\n"
+              "block C(n) {\n    s = Sequential(*[B(n) for _ in range(n)])\n}\n"
+              "model M(x: [N, 8]) {\n    top = Sequential(*[C(30) for _ in range(30)])\n}\n")
+    with pytest.raises(SpecLimitError) as info:
+        elaborate_spec(source)
+    assert "loops would run more than 10,000 passes in all: at least 27,930" in info.value.message
+    assert info.value.built == [] and (info.value.line, info.value.column) == (13, 5)
+    with pytest.raises(SpecLimitError) as info:
+        elaborate_spec(source, limits=Limits(max_unroll=10 ** 5))
+    assert f"more than {Limits().max_modules:,} modules to check: at least 109,861" in info.value.message
+    assert info.value.built == []
 
 
 # ----------------------------------------------------------------------------------------- buffers
