@@ -22,7 +22,7 @@ from .errors import (
 )
 from .layers import CATALOG
 from .layers.base import (INFER, ArgError, ArgProblem, Bound, InferMismatch, ModuleArg, ShapeProblem, bind,
-                          plain_value, signature_hint)
+                          check_elements, plain_value, signature_hint)
 from .model import ClassDef, CtorParam, Line, ModuleNode, TensorInfo
 from .shapes import InputSlot, Sym, Val, const_expr, evaluate, shape_str
 from .values import (DIM_NAMES, Elaboration, Instance, Recipe, Scope, _labelled, _PathScope, _real, expr_of,
@@ -296,6 +296,7 @@ class ModuleBuilder:
         try:
             layer.check_dtypes(bound, [t.dtype for t in inputs])
             out = layer.rule(bound, *shapes)
+            check_elements(out)
         except ShapeProblem as exc:
             raise SpecShapeError(_labelled(label, str(exc)), span or r.span,
                                  hint=exc.hint or signature_hint(layer)) from None

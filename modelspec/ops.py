@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from . import expr as E
-from .layers.base import ANY_DTYPE, DTYPES, FLOAT_ONLY, NUMERIC, ShapeProblem, dtype_problem, prod
+from .layers.base import ANY_DTYPE, DTYPES, FLOAT_ONLY, NUMERIC, ShapeProblem, check_elements, dtype_problem, prod
 from .model import TensorInfo
 from .shapes import Sym, Val, is_dim
 
@@ -681,7 +681,8 @@ def slice_len(size, lower: int | None, upper: int | None, step: int | None):
     if step <= 0:
         raise ShapeProblem(f"slice step must be positive, got {step}")
     if isinstance(size, int):
-        return len(range(size)[slice(lower, upper, step)])
+        start, stop, step = slice(lower, upper, step).indices(size)
+        return max(0, -(-(stop - start) // step))
     lo = 0 if lower is None else (lower if lower >= 0 else size + lower)
     hi = size if upper is None else (upper if upper >= 0 else size + upper)
     n = hi - lo
@@ -943,6 +944,7 @@ def apply_op(op: Op, args: list, kwargs: dict, method: bool = False, ns: str | N
     values = bind_op(op, args, kwargs, method, ns)
     check_dtypes(op, values, [n.lstrip("*") for n, _ in op_params(op, method, ns) if n != "*"])
     out = op.rule(*values)
+    check_elements(out)
     return out if op.result is None else _retyped(out, op.result)
 
 

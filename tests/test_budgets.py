@@ -35,10 +35,9 @@ import pytest
 
 from conftest import ROOT, SPECS, spec_ids
 from modelspec import Limits, elaborate_spec, example_inputs
-from modelspec.budget import Floor, forward_memory, human_bytes, operation_bytes, work_floor
+from modelspec.budget import Floor, forward_memory, human_bytes, operation_bytes
 from modelspec.elaborate import Elaborator
-from modelspec.errors import SpecLimitError
-from modelspec.layers import CATALOG
+from modelspec.errors import SpecLimitError, SpecShapeError
 from modelspec.pipeline import parse_source, symbol_sizes
 
 # ----------------------------------------------------------------------------------------- the issue's specs
@@ -529,6 +528,31 @@ def test_buffers_count_against_max_params():
         assert (info.value.line, info.value.column) == (1, 29) and "Limits(max_params=" in info.value.hint
     graph = elaborate_spec(spec, limits=Limits(max_params=401))
     assert graph.total_params == 200
+
+
+# ----------------------------------------------------------------------------------------- sizes
+WIDE = ("model M(x: [N, 65536]) {\n    forward(x) {\n        y = x.unsqueeze(-1) * x.unsqueeze(-2)\n"
+        "        y = y.flatten(1)\n        z = y.unsqueeze(-1) * y.unsqueeze(-2)\n        return z.flatten(1)[:, 1:]\n"
+        "    }\n}\n")
+
+
+def test_a_tensor_torch_cannot_count_is_refused_where_it_is_made():
+    """[N, 2**32] times itself is [N, 2**32, 2**32]: 2**64 elements, past torch's int64 count (and a slice of
+    its flatten once crashed on a size Python cannot take as an index)."""
+    with pytest.raises(SpecShapeError) as info:
+        elaborate_spec(WIDE)
+    err = info.value
+    assert "would make a tensor of at least 2**64 elements" in err.message
+    assert (err.line, err.column) == (5, 13) and err.hint
+    assert elaborate_spec(WIDE.replace("65536", "16")).outputs[0].shape[1].value == 16 ** 4 - 1
+
+
+def test_a_layer_whose_output_torch_cannot_count_is_refused():
+    with pytest.raises(SpecShapeError) as info:
+        elaborate_spec("model M(x: [N, 8]) {\n    fc = Linear(8, 10 ** 9)\n"
+                       "    up = ConvTranspose1d(1, 1, 2, stride=10 ** 10)\n"
+                       "    forward(x) { return up(fc(x).unsqueeze(1)) }\n}\n", limits=Limits(max_params=10 ** 30))
+    assert "elements" in info.value.message and info.value.line == 4
 
 
 # ----------------------------------------------------------------------------------------- activations

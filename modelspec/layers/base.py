@@ -34,6 +34,30 @@ class ShapeProblem(Exception):
         self.hint = hint
 
 
+MAX_ELEMENTS = 2 ** 63 - 1  # torch counts a tensor's elements in an int64
+
+
+def check_elements(shapes) -> None:
+    """Refuse a result with more elements than torch can count: its fixed dims alone multiply past
+    MAX_ELEMENTS (a flatten of outer products of wide tensors). ``shapes``: a shape, a TensorInfo, or a list."""
+    if hasattr(shapes, "shape"):
+        shapes = shapes.shape
+    if isinstance(shapes, list):
+        for s in shapes:
+            check_elements(s)
+        return
+    if not isinstance(shapes, tuple):
+        return
+    n = 1
+    for d in shapes:
+        d = d.value if isinstance(d, Val) else d
+        if isinstance(d, int) and not isinstance(d, bool) and d > 0:
+            n *= d
+    if n > MAX_ELEMENTS:
+        raise ShapeProblem(f"would make a tensor of at least 2**{n.bit_length() - 1} elements: torch counts "
+                           f"elements in 64 bits, up to 2**63 - 1", hint="use smaller sizes")
+
+
 class ArgProblem(Exception):
     """An argument value of the wrong type or out of range."""
 
