@@ -11,6 +11,9 @@ each process are shown as they are, beside two ratios: against `check` of an
 ordinary bundled spec (mnist_mlp) in the same interleaved rounds, which is
 what the start-up of Python and modelspec costs, and now / before.
 
+Two more rows (AT_LIMITS) are specs just inside the default module and
+step limits: the most an accepted spec can ask of `check`.
+
 The old code runs once per row, under a cap of 30 s and 4 GB of address
 space (RLIMIT_AS): a row it does not finish reads "over 30 s", one that
 meets the cap "out of memory at the cap" with what torch was asked for
@@ -41,10 +44,21 @@ ORDINARY = os.path.join(ROOT, "specs", "mnist_mlp.nnspec")
 # (spec, command) rows: check for every spec; run and example_inputs where the spec asks for memory
 ROWS = [("a_cat_adds", "check"), ("b_slice_cat", "check"), ("c_nested", "check"),
         ("d_convt", "check"), ("d_convt", "run"), ("d_convt", "example_inputs"),
-        ("e_big_T", "check"), ("e_big_T", "run"), ("e_big_T", "example_inputs")]
+        ("e_big_T", "check"), ("e_big_T", "run"), ("e_big_T", "example_inputs"),
+        ("modules_at_limit", "check"), ("steps_at_limit", "check")]
 LABELS = {"a_cat_adds": "(a) cat of 10, 14 adds, flatten", "b_slice_cat": "(b) 20 × slice, cat",
           "c_nested": "(c) 6 levels × 9 blocks", "d_convt": "(d) 5 × ConvTranspose1d stride 100",
-          "e_big_T": "(e) x: [N, T=2147483647]"}
+          "e_big_T": "(e) x: [N, T=2147483647]",
+          "modules_at_limit": "9,999 modules (limit 10,000)", "steps_at_limit": "298,504 steps (limit 300,000)"}
+# what a spec just inside the module and step limits costs: the most any accepted spec can ask of `check`
+AT_LIMITS = {
+    "modules_at_limit": ("a Sequential of 4,999 blocks, each holding one Linear",
+                         "block A() {\n    fc = Linear(_, 8)\n}\nmodel M(x: [B, 8]) {\n"
+                         "    s = Sequential(*[A() for _ in range(4999)])\n}\n"),
+    "steps_at_limit": ("a forward loop of 1,990 passes of 30 statements",
+                       "model M(x: [B, 8]) {\n    forward(x) {\n        for i in range(1990) { "
+                       + " ".join(["x = x * 2.0 + 1.0"] * 30) + " }\n        return x\n    }\n}\n"),
+}
 
 
 def _tests():
@@ -115,7 +129,7 @@ def _peak(runs: list[Run]) -> int | None:
 def measure(rounds: int, old_root: str | None, log) -> tuple[list[list[str]], str]:
     """Rows of the table, and a note on the old code (measured, or why not). ``old_root``: the code before
     the fix; None takes OLD_DEFAULT where it exists."""
-    specs, example_prog = _tests().ISSUE_SPECS, _tests().EXAMPLE_INPUTS
+    specs, example_prog = {**_tests().ISSUE_SPECS, **AT_LIMITS}, _tests().EXAMPLE_INPUTS
     if old_root is None:  # the default where it is there; a folder named on purpose must be there
         old_root = OLD_DEFAULT if os.path.isdir(os.path.join(OLD_DEFAULT, "modelspec")) else None
     elif not os.path.isdir(os.path.join(old_root, "modelspec")):
