@@ -34,6 +34,7 @@ from .layers import CATALOG
 from .model import ClassDef, Line, ModelGraph, ModuleNode, TensorInfo
 from .modules import ModuleBuilder
 from .names import GENERATED, name_problem
+from .ops import slice_len
 from .shapes import MAX_TERMS, ExprTooLarge, Sym, Val, const_expr, evaluate, is_dim, shape_str
 from .static import StaticEvaluator
 from .values import (
@@ -254,7 +255,7 @@ class Elaborator:
             if not size.symbols <= set(sizes):
                 continue
             n = evaluate(size, sizes)
-            real = len(range(n)[slice(*bounds)])
+            real = slice_len(n, *bounds)  # as len(range(n)[slice(*bounds)]), past 2**63 too
             claimed = evaluate(length, sizes) if isinstance(length, Sym) else length
             if real != claimed:
                 at = ", ".join(f"{s}={sizes[s]}" for s in sorted(size.symbols))

@@ -547,6 +547,13 @@ def test_a_tensor_torch_cannot_count_is_refused_where_it_is_made():
     assert elaborate_spec(WIDE.replace("65536", "16")).outputs[0].shape[1].value == 16 ** 4 - 1
 
 
+def test_a_slice_of_a_symbolic_size_past_2_63_at_its_example_is_checked():
+    """The slice's check at the example sizes once took len(range(n)) of T**4 at T=65536 (budget seed 7000768)."""
+    with pytest.raises(SpecLimitError) as info:
+        elaborate_spec(WIDE.replace("[N, 65536]", "[N, T=65536]").replace("[:, 1:]", "[..., ::2]"))
+    assert "forward activations" in info.value.message
+
+
 def test_a_layer_whose_output_torch_cannot_count_is_refused():
     with pytest.raises(SpecShapeError) as info:
         elaborate_spec("model M(x: [N, 8]) {\n    fc = Linear(8, 10 ** 9)\n"
