@@ -1,14 +1,25 @@
-"""Dropout and element-wise activations: the output shape is the input shape."""
+"""Dropout and element-wise activations: the output shape is the input shape (GLU halves its dim)."""
 
 from __future__ import annotations
 
-from ..shapes import shape_str
-from .base import (ANY_DTYPE, BOOL, FLOAT, FLOAT_ONLY, INT, NUMERIC, POSITIVE, PROB, Arg, ArgProblem, Layer,
+from ..shapes import Val, shape_str
+from .base import (ANY_DTYPE, BOOL, FLOAT, FLOAT_ONLY, INT, NUMERIC, POSITIVE, PROB, Arg, ArgProblem, ArgType, Layer,
                    ShapeProblem, choice, float_out, need_rank, optional)
+from .shuffle import part
 
 
 def same(a, x):
     return tuple(x)
+
+
+def _ranked(ranks):
+    """The rule of a layer that keeps its input's shape and takes inputs of these ranks alone."""
+
+    def rule(a, x):
+        need_rank(x, ranks, "")
+        return tuple(x)
+
+    return rule
 
 
 def _softmax_rule(a, x):
@@ -16,6 +27,21 @@ def _softmax_rule(a, x):
     if d is not None and not -max(len(x), 1) <= d < max(len(x), 1):
         raise ShapeProblem(f"dim={d} is out of range for a {len(x)}-d input {shape_str(x)}")
     return tuple(x)
+
+
+def _glu_rule(a, x):
+    if not x:
+        raise ShapeProblem("cannot halve a scalar: GLU splits a dim into two halves",
+                           hint="give it an input with at least 1 dim")
+    _softmax_rule(a, x)  # dim must name a dim of x, as softmax's must
+    d = a.dim
+    size = x[d].value
+    half = part(size, 2)
+    if half is None:
+        odd = "is odd" if isinstance(size, int) else "need not be even"
+        raise ShapeProblem(f"cannot halve dim={d} of its input {shape_str(x)}: {size} {odd}",
+                           hint="give that dim an even size: GLU gates one half of it with the other")
+    return (*x[:d % len(x)], Val(half), *x[d % len(x) + 1 :])
 
 
 def _prelu_rule(a, x):
@@ -38,6 +64,25 @@ def _hardtanh_check(a):
         raise ArgProblem(f"max_val={hi} must be greater than min_val={lo}")
 
 
+def _rrelu_check(a):
+    if a.upper < a.lower:
+        raise ArgProblem(f"upper={a.upper} must be at least lower={a.lower}")
+
+
+def _number(describe: str, ok) -> ArgType:
+    def check(v):
+        v = FLOAT(v)
+        if not ok(v):
+            raise ArgProblem(f"must be {describe}, not {v}")
+        return v
+
+    return ArgType(describe, check)
+
+
+NONNEG_FLOAT = _number("a non-negative number", lambda v: v >= 0)  # Softshrink's lambd: torch refuses one below 0
+NONZERO_FLOAT = _number("a non-zero number", lambda v: v != 0)  # CELU divides x by alpha
+
+
 def _act(name, doc, *args, **kw):
     kw.setdefault("layout", "keep")  # elementwise: the output keeps the input's memory order
     return Layer(name, tuple(args), kw.pop("rule", same), doc, family=kw.pop("family", "activation"), **kw)
@@ -46,10 +91,18 @@ def _act(name, doc, *args, **kw):
 INPLACE = Arg("inplace", BOOL, False)
 
 
-def _dropout(name, ranks, doc):
-    rule = same if ranks is None else (lambda a, x: (need_rank(x, ranks, ""), tuple(x))[1])
+def _dropout(name, ranks, doc, rule=None):
+    rule = rule or (same if ranks is None else _ranked(ranks))
     return _act(name, doc, Arg("p", PROB, 0.5), INPLACE, rule=rule, ranks=ranks, family="dropout",
                 dtypes=_dropout_dtypes, rearranges=True)
+
+
+def _feature_noise_rule(a, x):
+    # in training torch draws one noise value per channel, which takes 2 dims, unless p drops nothing or all
+    if 0 < a.p < 1 and len(x) < 2:
+        raise ShapeProblem(f"needs an input of at least 2 dims to drop whole channels, got {len(x)}-d "
+                           f"{shape_str(x)}", hint="use AlphaDropout, which drops single elements")
+    return tuple(x)
 
 
 def _dropout_dtypes(a):
@@ -62,6 +115,9 @@ LAYERS = [
     _dropout("Dropout1d", (2, 3), "zeroes whole channels with probability p while training"),
     _dropout("Dropout2d", (3, 4), "zeroes whole channels with probability p while training"),
     _dropout("Dropout3d", (4, 5), "zeroes whole channels with probability p while training"),
+    _dropout("AlphaDropout", None, "masks each element with probability p while training, keeping mean and variance"),
+    _dropout("FeatureAlphaDropout", None, "masks whole channels with probability p while training, keeping mean and "
+             "variance", rule=_feature_noise_rule),
     _act("ReLU", "max(0, x)", INPLACE, dtypes=NUMERIC),
     _act("ReLU6", "min(max(0, x), 6)", INPLACE, dtypes=NUMERIC),
     _act("LeakyReLU", "x if x > 0 else negative_slope * x", Arg("negative_slope", FLOAT, 0.01), INPLACE),
@@ -96,4 +152,23 @@ LAYERS = [
     ),
     _act("Softmax", "exp(x) / sum(exp(x)) along dim", Arg("dim", optional(INT), None), rule=_softmax_rule),
     _act("LogSoftmax", "log(softmax(x)) along dim", Arg("dim", optional(INT), None), rule=_softmax_rule),
+    _act("Softmin", "exp(-x) / sum(exp(-x)) along dim", Arg("dim", optional(INT), None), rule=_softmax_rule),
+    _act("Softmax2d", "softmax over the channels at each position", rule=_ranked((3, 4)), ranks=(3, 4)),
+    _act("GLU", "a * sigmoid(b), where a and b are the halves of x along dim", Arg("dim", INT, -1), rule=_glu_rule),
+    _act("LogSigmoid", "log(1 / (1 + exp(-x)))"),
+    _act("Tanhshrink", "x - tanh(x)", dtypes=NUMERIC, out_dtype=float_out),
+    _act("Softsign", "x / (1 + |x|)", dtypes=NUMERIC, out_dtype=float_out),
+    _act("Softshrink", "x - lambd if x > lambd, x + lambd if x < -lambd, else 0", Arg("lambd", NONNEG_FLOAT, 0.5)),
+    _act("Hardshrink", "x if |x| > lambd else 0", Arg("lambd", FLOAT, 0.5)),
+    _act("Threshold", "x if x > threshold else value", Arg("threshold", FLOAT), Arg("value", FLOAT), INPLACE,
+         dtypes=NUMERIC),
+    _act("CELU", "max(0, x) + min(0, alpha * (exp(x / alpha) - 1))", Arg("alpha", NONZERO_FLOAT, 1.0), INPLACE),
+    _act(
+        "RReLU",
+        "x if x >= 0 else a * x, a from U(lower, upper) in training, (lower + upper) / 2 in eval",
+        Arg("lower", FLOAT, 0.125),
+        Arg("upper", FLOAT, 1 / 3),
+        INPLACE,
+        check=_rrelu_check,
+    ),
 ]
