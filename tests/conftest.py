@@ -13,6 +13,21 @@ def spec_ids(paths):
     return [p.stem for p in paths]
 
 
+def fail_with_cases(report: str, failures, how: str, shown: int = 5, width: int = 4000) -> None:
+    """Fail a fuzz test with its report, its failures counted by family, and the first ``shown`` in full.
+
+    ``failures``: (seed, failure) pairs, each failure with a ``family``; ``how``: how to get a seed's spec."""
+    import collections
+
+    families = collections.Counter(f.family for _, f in failures)
+    lines = [report, "", "failure families:"] + [f"  {n:5}  {fam}" for fam, n in families.most_common()]
+    lines += ["", f"the first {min(shown, len(failures))} ({how} gives the spec):"]
+    for seed, f in failures[:shown]:
+        msg = str(f)
+        lines += [f"--- seed {seed}: {f.family}", msg if len(msg) < width else msg[:width] + "\n[...]"]
+    pytest.fail("\n".join(lines), pytrace=False)
+
+
 def assert_golden(path: Path, text: str) -> None:
     """``text`` must be the golden file ``path`` byte for byte; with MODELSPEC_BLESS=1 it is (re)written instead.
 

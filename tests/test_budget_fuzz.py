@@ -29,6 +29,7 @@ import time
 import pytest
 
 import budgetgen
+from conftest import fail_with_cases
 
 CASES = int(os.environ.get("MODELSPEC_BUDGET_CASES", "200"))
 FIRST_SEED = int(os.environ.get("MODELSPEC_BUDGET_SEED", "50000"))
@@ -44,13 +45,7 @@ def test_generated_specs_stay_in_budget():
               f"{len(failures):,} broke a promise; by family:\n{budgetgen.distribution(outcomes)}")
     print(report)
     if failures:
-        families = collections.Counter(f.family for _, f in failures)
-        lines = [report, "", "failure families:"] + [f"  {n:5}  {fam}" for fam, n in families.most_common()]
-        lines += ["", f"the first {min(SHOWN, len(failures))} (budgetgen.case_text(seed, quick=True) gives the spec):"]
-        for seed, f in failures[:SHOWN]:
-            msg = str(f)
-            lines += [f"--- seed {seed}: {f.family}", msg if len(msg) < 3000 else msg[:3000] + "\n[...]"]
-        pytest.fail("\n".join(lines), pytrace=False)
+        fail_with_cases(report, failures, "budgetgen.case_text(seed, quick=True)", SHOWN, width=3000)
     # the generator must stay meaningful: each family meets both sides of the budgets
     by = collections.Counter()
     for (fam, outcome), n in outcomes.items():

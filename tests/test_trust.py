@@ -22,7 +22,6 @@ failing seeds with their messages; ``python tests/trust_long.py --seed S
 
 from __future__ import annotations
 
-import collections
 import os
 import random
 import time
@@ -31,6 +30,7 @@ import warnings
 import pytest
 
 import validgen
+from conftest import fail_with_cases
 
 CASES = int(os.environ.get("MODELSPEC_TRUST_CASES", "2000"))
 FIRST_SEED = int(os.environ.get("MODELSPEC_TRUST_SEED", "20000"))
@@ -59,13 +59,7 @@ def test_valid_specs_keep_the_promise(one_thread):
               f"{len(failures):,} broke the promise")
     print(report)
     if failures:
-        families = collections.Counter(f.family for _, f in failures)
-        lines = [report, "", "families:"] + [f"  {n:5}  {fam}" for fam, n in families.most_common()]
-        lines += ["", f"the first {min(SHOWN, len(failures))} (validgen.case_text(seed) gives the spec):"]
-        for seed, f in failures[:SHOWN]:
-            msg = str(f)
-            lines += [f"--- seed {seed}: {f.family}", msg if len(msg) < 4000 else msg[:4000] + "\n[...]"]
-        pytest.fail("\n".join(lines), pytrace=False)
+        fail_with_cases(report, failures, "validgen.case_text(seed)", SHOWN)
     # the generator must stay useful: most of what it writes is meant to be valid, and is
     assert accepted >= CASES // 2, report
 
