@@ -39,6 +39,7 @@ from torch import nn
 import modelspec
 from modelspec.layers import CATALOG
 from modelspec.layers.base import ArgError, InferMismatch, ShapeProblem
+from modelspec.layers.pool import Unpooling
 from modelspec.model import TensorInfo
 from modelspec.ops import OPERATORS, OPS, UNARY, apply_op, op_params, operator_rule, unary_rule
 from modelspec.shapes import Val
@@ -91,27 +92,36 @@ def layer_torch(name: str, case, dtype: str):
             warnings.simplefilter("ignore")
             if name in seq.SEQ_NAMES:
                 case = seq.explicit(case)
-                module, call = seq.build_torch(case, "cpu"), case.call
+                module = seq.build_torch(case, "cpu")
             else:
-                module, call = getattr(nn, name)(*case.args, **case.kwargs), {}
-            inputs = [torch.zeros(s, dtype=TORCH_DTYPES[dtype]) for s in case.inputs]
+                module = getattr(nn, name)(*case.args, **case.kwargs)
+            inputs = [torch.zeros(s, dtype=TORCH_DTYPES[d]) for s, d in zip(case.inputs, each_input(name, case, dtype))]
             if getattr(case, "same", False):
                 inputs = inputs[:1] * 3
             seen = []
             for training in (True, False):
                 module.train(training)
                 with torch.no_grad():
-                    seen.append(flat_dtypes(module(*inputs, **call)))
+                    seen.append(flat_dtypes(module(*inputs, **case.call)))
     except Exception as exc:  # noqa: BLE001 -- any refusal of torch's counts
         return ("error", f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
     assert seen[0] == seen[1], f"{name}: training gives {seen[0]}, eval {seen[1]}"
     return ("ok", seen[0])
 
 
-def layer_verdict(name: str, bound, out, dtype: str):
+def each_input(name: str, case, dtype: str) -> list:
+    """The dtype of each input when the question is ``dtype``: every input's, but for the indices MaxUnpool takes
+    second, which are long whatever its values are."""
+    n = len(case.inputs)
+    return [dtype] + ["long" if isinstance(CATALOG[name], Unpooling) else dtype] * (n - 1)
+
+
+def layer_verdict(name: str, bound, out, dtype: str, case):
     layer = CATALOG[name]
-    if dtype not in layer.input_dtypes(bound):
-        return ("error", f"takes {layer.input_dtypes(bound)}")
+    try:
+        layer.check_dtypes(bound, each_input(name, case, dtype))  # as the elaborator checks them
+    except ShapeProblem as exc:
+        return ("error", str(exc))
     return ("ok", flat_dtypes(layer.output_dtypes(bound, out, dtype)))
 
 
@@ -147,28 +157,38 @@ def test_layer_dtypes_match_torch(name):
     wrong = []
     for case, bound, out in picked:
         for dtype in TORCH_DTYPES:
-            ours, theirs = layer_verdict(name, bound, out, dtype), layer_torch(name, case, dtype)
+            ours, theirs = layer_verdict(name, bound, out, dtype, case), layer_torch(name, case, dtype)
             if ours[0] != theirs[0] or (ours[0] == "ok" and ours[1] != theirs[1]):
                 wrong.append(f"{case} on {dtype}:\n    torch: {theirs}\n    catalog: {ours}")
     assert not wrong, f"{len(wrong)} disagreements:\n" + "\n".join(wrong[:8])
+
+
+def test_unpooling_takes_long_indices_alone():
+    """MaxUnpool's indices are long, whatever its values are; the test above gives them so, here each other dtype."""
+    case = flat.Case("MaxUnpool2d", (2,), {}, ((1, 2, 3, 3), (1, 2, 3, 3)))
+    bound, out = layer_ours("MaxUnpool2d", case)
+    module = nn.MaxUnpool2d(2)
+    for dtype in ("float", "bool"):
+        with pytest.raises(RuntimeError):
+            module(torch.zeros(1, 2, 3, 3), torch.zeros(1, 2, 3, 3, dtype=TORCH_DTYPES[dtype]))
+        with pytest.raises(ShapeProblem, match="long indices"):
+            CATALOG["MaxUnpool2d"].check_dtypes(bound, ["float", dtype])
 
 
 # ---------------------------------------------------------------- 2. ops
 class DT(test_ops.T):
     """A tensor argument of a dtype."""
 
-    def __init__(self, shape, dtype="float"):
-        super().__init__(shape)
-        self.dtype = dtype
-
     def __repr__(self):
         return f"{self.dtype.capitalize()}{list(self.shape)}"
 
 
-def with_dtypes(v, dtypes: list):
-    """``v`` with its tensors, in order, of ``dtypes`` (taken from the front)."""
+def with_dtypes(v, dtypes: list | None):
+    """``v`` with its tensors, in order, of ``dtypes`` (taken from the front); None: each of its own."""
     if isinstance(v, test_ops.T):
-        return DT(v.shape, dtypes.pop(0) if len(dtypes) > 1 else dtypes[0])
+        if dtypes is None:
+            return DT(v.shape, v.dtype, v.fill)
+        return DT(v.shape, dtypes.pop(0) if len(dtypes) > 1 else dtypes[0], v.fill)
     if isinstance(v, (list, tuple)) and any(isinstance(i, test_ops.T) for i in v):
         return type(v)(with_dtypes(i, dtypes) for i in v)
     return v

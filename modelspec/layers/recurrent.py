@@ -1,4 +1,4 @@
-"""RNN, LSTM, GRU: recurrent layers with tuple outputs.
+"""RNN, LSTM, GRU: recurrent layers with tuple outputs; RNNCell, LSTMCell, GRUCell: one step of each.
 
 torch declares their constructors as ``__init__(*args, **kwargs)`` over
 RNNBase; the arguments here are the documented ones (the ``@overload`` each
@@ -10,6 +10,10 @@ class carries), in torch's order. Outputs follow torch exactly:
 * ``h_n`` is ``[D * num_layers, B, H_out]`` whatever batch_first says (torch
   never transposes the hidden state), ``[D * num_layers, H_out]`` unbatched;
   ``c_n`` is the same with hidden_size, since the projection only shrinks h.
+
+A cell takes ``[N, input_size]`` (or unbatched ``[input_size]``) and, for RNNCell and GRUCell, an optional
+hidden state ``[N, hidden_size]`` as its second input; it returns the next h, and LSTMCell ``[h, c]``. LSTMCell's
+state is a tuple ``(h, c)``, and a spec passes modules tensors alone: it starts from zeros (no second input).
 """
 
 from __future__ import annotations
@@ -181,6 +185,60 @@ def _common(kind: str) -> tuple[Arg, ...]:
     return head + tail
 
 
+# ---------------------------------------------------------------- cells
+def _infer_cell_size(x, hx=None):
+    return x[-1]  # of any rank: the rule refuses a sequence, saying what to do
+
+
+def _need_cell_input(x):
+    if len(x) not in (1, 2):
+        raise ShapeProblem(f"expects a 2-d input [N, input_size] or an unbatched 1-d [input_size], got {len(x)}-d "
+                           f"{shape_str(x)}", hint="a cell takes one step: loop over the sequence, or use the "
+                                                   "sequence layer (RNN, LSTM, GRU)")
+
+
+def cell_rule(a, x, hx=None):
+    """h' of the input's batch: [N, hidden_size], or [hidden_size] unbatched."""
+    _need_cell_input(x)
+    if dim(x, -1) != a.input_size:
+        raise ShapeProblem(f"expects input [..., {a.input_size}] with input_size={a.input_size}, got {shape_str(x)}")
+    h = (*x[:-1], a.val("hidden_size"))
+    if hx is not None and (len(hx) != len(x) or any(dim(hx, i) != dim(h, i) for i in range(len(h)))):
+        raise ShapeProblem(f"expects a hidden state {shape_str(h)} (the input's batch, hidden_size) for its input "
+                           f"{shape_str(x)}, got {shape_str(hx)}")
+    return h
+
+
+def lstm_cell_rule(a, x):
+    """[h', c'], both of hidden_size."""
+    h = cell_rule(a, x)
+    return [h, h]
+
+
+def cell_params(kind: str):
+    def params(a):
+        g = GATES[kind] * a.hidden_size
+        return g * (a.input_size + a.hidden_size) + (2 * g if a.bias else 0)  # bias_ih and bias_hh
+
+    return params
+
+
+def cell_macs(kind: str):
+    def macs(a, out, x, hx=None):
+        batch = dim(x, 0) if len(x) == 2 else 1
+        return batch * GATES[kind] * a.hidden_size * (a.input_size + a.hidden_size)  # a zero hx is multiplied too
+
+    return macs
+
+
+def _cell(kind: str, rule, doc: str, n_inputs) -> Layer:
+    args = [Arg("input_size", POSITIVE, infer=_infer_cell_size), Arg("hidden_size", POSITIVE), Arg("bias", BOOL, True)]
+    if kind == "RNN":
+        args.append(Arg("nonlinearity", choice("tanh", "relu"), "tanh"))
+    return Layer(f"{kind}Cell", tuple(args), rule, doc, params=cell_params(kind), macs=cell_macs(kind), ranks=(1, 2),
+                 n_inputs=n_inputs, family="recurrent")
+
+
 LAYERS = [
     Layer(
         "RNN",
@@ -216,4 +274,7 @@ LAYERS = [
         n_inputs=(1, 2),
         family="recurrent", layout="strided",
     ),
+    _cell("RNN", cell_rule, "one step of an Elman RNN: returns h'", (1, 2)),
+    _cell("LSTM", lstm_cell_rule, "one step of an LSTM from a zero state: returns [h', c']", 1),
+    _cell("GRU", cell_rule, "one step of a GRU: returns h'", (1, 2)),
 ]

@@ -1,9 +1,14 @@
-"""MultiheadAttention and the Transformer encoder/decoder layers.
+"""MultiheadAttention, the Transformer encoder/decoder layers, their stacks and Transformer itself.
 
 Sequences are ``[L, N, E]`` (``[N, L, E]`` with batch_first) or unbatched
 ``[L, E]``, as torch takes them; batch_first never applies to an unbatched
 input, nor to MultiheadAttention's weights, which are always batch first
 (``[N, L, S]``, or ``[N, num_heads, L, S]`` unaveraged).
+
+The masks of the encoder and decoder layers, their stacks and Transformer are
+tensors given to forward by keyword, which a spec cannot pass (forward's
+keyword arguments are compile-time values): they run unmasked, and a decoder
+attends to every position of tgt.
 """
 
 from __future__ import annotations
@@ -176,11 +181,11 @@ def _layer_args() -> tuple[Arg, ...]:
     )
 
 
-def _need_d_model(a, x, what: str):
+def _need_d_model(a, x, what: str, hint: str | None = None):
     _need_seq(x, what, a.batch_first)
     if dim(x, -1) != a.d_model:
         raise ShapeProblem(f"expects {what} {_layout(a.batch_first, a.d_model)} with d_model={a.d_model}, "
-                           f"got {shape_str(x)}")
+                           f"got {shape_str(x)}", hint=hint)
 
 
 def encoder_layer_rule(a, src):
@@ -230,33 +235,75 @@ def decoder_layer_macs(a, out, tgt, memory):
     return attention_macs(N, T, T, E, E, E) + attention_macs(N, T, S, E, E, E) + N * T * 2 * E * a.dim_feedforward
 
 
-# ---------------------------------------------------------------- TransformerEncoder
-def _inner(a) -> Bound:
-    """The encoder layer's own bound arguments."""
-    return Bound(dict(a.encoder_layer.args))
+# ---------------------------------------------------------------- TransformerEncoder, TransformerDecoder
+# a stack of num_layers copies of the module given as its first argument: encoder_layer or decoder_layer
+STACKED = {"TransformerEncoder": ("encoder_layer", "TransformerEncoderLayer"),
+           "TransformerDecoder": ("decoder_layer", "TransformerDecoderLayer")}
 
 
-def _encoder_check(a):
-    if a.encoder_layer.type_name != "TransformerEncoderLayer":
-        raise ArgProblem(f"encoder_layer must be a TransformerEncoderLayer(...), not a {a.encoder_layer.type_name}")
+def _stack_check(stack: str):
+    arg, type_name = STACKED[stack]
+
+    def check(a):
+        if getattr(a, arg).type_name != type_name:
+            raise ArgProblem(f"{arg} must be a {type_name}(...), not a {getattr(a, arg).type_name}")
+
+    return check
 
 
-def encoder_rule(a, src):
-    inner = _inner(a)
-    _need_seq(src, "src", inner.batch_first)
-    if dim(src, -1) != inner.d_model:
-        raise ShapeProblem(
-            f"expects src {_layout(inner.batch_first, inner.d_model)} for its encoder_layer's "
-            f"d_model={inner.d_model}, got {shape_str(src)}"
-        )
-    return encoder_layer_rule(inner, src)
+def _inner(a, arg: str = "encoder_layer") -> Bound:
+    """The stacked layer's own bound arguments."""
+    return Bound(dict(getattr(a, arg).args))
 
 
-def _none_only(v):
-    # a final norm module is not supported yet; torch's default None is
-    if v is not None:
-        raise ArgProblem(f"can only be None here (a final norm is not supported), not {v!r}")
-    return v
+def _stack_rule(stack: str, layer_rule, first: str):
+    arg = STACKED[stack][0]
+
+    def rule(a, x, *others):
+        inner = _inner(a, arg)
+        _need_seq(x, first, inner.batch_first)
+        if dim(x, -1) != inner.d_model:
+            raise ShapeProblem(
+                f"expects {first} {_layout(inner.batch_first, inner.d_model)} for its {arg}'s "
+                f"d_model={inner.d_model}, got {shape_str(x)}"
+            )
+        return layer_rule(inner, x, *others)
+
+    return rule
+
+
+def _none_only(what: str) -> ArgType:
+    # torch's default None is supported; a module in its place is not yet
+    def check(v):
+        if v is not None:
+            raise ArgProblem(f"can only be None here ({what} is not supported), not {v!r}")
+        return v
+
+    return ArgType("None", check)
+
+
+# ---------------------------------------------------------------- Transformer
+def transformer_rule(a, src, tgt):
+    for x, what in ((src, "src"), (tgt, "tgt")):
+        _need_seq(x, what, a.batch_first)  # before the hint reads its last dim
+        _need_d_model(a, x, what, hint=f"give Transformer(d_model={dim(x, -1)}, ...): it is not inferred, and "
+                                       f"left out it is torch's 512")
+    # torch's own check, before its encoder runs: the decoder attends to the encoded src as its memory
+    if len(src) != len(tgt) or (len(src) == 3 and _plain(_seq_batch(src, a.batch_first)[1])
+                                != _plain(_seq_batch(tgt, a.batch_first)[1])):
+        raise ShapeProblem(f"expects src and tgt of the same rank and batch size, got src {shape_str(src)} and tgt "
+                           f"{shape_str(tgt)}", hint=f"both {_layout(a.batch_first, a.d_model)}, or both unbatched")
+    return tuple(tgt)
+
+
+def transformer_params(a):
+    norms = 2 * _norm_params(a.d_model, a.bias)  # the encoder's and the decoder's final LayerNorm
+    return a.num_encoder_layers * encoder_layer_params(a) + a.num_decoder_layers * decoder_layer_params(a) + norms
+
+
+def transformer_macs(a, out, src, tgt):
+    return (a.num_encoder_layers * encoder_layer_macs(a, src, src)  # each encoder layer gives its input's shape
+            + a.num_decoder_layers * decoder_layer_macs(a, out, tgt, src))
 
 
 LAYERS = [
@@ -299,16 +346,16 @@ LAYERS = [
         (
             Arg("encoder_layer", MODULE),
             Arg("num_layers", POSITIVE),
-            Arg("norm", ArgType("None", _none_only), None),
+            Arg("norm", _none_only("a final norm"), None),
             Arg("enable_nested_tensor", BOOL, True),
             Arg("mask_check", BOOL, True),
         ),
-        encoder_rule,
+        _stack_rule("TransformerEncoder", encoder_layer_rule, "src"),
         "num_layers copies of encoder_layer, one after another",
         params=lambda a: a.num_layers * a.encoder_layer.params,
         macs=lambda a, out, src: a.num_layers * encoder_layer_macs(_inner(a), out, src),
         ranks=(2, 3),
-        check=_encoder_check,
+        check=_stack_check("TransformerEncoder"),
         family="transformer", layout="strided",
     ),
     Layer(
@@ -320,6 +367,45 @@ LAYERS = [
         "self-attention, attention over memory and a feed-forward block, each with a residual and LayerNorm",
         params=decoder_layer_params,
         macs=decoder_layer_macs,
+        ranks=(2, 3),
+        n_inputs=2,
+        check=_check_divides("d_model", "nhead"),
+        family="transformer", layout="strided",
+    ),
+    Layer(
+        "TransformerDecoder",
+        (
+            Arg("decoder_layer", MODULE),
+            Arg("num_layers", POSITIVE),
+            Arg("norm", _none_only("a final norm"), None),
+        ),
+        _stack_rule("TransformerDecoder", decoder_layer_rule, "tgt"),
+        "num_layers copies of decoder_layer, one after another, each attending to memory",
+        params=lambda a: a.num_layers * a.decoder_layer.params,
+        macs=lambda a, out, tgt, memory: a.num_layers * decoder_layer_macs(_inner(a, "decoder_layer"), out, tgt,
+                                                                           memory),
+        ranks=(2, 3),
+        n_inputs=2,
+        check=_stack_check("TransformerDecoder"),
+        family="transformer", layout="strided",
+    ),
+    Layer(
+        "Transformer",
+        (
+            # torch's defaults stand where they are left out, so d_model is not inferred: give it, or 512 it is
+            Arg("d_model", POSITIVE, 512),
+            Arg("nhead", POSITIVE, 8),
+            Arg("num_encoder_layers", POSITIVE, 6),
+            Arg("num_decoder_layers", POSITIVE, 6),
+            *(x for x in _layer_args() if x.name in ("dim_feedforward", "dropout", "activation")),
+            Arg("custom_encoder", _none_only("a custom encoder"), None),
+            Arg("custom_decoder", _none_only("a custom decoder"), None),
+            *(x for x in _layer_args() if x.name in ("layer_norm_eps", "batch_first", "norm_first", "bias")),
+        ),
+        transformer_rule,
+        "an encoder of src, then a decoder of tgt attending to it, each ending in a LayerNorm: tgt's shape out",
+        params=transformer_params,
+        macs=transformer_macs,
         ranks=(2, 3),
         n_inputs=2,
         check=_check_divides("d_model", "nhead"),
