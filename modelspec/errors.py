@@ -157,10 +157,54 @@ def suggest(name: str, candidates, what: str = "names") -> str:
     return f"the {what} here: {shown}"
 
 
+def nearest(name: str, candidates, what: str, prefix: str = "", n: int = 5) -> str:
+    """A hint for an unknown function or method: the candidate it is a slip for, else the few nearest ones.
+
+    >>> nearest("repeat_interleave", ["repeat", "reshape", "relu", "abs"], "tensor methods")
+    'the nearest tensor methods: repeat, reshape, relu, abs'
+    >>> nearest("sofmax", ["softmax", "sum"], "functions", prefix="F.")
+    'did you mean F.softmax?'
+    """
+    close = did_you_mean(name, candidates)
+    if close is not None:
+        return close.replace("did you mean ", f"did you mean {prefix}")
+    known = sorted(set(candidates))
+    if not known:
+        return f"no {what} are defined here; check the spelling"
+    ranked = sorted(known, key=lambda c: -difflib.SequenceMatcher(None, name.lower(), c.lower()).ratio())[:n]
+    return f"the nearest {what}: " + ", ".join(prefix + c for c in ranked)
+
+
 def did_you_mean(name: str, candidates) -> str | None:
-    """A hint naming the closest candidate, or None."""
+    """A hint naming the closest candidate, or None.
+
+    A candidate must be close by difflib's ratio and a likely slip of the keys: at most a third of the
+    name's letters (and at least 2) inserted, deleted, changed or swapped. So a typo finds its name, but a
+    different word that shares letters does not: ``expand`` is not ``exp``, nor ``repeat`` ``reshape``.
+
+    >>> did_you_mean("sofmax", ["softmax", "sum"]), did_you_mean("Maxpool2d", ["MaxPool2d"])
+    ('did you mean softmax?', 'did you mean MaxPool2d?')
+    >>> did_you_mean("repeat", ["reshape", "relu"]) is None, did_you_mean("float", ["flatten"]) is None
+    (True, True)
+    """
     lowered = {c.lower(): c for c in candidates}
     if name.lower() in lowered and lowered[name.lower()] != name:
         return f"did you mean {lowered[name.lower()]}?"
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
+    close = [c for c in close if _edits(name.lower(), c.lower()) <= max(2, len(name) // 3)]
     return f"did you mean {close[0]}?" if close else None
+
+
+def _edits(a: str, b: str) -> int:
+    """The optimal-string-alignment distance: insertions, deletions, substitutions, adjacent swaps."""
+    if abs(len(a) - len(b)) > 8:
+        return abs(len(a) - len(b))
+    prev2, prev = None, list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if prev2 is not None and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], prev2[j - 2] + 1)
+        prev2, prev = prev, row
+    return prev[-1]

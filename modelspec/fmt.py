@@ -281,6 +281,8 @@ class _Printer(ExprPrinter):
     def seq_lines(self, seq: list, node, depth: int) -> list[Line]:
         return layout(seq, depth, self.src.start(node), self.src.end(node))
 
+    SPEC_SUBSCRIPTS = True
+
     # -- expressions: `ExprPrinter`'s methods, with the source's brackets and spellings
     def brackets(self, node, bracket: str, items: list, item_fmt, one_tuple: bool = False) -> Group:
         if node.kind == "call":

@@ -9,6 +9,7 @@ from __future__ import annotations
 from . import expr as E
 from . import ir
 from .errors import (
+    nearest,
     SpecArgError,
     SpecError,
     SpecLimitError,
@@ -19,11 +20,12 @@ from .errors import (
 from .layers import CATALOG
 from .layers.base import ShapeProblem
 from .model import Line, TensorInfo
-from .ops import (OPS, apply_op, function_prefix, matmul_macs, matmul_rule, op_signature, operator_rule,
-                  result_contiguous, SAME_VALUES, slice_len, unary_rule)
+from .ops import (BROADCAST_HINT, F_NAMES, F_SPELLINGS, OPERATORS, OPS, TORCH_DTYPES, TORCH_NAMES, UNTRACKED_DTYPES,
+                  Device, DType, apply_op, function_prefix, matmul_macs, matmul_rule, op_indexes, op_macs, op_needs,
+                  op_signature, operator_rule, result_contiguous, SAME_VALUES, slice_len, unary_rule)
 from .printer import CODE, flat, source
 from .static import BUILTIN_CALLS
-from .shapes import ExprTooLarge, Sym, Val
+from .shapes import ExprTooLarge, Sym, Val, evaluate
 from .modules import _flat_infos
 from .values import (
     CONTAINERS,
@@ -121,6 +123,12 @@ class ForwardEvaluator:
             return self.fwd_for(stmt, scope, env)
         if k == "if":
             test = self.fwd_expr(stmt.test, scope, env)
+            if isinstance(test, (TensorVal, TupleVal)):
+                raise SpecArgError(f"this `if` tests {self.static.describe(test)}, but forward's conditions are "
+                                   f"decided at compile time, when the spec is compiled, before any tensor holds "
+                                   f"values",
+                                   stmt.test.span, hint="test block parameters, consts or sizes (x.shape[1] == 64); to "
+                                                        "choose per element, use torch.where(cond, a, b)")
             if not isinstance(test, Val) or not isinstance(test.value, bool):
                 raise SpecArgError("an if in forward tests a compile-time condition", stmt.test.span,
                                    hint="test block parameters, consts or shapes (x.shape[1] == 64); the value of a "
@@ -279,6 +287,8 @@ class ForwardEvaluator:
         if k == "call":
             return self.fwd_call(e, scope, env)
         if k == "attribute":
+            if isinstance(e.value, ir.Name) and e.value.id == "torch" and "torch" not in env:
+                return self.torch_dtype(e)
             base = self.fwd_expr(e.value, scope, env)
             if isinstance(base, ModRef):
                 return self.module_weight(base, e, scope)
@@ -289,16 +299,23 @@ class ForwardEvaluator:
                                      for i, d in enumerate(base.info.shape)), shape)
                 if e.attr == "ndim":
                     return Val(len(base.info.shape), E.Attribute(base.expr, "ndim"))
+                if e.attr == "dtype":
+                    return Val(DType(base.info.dtype), E.Attribute(base.expr, "dtype"))
+                if e.attr == "device":
+                    return Val(Device(source(base.expr)), E.Attribute(base.expr, "device"))
                 if e.attr == "T" and len(base.info.shape) == 2:
                     info = TensorInfo(tuple(reversed(base.info.shape)), base.info.dtype, contiguous=False,
                                       source=base.info.source)
                     return TensorVal(info, E.Attribute(base.expr, "T"),
                                      src=scope.step("op", ".T", [base.src], [info.shape]))
             raise SpecNameError(f"{self.static.describe(base)} has no attribute {e.attr!r}", e.span,
-                                hint="a tensor has .shape, .ndim and .T; read a module's parameters with module.weight")
+                                hint="a tensor has .shape, .ndim, .T, .dtype and .device; read a module's parameters "
+                                     "with module.weight")
         if k == "subscript":
             return self.fwd_subscript(e, scope, env)
-        if k in ("compare", "boolop", "not", "ifexp"):
+        if k == "compare":
+            return self.fwd_compare(e, scope, env)
+        if k in ("boolop", "not", "ifexp"):
             return self.fwd_logic(e, scope, env)
         if k == "infer":
             raise SpecArgError("`_` stands only for a layer argument to infer", e.span,
@@ -345,10 +362,14 @@ class ForwardEvaluator:
         for t in tests:
             v = self.fwd_expr(t, scope, env)
             if isinstance(v, (TensorVal, TupleVal)):
-                raise SpecArgError("a condition in forward must be known at compile time, but this is a tensor "
-                                   f"{self.static.describe(v)}", t.span,
-                                   hint="test block parameters, consts or sizes (x.shape[1] == 64); for a value "
-                                        "that depends on the data use torch.where(cond, a, b)")
+                word = f"`{e.op}`" if e.kind == "boolop" else "`not`" if e.kind == "not" else "`if`"
+                hint = {"boolop": "combine bool tensors element by element with & or |: (x > 0) & (y > 0)",
+                        "not": "invert a bool tensor element by element with ~: ~mask",
+                        "ifexp": "choose per element with torch.where(cond, a, b)"}[e.kind]
+                raise SpecArgError(f"{word} here tests {self.static.describe(v)}, but forward's conditions are "
+                                   f"decided at compile time, when the spec is compiled, before any tensor holds "
+                                   f"values", t.span,
+                                   hint=hint)
             values[id(t)] = v
         if e.kind == "ifexp":
             test = values[id(e.test)]
@@ -379,31 +400,48 @@ class ForwardEvaluator:
         scope.fwd_attrs |= names
         return Val(value.value, E.replace_names(value.expr, {n: E.attr(E.SELF, n) for n in names}))
 
-    def fwd_binop(self, e: ir.BinOp, a, b, scope):
+    def fwd_compare(self, e: ir.Compare, scope: Scope, env: dict):
+        """``x > 0`` of a tensor is a bool tensor, as in torch; of compile-time values, a compile-time condition."""
+        operands = [self.fwd_expr(x, scope, env) for x in (e.left, *e.comparators)]
+        if not any(isinstance(v, TensorVal) for v in operands):
+            return self.fwd_logic(e, scope, env)
+        if len(e.ops) > 1:
+            raise SpecArgError("a chain of comparisons is not one tensor: Python would test its parts with `and`",
+                               e.span, hint="compare one pair at a time and combine them: (0 < x) & (x < 1)")
+        op = e.ops[0]
+        if op not in OPERATORS:  # in, not in, is, is not
+            raise SpecArgError(f"`{op}` does not compare tensors element by element", e.span,
+                               hint="compare values with ==, !=, <, <=, > or >=; sizes with x.shape[1] == 64")
+        a, b = operands
+        return self.fwd_binop(e, a, b, scope, op, E.Compare(expr_of(a), (op,), (expr_of(b),)))
+
+    def fwd_binop(self, e, a, b, scope, op: str | None = None, code=None):
+        op = op or e.op
         if isinstance(a, Val) and isinstance(b, Val):
             return self.static.static_binop(e, a, b)
-        for v, side in ((a, e.left), (b, e.right)):
+        sides = (e.left, e.right) if e.kind == "binop" else (e.left, e.comparators[0])
+        for v, side in zip((a, b), sides):
             if not isinstance(v, (TensorVal, Val)):
                 raise SpecArgError(f"cannot use {self.static.describe(v)} in arithmetic", side.span,
                                    hint='arithmetic takes tensors and numbers')
-        code = E.BinOp(e.op, expr_of(a), expr_of(b))
+        code = code or E.BinOp(op, expr_of(a), expr_of(b))
         ta = a.info if isinstance(a, TensorVal) else None
         tb = b.info if isinstance(b, TensorVal) else None
         try:
-            if e.op == "@":
+            if op == "@":
                 if ta is None or tb is None:
                     raise ShapeProblem("`@` multiplies two tensors")
                 info = matmul_rule(ta, tb)
                 self.add_macs(scope, matmul_macs(info, ta, tb))
             else:
-                info = operator_rule(e.op, ta if ta is not None else a, tb if tb is not None else b)
+                info = operator_rule(op, ta if ta is not None else a, tb if tb is not None else b)
                 info.contiguous = all(t.contiguous for t in (ta, tb) if t is not None)  # elementwise: order kept
         except ShapeProblem as exc:
             hint = exc.hint or ("x @ W needs the last dim of x to equal the second-to-last of W"
-                    if e.op == "@" and "batch dims" not in str(exc) else
-                    "two tensors combine where each dim is equal, or 1 in one of them (broadcasting)")
+                    if op == "@" and "batch dims" not in str(exc) else
+                    BROADCAST_HINT)
             raise SpecShapeError(str(exc), e.span, hint=hint) from None
-        src = scope.step("op", e.op, [getattr(a, "src", None), getattr(b, "src", None)], [info.shape])
+        src = scope.step("op", op, [getattr(a, "src", None), getattr(b, "src", None)], [info.shape])
         return TensorVal(info, code, src)
 
     def add_macs(self, scope: Scope, macs):
@@ -588,7 +626,7 @@ class ForwardEvaluator:
                 raise SpecArgError(f"define {func.id}(...) as a child, then call the child in forward", e.span,
                                    hint=f"e.g. `{func.id.lower()} = {func.id}(...)` in the body")
             raise SpecNameError(f"undefined function {func.id!r}", func.span,
-                                hint=suggest(func.id, list(OPS) + list(scope.children), "functions and children"))
+                                hint=nearest(func.id, list(OPS) + list(scope.children), "functions and children"))
         raise SpecArgError(f"{self.static.describe(callee)} cannot be called", e.span,
                            hint='call a child module, or a function such as F.relu(x)')
 
@@ -601,22 +639,126 @@ class ForwardEvaluator:
                                 hint='write it as a method of the tensor')
         prefix = function_prefix(op, ns) if op is not None else None
         if prefix is None:
-            raise SpecNameError(f"unknown function {dotted!r}", e.func.span,
-                                hint=f"did you mean {op.function}.{name}?" if op is not None
-                                else suggest(name, list(OPS), "functions"))
+            if op is not None:
+                hint = f"did you mean {op.function}.{name}?"
+            else:  # the names that namespace has: F.softmax, not F.cat
+                known = sorted(F_NAMES if ns in F_SPELLINGS else TORCH_NAMES if ns == "torch" else OPS)
+                hint = nearest(name, known, f"{ns} functions" if ns in ("F", "torch") else "functions",
+                               prefix=f"{ns}." if ns is not None else "")
+            raise SpecNameError(f"unknown function {dotted!r}", e.func.span, hint=hint)
         args, kwargs = self.fwd_args(e, scope, env)
-        return self.apply(op, e, args, kwargs, f"{prefix}.{name}", scope, method_on=None)
+        return self.apply(op, e, args, kwargs, f"{prefix}.{name}", scope, method_on=None, env=env)
 
     def fwd_method(self, e: ir.Call, base: TensorVal, name: str, scope, env):
         op = OPS.get(name)
         if op is None or not op.method:
             raise SpecNameError(f"unknown tensor method {name!r}", e.func.span,
                                 hint=f"torch has it as a function: {op.function}.{name}(x, ...)" if op is not None
-                                else suggest(name, [n for n, o in OPS.items() if o.method], "tensor methods"))
+                                else nearest(name, [n for n, o in OPS.items() if o.method], "tensor methods",
+                                             prefix="x."))
         args, kwargs = self.fwd_args(e, scope, env)
-        return self.apply(op, e, [base] + args, kwargs, name, scope, method_on=base)
+        return self.apply(op, e, [base] + args, kwargs, name, scope, method_on=base, env=env)
 
-    def apply(self, op, e, args, kwargs, spelled, scope, method_on):
+    def torch_dtype(self, e: ir.Attribute) -> Val:
+        """``torch.long`` and its kin: a dtype as a compile-time value, for dtype= and ``.to``."""
+        if e.attr in TORCH_DTYPES:
+            return Val(DType(TORCH_DTYPES[e.attr]), E.attr("torch", e.attr))
+        if e.attr in UNTRACKED_DTYPES:
+            raise SpecArgError(f"torch.{e.attr} is not a dtype modelspec tracks: tensors here are float32, int64 or "
+                               f"bool", e.span, hint="write torch.float, torch.long or torch.bool; "
+                                                     "compile_spec(dtype=...) sets the precision of the whole module")
+        close = suggest(e.attr, sorted(TORCH_DTYPES), "dtypes")
+        raise SpecNameError(f"unknown name 'torch.{e.attr}'", e.span,
+                            hint=close.replace("did you mean ", "did you mean torch.") if close.startswith("did")
+                            else "dtypes are torch.float, torch.long and torch.bool; functions are called: "
+                                 "torch.zeros(...)")
+
+    def check_indices(self, found, span, label: str) -> None:
+        """An op reading a tensor's values as indices (F.embedding, gather, index_select) takes them, as the
+        Embedding layer does, from a model input (or a view of one), whose example values are then drawn below
+        the bound; values computed in forward are not known before it runs."""
+        if found is None:
+            return
+        index, bound = found
+        if index.dtype != "long" or any(d.value == 0 for d in index.shape):
+            return
+        sizes = [bound.value] if isinstance(bound.value, int) else [
+            evaluate(bound.value, s) for s in self.bodies.example_sizes() if bound.value.symbols <= set(s)] or [1]
+        if index.source is None:
+            raise SpecShapeError(f"{label} takes indices below {bound.value}, but its index is computed in forward, "
+                                 f"and its values are not known before it runs", span,
+                                 hint="index with a model input declared Long[...], or a view of one (reshape, "
+                                      "index, flatten): example inputs are drawn below the bound")
+        n = min(sizes)
+        self.state.index_bounds[index.source] = min(n, self.state.index_bounds.get(index.source, n))
+
+    def check_needs(self, needs: list, span, label: str) -> None:
+        """A call's rule took a symbolic size to be large enough (reflect padding of 2 needs T >= 3, as a slice
+        x[:, 2:] does): the example sizes must agree, as for every symbolic dim (check_example)."""
+        for need, what in needs:
+            for sizes in self.bodies.example_sizes():
+                if need.symbols <= set(sizes) and evaluate(need, sizes) < 1:
+                    at = ", ".join(f"{s}={sizes[s]}" for s in sorted(need.symbols))
+                    raise SpecShapeError(f"{label} needs {what}, which does not hold at {at}", span,
+                                         hint="declare a larger example size for the symbol (T=128), or change "
+                                              "the arguments so they fit the smallest size")
+
+    def placement(self, op, args, kwargs, result, scope: Scope, env: dict) -> dict:
+        """The ``device=`` (and ``dtype=``) a created tensor is printed with, so that the module runs wherever
+        its inputs are, as nanoGPT writes ``torch.arange(0, t, dtype=torch.long, device=device)``.
+
+        The rule: the tensor a size was read from (``x.size(1)``, ``x.shape[0]``), else the forward's first
+        input that still holds a tensor, else a parameter of the module; for a float result (zeros, ones, full
+        of a float, randn, rand) the first float one of those, whose dtype it then takes as well, so that the
+        module also runs in float64 or half precision. Given explicitly, neither is added."""
+        if not op.creates:
+            return {}
+        found = []
+
+        def add(ex):
+            if isinstance(ex, E.Name) and isinstance(env.get(ex.id), TensorVal):
+                found.append((ex, env[ex.id].info))
+            elif isinstance(ex, E.Attribute) and ex.value == E.SELF and isinstance(env.get(ex.attr), ParamRef):
+                found.append((ex, env[ex.attr].info))
+
+        def walk(ex):  # x.shape[1], x.size(1), x.numel(): read from x
+            if isinstance(ex, E.Attribute):
+                if ex.attr in ("shape", "size", "numel", "ndim"):
+                    add(ex.value)
+                parts = [ex.value]
+            elif isinstance(ex, E.Call):
+                parts = [ex.func, *ex.args, *(k.value for k in ex.keywords)]
+            elif isinstance(ex, E.Subscript):
+                parts = [ex.value, *ex.index]
+            elif isinstance(ex, E.BinOp):
+                parts = [ex.left, ex.right]
+            elif isinstance(ex, (E.UnaryOp, E.Starred)):
+                parts = [ex.operand if isinstance(ex, E.UnaryOp) else ex.value]
+            elif isinstance(ex, (E.TupleExpr, E.ListExpr)):
+                parts = list(ex.items)
+            else:
+                parts = []
+            for part in parts:
+                walk(part)
+
+        for v in [*args, *kwargs.values()]:
+            walk(expr_of(v))
+        for name in getattr(scope, "forward_params", []):
+            add(E.Name(name))
+        for name, v in env.items():
+            if isinstance(v, ParamRef):
+                add(E.attr(E.SELF, name))
+        if not found:
+            return {}
+        floats = [f for f in found if f[1].dtype == "float"]
+        follow_dtype = op.float_like and result.dtype == "float" and "dtype" not in kwargs and floats
+        ref = floats[0][0] if follow_dtype else found[0][0]
+        extra = {} if "device" in kwargs else {"device": E.Attribute(ref, "device")}
+        if follow_dtype:
+            extra["dtype"] = E.Attribute(ref, "dtype")
+        return extra
+
+    def apply(self, op, e, args, kwargs, spelled, scope, method_on, env=None):
         def info(v):
             if isinstance(v, TensorVal):
                 return v.info
@@ -624,20 +766,25 @@ class ForwardEvaluator:
                 return Val([info(i) for i in v.items])
             return v
 
+        infos, kw_infos = [info(a) for a in args], {k: info(v) for k, v in kwargs.items()}
+        how = {"method": method_on is not None, "ns": spelled.rsplit(".", 1)[0] if method_on is None else None}
         try:
-            result = apply_op(op, [info(a) for a in args], {k: info(v) for k, v in kwargs.items()},
-                              method=method_on is not None,
-                              ns=spelled.rsplit(".", 1)[0] if method_on is None else None)
+            result = apply_op(op, infos, kw_infos, **how)
         except ShapeProblem as exc:
             label = f"{spelled}" if method_on is None else f".{spelled}"
             raise SpecShapeError(_labelled(f"{label}(...)", str(exc)), e.span,
                                  hint=exc.hint or op_signature(op, spelled, method_on is not None)) from None
         if op.name == "view":
             self.state.views += 1
+        label = f"{spelled}(...)" if method_on is None else f".{spelled}(...)"
+        self.check_indices(op_indexes(op, infos, kw_infos, **how), e.span, label)
+        self.check_needs(op_needs(op, infos, kw_infos, **how), e.span, label)
         arg_exprs = [expr_of(a) for a in (args[1:] if method_on is not None else args)]
         kw_exprs = {k: expr_of(v) for k, v in kwargs.items()}
         if op.training_arg and "training" not in kwargs:
             kw_exprs["training"] = E.attr(E.SELF, "training")  # F.dropout defaults to training=True
+        if isinstance(result, TensorInfo):
+            kw_exprs.update(self.placement(op, args, kwargs, result, scope, env or {}))
         func = E.Attribute(method_on.expr, spelled) if method_on is not None else spelled
         code = E.call(func, *arg_exprs, **kw_exprs)
         made = [result] if isinstance(result, TensorInfo) else result if isinstance(result, list) else []
@@ -648,10 +795,9 @@ class ForwardEvaluator:
                 m.contiguous = result_contiguous(op, tensors)
                 if op.name in SAME_VALUES and tensors:
                     m.source = tensors[0].source  # rearranged, not changed: still that input's values
-        self.bodies.check_example([m for m in made if isinstance(m, TensorInfo)], e.span,
-                           f"{spelled}(...)" if method_on is None else f".{spelled}(...)")
+        self.bodies.check_example([m for m in made if isinstance(m, TensorInfo)], e.span, label)
         if op.macs is not None and isinstance(result, TensorInfo):
-            self.add_macs(scope, op.macs(result, *[a.info if isinstance(a, TensorVal) else a for a in args[:2]]))
+            self.add_macs(scope, op_macs(op, result, infos, kw_infos, **how))
         if isinstance(result, Val):
             return Val(result.value, code)
         if not isinstance(result, (TensorInfo, list)):

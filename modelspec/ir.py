@@ -84,14 +84,14 @@ class ListComp(Node):
 
 class BinOp(Node):
     kind: Literal["binop"] = "binop"
-    op: Literal["+", "-", "*", "/", "//", "%", "@", "**"]
+    op: Literal["+", "-", "*", "/", "//", "%", "@", "**", "&", "|", "^"]
     left: Expr
     right: Expr
 
 
 class UnaryOp(Node):
     kind: Literal["unaryop"] = "unaryop"
-    op: Literal["+", "-"]
+    op: Literal["+", "-", "~"]
     operand: Expr
 
 

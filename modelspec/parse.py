@@ -61,7 +61,8 @@ class StatementIf:
     always_accept = ()
     # after these a `{` opens a dict, not a body
     DICT_AFTER = {"LPAR", "LSQB", "COMMA", "EQUAL", "COLON", "PLUS", "MINUS", "STAR", "SLASH", "DSLASH", "PERCENT",
-                  "AT", "RETURN", "IN", "NOT", "AND", "OR", "IF", "IF_STMT", "LESSTHAN", "MORETHAN", "IS"}
+                  "AT", "AMP", "PIPE", "CARET", "TILDE", "RETURN", "IN", "NOT", "AND", "OR", "IF", "IF_STMT",
+                  "LESSTHAN", "MORETHAN", "IS"}
 
     def process(self, stream):
         previous = before = None
@@ -540,9 +541,8 @@ class _ToIR(Transformer):
         return ir.BinOp(op="**", left=left, right=right, span=_span(meta))
 
     def unary(self, meta, op, operand):
-        if isinstance(operand, ir.Constant) and isinstance(operand.value, (int, float)) and not isinstance(
-            operand.value, bool
-        ):
+        if str(op) != "~" and isinstance(operand, ir.Constant) and isinstance(operand.value, (int, float)) and not \
+                isinstance(operand.value, bool):  # `-3` is a number; `~3` stays an operation (refused outside forward)
             value = -operand.value if op == "-" else operand.value
             return ir.Constant(value=value, span=_span(meta))
         return ir.UnaryOp(op=str(op), operand=operand, span=_span(meta))

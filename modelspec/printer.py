@@ -19,9 +19,10 @@ INDENT = "    "
 
 # Python's binding strengths, loosest first; an operand looser than its place needs parentheses.
 PREC_TEST, PREC_OR, PREC_AND, PREC_NOT, PREC_COMPARE = 1, 2, 3, 4, 5
+PREC_BITOR, PREC_BITXOR, PREC_BITAND = 6, 7, 8
 PREC_ARITH, PREC_TERM, PREC_FACTOR, PREC_POWER, PREC_PRIMARY = 10, 11, 12, 13, 14
-BIN_PREC = {"+": PREC_ARITH, "-": PREC_ARITH, "*": PREC_TERM, "/": PREC_TERM, "//": PREC_TERM, "%": PREC_TERM,
-            "@": PREC_TERM, "**": PREC_POWER}
+BIN_PREC = {"|": PREC_BITOR, "^": PREC_BITXOR, "&": PREC_BITAND, "+": PREC_ARITH, "-": PREC_ARITH, "*": PREC_TERM,
+            "/": PREC_TERM, "//": PREC_TERM, "%": PREC_TERM, "@": PREC_TERM, "**": PREC_POWER}
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
 
 
@@ -37,6 +38,7 @@ class Group:
     close_at: int
     one_tuple: bool = False  # `(x,)`: the comma is syntax, not a request to explode
     hard: bool = False  # must explode: a magic trailing comma, a comment or a container, here or deeper
+    comma: bool = True  # a comma after the last item when exploded; not in `x[i]`, where `x[i,]` is `x[(i,)]`
 
     def flat(self) -> str:
         body = ", ".join(flat(item) for item in self.items)
@@ -93,8 +95,9 @@ def layout(seq: list, depth: int, start: int = 0, end: int = 0, hug: bool = Fals
                        group.open_at, group.close_at, inner[0].one_tuple, True)
         return layout([*seq[:pick], hugged, *seq[pick + 1:]], depth, start, end, hug)
     lines = [Line(depth, flat(seq[:pick]) + group.open, start, group.open_at)]
-    for item, (item_start, item_end) in zip(group.items, group.spans):
-        lines += layout([*item, ","], depth + 1, item_start, item_end, hug)
+    for k, (item, (item_start, item_end)) in enumerate(zip(group.items, group.spans)):
+        comma = [","] if group.comma or k < len(group.items) - 1 else []
+        lines += layout([*item, *comma], depth + 1, item_start, item_end, hug)
     rest = layout([group.close, *seq[pick + 1:]], depth, group.close_at, end, hug)
     rest[0].closer = True
     return lines + rest
@@ -112,6 +115,8 @@ class ExprPrinter:
     constant is spelled (`constant_text`): fmt keeps the source's magic commas
     and number spellings, codegen explodes containers of modules.
     """
+
+    SPEC_SUBSCRIPTS = False  # fmt prints a spec, where x[i,] is x[i]: its magic comma may stay
 
     def brackets(self, node, bracket: str, items: list, item_fmt, one_tuple: bool = False) -> Group:
         seqs = [item_fmt(i) for i in items]
@@ -181,9 +186,9 @@ class ExprPrinter:
         return ["not ", *self.expr(node.operand, PREC_NOT)]
 
     def compare_fmt(self, node) -> list:
-        seq = self.expr(node.left, PREC_ARITH)
+        seq = self.expr(node.left, PREC_BITOR)
         for op, right in zip(node.ops, node.comparators):
-            seq += [f" {op} ", *self.expr(right, PREC_ARITH)]
+            seq += [f" {op} ", *self.expr(right, PREC_BITOR)]
         return seq
 
     def ifexp_fmt(self, node) -> list:
@@ -209,6 +214,7 @@ class ExprPrinter:
 
     def subscript_fmt(self, node) -> list:
         index = self.brackets(node, "[", list(node.index), self.index_fmt)
+        index.comma = len(node.index) > 1 or self.SPEC_SUBSCRIPTS  # Python reads x[i,] as the tuple index x[(i,)]
         return [*self.expr(node.value, PREC_PRIMARY), index]
 
     def index_fmt(self, node) -> list:

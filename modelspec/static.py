@@ -113,6 +113,9 @@ class StaticEvaluator:
             b = self.eval_static(e.right, scope, env)
             return self.static_binop(e, a, b)
         if k == "unaryop":
+            if e.op == "~":
+                raise SpecArgError("`~` inverts a bool or integer tensor, in forward", e.span,
+                                   hint="for a compile-time condition write `not`")
             a = self._num(self.eval_static(e.operand, scope, env), e.operand)
             v = -a.value if e.op == "-" else a.value
             return Val(v, E.UnaryOp(e.op, expr_of(a)))
@@ -178,6 +181,9 @@ class StaticEvaluator:
     def static_binop(self, e: ir.BinOp, a, b):
         if e.op == "@":
             raise SpecArgError("`@` multiplies tensors; use it in forward", e.span, hint='write x @ W inside forward')
+        if e.op in ("&", "|", "^"):
+            raise SpecArgError(f"`{e.op}` combines bool or integer tensors, in forward", e.span,
+                               hint="for a compile-time condition write `and`, `or`, `!=`")
         if e.op == "+" and isinstance(a, Val) and isinstance(a.value, (tuple, list)) and isinstance(b, Val) \
                 and isinstance(b.value, type(a.value)):
             value = a.value + b.value

@@ -210,16 +210,17 @@ def ours_value(v):
     if isinstance(v, (list, tuple)):
         items = [ours_value(i) for i in v]
         return Val(items) if any(isinstance(i, TensorInfo) for i in items) else Val(type(v)(items))
-    return Val(v)
+    return test_ops.ours_value(v)
 
 
 def torch_value(v):
-    """Ones, not zeros: integer division and negative powers refuse a zero where a dtype is not the question."""
+    """Ones, not zeros: integer division and negative powers refuse a zero where a dtype is not the question
+    (an index, ``fill`` 0, stays in range with zeros)."""
     if isinstance(v, DT):
-        return torch.ones(v.shape, dtype=TORCH_DTYPES[v.dtype])
+        return (torch.zeros if v.fill == 0 else torch.ones)(v.shape, dtype=TORCH_DTYPES[v.dtype])
     if isinstance(v, (list, tuple)):
         return type(v)(torch_value(i) for i in v)
-    return v
+    return test_ops.torch_value(v, None, "cpu")
 
 
 def op_ours(name, kind, ns, args, kwargs):
@@ -261,10 +262,9 @@ def test_op_dtypes_match_torch(name):
                 continue
             params = op_params(OPS[name], method=kind == "method", ns=ns)
             args, kwargs = test_ops.layout(case, params, kind == "method")
-            as_float = [with_dtypes(a, ["float"]) for a in args], {k: with_dtypes(v, ["float"]) for k, v in
-                                                                  kwargs.items()}
-            if op_ours(name, kind, ns, *as_float)[0] != "ok" or op_torch(name, kind, ns, *as_float)[0] != "ok":
-                continue  # the shapes or arguments are wrong: no dtype question
+            own = [with_dtypes(a, None) for a in args], {k: with_dtypes(v, None) for k, v in kwargs.items()}
+            if op_ours(name, kind, ns, *own)[0] != "ok" or op_torch(name, kind, ns, *own)[0] != "ok":
+                continue  # the shapes or arguments are wrong (with the dtypes the generator chose): no dtype question
             runs += 1
             for dtypes in dtype_combos(count_tensors(list(args) + list(kwargs.values()))):
                 q = list(dtypes)  # one queue across args and kwargs: each tensor takes the next dtype
@@ -286,10 +286,14 @@ def test_op_dtypes_match_torch(name):
 
 # ---------------------------------------------------------------- 3. Python's operators
 PYTHON = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
-          "//": operator.floordiv, "%": operator.mod, "**": operator.pow}
-UNARY_PYTHON = {"-": operator.neg, "+": operator.pos}
+          "//": operator.floordiv, "%": operator.mod, "**": operator.pow,
+          "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+          "==": operator.eq, "!=": operator.ne,
+          "&": operator.and_, "|": operator.or_, "^": operator.xor}
+UNARY_PYTHON = {"-": operator.neg, "+": operator.pos, "~": operator.invert}
 SHAPES = [((2, 3), (2, 3)), ((2, 3), (3,)), ((4, 1), (1, 5)), ((2, 3), (2, 4)), ((3,), ())]
 NUMBERS = [2, -1, 0.5]
+LOGIC = {"<", "<=", ">", ">=", "==", "!=", "&", "|", "^"}
 
 
 def test_every_operator_is_held():
@@ -317,7 +321,8 @@ def test_operator_dtypes_match_torch(op):
     pairs = []
     for (sa, sb), (da, db) in itertools.product(SHAPES, itertools.product(TORCH_DTYPES, repeat=2)):
         pairs.append((DT(sa, da), DT(sb, db)))
-    for shape, dtype, number in itertools.product(((2, 3), ()), TORCH_DTYPES, NUMBERS):
+    numbers = NUMBERS + ([True] if op in LOGIC else [])  # a Python bool beside a tensor: x == True, mask & True
+    for shape, dtype, number in itertools.product(((2, 3), ()), TORCH_DTYPES, numbers):
         pairs += [(DT(shape, dtype), number), (number, DT(shape, dtype))]
     wrong, verdicts = [], set()
     for left, right in pairs:
@@ -335,7 +340,7 @@ def test_unary_operator_dtypes_match_torch(op):
         x = DT(shape, dtype)
         try:
             theirs = ("ok", dtype_of(UNARY_PYTHON[op](torch_value(x))))
-        except RuntimeError as exc:
+        except (RuntimeError, TypeError) as exc:  # ~ of a float tensor is a TypeError
             theirs = ("error", str(exc))
         try:
             ours = ("ok", unary_rule(op, ours_value(x)).dtype)
@@ -352,6 +357,11 @@ END_TO_END = [
     ("x: Bool[B, 4]", "r = Identity()", "forward(x) {\n        return x.sum(dim=1), x * 2, x + x, x / 2, x.max()"),
     ("x: Long[B, 3], y: [B, 3]", "r = Flatten()",
      "forward(x, y) {\n        return torch.cat([r(x), y], dim=1), x // 2, torch.tanh(x), x % 2, x.argmax(dim=1)"),
+    ("x: Long[B, 3], y: [B, 3]", "r = Identity()",
+     "forward(x, y) {\n        return x > 1, (y > 0) & (x == 2), ~(x > 0), x & 3, torch.where(x > 0, x, 0.5), "
+     "torch.where(y > 0, 1, 0), torch.arange(x.size(1)), torch.arange(0.0, 3.0), torch.zeros(2, dtype=torch.long), "
+     "torch.full((2,), True), torch.randint(0, 4, (2,)), torch.ones_like(x), x.float(), y.long(), y.to(torch.bool), "
+     "y.type_as(x), x.masked_fill(y > 0, 7), torch.einsum('bi->b', x > 0), y.topk(2)[1], x.clamp(min=y)"),
 ]
 
 

@@ -18,9 +18,20 @@ Like the layer catalog's tests, with torch as the referee:
   of its sizes: where `apply_op` accepts it, its answer must hold in torch
   for several values of ``B``; where it refuses, it must refuse with a
   `ShapeProblem` (a symbolic answer may be more careful than one size);
+* tensors have dtypes (``T([2, 3], "bool")`` for a mask, ``fill=0`` for an index), sizes may be ``S(n)``
+  (``torch.zeros(2, 3)``, ``torch.arange(5)``: symbolized like a tensor's dims) and dtypes ``Dt("long")``;
+  a symbolic answer is held only at sizes where its symbolic dims, and the sizes the op says it needs
+  (``op.needs``: reflect padding of 2 needs T >= 3), are at least 1, as forward checks them at the example
+  sizes;
+* every parameter name is the leading part of torch's signature, read from its docstring for a builtin;
+  torch's overloads (``torch.arange(end)``, ``torch.randint(high, size)``) are held call by call;
+* from inputs in order, torch's results are in order unless the table says they are not (a `view` may
+  follow them);
 * `broadcast`, `matmul_rule` and `slice_len` on their own;
-* indexing, slicing, ``x.shape[1]``, ``x.size(0)`` and a few ops end to end:
-  the shapes `elaborate_spec` infers are those the compiled module produces.
+* indexing, slicing, ``x.shape[1]``, ``x.size(0)`` and many ops end to end: the shapes `elaborate_spec`
+  infers are those the compiled module produces; tensors forward creates are printed on the inputs'
+  device (run on ``meta``, and on CUDA where there is one) and dtype, and drawn from torch's generator;
+  the mult-adds of contractions are torch's own count.
 
 Another seed draws other configurations: ``OPS_TEST_SEED=x pytest tests/test_ops.py``.
 """
@@ -30,6 +41,7 @@ from __future__ import annotations
 import inspect
 import os
 import random
+import re
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -47,11 +59,14 @@ from modelspec.ops import (
     F_NAMES,
     F_SPELLINGS,
     OPS,
+    Device,
+    DType,
     TORCH_NAMES,
     apply_op,
     broadcast,
     function_prefix,
     matmul_rule,
+    op_needs,
     op_params,
     slice_len,
 )
@@ -90,23 +105,82 @@ def test_spellings_exist_in_torch(name):
         assert hasattr(torch.Tensor, name), f"x.{name}() is accepted but torch has none"
 
 
+def _doc_signature(doc: str, at: int) -> list[str]:
+    """The parameters of the call that opens at ``doc[at]`` (its "("), as written: "start=0", "*", "\\*size"."""
+    items, depth, cur = [], 0, ""
+    for c in doc[at:]:
+        depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(c, 0)
+        if depth == 0:
+            break
+        if c == "," and depth == 1:
+            items.append(cur)
+            cur = ""
+        elif depth >= 1 and not (depth == 1 and c == "("):
+            cur += c
+    return [*items, cur]
+
+
+def torch_signatures(fn, name: str) -> list[tuple[list[str], list[str]]]:
+    """Each signature of a torch function: (positional parameter names, keyword-only ones). Its Python
+    signature, or where it has none (a builtin) or only ``(*args, **kwargs)`` (F.max_pool2d dispatches on
+    return_indices), each one its docstring gives, overloads too: ``arange(start=0, end, step=1, *, out=None)``."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+        if not any(p.kind == p.VAR_POSITIONAL for p in params):
+            return [([p.name for p in params if p.kind != p.KEYWORD_ONLY and not p.name.startswith("_")],
+                     [p.name for p in params if p.kind == p.KEYWORD_ONLY])]
+    except (ValueError, TypeError):
+        pass
+    out = []
+    doc, first = fn.__doc__, []
+    if not doc and hasattr(torch.Tensor, name):  # torch.masked_fill: documented as the method, x.masked_fill(mask, ...)
+        doc, first = getattr(torch.Tensor, name).__doc__ or "", ["input"]
+    for m in re.finditer(rf"(?m)^\s*(?:\.\. function:: )?{name}\(", doc or ""):
+        positional, kw_only, star = list(first), [], False
+        for item in _doc_signature(doc, m.end() - 1):
+            item = item.strip().replace("\\", "").split("=")[0].split(":")[0].strip()
+            if item == "*":
+                star = True
+            elif item:
+                (kw_only if star else positional).append(item.lstrip("*"))
+        out.append((positional, kw_only))
+    return out
+
+
+# torch's docstrings that name a parameter otherwise than torch binds it (each spelling is tested by keyword too)
+DOC_ERRATA = {
+    ("torch", "broadcast_to"): (["input", "size"], []),  # the docstring says shape; size= is what binds
+    # one op for torch's overloads max(input), max(input, dim, keepdim=False) and max(input, other)
+    ("torch", "max"): (["input", "dim", "keepdim", "other"], []),
+    ("torch", "min"): (["input", "dim", "keepdim", "other"], []),
+}
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_parameter_names_match_torch(name):
-    """Where torch's Python functions have a signature, ours is its leading part (torch adds dtype=, out=)."""
+    """Our positional parameters are the leading ones of a signature of torch's, our keyword-only ones among
+    its parameters (torch adds out=, layout=, ...): by its Python signature or, for a builtin, by the signatures
+    its docstring gives."""
     for kind, ns in spellings(name):
         if kind != "function":
             continue
-        try:
-            sig = inspect.signature(getattr(MODULES[ns], name))
-        except (ValueError, TypeError):
-            continue  # a builtin without a signature
-        theirs = [p.name for p in sig.parameters.values() if not p.name.startswith("_")]
-        theirs_kw_only = [p.name for p in sig.parameters.values() if p.kind == p.KEYWORD_ONLY]
+        found = torch_signatures(getattr(MODULES[ns], name), name)
+        found += [DOC_ERRATA[ns, name]] if (ns, name) in DOC_ERRATA else []
         params = [n for n, _ in op_params(OPS[name], ns=ns)]
-        ours = [n for n in params if n != "*"]
-        assert ours == theirs[: len(ours)], f"{ns}.{name}: {ours} against torch's {theirs}"
-        ours_kw_only = params[params.index("*") + 1:] if "*" in params else []
-        assert set(ours_kw_only) <= set(theirs_kw_only), f"{ns}.{name}: keyword-only {ours_kw_only}"
+        cut = params.index("*") if "*" in params else len(params)
+        ours, ours_kw_only = [n.lstrip("*") for n in params[:cut]], params[cut + 1:]
+        fits = [f for f in found if ours == f[0][: len(ours)] and set(ours_kw_only) <= set(f[0] + f[1])]
+        assert fits or not found, f"{ns}.{name}: {ours}, *, {ours_kw_only} against torch's {found}"
+
+
+def test_every_builtin_new_op_has_a_documented_signature():
+    """The creation and functional ops are builtins: their signatures come from the docstrings, so those
+    must be found (else the test above checks nothing for them)."""
+    for name in ("arange", "zeros", "full", "randint", "randint_like", "einsum", "where", "tril", "masked_fill",
+                 "gather", "topk", "roll", "flip", "tile"):
+        assert torch_signatures(torch.__dict__[name], name), name
+    for name in ("scaled_dot_product_attention", "max_pool2d", "avg_pool1d", "adaptive_max_pool3d", "linear", "pad"):
+        assert torch_signatures(F.__dict__[name], name), name
 
 
 def test_refused_spellings_name_the_right_one():
@@ -121,13 +195,56 @@ def test_refused_spellings_name_the_right_one():
 
 # ---------------------------------------------------------------- 2. configurations
 class T:
-    """A tensor argument, by its shape (ints, or "B" for the symbolic dim)."""
+    """A tensor argument, by its shape (ints, or "B" for the symbolic dim), its dtype, and ``fill``: 0 for an
+    index, whose values must stay in range (test_dtypes.py otherwise fills with ones)."""
 
-    def __init__(self, shape):
+    def __init__(self, shape, dtype="float", fill=None):
         self.shape = tuple(shape)
+        self.dtype = dtype
+        self.fill = fill
 
     def __repr__(self):
-        return f"T{list(self.shape)}"
+        return f"T{list(self.shape)}" if self.dtype == "float" else f"{self.dtype.capitalize()}{list(self.shape)}"
+
+
+class S:
+    """A size given as a number (``torch.zeros(2, 3)``, ``torch.arange(5)``): ``symbolize`` may make it B."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __repr__(self):
+        return f"S({self.n})"
+
+
+class Dt:
+    """A dtype argument: ``torch.long`` as the spec writes it."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return f"torch.{self.name}"
+
+
+class Dev:
+    """``x.device``, as a spec gives device=."""
+
+    def __repr__(self):
+        return "x.device"
+
+
+TORCH_DTYPE = {"float": torch.float32, "long": torch.int64, "bool": torch.bool}
+DT_NAMES = ["float", "long", "bool"]
+
+
+def walk_values(v):
+    """Every T and S inside a value, tuples and lists included."""
+    if isinstance(v, (T, S)):
+        yield v
+    elif isinstance(v, (list, tuple)):
+        for i in v:
+            yield from walk_values(i)
 
 
 @dataclass
@@ -142,10 +259,11 @@ class Case:
 
     def tensors(self):
         for v in self.values.values():
-            if isinstance(v, T):
-                yield v
-            elif isinstance(v, (list, tuple)):
-                yield from (i for i in v if isinstance(i, T))
+            yield from (i for i in walk_values(v) if isinstance(i, T))
+
+    def sizes(self):
+        for v in self.values.values():
+            yield from (i for i in walk_values(v) if isinstance(i, S))
 
 
 def layout(case: Case, params, method: bool):
@@ -471,13 +589,475 @@ def gen_binary(r, name):
     return v
 
 
-def gen_clamp(r, name):
-    v = {"input": T(rshape(r))}
-    if r.random() < 0.6:
-        v["min"] = r.choice([-1.0, 0, -2])
-    if r.random() < 0.6:
-        v["max"] = r.choice([1.0, 2, 3.5])
+# ---- creation
+def maybe_dtype(r, v, p=0.3, names=DT_NAMES):
+    if r.random() < p:
+        v["dtype"] = Dt(r.choice(names))
     return v
+
+
+def maybe_device(r, v, p=0.15):
+    if r.random() < p:
+        v["device"] = Dev()
+    return v
+
+
+def sizes_of(r, lo=1):
+    shape = [S(d) for d in rshape(r, lo=0 if r.random() < 0.1 else lo)]
+    if r.random() < 0.08:
+        shape.append(r.choice([-1, 1.5]))  # refused: a negative size, a float
+    return tuple(shape)
+
+
+def gen_arange(r, name):
+    u = r.random()
+    if u < 0.35:  # torch.arange(end)
+        v = {"end": S(r.randint(0, 6)) if r.random() < 0.8 else r.choice([2.5, -3, 0.5, 0])}
+    elif u < 0.65:  # torch.arange(start, end)
+        s = r.randint(-2, 3)
+        v = {"start": s, "end": S(s + r.randint(1, 6)) if r.random() < 0.8 else r.choice([s - 2, s + 2.5, s])}
+    else:  # with a step, now and then a float or a wrong sign
+        s, st = r.choice([-3, 0, 1, 2, 0.5]), r.choice([1, 2, 3, -1, -2, 0.5, 0, 1.5, 0.3])
+        end = s + st * r.randint(0, 4) + r.choice([0, 1, -1, 0.5])
+        v = {"start": s, "end": S(end) if type(end) is int and end >= 0 and r.random() < 0.7 else end, "step": st}
+    if u >= 0.35 and r.random() < 0.15:
+        del v["end"]  # torch.arange(start=...) alone is refused
+    return maybe_device(r, maybe_dtype(r, v))
+
+
+def gen_filled(r, name):
+    v = {"size": sizes_of(r, lo=0)}
+    return maybe_device(r, maybe_dtype(r, v, 0.3 if name in ("zeros", "ones", "empty") else 0.2))
+
+
+def gen_full(r, name):
+    v = {"size": sizes_of(r, lo=0) if r.random() > 0.06 else 3, "fill_value": r.choice([1, 2.5, True, -1, 0.0])}
+    return maybe_device(r, maybe_dtype(r, v))
+
+
+def gen_randint(r, name):
+    hi = r.choice([1, 2, 5, 10, 0])
+    v = {"high": S(hi) if hi >= 2 and r.random() < 0.5 else hi, "size": sizes_of(r) if r.random() > 0.06 else 4}
+    if r.random() < 0.5:
+        v["low"] = r.choice([0, 1, 3, -2, 11])  # 3 and 11 now and then not below high
+    return maybe_device(r, maybe_dtype(r, v))
+
+
+def gen_like(r, name):
+    x = T(rshape(r), r.choice(["float", "float", "long", "bool"]))
+    v = {"input": x if r.random() > 0.05 else 2}
+    if name == "full_like":
+        v["fill_value"] = r.choice([1, 2.5, True, -1])
+    if name == "randint_like":
+        v["high"] = r.choice([2, 5, 1, 0])
+        if r.random() < 0.4:
+            v["low"] = r.choice([0, 1, -3, 3])
+    return maybe_dtype(r, v, 0.35)
+
+
+# ---- broadcasting and copying
+def gen_expand(r, name):
+    x = [r.choice([1, 1, 2, 3]) for _ in range(r.randint(0, 3))]
+    sizes = [r.choice([-1, d, d]) if d != 1 else r.choice([-1, 1, 3, 4, 0]) for d in x]
+    sizes = [r.randint(1, 3) for _ in range(r.choice([0, 0, 1, 2]))] + sizes
+    if r.random() < 0.2 and sizes:  # refused: a dim that is not 1 grown, -1 in a new dim, too few sizes, -2
+        i = r.randrange(len(sizes))
+        sizes[i] = r.choice([5, -1, -2]) if i < len(sizes) - len(x) or x[i - len(sizes) + len(x)] != 1 else -2
+    if r.random() < 0.06 and x:
+        sizes = sizes[1:]
+    if -2 in sizes:  # with a 0 beside it, torch makes a tensor of size -2 (it checks sizes only with elements)
+        sizes = [1 if d == 0 else d for d in sizes]
+    if name == "expand_as":
+        return {"input": T(x), "other": T([5 if s < 0 else s for s in sizes])}
+    return {"input": T(x), "size": tuple(sizes)}
+
+
+def gen_repeat(r, name):
+    x = rshape(r, max_rank=3)
+    n = len(x) + r.choice([0, 0, 1, 2] + ([-1] if x and name == "repeat" else []) + ([-2] if name == "tile" else []))
+    reps = [r.choice([1, 2, 3, 0]) for _ in range(max(n, 0))]
+    if r.random() < 0.08 and reps:
+        reps[0] = -1
+    return {"input": T(x), ("repeats" if name == "repeat" else "dims"): tuple(reps)}
+
+
+# ---- masks, comparisons, logic
+def gen_tri(r, name):
+    v = {"input": T(rshape(r), r.choice(["float", "float", "long", "bool"]))}
+    if r.random() < 0.6:
+        v["diagonal"] = r.choice([0, 1, -1, 2, -3, 1.5])
+    return v
+
+
+def broadcastable(r, x, p=0.7):
+    """A shape that broadcasts with ``x`` (the trailing dims, each kept or 1), now and then one that does not."""
+    out = [d if r.random() < p else 1 for d in x[r.randint(0, len(x)):]] if x else []
+    if r.random() < 0.1:
+        out = [2, *out] if r.random() < 0.5 else [*out[:-1], (out[-1] if out else 1) + 5]
+    return out
+
+
+def gen_masked_fill(r, name):
+    x = rshape(r)
+    mask = broadcastable(r, x)
+    if r.random() < 0.15:
+        mask = [*x] if r.random() < 0.5 else [2, *x]  # the mask may be larger than the input
+    v = {"input": T(x, r.choice(["float", "float", "long", "bool"])),
+         "mask": T(mask, "bool" if r.random() < 0.85 else r.choice(["float", "long"]))}
+    v["value"] = r.choice([0, -1.5, float("-inf"), True, T([]), T([]), T([2])])
+    return v
+
+
+def gen_where(r, name):
+    x = rshape(r)
+    v = {"condition": T(broadcastable(r, x), "bool" if r.random() < 0.85 else r.choice(["float", "long"]))}
+    for k in ("input", "other"):
+        v[k] = T(broadcastable(r, x), r.choice(["float", "long", "bool"])) if r.random() < 0.7 else \
+            r.choice([0.0, 1, True, -2.5])
+    if r.random() < 0.5:
+        v["input"] = T(x)
+    return v
+
+
+def gen_pair(*dtypes):
+    """Two tensors (or a tensor and a number) that mostly broadcast, of ``dtypes``."""
+
+    def gen(r, name):
+        x = rshape(r)
+        v = {"input": T(x, r.choice(dtypes))}
+        if r.random() < 0.25:
+            v["other"] = r.choice([2, 0.5, True, -1])
+        else:
+            v["other"] = T(broadcastable(r, x), r.choice(dtypes))
+        return v
+
+    return gen
+
+
+def gen_unary(*dtypes):
+    def gen(r, name):
+        return {"input": T(rshape(r), r.choice(dtypes)) if r.random() > 0.05 else 2}
+
+    return gen
+
+
+def gen_clamp(r, name):
+    x = rshape(r)
+    v = {"input": T(x)}
+    for k, numbers in (("min", [-1.0, 0, -2]), ("max", [1.0, 2, 3.5])):
+        if r.random() < 0.6:
+            v[k] = r.choice(numbers) if r.random() < 0.7 else T(broadcastable(r, x), r.choice(["float", "long"]))
+    return v
+
+
+# ---- contraction
+def gen_einsum(r, name):
+    labels = "abcdij"
+    size = {c: r.choice([1, 2, 3, 4]) for c in labels}
+    n = r.choice([1, 2, 2, 2, 3]) if r.random() < 0.95 else 0
+    terms, shapes, ell = [], [], [r.randint(1, 3) for _ in range(r.randint(0, 2))]
+    for _ in range(n):
+        term = r.sample(labels, r.randint(0, 3))
+        if term and r.random() < 0.1:
+            term.append(term[0])  # a diagonal
+        shape = [size[c] if r.random() < 0.9 else 1 for c in term]
+        if r.random() < 0.2:  # `...`
+            at = r.randint(0, len(term))
+            term.insert(at, "...")
+            shape[at:at] = [d if r.random() < 0.8 else 1 for d in ell[r.randint(0, len(ell)):]]
+        terms.append("".join(term))
+        shapes.append(shape)
+    seen = sorted({c for t in terms for c in t if c != "."})
+    eq = ",".join(terms)
+    if r.random() < 0.7:
+        out = r.sample(seen, r.randint(0, len(seen)))
+        if any("..." in t for t in terms) and r.random() < 0.8:
+            out.insert(r.randint(0, len(out)), "...")
+        if r.random() < 0.06:
+            out.append(r.choice("xyz" + "".join(seen)))  # a subscript of no operand, or twice
+        eq += "->" + "".join(out)
+    if r.random() < 0.1 and shapes:  # refused: a rank that does not fit, a size that does not match
+        s = r.choice(shapes)
+        s.append(2) if r.random() < 0.5 or not s else s.__setitem__(0, s[0] + 5)
+    if r.random() < 0.05:
+        eq = eq.replace(",", ";")
+    if r.random() < 0.3:
+        eq = " " + eq.replace("->", " -> ")
+    return {"equation": eq, "operands": tuple(T(s) for s in shapes)}
+
+
+# ---- functional forms
+def gen_sdpa(r, name):
+    batch = rshape(r, rank=r.choice([0, 1, 2, 2, 3]), hi=3)
+    L, S_, E, Ev = (r.randint(1, 5) for _ in range(4))
+
+    def side(rows, cols):
+        b = [d if r.random() < 0.85 else 1 for d in batch[r.randint(0, len(batch)) if r.random() < 0.2 else 0:]]
+        return b + [rows, cols]
+
+    v = {"query": T(side(L, E)), "key": T(side(S_, E)), "value": T(side(S_, Ev))}
+    if r.random() < 0.12:
+        k = r.choice(["key", "value"])
+        v[k] = T([*v[k].shape[:-2], v[k].shape[-2] + 1, v[k].shape[-1] + (1 if k == "key" else 0)])
+    if r.random() < 0.06:
+        v["query"] = T([E])
+    if r.random() < 0.35:  # at least 2-d: modelspec refuses a 1-d mask, which only some of torch's kernels take
+        mask = [*([d if r.random() < 0.5 else 1 for d in batch[r.randint(0, len(batch)):]]), L, S_]
+        if r.random() < 0.12:
+            mask = [*mask[:-1], mask[-1] + 1]
+        v["attn_mask"] = T(mask, r.choice(["bool", "bool", "float", "long"]))
+    if r.random() < 0.35:
+        v["is_causal"] = r.choice([True, False, True, 1])
+    if r.random() < 0.3:
+        v["dropout_p"] = r.choice([0.0, 0.1, 1.5])
+    if r.random() < 0.2:
+        v["scale"] = r.choice([0.5, None, 2])
+    if r.random() < 0.2:
+        v["enable_gqa"] = r.choice([True, False])
+        if len(batch) and v["enable_gqa"] and r.random() < 0.6:
+            h = r.choice([2, 3, 4])
+            for k in ("query", "key", "value"):
+                s = list(v[k].shape)
+                if len(s) >= 3:
+                    s[-3] = h * 2 if k == "query" else h
+                    v[k] = T(s)
+    return v
+
+
+def gen_interpolate(r, name):
+    rank = r.choice([3, 4, 5, 3, 4, 2, 6])
+    x = [r.randint(1, 3), r.randint(1, 3)] + [r.randint(1, 6) for _ in range(max(rank - 2, 0))][: max(rank - 2, 0)]
+    x = x[:rank]
+    n = max(rank - 2, 1)
+    v = {"input": T(x)}
+    mode = r.choice(["nearest", "nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact",
+                     "cubic"])
+    if r.random() < 0.8:
+        v["mode"] = mode
+    u = r.random()
+    if u < 0.45:
+        sz = [r.randint(1, 7) for _ in range(n)]
+        v["size"] = tuple(S(s) for s in sz) if r.random() < 0.7 else S(sz[0])
+        if r.random() < 0.05:
+            v["size"] = (*v["size"], 3) if isinstance(v["size"], tuple) else 0
+    elif u < 0.9:
+        sf = [r.choice([2, 0.5, 1.5, 3, 0.7, 2.0, 0.25, 1.3]) for _ in range(n)]
+        v["scale_factor"] = tuple(sf) if r.random() < 0.5 else sf[0]
+        if r.random() < 0.25:
+            v["recompute_scale_factor"] = r.choice([True, False])
+    elif u < 0.95:  # both, or neither
+        v["size"], v["scale_factor"] = S(4), 2
+    if r.random() < 0.25:
+        v["align_corners"] = r.choice([True, False, None])
+    if r.random() < 0.12:
+        v["antialias"] = r.choice([True, False])
+    return v
+
+
+def gen_pad(r, name):
+    x = rshape(r, lo=1, hi=5)
+    k = r.randint(0, min(len(x), 3) + (1 if r.random() < 0.1 else 0))
+    pads = [r.choice([0, 1, 2, 1, -1, 3]) for _ in range(2 * k)]
+    if r.random() < 0.06:
+        pads.append(1)  # an odd count
+    v = {"input": T(x, r.choice(["float", "float", "long", "bool"])), "pad": tuple(pads)}
+    if r.random() < 0.6:
+        v["mode"] = r.choice(["constant", "reflect", "replicate", "circular", "zeros"])
+    if r.random() < 0.3:
+        v["value"] = r.choice([0, 1.5, -1, None])
+    return v
+
+
+def gen_pool(r, name):
+    n = int(name[-2])
+    adaptive, kind = name.startswith("adaptive"), "max" if "max" in name else "avg"
+    rank = r.choice([n + 1, n + 2, n + 2, n + 1, n, n + 3])
+    x = [r.randint(1, 3) for _ in range(max(rank - n, 0))] + [r.randint(2, 7) for _ in range(min(n, rank))]
+    v = {"input": T(x[:rank], r.choice(["float", "float", "float", "long", "bool"]))}
+
+    def tup(choices):
+        return r.choice(choices) if r.random() < 0.5 else tuple(r.choice(choices) for _ in range(n))
+
+    if adaptive:
+        v["output_size"] = tup([1, 2, 3, 4] + ([None] if n > 1 else []))
+        if kind == "max" and r.random() < 0.5:
+            v["return_indices"] = r.choice([True, False])
+        return v
+    v["kernel_size"] = tup([1, 2, 2, 3] + ([0] if r.random() < 0.2 else []))
+    if r.random() < 0.5:
+        v["stride"] = tup([1, 2, 3, None])
+    if r.random() < 0.4:
+        v["padding"] = tup([0, 1, 0] + ([2] if r.random() < 0.3 else []))
+    if r.random() < 0.3:
+        v["ceil_mode"] = r.choice([True, False])
+    if kind == "max":
+        if r.random() < 0.3:
+            v["dilation"] = tup([1, 2])
+        if r.random() < 0.4:
+            v["return_indices"] = r.choice([True, False])
+    else:
+        if r.random() < 0.3:
+            v["count_include_pad"] = r.choice([True, False])
+        if n > 1 and r.random() < 0.3:
+            v["divisor_override"] = r.choice([None, 2, 0])
+    return v
+
+
+def gen_layer_norm(r, name):
+    x = rshape(r, lo=1, hi=4)
+    k = r.randint(0, len(x))
+    shape = x[len(x) - k:] if r.random() < 0.85 else [*x[len(x) - k:], 2]
+    sizes = tuple(S(d) for d in shape)  # symbolize turns them into B with the input's dims
+    v = {"input": T(x), "normalized_shape": sizes[0] if len(shape) == 1 and r.random() < 0.1 else sizes}
+    for w in ("weight", "bias"):
+        if r.random() < 0.4:
+            v[w] = T(shape if r.random() < 0.9 else [*shape, 1])
+    if r.random() < 0.2:
+        v["eps"] = r.choice([1e-5, 0.1])
+    return v
+
+
+def gen_group_norm(r, name):
+    x = rshape(r, lo=1, hi=6)
+    c = x[1] if len(x) > 1 else 4
+    v = {"input": T(x), "num_groups": r.choice([d for d in range(1, c + 1) if c % d == 0] + [c + 1, 0])}
+    for w in ("weight", "bias"):
+        if r.random() < 0.4:
+            v[w] = T([c] if r.random() < 0.9 else [c + 1])
+    if r.random() < 0.2:
+        v["eps"] = r.choice([1e-5, 0.1])
+    return v
+
+
+def gen_linear(r, name):
+    x = rshape(r)
+    k = x[-1] if x else 3
+    out = r.randint(1, 4)
+    w = [out, k] if r.random() < 0.8 else [k]
+    if r.random() < 0.12:
+        w[-1] += 1
+    v = {"input": T(x), "weight": T(w)}
+    if r.random() < 0.5:
+        v["bias"] = T(r.choice([[out], [out], [1], [out + 1], []]) if len(w) == 2 else [])
+    return v
+
+
+def gen_embedding(r, name):
+    n = r.randint(1, 6)
+    v = {"input": T(rshape(r), "long" if r.random() < 0.9 else "float", fill=0),
+         "weight": T([n, r.randint(1, 4)] if r.random() < 0.9 else [n])}
+    if r.random() < 0.3:
+        v["padding_idx"] = r.choice([0, -1, n, n - 1, -n - 1])
+    if r.random() < 0.2:
+        v["max_norm"] = r.choice([1.0, 2])
+    if r.random() < 0.2:
+        v["norm_type"] = r.choice([2.0, 1.0])
+    for k in ("scale_grad_by_freq", "sparse"):
+        if r.random() < 0.2:
+            v[k] = flag(r)
+    return v
+
+
+# ---- more tensor methods
+def gen_unbind(r, name):
+    x = rshape(r)
+    v = {"input": T(x, r.choice(["float", "long", "bool"]))}
+    if r.random() < 0.7:
+        v["dim"] = rdim(r, len(x))
+    return v
+
+
+def gen_norm(r, name):
+    x = rshape(r)
+    v = {"input": T(x)}
+    if r.random() < 0.6:
+        v["p"] = r.choice([1, 2, 2.0, 3, float("inf"), 0, "fro", "fro", "nuc", "abc"])
+    u = r.random()
+    if u < 0.35:
+        v["dim"] = rdim(r, len(x))
+    elif u < 0.6 and x:
+        v["dim"] = tuple(r.sample(range(-len(x), len(x)), k=min(len(x), r.randint(1, 3))))
+    if r.random() < 0.4:
+        v["keepdim"] = flag(r)
+    return v
+
+
+def gen_flip(r, name):
+    x = rshape(r)
+    dims = r.sample(range(-len(x), len(x)), k=min(len(x), r.randint(0, 3))) if x else []
+    if r.random() < 0.12:
+        dims.append(dims[0] if dims and r.random() < 0.5 else len(x) + 1)
+    return {"input": T(x, r.choice(["float", "long", "bool"])), "dims": tuple(dims)}
+
+
+def gen_roll(r, name):
+    x = rshape(r, lo=1)
+    k = r.randint(1, max(len(x), 1))
+    v = {"input": T(x)}
+    if r.random() < 0.6 and x:
+        dims = [rdim(r, len(x)) for _ in range(k)]
+        v["shifts"] = tuple(r.randint(-3, 3) for _ in range(k if r.random() < 0.9 else k + 1))
+        v["dims"] = tuple(dims) if len(dims) > 1 or r.random() < 0.5 else dims[0]
+        if len(v["shifts"]) == 1 and r.random() < 0.5:
+            v["shifts"] = v["shifts"][0]
+    else:
+        v["shifts"] = r.choice([1, -2, (1,), (1, 2), 2.5])
+    return v
+
+
+def gen_gather(r, name):
+    x = rshape(r, lo=1)
+    dim = rdim(r, len(x))
+    idx = [r.randint(0, d) if r.random() < 0.8 else d for d in x] if x else r.choice([[], [3]])
+    if r.random() < 0.1 and idx:
+        idx[r.randrange(len(idx))] += 2  # larger than the input outside dim: refused unless it is dim
+    if r.random() < 0.05:
+        idx.append(1)
+    # a float index is refused; torch lets one with no elements pass, which modelspec does not copy
+    wrong = r.random() < 0.1 and all(idx)
+    v = {"input": T(x, r.choice(["float", "long"])), "dim": dim, "index": T(idx, "float" if wrong else "long", fill=0)}
+    if r.random() < 0.2:
+        v["sparse_grad"] = flag(r)
+    return v
+
+
+def gen_index_select(r, name):
+    x = rshape(r)
+    v = {"input": T(x, r.choice(["float", "long", "bool"])), "dim": rdim(r, len(x)),
+         "index": T(r.choice([[r.randint(0, 4)], [r.randint(0, 4)], [], [2, 2]]), "long" if r.random() < 0.9 else
+                    "float", fill=0)}
+    return v
+
+
+def gen_topk(r, name):
+    x = rshape(r)
+    v = {"input": T(x, r.choice(["float", "float", "long"]))}
+    dim = rdim(r, len(x))
+    v["k"] = r.choice([0, 1, 1, 2, 3, 5, -1])
+    if r.random() < 0.7:
+        v["dim"] = dim
+    for k in ("largest", "sorted"):
+        if r.random() < 0.3:
+            v[k] = flag(r)
+    return v
+
+
+def gen_to(r, name):
+    x = T(rshape(r), r.choice(DT_NAMES))
+    u = r.random()
+    v = {"input": x, "dtype": Dt(r.choice(DT_NAMES)) if u < 0.7 else T(rshape(r), r.choice(DT_NAMES))}
+    for k in ("non_blocking", "copy"):
+        if r.random() < 0.2:
+            v[k] = flag(r)
+    return v
+
+
+def gen_cast(r, name):
+    return {"input": T(rshape(r), r.choice(DT_NAMES))}
+
+
+def gen_type_as(r, name):
+    return {"input": T(rshape(r), r.choice(DT_NAMES)), "other": T(rshape(r), r.choice(DT_NAMES))}
 
 
 GENERATORS = {
@@ -491,7 +1071,22 @@ GENERATORS = {
     "max": gen_maxmin, "min": gen_maxmin, "argmax": gen_maxmin, "argmin": gen_maxmin,
     "chunk": gen_chunk, "split": gen_chunk,
     "add": gen_binary, "sub": gen_binary, "mul": gen_binary, "div": gen_binary, "pow": gen_binary,
-    "clamp": gen_clamp,
+    "clamp": gen_clamp, "clip": gen_clamp,
+    "arange": gen_arange, "full": gen_full, "randint": gen_randint,
+    **{n: gen_filled for n in ("zeros", "ones", "empty", "randn", "rand")},
+    **{f"{n}_like": gen_like for n in ("zeros", "ones", "empty", "randn", "rand", "full", "randint")},
+    "expand": gen_expand, "expand_as": gen_expand, "broadcast_to": gen_expand, "repeat": gen_repeat, "tile": gen_repeat,
+    "tril": gen_tri, "triu": gen_tri, "masked_fill": gen_masked_fill, "where": gen_where,
+    **{n: gen_pair("float", "long", "bool") for n in ("eq", "ne", "lt", "le", "gt", "ge")},
+    **{n: gen_pair("bool", "long", "bool", "float") for n in ("bitwise_and", "bitwise_or", "bitwise_xor")},
+    **{n: gen_pair("float", "long", "bool") for n in ("logical_and", "logical_or", "logical_xor")},
+    "bitwise_not": gen_unary("bool", "long", "float"), "logical_not": gen_unary("float", "long", "bool"),
+    "einsum": gen_einsum, "scaled_dot_product_attention": gen_sdpa, "interpolate": gen_interpolate, "pad": gen_pad,
+    **{f"{k}_pool{n}d": gen_pool for k in ("avg", "max", "adaptive_avg", "adaptive_max") for n in (1, 2, 3)},
+    "layer_norm": gen_layer_norm, "group_norm": gen_group_norm, "linear": gen_linear, "embedding": gen_embedding,
+    "unbind": gen_unbind, "norm": gen_norm, "flip": gen_flip, "roll": gen_roll, "gather": gen_gather,
+    "index_select": gen_index_select, "topk": gen_topk, "to": gen_to, "float": gen_cast, "long": gen_cast,
+    "bool": gen_cast, "type_as": gen_type_as,
     # elementwise, one line each: a new op needs its own, with the arguments it really takes
     "abs": elementwise(), "exp": elementwise(), "log": elementwise(), "neg": elementwise(),
     "rsqrt": elementwise(), "sqrt": elementwise(), "sigmoid": elementwise(), "tanh": elementwise(),
@@ -531,12 +1126,13 @@ def make_cases(name: str, n: int) -> list[Case]:
     r = random.Random(f"{SEED}-{name}")
     gen = GENERATORS[name]
     out = []
+    bad = 0.04 if len(OPS[name].params) > 1 else 0.1  # x.float(): only a binding mistake can be wrong
     for _ in range(n):
         case = Case(name, gen(r, name), layout_seed=r.randrange(1 << 30))
         u = r.random()
-        if u < 0.04:
+        if u < bad:
             case.extra_args = (1, 1, 1, 1, 1)  # more arguments than any spelling takes
-        elif u < 0.08:
+        elif u < 2 * bad:
             case.extra_kwargs = {"bogus": 1}
         out.append(case)
     return out
@@ -546,7 +1142,13 @@ def make_cases(name: str, n: int) -> list[Case]:
 def ours_value(v, sizes=None):
     """A test value as `fwd_args`/`apply` pass it: tensors as TensorInfo, lists of tensors as Val([...])."""
     if isinstance(v, T):
-        return TensorInfo(tuple(Val(Sym.var("B") if d == "B" else d) for d in v.shape))
+        return TensorInfo(tuple(Val(Sym.var("B") if d == "B" else d) for d in v.shape), v.dtype)
+    if isinstance(v, S):
+        return Val(Sym.var("B") if v.n == "B" else v.n)
+    if isinstance(v, Dt):
+        return Val(DType(v.name))
+    if isinstance(v, Dev):
+        return Val(Device("x"))
     if isinstance(v, (list, tuple)):
         items = [ours_value(i) for i in v]
         if any(isinstance(i, TensorInfo) for i in items):
@@ -557,7 +1159,13 @@ def ours_value(v, sizes=None):
 
 def torch_value(v, b: int | None, device: str):
     if isinstance(v, T):
-        return torch.zeros([b if d == "B" else d for d in v.shape], device=device)
+        return torch.zeros([b if d == "B" else d for d in v.shape], dtype=TORCH_DTYPE[v.dtype], device=device)
+    if isinstance(v, S):
+        return b if v.n == "B" else v.n
+    if isinstance(v, Dt):
+        return TORCH_DTYPE[v.name]
+    if isinstance(v, Dev):
+        return torch.device(device)
     if isinstance(v, (list, tuple)):
         return type(v)(torch_value(i, b, device) for i in v)
     return v
@@ -620,21 +1228,34 @@ def run_ours(name, kind, ns, args, kwargs, b=None):
 
 
 def symbolize(case: Case, r: random.Random):
-    """The case with one size (>= 2) of its tensors made the symbol B, and that size; None if none fits."""
-    sizes = sorted({d for t in case.tensors() for d in t.shape if isinstance(d, int) and d >= 2})
+    """The case with one size (>= 2) of its tensors (or of its sizes) made the symbol B, and that size; None if
+    none fits."""
+    sizes = sorted({d for t in case.tensors() for d in t.shape if isinstance(d, int) and d >= 2}
+                   | {s.n for s in case.sizes() if type(s.n) is int and s.n >= 2})
     if not sizes:
         return None, None
     v = r.choice(sizes)
 
     def sub(x):
         if isinstance(x, T):
-            return T(["B" if d == v else d for d in x.shape])
-        if isinstance(x, (list, tuple)) and any(isinstance(i, T) for i in x):
+            return T(["B" if d == v else d for d in x.shape], x.dtype, x.fill)
+        if isinstance(x, S):
+            return S("B" if x.n == v else x.n)
+        if isinstance(x, (list, tuple)) and any(True for _ in walk_values(x)):
             return type(x)(sub(i) for i in x)
         return x
 
     return Case(case.name, {k: sub(x) for k, x in case.values.items()}, case.layout_seed, case.extra_args,
                 dict(case.extra_kwargs)), v
+
+
+def symbolic_dims(res) -> list:
+    """The symbolic dims of a result: `check_example` holds each to at least 1 at the example sizes."""
+    if isinstance(res, TensorInfo):
+        return [d.value for d in res.shape if isinstance(d.value, Sym)]
+    if isinstance(res, list):
+        return [d for r in res for d in symbolic_dims(r)]
+    return []
 
 
 STATS: dict[str, Counter] = {}
@@ -675,7 +1296,12 @@ def check_case(case: Case, sym_r: random.Random) -> list[str]:
             problems.append(f"{label} with B={v} symbolic: {type(exc).__name__}: {exc}")
             continue
         stats["symbolic:ok"] += 1
+        needs = [n for n, _ in op_needs(OPS[case.name], [ours_value(a) for a in sargs],
+                                        {k: ours_value(x) for k, x in skwargs.items()}, method=kind == "method", ns=ns)]
         for b in (v, v + 1, v + 3):
+            if any(_eval_dim(d, {"B": b}) < 1 for d in symbolic_dims(res) + needs):
+                stats["symbolic:below 1"] += 1  # forward refuses it at these sizes (check_example, op.needs)
+                continue
             theirs = run_torch(case.name, kind, ns, sargs, skwargs, b=b)
             if theirs[0] == "error":
                 theirs = run_torch(case.name, kind, ns, sargs, skwargs, b=b, device="cpu")
@@ -695,13 +1321,14 @@ def test_op_against_torch(name):
     cases = make_cases(name, CONFIGS_PER_OP)
     sym_r = random.Random(f"{SEED}-{name}-symbolic")
     problems = [p for case in cases for p in check_case(case, sym_r)]
-    assert not problems, f"{len(problems)} disagreements, first ones:\n" + "\n".join(problems[:8])
+    assert not problems, f"{name}: {len(problems)} disagreements, first ones:\n" + "\n".join(problems[:8])
     stats = STATS[name]
     kinds = {k for k, _ in spellings(name)}
     for kind in kinds:
-        assert stats[f"{kind}:ok"] >= 10, f"too few valid {kind} configurations: {dict(stats)}"
-        assert stats[f"{kind}:error"] >= 2, f"too few invalid {kind} configurations: {dict(stats)}"
-    assert stats["symbolic:ok"] >= 5 or name in ("size",), f"too few symbolic configurations: {dict(stats)}"
+        assert stats[f"{kind}:ok"] >= 10, f"{name}: too few valid {kind} configurations: {dict(stats)}"
+        assert stats[f"{kind}:error"] >= 2, f"{name}: too few invalid {kind} configurations: {dict(stats)}"
+    assert stats["symbolic:ok"] >= 5 or name in ("size",), f"{name}: too few symbolic configurations: {dict(stats)}"
+    assert stats["symbolic:below 1"] <= stats["symbolic:ok"], f"{name}: most symbolic answers unchecked: {dict(stats)}"
 
 
 # configurations that once found a bug, pinned whatever the seed draws
@@ -851,6 +1478,31 @@ END_TO_END = [
                      "F.softmax(x, dim=1), torch.log_softmax(x, -1), F.dropout(x, 0.1), x.sigmoid(), torch.tanh(x)"),
     ("x: [B, 3, 4]", "return F.normalize(x, dim=-1), x.clamp(min=0), torch.sqrt(x.abs()), x.pow(2), x[0].t(), "
                      "x.neg()"),
+    # creation, with sizes read from shapes
+    ("x: [B, T=6, 4]", "b, t, c = x.size()\n  return torch.arange(t), torch.arange(0, t, 2), torch.zeros(b, t), "
+                       "torch.ones(x.shape), torch.full((b, 2), 1.5), torch.randn(b, c), torch.rand(t), "
+                       "torch.randint(0, 5, (b, t)), torch.empty(2, c)"),
+    ("x: [B, 3, 4]", "return torch.zeros_like(x), torch.ones_like(x, dtype=torch.long), torch.randn_like(x), "
+                     "torch.rand_like(x), torch.full_like(x, 2), torch.randint_like(x, 3), torch.empty_like(x)"),
+    # broadcasting, masks, comparisons
+    ("x: [B, 1, 4]", "return x.expand(-1, 3, 4), x.expand_as(torch.zeros(x.size(0), 2, 4)), x.repeat(1, 2, 1), "
+                     "torch.tile(x, (2,)), torch.broadcast_to(x, (x.size(0), 5, 4)), x.tile(2, 1, 1)"),
+    ("x: [B, 5, 5]", "mask = torch.ones(5, 5).tril() == 0\n  return x.masked_fill(mask, float('-inf')), "
+                       "torch.where(x > 0, x, 0.0), (x > 0) & (x < 1), ~(x == 0), (x != 0) | (x >= 2), "
+                       "x.clamp(min=0), torch.triu(x, 1), x.eq(0), torch.logical_not(x)"),
+    # contraction and functional forms
+    ("x: [B, 2, 6, 8], y: [B, 2, 7, 8]", "return torch.einsum('bhid,bhjd->bhij', x, y), "
+                                         "F.scaled_dot_product_attention(x, y, y), "
+                                         "F.scaled_dot_product_attention(x, x, x, is_causal=True)"),
+    ("x: [B, 3, 8, 8]", "return F.interpolate(x, scale_factor=2), F.interpolate(x, size=(5, 6), mode='bilinear'), "
+                        "F.pad(x, (1, 2)), F.pad(x, (1, 1, 1, 1), mode='reflect'), F.avg_pool2d(x, 2), "
+                        "F.max_pool2d(x, 3, stride=2), F.adaptive_avg_pool2d(x, 1), F.adaptive_max_pool2d(x, (2, 3)), "
+                        "F.layer_norm(x, (8,)), F.group_norm(x, 3)"),
+    ("x: [B, T=9, 4], tok: Long[B, T]", "w = torch.ones(5, 4)\n  return F.linear(x, w), F.embedding(tok, w), "
+                                        "x.unbind(2)[0], x.norm(dim=-1), x.flip(1), x.roll(1, 1), "
+                                        "x.gather(2, tok[:, :, None]), x.index_select(2, tok[0]), "
+                                        "x.topk(2)[1], x.argmax(-1), x.long().float(), x.to(torch.bool), "
+                                        "x.type_as(tok)"),
 ]
 
 
@@ -885,6 +1537,7 @@ def _probe_fresh(name: str, x):
         "linear": lambda: F.linear(x, torch.ones(6, x.shape[-1])),
         "embedding": lambda: F.embedding(x.abs().long() % 3, torch.ones(3, 2)),
         "one_hot": lambda: F.one_hot(x.abs().long() % 3),
+        "repeat": lambda: x.repeat(1, 2, 1, 1), "tile": lambda: x.tile((1, 1, 2)),
     }
     return probes[name]()
 
@@ -904,3 +1557,248 @@ def test_fresh_results_are_contiguous_in_torch():
                 wrong.append(f"{name} on an input permuted {perm}")
                 break
     assert not wrong, "\n".join(wrong)
+
+
+def _torch_tensors(res):
+    if isinstance(res, torch.Tensor):
+        return [res]
+    if isinstance(res, (tuple, list)):
+        return [t for r in res for t in _torch_tensors(r)]
+    return []
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_results_of_inputs_in_order_are_in_order(name):
+    """forward lets `view` follow an op's result unless ops.result_contiguous says it is out of order: from
+    inputs in order, torch's results must then be contiguous (expand, unbind and attention are not: STRIDED)."""
+    from modelspec.ops import result_contiguous
+
+    wrong = []
+    for case in make_cases(name, CONFIGS_PER_OP):
+        for kind, ns in spellings(name):
+            if kind == "method" and not isinstance(case.values.get(next(iter(case.values))), T):
+                continue
+            args, kwargs = layout(case, op_params(OPS[name], method=kind == "method", ns=ns), kind == "method")
+            if run_ours(name, kind, ns, args, kwargs)[0] != "ok":
+                continue
+            targs = [torch_value(a, None, "cpu") for a in args]
+            tkwargs = {k: torch_value(v, None, "cpu") for k, v in kwargs.items()}
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    res = (getattr(targs[0], name)(*targs[1:], **tkwargs) if kind == "method"
+                           else getattr(MODULES[ns], name)(*targs, **tkwargs))
+            except Exception:  # noqa: BLE001 -- a refusal is test_op_against_torch's business
+                continue
+            if result_contiguous(OPS[name], []) and not all(t.is_contiguous() for t in _torch_tensors(res)):
+                wrong.append(f"{kind} {ns}.{name} args={args} kwargs={kwargs}")
+    assert not wrong, f"{name} gives tensors out of order from inputs in order:\n" + "\n".join(wrong[:5])
+
+
+# torch's overloads, each spelled as people write them: the generators lay arguments out from the first
+# parameter on, so these positional forms, which skip a leading one, are held here
+OVERLOADS = [
+    ("arange", [S(5)], {}), ("arange", [2, S(7)], {}), ("arange", [0, S(7), 2], {}), ("arange", [5], {"step": 2}),
+    ("arange", [], {"end": S(4)}), ("arange", [], {"start": 3}), ("arange", [1, 4.5], {}),
+    ("arange", [S(4)], {"end": 6}),
+    ("arange", [0, 1, 0.25], {}), ("arange", [5, 0, -1], {}), ("arange", [0.5, 3.7], {"dtype": Dt("long")}),
+    ("randint", [S(5), (S(2), S(3))], {}), ("randint", [1, S(5), (S(2),)], {}), ("randint", [S(5)], {"size": (S(2),)}),
+    ("randint", [1, 5], {}), ("randint", [2, S(6)], {"size": (S(3),)}), ("randint", [3], {"high": 6, "size": (S(2),)}),
+    ("randint", [5, 2, (S(2),)], {}), ("randint", [2, (S(2),)], {"dtype": Dt("bool")}),
+    ("randint_like", [T([2, 3]), 5], {}), ("randint_like", [T([2, 3]), 1, 5], {}),
+    ("randint_like", [T([2, 3]), 2], {"high": 4}), ("randint_like", [T([2, 3], "long")], {"low": 1, "high": 3}),
+    ("where", [T([2, 3], "bool")], {}), ("where", [T([2, 3], "bool"), 0.0, T([3])], {}),
+    ("where", [T([2, 3], "bool"), T([2, 3])], {"other": 1}),
+    ("einsum", ["bij,bjk->bik", [T([2, 3, 4]), T([2, 4, 5])]], {}), ("einsum", ["ii", (T([3, 3]),)], {}),
+    ("full", [(S(2), S(3)), 1.5], {}), ("full", [[S(2)], True], {}), ("zeros", [[S(2), S(3)]], {}),
+    ("zeros", [()], {}), ("ones", [], {"size": (S(2),)}), ("empty", [S(2), (S(3),)], {}),
+]
+
+
+@pytest.mark.parametrize("name, args, kwargs", OVERLOADS, ids=[f"{n}{a}{k}" for n, a, k in OVERLOADS])
+def test_overloads_against_torch(name, args, kwargs):
+    ours, theirs = run_ours(name, "function", "torch", args, kwargs), run_torch(name, "function", "torch", args, kwargs)
+    if ours[0] != theirs[0]:
+        theirs = run_torch(name, "function", "torch", args, kwargs, device="cpu")
+    assert ours[0] == theirs[0] and (ours[0] == "error" or ours[1] == theirs[1]), f"ours {ours}, torch {theirs}"
+    sym, v = symbolize(Case(name, {"args": tuple(args), **kwargs}), random.Random(0))
+    if sym is None or ours[0] != "ok":
+        return
+    sargs, skwargs = list(sym.values.pop("args")), sym.values
+    res = run_ours(name, "function", "torch", sargs, skwargs, b=v)
+    assert res == run_torch(name, "function", "torch", sargs, skwargs, b=v), f"with {v} as B"
+
+
+# ---------------------------------------------------------------- tensors forward makes: device, dtype, randomness
+CREATING = """model M(x: [B, T=6, 8], tok: Long[B, T]) {
+    fc = Linear(_, 8)
+    forward(x, tok) {
+        b, t, c = x.size()
+        pos = torch.arange(t)
+        causal = torch.ones(t, t).tril() == 0
+        att = (x @ x.transpose(1, 2)).masked_fill(causal, float("-inf"))
+        y = F.softmax(att, dim=-1) @ x + torch.zeros(b, t, c)
+        noise = torch.randn_like(y) * 0.1
+        ids = torch.randint(0, 5, (b, t)) + tok
+        w = torch.randn(c, 3)
+        u = torch.full((t,), 2.5)
+        r = torch.rand(x.size(1))
+        return fc(y + noise) @ w, pos, ids, u + r
+    }
+}
+"""
+
+
+def test_created_tensors_are_printed_on_the_inputs_device():
+    """The device rule (forward.placement): the tensor a size was read from, else forward's first input; a float
+    one takes that tensor's dtype too, so the module runs in any precision."""
+    code = modelspec.generate_code(CREATING)
+    for line in ("pos = torch.arange(t, device=x.device)",
+                 "causal = torch.ones(t, t, device=x.device, dtype=x.dtype).tril() == 0",
+                 "torch.zeros(b, t, c, device=x.device, dtype=x.dtype)",
+                 "noise = torch.randn_like(y) * 0.1",  # _like: the input's device already
+                 "ids = torch.randint(0, 5, (b, t), device=x.device) + tok",
+                 "w = torch.randn(c, 3, device=x.device, dtype=x.dtype)",
+                 "u = torch.full((t,), 2.5, device=x.device, dtype=x.dtype)",
+                 "r = torch.rand(x.size(1), device=x.device, dtype=x.dtype)"):
+        assert line in code, code
+    two = """model M(tok: Long[B, T=4], y: [B, 3]) {
+    forward(tok, y) {
+        a = torch.arange(y.size(1))
+        z = torch.zeros(tok.size(0), 2)
+        n = torch.arange(tok.shape[1])
+        o = torch.ones(2, device=tok.device)
+        return a, z, n, o, torch.zeros(2, dtype=torch.long)
+    }
+}
+"""
+    code = modelspec.generate_code(two)
+    assert "torch.arange(y.size(1), device=y.device)" in code  # where the size was read
+    assert "torch.zeros(tok.size(0), 2, device=y.device, dtype=y.dtype)" in code  # float: the first float tensor
+    assert "torch.arange(tok.shape[1], device=tok.device)" in code
+    assert "torch.ones(2, device=tok.device, dtype=y.dtype)" in code  # the spec's device= kept
+    assert "torch.zeros(2, dtype=torch.long, device=tok.device)" in code  # and its dtype=
+
+
+def _outputs_on(device: str, dtype=None):
+    model = modelspec.compile_spec(CREATING, device=device, dtype=dtype, seed=0)
+    inputs = modelspec.example_inputs(CREATING, batch=2, device=device, dtype=dtype)
+    with torch.no_grad():
+        return model.eval()(*inputs)
+
+
+def _shapes_and_dtypes(outs):
+    return [(tuple(o.shape), DTYPES.get(o.dtype, str(o.dtype))) for o in outs]
+
+
+def test_created_tensors_run_on_meta():
+    graph = modelspec.elaborate_spec(CREATING)
+    sizes = symbol_sizes(graph, 2)
+    want = [(tuple(_eval_dim(d.value, sizes) for d in o.shape), o.dtype) for o in graph.outputs]
+    outs = _outputs_on("meta")
+    assert all(o.device.type == "meta" for o in outs)
+    assert _shapes_and_dtypes(outs) == want
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_created_tensors_run_on_cuda():
+    outs = _outputs_on("cuda")
+    assert all(o.device.type == "cuda" for o in outs)
+    assert _shapes_and_dtypes(outs) == _shapes_and_dtypes(_outputs_on("meta"))
+
+
+def test_created_floats_follow_the_module_precision():
+    """zeros and randn take x.dtype: in float64 the matmul with torch.randn(c, 3) does not meet a float32."""
+    outs = _outputs_on("cpu", torch.float64)
+    assert [o.dtype for o in outs] == [torch.float64, torch.int64, torch.int64, torch.float64]
+
+
+def test_randomness_in_forward_draws_from_torch_generator():
+    """A seeded forward is reproducible, and the printed code, run standalone, draws the same numbers."""
+    model = modelspec.compile_spec(CREATING, seed=0).eval()
+    inputs = modelspec.example_inputs(CREATING, batch=2)
+    ns = {"__name__": "standalone_spec"}
+    exec(compile(modelspec.generate_code(CREATING), "<printed code>", "exec"), ns)  # noqa: S102 -- the code under test
+    torch.manual_seed(0)
+    twin = ns["M"]().eval()
+    runs = []
+    for net in (model, model, twin):
+        torch.manual_seed(123)
+        with torch.no_grad():
+            runs.append(net(*inputs))
+    for other in runs[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(runs[0], other))
+    torch.manual_seed(124)
+    with torch.no_grad():
+        assert not torch.equal(model(*inputs)[0], runs[0][0])  # another seed, other numbers
+
+
+def test_specs_with_the_new_ops_keep_the_promise():
+    """validgen's oracle (builds, runs in both modes, summary shapes seen by hooks, printed code standalone gives
+    the same state_dict and outputs) on deterministic specs that use the new ops."""
+    import validgen
+
+    for body in ["b, t, c = x.size()\n        m = torch.ones(t, c).tril() == 0\n"
+                 "        return fc(x.masked_fill(m, 0.0)), torch.arange(t) + 1",
+                 "return fc(torch.where(x > 0, x, torch.zeros_like(x))), torch.einsum('btc,bsc->bts', x, x)",
+                 "return fc(F.scaled_dot_product_attention(x, x, x, is_causal=True)), F.pad(x, (1, 1)).flip(-1)",
+                 "return fc(F.layer_norm(x, (8,))).expand(2, -1, -1, -1), x.unbind(2)[0], x.topk(2)[0]"]:
+        text = f"model M(x: [B, T=6, 8]) {{\n    fc = Linear(_, 8)\n    forward(x) {{\n        {body}\n    }}\n}}\n"
+        assert validgen.check_case(text) == "accepted", text
+
+
+def test_mult_adds_of_contractions_are_torch_counts():
+    """einsum, F.linear and attention count in the summary as torch's FlopCounterMode counts them (FLOPs / 2),
+    attention on its unfused path (the fused kernels are opaque to the counter)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    text = """model M(x: [B, 2, T=6, 8], y: [B, 2, 7, 8]) {
+    forward(x, y) {
+        w = torch.ones(5, 8)
+        a = torch.einsum("bhid,bhjd->bhij", x, y)
+        s = F.scaled_dot_product_attention(x, y, y, is_causal=True)
+        return a, s, F.linear(x, w), torch.einsum("bhid,bhid->bh", x, x), torch.einsum("ij", w)
+    }
+}
+"""
+    model = modelspec.compile_spec(text)
+    for batch in (1, 3):
+        inputs = modelspec.example_inputs(text, batch=batch)
+        with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(*inputs)
+        assert modelspec.summarize(text, batch=batch).total_mult_adds == counter.get_total_flops() // 2
+
+
+def test_unknown_names_get_near_names_only():
+    """A slip of the keys finds its op; a word torch has that modelspec does not finds no false friend (the
+    suggestion must be a slip of it, not a word sharing letters: expand is not exp, repeat not reshape)."""
+    from modelspec.errors import _edits, did_you_mean
+
+    names = sorted(OPS)
+    for name in names:
+        if len(name) >= 4:
+            slip = name[:1] + name[2:]  # one letter dropped
+            hint = did_you_mean(slip, names)
+            assert hint is not None and _edits(slip, hint.removeprefix("did you mean ").rstrip("?")) <= 2, name
+    for word in ("cumsum", "repeat_interleave", "expm1", "logsumexp", "baddbmm", "narrow", "movedim", "scatter",
+                 "nonzero", "masked_select", "half", "double", "int", "cdist", "diag", "kron"):
+        hint = did_you_mean(word, names)
+        assert hint is None or _edits(word, hint.removeprefix("did you mean ").rstrip("?")) <= max(2, len(word) // 3)
+    text = "model M(x: [B, 4]) {\n forward(x) {\n  return torch.cumsum(x, 1)\n }\n}"
+    with pytest.raises(modelspec.SpecError) as info:
+        modelspec.elaborate_spec(text)
+    assert info.value.hint.startswith("the nearest torch functions: torch.") and "did you mean" not in info.value.hint
+
+
+def test_fmt_keeps_the_tensor_operators():
+    """`&`, `|`, `^`, `~` and comparisons of tensors print with the parentheses Python's precedence needs, and
+    formatting keeps what a spec means (the IR parses back the same) and is stable."""
+    from modelspec import format_spec
+
+    messy = ("model M(x: [B, 4], m: Bool[B, 4]) {\n forward(x, m) {\n  a = (x>0)&(x<1)|~m^m\n  b = ~ (x == 0)\n"
+             "  c = (m | m) & m\n  d = x.masked_fill(~(x > 0) & m, 0.0)\n  return a, b, c, d\n }\n}\n")
+    tidy = format_spec(messy)
+    assert "a = (x > 0) & (x < 1) | ~m ^ m" in tidy and "b = ~(x == 0)" in tidy and "c = (m | m) & m" in tidy
+    assert format_spec(tidy) == tidy
+    assert modelspec.generate_code(tidy) == modelspec.generate_code(messy)  # the same model, the same code
