@@ -132,7 +132,10 @@ class ModuleBuilder:
             if not isinstance(v, Recipe):
                 return v
             saved = self.state.total_params  # counted once, by the layer that owns it
-            inst = self.instantiate(v, inputs[:1] if inputs else inputs, scope, f"{name}")
+            # as many of the inputs as the argument takes: a decoder layer both of its stack's (tgt, memory)
+            counts = CATALOG[v.name].input_counts() if v.kind == "layer" and v.name in CATALOG else (1,)
+            n = max((c for c in counts if c <= len(inputs)), default=1)
+            inst = self.instantiate(v, inputs[:n], scope, f"{name}")
             self.state.total_params = saved
             return Val(ModuleArg(inst.node.type_name, inst.node.total_params, dict(inst.node.args)), inst.expr)
 

@@ -41,7 +41,6 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
-from modelspec import SpecError
 from modelspec.layers import CATALOG
 from modelspec.layers.base import (
     INFER,
@@ -895,11 +894,9 @@ def test_cell_state_of_another_rank():
     assert isinstance(run_catalog(square).error, ShapeProblem) and isinstance(run_catalog(other).error, ShapeProblem)
 
 
-@pytest.mark.xfail(strict=True, raises=SpecError, reason="modules.resolve_module_args builds a module argument "
-                   "on the stack's first input alone; a TransformerDecoderLayer takes two")
 def test_a_decoder_stack_in_a_spec():
-    """TransformerDecoder's rule is held against torch above; a spec cannot build one yet, as the elaborator builds
-    its decoder_layer for tgt alone. When it can, this passes (strict: then remove the mark)."""
+    """TransformerDecoder's decoder_layer is built for both of the stack's inputs (tgt, memory), as torch calls it;
+    its parameters are the stack's, counted once, as torch counts them."""
     import modelspec
 
     spec = """model M(tgt: [T=5, B, 16], memory: [S=7, B, 16]) {
@@ -909,6 +906,10 @@ def test_a_decoder_stack_in_a_spec():
     net = modelspec.compile_spec(spec, seed=0)
     tgt, memory = modelspec.example_inputs(spec)
     assert tuple(net.eval()(tgt, memory).shape) == tuple(tgt.shape)
+    reference = nn.TransformerDecoder(nn.TransformerDecoderLayer(16, 2, 32), 2)
+    count = sum(p.numel() for p in reference.parameters())
+    assert sum(p.numel() for p in net.parameters()) == count
+    assert modelspec.elaborate_spec(spec).total_params == count
 
 
 def test_fast_path_ignores_is_causal():
