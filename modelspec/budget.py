@@ -139,6 +139,9 @@ class _Floors:
             inner.update((p.name, v) for p, v in zip(block.params, key[1]) if v is not None)
             self.memo[key] = Floor()  # a block that uses itself is refused elsewhere; here it adds nothing more
             self.memo[key] = self.body(block.body, inner)
+            if isinstance(block.value, ir.Call):  # `= Sequential(...)`: its modules are the block's own
+                self.memo[key] += sum((self.items(a.value if isinstance(a, ir.Starred) else a, inner, [])
+                                       for a in block.value.args), Floor())
         return self.memo[key]
 
     def passes(self, it, env: dict, body: list) -> int:

@@ -31,10 +31,12 @@ from .errors import (
 from .budget import Floor, check_memory, work_floor
 from .forward import ForwardEvaluator
 from .layers import CATALOG
+from .layers.base import Bound
 from .model import ClassDef, Line, ModelGraph, ModuleNode, TensorInfo
 from .modules import ModuleBuilder
-from .names import GENERATED, name_problem
+from .names import GENERATED, is_attribute_name, name_problem
 from .ops import slice_len
+from .printer import source
 from .shapes import MAX_TERMS, ExprTooLarge, Sym, Val, const_expr, evaluate, is_dim, shape_str
 from .static import StaticEvaluator
 from .values import (
@@ -111,6 +113,8 @@ class Elaborator:
                         raise SpecNameError(f"block {item.name} has two parameters named {p.name!r}", p.span,
                                             hint="rename one of them")
                     names.add(p.name)
+                if item.value is not None:
+                    self._check_sequential_block(item)
                 self.state.blocks[item.name] = item
             elif isinstance(item, ir.Const):
                 val = self.static.eval_static(item.value, self.top_scope(item.span), {})
@@ -120,6 +124,17 @@ class Elaborator:
                 else:
                     raise SpecArgError(f"const {item.name!r} must be a number, string, bool or tuple", item.value.span,
                                        hint='a const is known before any tensor exists, e.g. const WIDTH = 64')
+
+    @staticmethod
+    def _check_sequential_block(block: ir.Block):
+        """``block Name(p) = ...`` is a block shaped like nn.Sequential: its value must be a Sequential(...)."""
+        value = block.value
+        func = StaticEvaluator.dotted(value.func) if isinstance(value, ir.Call) else None
+        if func not in ("Sequential", "nn.Sequential", "torch.nn.Sequential"):
+            raise SpecArgError(
+                f"block {block.name} = ... must be a Sequential(...) of modules", value.span,
+                hint=f"write block {block.name}(...) = Sequential(Conv2d(...), ReLU()), or give the block a body: "
+                     f"block {block.name}(...) {{ conv = Conv2d(...) }}")
 
     def _check_name(self, name: str, span: Span, what: str):
         if name.startswith("__") or keyword.iskeyword(name) or name in GENERATED:
@@ -235,6 +250,7 @@ class Elaborator:
         for cls in self.state.classes:
             cls.init_lines = [Line(ln.indent, E.replace_names(ln.stmt, renamed), ln.shapes, ln.more)
                               for ln in cls.init_lines]
+            cls.super_init = E.replace_names(cls.super_init, renamed)
         for node in root.walk():
             if node.kind == "block" and node.type_name in renamed:
                 node.type_name = renamed[node.type_name].id
@@ -265,6 +281,25 @@ class Elaborator:
                     hint="declare a larger example size (T=128), or slice within the smallest size: x[:, :k] "
                          "with k at most the example")
 
+    def check_below(self, below, bound, span, label: str) -> None:
+        """Indices counted in forward (``torch.arange(t)``, below ``t``) must stay below a table's size ``bound``:
+        at every example size of the symbols they count to, as nanoGPT asserts ``t <= block_size``."""
+        if below == bound:  # torch.arange(x.shape[1]) into that same dim
+            return
+        symbols = set().union(*(v.symbols for v in (below, bound) if isinstance(v, Sym)))
+        at = [(evaluate(below, s) if isinstance(below, Sym) else below,
+               evaluate(bound, s) if isinstance(bound, Sym) else bound)
+              for s in self.example_sizes() if symbols <= set(s)]
+        if not at:
+            raise SpecShapeError(f"{label} takes indices below {bound}, and these count up to {below}, whose size "
+                                 f"is not known when the spec is compiled", span,
+                                 hint="give the symbol an example size in the input's type: idx: Long[B, T=64]")
+        over = next(((n, b) for n, b in at if n > b), None)
+        if over is not None:
+            raise SpecShapeError(f"{label} takes indices below {bound}, but these reach {below} - 1 = {over[0] - 1}",
+                                 span, hint=f"keep the count within the table: an example size of at most {over[1]}, "
+                                            f"or a larger table")
+
     def check_example(self, infos, span, label: str):
         """Every symbolic dim must be a size (>= 1) at the example sizes the rules are held to: each
         symbol's declared example (``T=128``, else 8) and the batch at 1, 2 and 3."""
@@ -292,7 +327,15 @@ class Elaborator:
         dims = []
         for d in t.dims:
             if isinstance(d, ir.SymDim):
-                self.state.symbols.setdefault(d.name, d.example)
+                if d.example < 1:
+                    raise SpecArgError(f"the example size of {d.name} must be at least 1, not {d.example}", d.span,
+                                       hint=f"give a size the model runs at, e.g. {d.name}=16")
+                known = self.state.symbols.get(d.name)
+                if known is not None and known != d.example:
+                    raise SpecArgError(f"{d.name} has the example size {known} already; here it is {d.example}",
+                                       d.span, hint=f"one symbol has one example size: write {d.name}={known}, or "
+                                                    f"just {d.name}")
+                self.state.symbols[d.name] = d.example
                 dims.append(Val(Sym.var(d.name)))
                 continue
             if isinstance(d, ir.Name) and d.id not in scope.env and d.id not in self.state.consts:
@@ -316,8 +359,11 @@ class Elaborator:
     # -- bodies -----------------------------------------------------------------
     def run_scope(self, scope: Scope, body: list, inputs, node: ModuleNode, span: Span, input_decls=None):
         """Evaluate a body: children, params, then forward on the inputs."""
-        forward = None
+        forward, ties = None, []
         for stmt in body:
+            if isinstance(stmt, ir.Tie):
+                ties.append(stmt)
+                continue
             if isinstance(stmt, ir.Forward):
                 if forward is not None:
                     raise SpecNameError("a second forward in the same body", stmt.span,
@@ -372,13 +418,101 @@ class Elaborator:
                 if self.modules.recipe_needs_input(slot.recipe):
                     raise SpecShapeError(
                         f"child {slot.name!r} is never called in forward, so the input shape its `_` "
-                        f"arguments need is unknown", slot.span, hint="call it in forward, or give every argument",
+                        f"arguments need is unknown", slot.span,
+                        hint="call it in forward, or give every argument" if is_attribute_name(slot.name) else
+                        "give every argument: forward cannot call a child named by a string; name it with an "
+                        "identifier to call it",
                     )
                 slot.instance = self.modules.instantiate(slot.recipe, None, scope, slot.name)
         node.children = [s.instance.node for s in scope.children.values() if s.instance is not None]
         node.params = sum(self._raw_numel(r) for r in scope.raw if r[0] == "param")
         node.trainable = node.params
         node.buffers = sum(self._raw_numel(r) for r in scope.raw if r[0] == "buffer")
+        if ties:
+            for slot in scope.children.values():  # a container's modules are its children from here on
+                if slot.instance is not None:
+                    self.modules.finish_container(slot.instance, scope)
+            for stmt in ties:
+                self.tie(stmt, scope, node)
+        return outs
+
+    def tie(self, stmt: ir.Tie, scope: Scope, node: ModuleNode) -> None:
+        """``lm_head.weight = wte.weight``: one parameter held by two modules, as nanoGPT ties its embedding to
+        its output layer. torch's ``parameters()`` lists a shared parameter once, so it is counted once: at the
+        module that takes it, its own is gone."""
+        value = self.static.dotted(stmt.value)
+        if value is None or "." not in value:
+            raise SpecArgError("a parameter is tied to another module's parameter, named by its path", stmt.value.span,
+                               hint="write lm_head.weight = wte.weight")
+        target, target_shape = self.parameter_at(stmt.target, node, stmt.span)
+        shared, shared_shape = self.parameter_at(value.split("."), node, stmt.value.span)
+        if shared == target:
+            raise SpecArgError(f"{'.'.join(stmt.target)} is tied to itself", stmt.span,
+                               hint="name the parameter of another module on the right")
+        if target_shape != shared_shape:
+            shown = [shape_str(tuple(Val(d) for d in s)) for s in (target_shape, shared_shape)]
+            raise SpecShapeError(f"cannot tie {'.'.join(stmt.target)} {shown[0]} to {value} {shown[1]}: a shared "
+                                 f"parameter has one shape", stmt.span,
+                                 hint="tie parameters of the same shape: Linear(D, V).weight is [V, D], as is "
+                                      "Embedding(V, D).weight")
+        module, name = target
+        if name in module.tied or shared[1] in shared[0].tied:
+            raise SpecArgError(f"{'.'.join(stmt.target)} is tied twice", stmt.span,
+                               hint="tie each parameter once, to the one that keeps it")
+        keeper = f"{module.path}.{name}"
+        if any(keeper == path for n in node.walk() for path in n.tied.values()):
+            raise SpecArgError(f"{'.'.join(stmt.target)} is shared already: another module took this parameter, "
+                               f"and would keep the old one", stmt.span,
+                               hint="tie every module to the one that keeps the parameter: a.weight = c.weight "
+                                    "and b.weight = c.weight")
+        module.tied[name] = shared[0].path + "." + shared[1]
+        numel = math.prod(target_shape)
+        module.params -= numel
+        module.trainable -= numel
+        scope.tie_lines.append(Line(2, E.Assign(source(E.attr(E.SELF, *stmt.target)),
+                                                E.attr(E.SELF, *value.split(".")))))
+
+    def parameter_at(self, path: list[str], node: ModuleNode, span):
+        """The (module, parameter name) a dotted path of a body names, and the parameter's shape."""
+        *modules, param = path
+        here = node
+        for i, name in enumerate(modules):
+            child = next((c for c in here.children if c.name == name), None)
+            if child is None:
+                where = ".".join(modules[:i]) or node.type_name
+                raise SpecNameError(f"{where} has no child {name!r}", span,
+                                    hint=suggest(name, [c.name for c in here.children], "children"))
+            here = child
+        weights = here.layer.weights if here.kind == "layer" and here.layer is not None else None
+        shapes = weights(Bound(values=dict(here.args))) if weights is not None else {}
+        if param not in shapes:
+            raise SpecNameError(f"{'.'.join(modules)} ({here.type_name}) has no parameter {param!r}", span,
+                                hint=suggest(param, shapes, "parameters") if shapes else
+                                "tie the parameters of layers such as Linear and Embedding")
+        shape = tuple(d.value if isinstance(d, Val) else d for d in shapes[param])
+        return (here, param), shape
+
+    def run_sequential(self, scope: Scope, value: ir.Call, inputs: list[TensorInfo], node: ModuleNode) -> list:
+        """A block written ``block Name(p) = Sequential(...)``: its modules are the class's own children 0, 1, ...,
+        passed to nn.Sequential's constructor, whose forward runs them in order."""
+        if len(inputs) != 1:
+            raise SpecArgError(f"block {scope.name} is a Sequential, which takes one input, but is called with "
+                               f"{len(inputs)}", value.span,
+                               hint="give the block a body and a forward(x, y) that says how the inputs flow")
+        recipe = self.static.eval_static(value, scope, scope.env, allow_modules=True)
+        src = scope.step("input", "x", shapes=[inputs[0].shape])
+        inst = self.modules.build_sequential(recipe, inputs, scope, scope.name, scope.path)
+        for item in inst.items:  # the dataflow, for diagrams: each module after the one before
+            src = scope.step("module", f"{item.node.name} ({item.node.type_name})", [src],
+                             [t.shape for t in item.node.outputs], path=item.node.path)
+        outs = inst.node.outputs
+        scope.step("output", "output", [src], [t.shape for t in outs])
+        scope.forward_params = ["x"]
+        scope.sequential = True
+        scope.super_init = E.Call(E.attr(E.call("super"), "__init__"), inst.expr.args, inst.expr.keywords,
+                                  inst.expr.explode)
+        node.flow = scope.flow
+        node.children = [item.node for item in inst.items]
         return outs
 
     @staticmethod
@@ -421,8 +555,13 @@ class Elaborator:
                 raise SpecShapeError(f"{stmt.kind} {stmt.name!r} needs a fixed shape, not {shape_str(info.shape)}",
                                      stmt.type.span, hint='give every dim as a number, a const or a block parameter')
         dims = [expr_of(d) for d in info.shape]
-        init = self.init_expr(stmt.init, dims, info, stmt, scope)
         is_param = isinstance(stmt, ir.Param)
+        if is_param and info.dtype != "float":
+            raise SpecArgError(f"param {stmt.name!r} is {stmt.type.dtype}, but a parameter is trained, and torch "
+                               f"trains only floating-point tensors", stmt.type.span,
+                               hint=f"declare it without a dtype, param {stmt.name}: [...]; or hold indices or a "
+                                    f"mask in a buffer: buffer {stmt.name}: {stmt.type.dtype}[...]")
+        init = self.init_expr(stmt.init, dims, info, stmt, scope)
         scope.raw.append(("param" if is_param else "buffer", stmt.name, info, init, is_param))
         scope.order.append(stmt.name)
         scope.env[stmt.name] = ParamRef(stmt.name, info)
@@ -484,6 +623,16 @@ class Elaborator:
             raise SpecArgError(f"init {name} needs at least 2 dims, the shape is {shape_str(info.shape)}", init.span,
                                hint="use normal(mean, std) or uniform(a, b) for a 1-d tensor")
         values = [expr_of(a) for a in args]
+        if info.dtype != "float":  # a Long or Bool buffer: made in its dtype, as torch.ones(4, 4) is not
+            dtype = {"long": E.attr("torch", "long"), "bool": E.attr("torch", "bool")}[info.dtype]
+            if name not in ("zeros", "ones", "constant", "empty"):
+                raise SpecArgError(f"init {name} draws floating-point numbers, but {stmt.name!r} is "
+                                   f"{stmt.type.dtype}", init.span,
+                                   hint="a Long or Bool buffer takes zeros, ones, constant(value) or empty")
+            if name == "constant":
+                v = args[0]
+                return E.call(func, E.TupleExpr(tuple(dims)), expr_of(v), dtype=dtype)
+            return E.call(func, *dims, dtype=dtype)
         if name == "constant":  # torch.full takes a tuple, and makes a Long tensor of an int
             v = args[0]
             value = E.Constant(float(v.value)) if v.expr is None else (

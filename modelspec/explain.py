@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from . import expr as E
 from .model import ClassDef, Line, ModelGraph, ModuleNode
-from .printer import CODE, INDENT, LINE_WIDTH as WIDTH, layout, statement_lines
+from .names import is_attribute_name
+from .printer import CODE, INDENT, LINE_WIDTH as WIDTH, layout, statement_lines, string_literal
 from .shapes import shape_str
 
 
@@ -40,10 +41,10 @@ def explain_doc(cls: ClassDef, graph: ModelGraph) -> list[str]:
         return []
     params = f"{counts[0]:,} parameters" if len(counts) == 1 else \
         f"{counts[0]:,} to {counts[-1]:,} parameters, by use"
-    uses = f"; {len(nodes)} uses ({_paths(nodes)})" if len(nodes) > 1 else f"; used as {nodes[0].path}"
+    uses = f"; {len(nodes)} uses ({_paths(nodes)})" if len(nodes) > 1 else f"; used as {_shown(nodes[0].path)}"
     doc = [f"{cls.name}: {params}{uses}."]
     if len(nodes) > 1 and _varies(cls, graph):
-        doc.append(f"The comments give the sizes of its first use, {nodes[0].path}; other uses differ.")
+        doc.append(f"The comments give the sizes of its first use, {_shown(nodes[0].path)}; other uses differ.")
     return doc
 
 
@@ -69,10 +70,13 @@ def _annotate_line(ln: Line, cls: ClassDef, by_path: dict) -> list[str] | None:
     nodes = [by_path[p] for p in (_child_path(path, stmt.name) for path in _instance_paths(cls)) if p in by_path]
     if not nodes:
         return None
-    out = _annotate(f"self.{stmt.name} = ", stmt.value, nodes[0], ln.indent)
+    if is_attribute_name(stmt.name):
+        out = _annotate(f"self.{stmt.name} = ", stmt.value, nodes[0], ln.indent)
+    else:  # a child named "block1-0"
+        out = _annotate(f"self.add_module({string_literal(stmt.name)}, ", stmt.value, nodes[0], ln.indent, ")")
     first = _child_path(_instance_paths(cls)[0], stmt.name)
     if nodes[0].path != first:  # absent from the first use: say whose sizes these are
-        out.insert(0, f"{pad}# (as built at {nodes[0].path})")
+        out.insert(0, f"{pad}# (as built at {_shown(nodes[0].path)})")
     return out
 
 
@@ -83,33 +87,66 @@ def _lines(ln: Line) -> list[str]:
 def _annotate(head: str, value, node: ModuleNode, depth: int, tail: str = "") -> list[str]:
     """Comment lines for ``node`` above its constructor call; inside an exploded container, one per element."""
     pad = INDENT * depth
-    out = [pad + "# " + c for c in describe(node, width=WIDTH - len(pad) - 2)]
+    return [pad + "# " + c for c in describe(node, width=WIDTH - len(pad) - 2)] + _elements(
+        head, value, node, depth, tail)
+
+
+def _elements(head: str, value, node: ModuleNode, depth: int, tail: str = "") -> list[str]:
+    """``head``, the call ``value`` and ``tail``; a container exploded one module a line (``node``'s children)
+    with each element's comment above it."""
     items = _container_items(value)
     if items is None or len(items[2]) != len(node.children):
-        return out + [INDENT * line.depth + line.text
-                      for line in layout([head, *CODE.expr(value), tail], depth, hug=True)]
+        made = [INDENT * line.depth + line.text for line in layout([head, *CODE.expr(value), tail], depth, hug=True)]
+        if node.children and _repeats(value):  # [Block(...) for _ in range(n)]: what each of them is
+            pad = INDENT * depth
+            first = describe(node.children[0], width=WIDTH - len(pad) - 2)
+            first[-1] += f" (each of the {len(node.children)})"
+            return [pad + "# " + c for c in first] + made
+        return made
     opener, closer, entries = items
-    out.append(pad + head + opener)
-    for (key, item), child in zip(entries, node.children):
-        out += _annotate(f"{CODE.text(key)}: " if key is not None else "", item, child, depth + 1, ",")
-    out.append(pad + closer + tail)
+    out = [INDENT * depth + head + opener]
+    for (before, item, after), child in zip(entries, node.children):
+        out += _annotate(before, item, child, depth + 1, after)
+    out.append(INDENT * depth + closer + tail)
     return out
 
 
+def _repeats(value) -> bool:
+    """Whether a container's call holds its modules as a comprehension: ``nn.Sequential(*[m for _ in ...])``."""
+    args = [a.value if a.kind == "starred" else a for a in getattr(value, "args", ())]
+    return value.kind == "call" and len(args) == 1 and args[0].kind == "listcomp"
+
+
 def _container_items(value):
-    """(opener, closer, [(key or None, item)]) of a container exploded one module a line, else None."""
+    """(opener, closer, [(text before, item, text after)]) of a container exploded one module a line, else None:
+    ``nn.Sequential(`` and ``)``, ``nn.ModuleDict({`` and ``})`` with ``"key": `` before an item, or
+    ``nn.Sequential(OrderedDict([`` and ``]))`` with ``("key", `` before one and ``),`` after it."""
     if value.kind != "call" or value.keywords:
         return None
     func = CODE.text(value.func)
     if value.explode:
-        return f"{func}(", ")", [(None, a) for a in value.args]
+        return f"{func}(", ")", [("", a, ",") for a in value.args]
     if len(value.args) == 1 and getattr(value.args[0], "explode", False):
         inner = value.args[0]
         if inner.kind == "list":
-            return f"{func}([", "])", [(None, a) for a in inner.items]
+            return f"{func}([", "])", [("", a, ",") for a in inner.items]
         if inner.kind == "dict":
-            return f"{func}({{", "})", list(zip(inner.keys, inner.values))
+            return f"{func}({{", "})", [(f"{CODE.text(k)}: ", v, ",") for k, v in zip(inner.keys, inner.values)]
+    named = value.args[0] if len(value.args) == 1 else None  # OrderedDict([("conv", m), ...])
+    if named is not None and named.kind == "call" and named.func == E.Name("OrderedDict") and len(named.args) == 1 \
+            and getattr(named.args[0], "explode", False):
+        pairs = named.args[0].items
+        return f"{func}(OrderedDict([", "]))", [(f"({CODE.text(k)}, ", m, "),") for k, m in (p.items for p in pairs)]
     return None
+
+
+def explain_super_init(cls: ClassDef, graph: ModelGraph) -> list[str]:
+    """``super().__init__(modules...)`` of a block ``= Sequential(...)``, a comment before each module, in
+    the sizes of the class's first use."""
+    nodes = _instances(cls, graph)
+    if not nodes:
+        return statement_lines(Line(2, E.ExprStmt(cls.super_init)))
+    return _elements("", cls.super_init, nodes[0], 2)
 
 
 def describe(node: ModuleNode, width: int | None = None) -> list[str]:
@@ -168,7 +205,15 @@ def _instances(cls: ClassDef, graph: ModelGraph) -> list[ModuleNode]:
 
 def _paths(nodes: list[ModuleNode]) -> str:
     paths = [n.path for n in nodes]
+    paths = [_shown(p) for p in paths]
     return ", ".join(paths) if len(paths) <= 4 else f"{paths[0]}, {paths[1]}, ..., {paths[-1]}"
+
+
+def _shown(path: str) -> str:
+    """A module path as a docstring or comment may hold it: a child named by a string ("block1-0") may hold
+    a quote, a backslash or a letter beyond ASCII, which are escaped as in a string literal, so that no name
+    can end the docstring it is shown in."""
+    return string_literal(path)[1:-1]
 
 
 def _varies(cls: ClassDef, graph: ModelGraph) -> bool:
@@ -182,6 +227,9 @@ def _varies(cls: ClassDef, graph: ModelGraph) -> bool:
                 node = by_path.get(_child_path(path, ln.stmt.name))
                 if node is not None:
                     texts.extend(_all_descriptions(node))
+        if cls.super_init is not None and path in by_path:  # a block `= Sequential(...)`: its own children
+            for child in by_path[path].children:
+                texts.extend(_all_descriptions(child))
         seen.add(tuple(texts))
     return len(seen) > 1
 

@@ -305,7 +305,7 @@ class ForHead:
     """``for var in iter:``; the body is the lines indented under it."""
 
     kind: ClassVar[str] = "for"
-    var: str
+    var: object  # str | tuple: ``for name, layer in ...``
     iter: object
 
 

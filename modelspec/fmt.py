@@ -37,6 +37,7 @@ from .printer import _PAIRS, INDENT, PREC_ARITH, PREC_OR, ExprPrinter, Group, Li
 _NUMBER = (r"(?:[0-9][0-9_]*)?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?|[0-9][0-9_]*\.(?:[eE][-+]?[0-9]+)?"
            r"|[0-9][0-9_]*[eE][-+]?[0-9]+|0[xX][0-9a-fA-F_]+|[0-9][0-9_]*")
 _SIGNED_NUMBER = re.compile(rf"[-+\s]*({_NUMBER})")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # the grammar's NAME
 # What may hold a bracket without being one: strings and comments.
 _LEXEMES = re.compile(r""""(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|#[^\n]*|[()\[\]{}]""")
 
@@ -204,6 +205,8 @@ class _Printer(ExprPrinter):
     def block_fmt(self, node: ir.Block, depth: int) -> list[Line]:
         params = self.src.opener("(", self.src.start(node))
         head = [f"block {node.name}", self.node_group(params, node.params, self.block_param_fmt)]
+        if node.value is not None:  # block Name(p) = Sequential(...)
+            return self.seq_lines([*head, " = ", *self.expr(node.value)], node, depth)
         return self.body_lines(head, node, depth, self.src.opener("{", self.src.match[params]), node.body)
 
     def block_param_fmt(self, node: ir.BlockParam) -> list:
@@ -227,10 +230,15 @@ class _Printer(ExprPrinter):
 
     # -- body
     def child_fmt(self, node: ir.Child, depth: int) -> list[Line]:
+        # a name that is no identifier was written as a string ("block1-0"); the parser takes no other in quotes
+        name = node.name if _NAME.fullmatch(node.name) else _string(node.name)
         if node.cond is None:
-            return self.seq_lines([f"{node.name} = ", *self.expr(node.value)], node, depth)
-        seq = [f"{node.name} = ", *self.expr(node.value, PREC_OR), " if ", *self.expr(node.cond, PREC_OR)]
+            return self.seq_lines([f"{name} = ", *self.expr(node.value)], node, depth)
+        seq = [f"{name} = ", *self.expr(node.value, PREC_OR), " if ", *self.expr(node.cond, PREC_OR)]
         return self.seq_lines(seq, node, depth)
+
+    def tie_fmt(self, node: ir.Tie, depth: int) -> list[Line]:
+        return self.seq_lines([".".join(node.target) + " = ", *self.expr(node.value)], node, depth)
 
     def param_fmt(self, node: ir.Param | ir.Buffer, depth: int) -> list[Line]:
         seq = [f"{node.kind} {node.name}: ", *self.tensor_type_fmt(node.type)]
@@ -260,8 +268,11 @@ class _Printer(ExprPrinter):
         return self.seq_lines(seq, node, depth)
 
     def for_fmt(self, node: ir.For, depth: int) -> list[Line]:
-        head = [f"for {node.var} in ", *self.expr(node.iter)]
+        head = [f"for {_target(node.target, top=True)} in ", *self.expr(node.iter)]
         return self.body_lines(head, node, depth, self.src.opener("{", self.src.end(node.iter)), node.body)
+
+    def call_stmt_fmt(self, node: ir.CallStmt, depth: int) -> list[Line]:
+        return self.seq_lines(self.expr(node.call), node, depth)
 
     def if_fmt(self, node: ir.If, depth: int) -> list[Line]:
         head = ["if ", *self.expr(node.test)]

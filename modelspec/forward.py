@@ -24,14 +24,18 @@ from .ops import (BROADCAST_HINT, F_NAMES, F_SPELLINGS, OPERATORS, OPS, TORCH_DT
                   Device, DType, apply_op, function_prefix, matmul_macs, matmul_rule, op_indexes, op_macs, op_needs,
                   op_signature, operator_rule, result_contiguous, SAME_VALUES, slice_len, unary_rule)
 from .printer import CODE, flat, source
-from .static import BUILTIN_CALLS
+from .static import BUILTIN_CALLS, quoted_child_hint
+from .names import is_attribute_name
 from .shapes import ExprTooLarge, Sym, Val, evaluate
 from .modules import _flat_infos
 from .values import (
     CONTAINERS,
     Elaboration,
     ChildSlot,
+    ListVal,
+    Mode,
     ModRef,
+    ModuleView,
     ParamRef,
     Scope,
     TensorVal,
@@ -121,8 +125,12 @@ class ForwardEvaluator:
             return outs
         if k == "for":
             return self.fwd_for(stmt, scope, env)
+        if k == "call_stmt":
+            return self.grow_list(stmt.call, scope, env)
         if k == "if":
             test = self.fwd_expr(stmt.test, scope, env)
+            if isinstance(test, Val) and isinstance(test.value, Mode):
+                return self.if_training(stmt, test, scope, env)
             if isinstance(test, (TensorVal, TupleVal)):
                 raise SpecArgError(f"this `if` tests {self.static.describe(test)}, but forward's conditions are "
                                    f"decided at compile time, when the spec is compiled, before any tensor holds "
@@ -140,6 +148,56 @@ class ForwardEvaluator:
                     return r
             return None
         raise AssertionError(k)
+
+    def if_training(self, stmt: ir.If, test: Val, scope: Scope, env: dict):
+        """``if training { ... } else { ... }``: both branches printed under ``if self.training:``, as stochastic
+        depth is written. A name either branch assigns keeps one shape after it, whichever ran."""
+        lists = {id(v.items): (v, len(v.items)) for v in env.values() if isinstance(v, ListVal)}
+        scope.emit(E.IfHead(test.expr))
+        envs = []
+        for i, branch in enumerate((stmt.body, stmt.orelse)):
+            if i == 1:
+                if not branch:
+                    envs.append(dict(env))
+                    break
+                scope.emit(E.ElseHead())
+            inner = dict(env)
+            start = len(scope.lines)
+            scope.indent += 1
+            for s in branch:
+                if s.kind == "return":
+                    raise SpecArgError("return inside `if training` is not supported", s.span,
+                                       hint="assign in each branch, return after the if")
+                self.fwd_stmt(s, scope, inner)
+            scope.indent -= 1
+            if len(scope.lines) == start:
+                scope.lines.append(Line(scope.indent + 1, E.Pass()))
+            if any(len(v.items) != n for v, n in lists.values()):
+                raise SpecArgError("a list grows inside `if training`, so its length would depend on the mode",
+                                   stmt.span, hint="grow lists outside the if; choose tensors inside it")
+            envs.append(inner)
+        for name in set(envs[0]) | set(envs[1]):
+            a, b = envs[0].get(name), envs[1].get(name)
+            if a is b:
+                continue
+            if a is None or b is None:
+                if name in env:  # assigned in one branch only: the other keeps the value from before
+                    a, b = a or env[name], b or env[name]
+                else:
+                    continue  # a temporary of one branch, gone after it
+            if _number(a) and _number(b) and a.value != b.value:
+                train, other = (a, b) if test.value.train else (b, a)
+                env[name] = Val(Mode(train.value, other.value), E.Name(name))  # p = 0.1 in training, 0.0 in eval
+                continue
+            if not _same_kind(a, b):
+                dtypes = isinstance(a, TensorVal) and isinstance(b, TensorVal) and a.info.dtype != b.info.dtype
+                shown = [self.static.describe(v) + (f" of {v.info.dtype}" if dtypes else "") for v in (a, b)]
+                raise SpecShapeError(f"`{name}` would be {shown[0]} in training and {shown[1]} in eval; after "
+                                     f"the if it must be one",
+                                     stmt.span, hint="give it the same shape in both branches: stochastic depth "
+                                                     "scales x in training and passes it as is in eval")
+            env[name] = a
+        return None
 
     def flat_infos(self, v) -> list[TensorInfo]:
         out = []
@@ -172,6 +230,8 @@ class ForwardEvaluator:
             scope.locals.add(t.id)
             if isinstance(value, TensorVal):
                 env[t.id] = TensorVal(value.info, E.Name(t.id), src=value.src)
+            elif isinstance(value, ListVal):
+                env[t.id] = ListVal(value.items, E.Name(t.id), src=value.src)  # one list, two names: as in Python
             elif isinstance(value, TupleVal):
                 env[t.id] = TupleVal(value.items, E.Name(t.id), src=value.src)
             elif isinstance(value, Val):
@@ -194,33 +254,26 @@ class ForwardEvaluator:
 
     def fwd_for(self, stmt: ir.For, scope: Scope, env: dict):
         it = self.fwd_expr(stmt.iter, scope, env)
-        if isinstance(it, ModRef) and it.instance is not None and it.instance.recipe.kind == "modulelist":
-            n = len(it.instance.recipe.items)
-            elements = [("module", i) for i in range(n)]
-        elif isinstance(it, Val) and isinstance(it.value, (tuple, list)):
-            elements = [("value", v) for v in it.value]
-        else:
-            raise SpecArgError(f"for loops over a ModuleList or a compile-time list, not {self.static.describe(it)}",
-                               stmt.iter.span, hint='hold the modules in ModuleList([...]) and loop over it')
-        self.bodies._check_name(stmt.var, stmt.span, "a loop variable")
+        elements = self.loop_elements(it, stmt.iter.span, "a for loop")
         self.static.count_unrolled(len(elements), stmt.iter.span)
         if scope.indent >= 2 + MAX_LOOP_NESTING:
             raise SpecLimitError(f"for loops nest more than {MAX_LOOP_NESTING} deep", stmt.span,
                                  hint="Python refuses more than 20 nested blocks; flatten the loops")
-        scope.emit(E.ForHead(stmt.var, expr_of(it)))
+        scope.emit(E.ForHead(self.target_names(stmt.target), expr_of(it)))
+        lists = [(v, len(v.items)) for v in env.values() if isinstance(v, ListVal)]
         start = len(scope.lines)
         scope.indent += 1
         first_lines = None
-        for kind, el in elements:
-            if kind == "module":
-                env[stmt.var] = ModRef(None, it.instance, E.Name(stmt.var), f"{it.path}.{el}", el)
-            else:
-                env[stmt.var] = Val(el.value if isinstance(el, Val) else el, E.Name(stmt.var))
+        for el in elements:
+            self.bind_loop(stmt.target, el, env)
             for s in stmt.body:
                 if s.kind == "return":
                     raise SpecArgError("return inside a loop is not supported", s.span,
                                        hint='assign inside the loop, return after it')
                 self.fwd_stmt(s, scope, env)
+            if isinstance(it, ListVal) and len(it.items) != len(elements):
+                raise SpecArgError("this loop grows the list it runs over, so it would never end", stmt.iter.span,
+                                   hint="grow another list: outs = [], then outs.append(...) in the loop")
             lines = scope.lines[start:]
             del scope.lines[start:]
             if first_lines is None:
@@ -232,10 +285,154 @@ class ForwardEvaluator:
                 for first, ln in zip(first_lines, lines):
                     first.more.append(ln.shapes)
         scope.indent -= 1
+        if any(len(v.items) != n for v, n in lists):
+            self.bake_count(it, scope)  # a list the loop grows is as long as the loop runs: that count is fixed
         scope.lines.extend(first_lines or [])
         if not first_lines:  # no passes, or a body that prints nothing: Python needs a statement
             scope.lines.append(Line(scope.indent + 1, E.Pass()))
         return None
+
+    def loop_elements(self, it, span, what: str) -> list:
+        """What a loop or a comprehension runs over, one element a pass: a function from the loop
+        variable's expression to its value, or a tuple of such functions (``for name, layer in d.items()``)."""
+        if isinstance(it, ModRef) and it.index is None and it.instance is not None and it.instance.recipe.kind in (
+                "modulelist", "moduledict"):
+            it = ModuleView(it, "values" if it.instance.recipe.kind == "modulelist" else "keys", it.expr)
+        if isinstance(it, ModuleView):
+            inst, keys = it.ref.instance, it.ref.instance.recipe.keys
+            out = []
+            for i in range(len(inst.recipe.items)):
+                key = (lambda k: lambda ex: Val(k, ex))(keys[i]) if keys else None
+                module = (lambda i: lambda ex: self.container_item(it.ref, i, ex, span))(i)
+                out.append({"items": (key, module), "keys": key, "values": module}[it.what])
+            return out
+        if isinstance(it, TupleVal):
+            return [_element(v) for v in it.items]
+        if isinstance(it, Val) and isinstance(it.value, (tuple, list)):
+            return [_element(v if isinstance(v, Val) else Val(v)) for v in it.value]
+        raise SpecArgError(f"{what} runs over a ModuleList, a ModuleDict (.items(), .keys(), .values()), a list or "
+                           f"tuple, or range(...), not {self.static.describe(it)}", span,
+                           hint="hold the modules in ModuleList([...]) and loop over it")
+
+    def bake_count(self, it, scope: Scope) -> None:
+        """What a loop or comprehension ran over decided a list's length: the block parameters its count reads
+        (``range(n)``, a ModuleList of ``n`` modules) are fixed in the class, not taken by its constructor."""
+        if isinstance(it, ModuleView):
+            it = it.ref
+        if isinstance(it, ModRef) and it.instance is not None:
+            repeat = it.instance.recipe.repeat
+            if repeat is not None:
+                scope.bake(repeat)
+        elif isinstance(it, Val):
+            scope.bake(it)
+
+    def bind_loop(self, target, el, env: dict) -> None:
+        """The loop variable (or the names it unpacks into) bound to one element of `loop_elements`."""
+        if target.kind == "name_target":
+            self.bodies._check_name(target.id, target.span, "a loop variable")
+            if target.id != "_":
+                env[target.id] = _materialize(el, E.Name(target.id), target.span)
+            return
+        parts = el if isinstance(el, tuple) else None
+        if parts is None:
+            value = el(None)
+            parts = tuple(_element(v) for v in value.items) if isinstance(value, TupleVal) else tuple(
+                _element(v if isinstance(v, Val) else Val(v)) for v in value.value) if isinstance(
+                value, Val) and isinstance(value.value, (tuple, list)) else None
+        if parts is None or len(parts) != len(target.items):
+            shown = f"{len(parts)} values" if parts is not None else "one value"
+            raise SpecArgError(f"cannot unpack {shown} into {len(target.items)} names", target.span,
+                               hint="name as many values as each element holds: for name, layer in d.items()")
+        for sub, part in zip(target.items, parts):
+            self.bind_loop(sub, part, env)
+
+    def container_item(self, base: ModRef, i: int, expr, span) -> ModRef:
+        """Element ``i`` of a ModuleList or ModuleDict, spelled ``expr``; a container inside is indexed further."""
+        inst = base.instance
+        name = inst.recipe.keys[i] if inst.recipe.kind == "moduledict" else str(i)
+        if inst.recipe.items[i].kind in ("modulelist", "moduledict"):
+            return ModRef(None, self.modules.element(inst, i, None, span), expr, f"{base.path}.{name}")
+        return ModRef(None, inst, expr, f"{base.path}.{name}", i)
+
+    def grow_list(self, call: ir.Call, scope: Scope, env: dict):
+        """``xs.append(h)`` and ``xs.extend(hs)``: the only calls forward runs for their effect."""
+        obj, method = call.func.value, call.func.attr
+        target = self.fwd_expr(obj, scope, env)
+        if method not in ("append", "extend") or not isinstance(target, (ListVal, Val)) or (
+                isinstance(target, Val) and not isinstance(target.value, list)):
+            raise SpecArgError(f"`{obj.id}.{method}(...)` on its own line would do nothing that forward keeps: "
+                               f"a statement of forward assigns, returns, loops, or grows a list", call.span,
+                               hint=f"assign the result: y = {obj.id}.{method}(...); or grow a list of tensors: "
+                                    f"xs = [x], then xs.append(h)")
+        if isinstance(target, Val):
+            raise SpecArgError(f"`{obj.id}` is a list of compile-time values, fixed when the spec is compiled; "
+                               f".{method} grows lists of tensors", call.span,
+                               hint=f"write the whole list at once: {obj.id} = [...]; or start from a tensor: "
+                                    f"xs = [x]")
+        if call.keywords or len(call.args) != 1 or call.args[0].kind == "starred":
+            raise SpecArgError(f".{method}() takes one argument", call.span,
+                               hint=f"{obj.id}.append(h) adds one tensor; {obj.id}.extend([a, b]) adds each of a list")
+        v = self.fwd_expr(call.args[0], scope, env)
+        if method == "append":
+            if not isinstance(v, (TensorVal, TupleVal, Val)):
+                raise SpecArgError(f"a list in forward holds tensors and values, not {self.static.describe(v)}",
+                                   call.args[0].span, hint="append the module's output: xs.append(layer(x))")
+            added = [v]
+        elif isinstance(v, TupleVal):
+            added = list(v.items)
+        elif isinstance(v, Val) and isinstance(v.value, (tuple, list)):
+            added = [x if isinstance(x, Val) else Val(x) for x in v.value]
+        else:
+            raise SpecArgError(f".extend takes a list or tuple, not {self.static.describe(v)}", call.args[0].span,
+                               hint="extend by a list: xs.extend([a, b]), or xs.extend(x.chunk(2, 1))")
+        if any(isinstance(a, TupleVal) and _holds(a, target.items) for a in added):
+            raise SpecArgError(f"`{obj.id}` would hold itself", call.args[0].span,
+                               hint=f"append its elements: {obj.id}.extend(list({obj.id})), or a copy: "
+                                    f"{obj.id}.append(list({obj.id}))")
+        if len(target.items) + len(added) > self.state.limits.max_unroll:
+            raise SpecLimitError(f"the list would hold more than {self.state.limits.max_unroll:,} values",
+                                 call.span, hint="build shorter lists; or pass limits=Limits(max_unroll=...)")
+        target.items.extend(added)
+        scope.emit(E.ExprStmt(E.call(E.Attribute(expr_of(target), method), expr_of(v))), self.shapes_of(v))
+        return None
+
+    def fwd_listcomp(self, e: ir.ListComp, scope: Scope, env: dict):
+        """``[expert(x) for expert in experts]``: each element evaluated, printed once as a comprehension."""
+        it = self.fwd_expr(e.iter, scope, env)
+        elements = self.loop_elements(it, e.iter.span, "a comprehension")
+        if not elements:
+            raise SpecArgError("this comprehension runs over nothing, so the type of its elements is unknown",
+                               e.iter.span, hint="give it at least one element, or write [] for an empty list")
+        self.static.count_unrolled(len(elements), e.iter.span)
+        self.bodies._check_name(e.var, e.span, "a loop variable")
+        outer = env.get(e.var, _ABSENT)
+        start = len(scope.lines)
+        items, codes = [], []
+        for el in elements:
+            if e.var != "_":
+                env[e.var] = _materialize(el, E.Name(e.var), e.span)
+            v = self.fwd_expr(e.element, scope, env)
+            if len(scope.lines) != start:
+                raise SpecArgError("a conditional child is called inside this comprehension; its `if ... is not "
+                                   "None` needs statements of its own", e.element.span,
+                                   hint="write a for loop that appends to a list")
+            if isinstance(v, (ModRef, ModuleView)):
+                raise SpecArgError(f"a list in forward holds tensors and values, not {self.static.describe(v)}",
+                                   e.element.span, hint="call the module: [m(x) for m in layers]")
+            items.append(v)
+            codes.append(expr_of(v))
+        if outer is _ABSENT:
+            env.pop(e.var, None)  # a comprehension's variable stays inside it, as in Python 3
+        else:
+            env[e.var] = outer
+        if any(c != codes[0] for c in codes):
+            raise SpecArgError("each element of this comprehension would need different code", e.span,
+                               hint="make each element the same expression of the loop variable, or write a list")
+        code = E.ListComp(codes[0], e.var, expr_of(it))
+        self.bake_count(it, scope)  # the list is as long as the comprehension ran
+        if all(isinstance(v, Val) for v in items):
+            return Val([v.value for v in items], code)
+        return ListVal(items, code)
 
     # -- forward expressions
     def fwd_expr(self, e, scope: Scope, env: dict):
@@ -260,6 +457,8 @@ class ForwardEvaluator:
                     scope.fwd_attrs.add(e.id)
                     return Val(v.value, E.attr(E.SELF, e.id))
                 return v
+            if e.id == "training":  # nn.Module's own flag: decided when the module runs, not when it compiles
+                return Val(Mode(True, False), E.attr(E.SELF, "training"))
             return self.static.lookup_static(e, scope, env, False)
         if k == "constant":
             return Val(e.value)
@@ -267,9 +466,15 @@ class ForwardEvaluator:
             items = [self.fwd_expr(x, scope, env) for x in e.items]
             exprs = tuple(expr_of(i) for i in items)
             code = E.TupleExpr(exprs) if k == "tuple" else E.ListExpr(exprs)
-            if all(isinstance(i, Val) for i in items):
+            if items and all(isinstance(i, Val) for i in items) or k == "tuple" and not items:
                 return Val(tuple(items) if k == "tuple" else list(items), code)
-            return TupleVal(items, code)
+            for i, x in zip(items, e.items):
+                if isinstance(i, (ModRef, ModuleView)):
+                    raise SpecArgError(f"a {k} in forward holds tensors and values, not {self.static.describe(i)}",
+                                       x.span, hint="call the module: [layer(x) for layer in layers]")
+            return TupleVal(items, code) if k == "tuple" else ListVal(items, code)
+        if k == "listcomp":
+            return self.fwd_listcomp(e, scope, env)
         if k == "binop":
             a = self.fwd_expr(e.left, scope, env)
             b = self.fwd_expr(e.right, scope, env)
@@ -290,6 +495,11 @@ class ForwardEvaluator:
             if isinstance(e.value, ir.Name) and e.value.id == "torch" and "torch" not in env:
                 return self.torch_dtype(e)
             base = self.fwd_expr(e.value, scope, env)
+            if isinstance(base, ModRef) and base.index is None and base.instance is not None and \
+                    base.instance.recipe.kind == "moduledict" and e.attr in base.instance.recipe.keys:
+                # nanoGPT's self.transformer.wte: a ModuleDict's module read as an attribute
+                i = base.instance.recipe.keys.index(e.attr)
+                return self.container_item(base, i, E.Attribute(base.expr, e.attr), e.span)
             if isinstance(base, ModRef):
                 return self.module_weight(base, e, scope)
             if isinstance(base, TensorVal):
@@ -305,7 +515,7 @@ class ForwardEvaluator:
                     return Val(Device(source(base.expr)), E.Attribute(base.expr, "device"))
                 if e.attr == "T" and len(base.info.shape) == 2:
                     info = TensorInfo(tuple(reversed(base.info.shape)), base.info.dtype, contiguous=False,
-                                      source=base.info.source)
+                                      source=base.info.source, below=base.info.below)
                     return TensorVal(info, E.Attribute(base.expr, "T"),
                                      src=scope.step("op", ".T", [base.src], [info.shape]))
             raise SpecNameError(f"{self.static.describe(base)} has no attribute {e.attr!r}", e.span,
@@ -362,17 +572,29 @@ class ForwardEvaluator:
         for t in tests:
             v = self.fwd_expr(t, scope, env)
             if isinstance(v, (TensorVal, TupleVal)):
-                word = f"`{e.op}`" if e.kind == "boolop" else "`not`" if e.kind == "not" else "`if`"
+                word = {"boolop": f"`{getattr(e, 'op', '')}`", "not": "`not`", "compare": "this comparison"}.get(
+                    e.kind, "`if`")
                 hint = {"boolop": "combine bool tensors element by element with & or |: (x > 0) & (y > 0)",
                         "not": "invert a bool tensor element by element with ~: ~mask",
+                        "compare": "compare tensors element by element one at a time: a[0] == b[0]; "
+                                   "sizes with len(a) == 2",
                         "ifexp": "choose per element with torch.where(cond, a, b)"}[e.kind]
                 raise SpecArgError(f"{word} here tests {self.static.describe(v)}, but forward's conditions are "
                                    f"decided at compile time, when the spec is compiled, before any tensor holds "
                                    f"values", t.span,
                                    hint=hint)
             values[id(t)] = v
+        moded = [v for v in values.values() if isinstance(v, Val) and isinstance(v.value, Mode)]
+        if moded and e.kind == "not":
+            mode = moded[0].value
+            return Val(Mode(not mode.train, not mode.eval), E.Not(moded[0].expr))
+        if moded and e.kind != "ifexp":
+            raise SpecArgError("`training` is known only when the module runs; forward tests it alone, or with not",
+                               e.span, hint="write `if training { ... }`, or `x if training else y`")
         if e.kind == "ifexp":
             test = values[id(e.test)]
+            if isinstance(test, Val) and isinstance(test.value, Mode):
+                return self.training_choice(e, test, scope, env)
             if not isinstance(test, Val) or not isinstance(test.value, bool):
                 raise SpecArgError("the condition must be True or False", e.test.span,
                                    hint="compare sizes or parameters: `if flag`, `if x.shape[1] == 64`")
@@ -385,8 +607,28 @@ class ForwardEvaluator:
                     body, orelse = (chosen, other) if test.value else (other, chosen)
                     return Val(chosen.value, E.IfExp(test.expr, expr_of(body), expr_of(orelse)))
             return chosen
-        value = self.static.eval_static(e, scope, {**env, **{n: v for n, v in env.items() if isinstance(v, Val)}})
+        for t in tests:
+            if not isinstance(values[id(t)], Val):
+                shown = self.static.describe(values[id(t)])
+                raise SpecArgError(f"a condition compares compile-time values, not {shown}", t.span,
+                                   hint="test block parameters, consts or sizes (x.shape[1] == 64)")
+        value = self.static.static_logic(e, scope, env, evaluate=lambda t: values[id(t)])
         return self.forward_spelling(value, scope)
+
+    def training_choice(self, e: ir.IfExp, test: Val, scope: Scope, env: dict):
+        """``a if training else b``: both evaluated; tensors of one shape, or numbers whose use the mode may
+        not change (``dropout_p=p if training else 0.0``)."""
+        body, orelse = self.fwd_expr(e.body, scope, env), self.fwd_expr(e.orelse, scope, env)
+        code = E.IfExp(test.expr, expr_of(body), expr_of(orelse))
+        if isinstance(body, TensorVal) and isinstance(orelse, TensorVal) and _same_kind(body, orelse):
+            src = scope.step("op", "if training", [body.src, orelse.src], [body.info.shape])
+            return TensorVal(body.info, code, src=src)
+        if _number(body) and _number(orelse):
+            train, other = (body, orelse) if test.value.train else (orelse, body)
+            return Val(Mode(train.value, other.value), code)
+        raise SpecArgError(f"`if training` here chooses between {self.static.describe(body)} and "
+                           f"{self.static.describe(orelse)}; it chooses tensors of one shape, or numbers",
+                           e.span, hint="scale x in training and pass it as is in eval: x * mask if training else x")
 
     def forward_spelling(self, value, scope: Scope):
         """A compile-time value as forward spells it: a constructor parameter or a local of ``__init__`` is
@@ -417,8 +659,14 @@ class ForwardEvaluator:
 
     def fwd_binop(self, e, a, b, scope, op: str | None = None, code=None):
         op = op or e.op
+        moded = [v for v in (a, b) if isinstance(v, Val) and isinstance(v.value, Mode)]
+        if moded:
+            return self.moded_binop(e, a, b, scope, op, code)
         if isinstance(a, Val) and isinstance(b, Val):
             return self.static.static_binop(e, a, b)
+        if op == "+" and isinstance(a, (TupleVal, Val)) and isinstance(b, (TupleVal, Val)) and (
+                isinstance(a, TupleVal) or isinstance(b, TupleVal)):
+            return self.join_sequences(e, a, b)
         sides = (e.left, e.right) if e.kind == "binop" else (e.left, e.comparators[0])
         for v, side in zip((a, b), sides):
             if not isinstance(v, (TensorVal, Val)):
@@ -444,17 +692,53 @@ class ForwardEvaluator:
         src = scope.step("op", op, [getattr(a, "src", None), getattr(b, "src", None)], [info.shape])
         return TensorVal(info, code, src)
 
+    def moded_binop(self, e, a, b, scope, op, code):
+        """Arithmetic with a number chosen by ``training`` (``x * (1.0 if training else 0.0)``): worked out in
+        each mode; the result may differ in value, never in shape."""
+        picks = [[Val(v.value.pick(t)) if isinstance(v, Val) and isinstance(v.value, Mode) else v for v in (a, b)]
+                 for t in (True, False)]
+        code = code or E.BinOp(op, expr_of(a), expr_of(b))
+        if not any(isinstance(v, TensorVal) for v in (a, b)):
+            results = [self.static.static_binop(e, *p) for p in picks]
+            return Val(Mode(results[0].value, results[1].value), code)
+        result = self.fwd_binop(e, *picks[0], scope, op, code)  # the steps and MACs, once
+        try:
+            other = operator_rule(op, *[v.info if isinstance(v, TensorVal) else v for v in picks[1]])
+        except ShapeProblem as exc:
+            raise SpecShapeError(f"in eval, {exc}", e.span, hint=exc.hint or BROADCAST_HINT) from None
+        if other.shape != result.info.shape or other.dtype != result.info.dtype:
+            raise SpecShapeError(f"`{op}` here would make a different shape in training than in eval", e.span,
+                                 hint="a number chosen by `if training` may scale a tensor, not size one")
+        return result
+
+    def join_sequences(self, e, a, b):
+        """``feats + [h]``: a new list (or tuple) of both one's elements, as Python's ``+`` makes."""
+        def parts(v):
+            if isinstance(v, TupleVal):
+                return list(v.items), isinstance(v, ListVal)
+            if isinstance(v.value, (tuple, list)):
+                return [x if isinstance(x, Val) else Val(x) for x in v.value], isinstance(v.value, list)
+            return None, None
+        (left, left_list), (right, right_list) = parts(a), parts(b)
+        if left is None or right is None or left_list != right_list:
+            kinds = [self.static.describe(v) for v in (a, b)]
+            raise SpecArgError(f"cannot add {kinds[0]} and {kinds[1]}", e.span,
+                               hint="`+` joins two lists, or two tuples; arithmetic takes tensors and numbers")
+        code = E.BinOp("+", expr_of(a), expr_of(b))
+        return ListVal(left + right, code) if left_list else TupleVal(left + right, code)
+
     def add_macs(self, scope: Scope, macs):
         scope.extra_macs = scope.extra_macs + macs
 
     def fwd_subscript(self, e: ir.Subscript, scope, env):
         base = self.fwd_expr(e.value, scope, env)
-        if isinstance(base, ModRef) and base.instance is not None and base.instance.recipe.kind in (
-                "modulelist", "moduledict"):
+        if isinstance(base, ModRef) and base.index is None and base.instance is not None and \
+                base.instance.recipe.kind in ("modulelist", "moduledict"):
             if len(e.index) != 1 or e.index[0].kind in ("slice", "ellipsis"):
                 raise SpecArgError("index a ModuleList with one integer, a ModuleDict with one key", e.span,
                                    hint="write layers[0] or blocks['name']")
             key = self.fwd_expr(e.index[0], scope, env)
+            _no_mode(key, e.index[0].span, "an index")
             inst = base.instance
             if inst.recipe.kind == "moduledict":
                 if not isinstance(key, Val) or key.value not in inst.recipe.keys:
@@ -469,17 +753,18 @@ class ForwardEvaluator:
                     raise SpecArgError(f"index {shown} is out of range for {base.path} ({n} modules)",
                                        e.index[0].span, hint=f"an index of {base.path} is in {-n}..{n - 1}")
                 i = key.value % n
-            expr = E.Subscript(base.expr, (expr_of(key),))
-            name = inst.recipe.keys[i] if inst.recipe.kind == "moduledict" else str(i)
-            if inst.recipe.items[i].kind in ("modulelist", "moduledict"):  # a container inside: index it further
-                return ModRef(None, self.modules.element(inst, i, None, e.span), expr, f"{base.path}.{name}")
-            return ModRef(None, inst, expr, f"{base.path}.{name}", i)
+            return self.container_item(base, i, E.Subscript(base.expr, (expr_of(key),)), e.span)
         if isinstance(base, Val):
             return self.forward_spelling(self.static.static_subscript(e, base, scope, env), scope)
         if isinstance(base, TupleVal):
-            if len(e.index) != 1:
-                raise SpecArgError("index a tuple with one integer", e.span, hint='write out[0]')
+            what = "list" if isinstance(base, ListVal) else "tuple"
+            if len(e.index) != 1 or e.index[0].kind == "ellipsis":
+                raise SpecArgError(f"index a {what} with one integer or a slice", e.span,
+                                   hint='write out[0], out[-1] or out[1:]')
+            if e.index[0].kind == "slice":
+                return self.sequence_slice(e, base, scope, env)
             i = self.fwd_expr(e.index[0], scope, env)
+            _no_mode(i, e.index[0].span, "an index")
             if not isinstance(i, Val) or not isinstance(i.value, int) or not -len(base.items) <= i.value < len(
                     base.items):
                 shown = self.static.describe(i)
@@ -492,6 +777,22 @@ class ForwardEvaluator:
             raise SpecArgError(f"cannot index {self.static.describe(base)}", e.value.span,
                                hint='index a tensor, a tuple or a ModuleList')
         return self.tensor_index(e, base, scope, env)
+
+    def sequence_slice(self, e, base: TupleVal, scope, env):
+        """``feats[1:]``: the part of a list or tuple, of the same kind."""
+        item = e.index[0]
+        bounds, codes = [], []
+        for part in (item.lower, item.upper, item.step):
+            v = None if part is None else self.fwd_expr(part, scope, env)
+            if v is not None and (not isinstance(v, Val) or not isinstance(v.value, int) or isinstance(v.value, bool)):
+                raise SpecArgError("slice bounds are integers", part.span, hint="as in feats[1:] or feats[:-1]")
+            if v is not None and part is item.step and v.value == 0:
+                raise SpecArgError("slice step cannot be zero", part.span, hint="step by 1: feats[1:]")
+            bounds.append(None if v is None else v.value)
+            codes.append(None if v is None else expr_of(v))
+        items = base.items[slice(*bounds)]
+        code = E.Subscript(base.expr, (E.SliceExpr(*codes),))
+        return ListVal(list(items), code) if isinstance(base, ListVal) else TupleVal(list(items), code)
 
     def tensor_index(self, e, base: TensorVal, scope, env):
         shape = list(base.info.shape)
@@ -522,6 +823,7 @@ class ForwardEvaluator:
                         vals.append(None)
                     else:
                         v = self.fwd_expr(part, scope, env)
+                        _no_mode(v, part.span, "a slice bound")
                         if not isinstance(v, Val) or not isinstance(v.value, int) or isinstance(v.value, bool):
                             raise SpecArgError("slice bounds are integers", part.span, hint="as in x[:, 2:-1]")
                         parts.append(expr_of(v))
@@ -546,6 +848,7 @@ class ForwardEvaluator:
                 pos += 1
                 continue
             v = self.fwd_expr(item, scope, env)
+            _no_mode(v, item.span, "an index")
             if not isinstance(v, Val) or not isinstance(v.value, int) or isinstance(v.value, bool):
                 raise SpecArgError("index a tensor with integers, slices, None or ...", item.span,
                                    hint='write x[:, 0], x[..., 1:3] or x[:, None]')
@@ -561,7 +864,7 @@ class ForwardEvaluator:
         partial = any(c.kind != "ellipsis" and not (c.kind == "slice" and c == E.SliceExpr())
                       and not (c.kind == "constant" and c.value is None) for c in codes[1:])
         info = TensorInfo(tuple(out), base.info.dtype, contiguous=base.info.contiguous and not partial,
-                          source=base.info.source)
+                          source=base.info.source, below=base.info.below)
         label = source(code)[len(source(base.expr)):]  # the index as written: [:, -1]
         return TensorVal(info, code, src=scope.step("op", label, [base.src], [info.shape]))
 
@@ -596,29 +899,37 @@ class ForwardEvaluator:
             base = self.fwd_expr(func.value, scope, env)
             if isinstance(base, TensorVal):
                 return self.fwd_method(e, base, func.attr, scope, env)
+            if isinstance(base, ModRef) and base.index is None and base.instance is not None and \
+                    base.instance.recipe.kind == "moduledict" and func.attr in ("items", "keys", "values"):
+                if e.args or e.keywords:
+                    raise SpecArgError(f".{func.attr}() takes no arguments", e.span,
+                                       hint=f"write for name, layer in {base.path}.items()")
+                return ModuleView(base, func.attr, E.call(E.Attribute(base.expr, func.attr)))
+            if isinstance(base, ModRef) and base.index is None and base.instance is not None and \
+                    base.instance.recipe.kind == "moduledict" and func.attr in base.instance.recipe.keys:
+                i = base.instance.recipe.keys.index(func.attr)  # self.transformer.wte(idx)
+                return self.call_ref(self.container_item(base, i, E.Attribute(base.expr, func.attr), func.span), e,
+                                     scope, env)
+            if isinstance(base, ListVal) and func.attr in ("append", "extend"):
+                raise SpecArgError(f".{func.attr}(...) returns None: it grows the list in place", e.span,
+                                   hint=f"write it as a statement of its own: xs.{func.attr}(...)")
             raise SpecNameError(f"{self.static.describe(base)} has no method {func.attr!r}", func.span,
-                                hint='call methods on tensors: x.view(...)')
+                                hint='call methods on tensors: x.view(...); a ModuleDict has .items(), .keys() and '
+                                     '.values(); a list grows with .append and .extend')
         callee = self.fwd_expr(func, scope, env) if not (isinstance(func, ir.Name) and func.id not in env) else None
         if isinstance(callee, ModRef):
-            args, kwargs = self.fwd_args(e, scope, env)
-            for a, ae in zip(args, e.args):
-                if not isinstance(a, TensorVal):
-                    raise SpecArgError(f"modules are called with tensors, not {self.static.describe(a)}", ae.span,
-                                       hint='pass a tensor: layer(x)')
-            for k, v in kwargs.items():
-                if not isinstance(v, Val):
-                    span = next(kw.span for kw in e.keywords if kw.name == k)
-                    raise SpecArgError(f"forward argument {k!r} must be a compile-time value", span,
-                                       hint='give a literal or a const, e.g. need_weights=False')
-            codes = [a.expr for a in args] + [E.Keyword(k, expr_of(v)) for k, v in kwargs.items()]
-            return self.call_module(callee, args, codes, e.span, scope, kwargs=kwargs)
+            return self.call_ref(callee, e, scope, env)
         if isinstance(func, ir.Name) and func.id not in env:
+            if func.id == "list":
+                return self.fwd_list(e, scope, env)
             if func.id in OPS or func.id in BUILTIN_CALLS:
                 if func.id in BUILTIN_CALLS:
                     if func.id == "len":
                         v = self.fwd_expr(e.args[0], scope, env) if e.args else None
-                        if isinstance(v, ModRef) and v.instance is not None:
+                        if isinstance(v, ModRef) and v.index is None and v.instance is not None:
                             return Val(len(v.instance.recipe.items), E.call("len", v.expr))
+                        if isinstance(v, TupleVal) and len(e.args) == 1 and not e.keywords:
+                            return Val(len(v.items), E.call("len", v.expr))
                     return self.static.builtin_call(func.id, e, scope, env,
                                                     evaluate=lambda a: self.fwd_expr(a, scope, env))
                 return self.fwd_function(e, func.id, scope, env)
@@ -626,9 +937,44 @@ class ForwardEvaluator:
                 raise SpecArgError(f"define {func.id}(...) as a child, then call the child in forward", e.span,
                                    hint=f"e.g. `{func.id.lower()} = {func.id}(...)` in the body")
             raise SpecNameError(f"undefined function {func.id!r}", func.span,
-                                hint=nearest(func.id, list(OPS) + list(scope.children), "functions and children"))
+                                hint=quoted_child_hint(func.id, env) or nearest(
+                                    func.id, list(OPS) + [n for n in scope.children if is_attribute_name(n)],
+                                    "functions and children"))
+        if isinstance(callee, Val) and isinstance(callee.value, str) and quoted_child_hint(callee.value, env):
+            raise SpecArgError("a string cannot be called, not even one that names a child", e.span,
+                               hint=quoted_child_hint(callee.value, env))
         raise SpecArgError(f"{self.static.describe(callee)} cannot be called", e.span,
                            hint='call a child module, or a function such as F.relu(x)')
+
+    def call_ref(self, callee: ModRef, e: ir.Call, scope: Scope, env: dict):
+        """A child module, a container element or a loop variable, called with tensors."""
+        args, kwargs = self.fwd_args(e, scope, env)
+        for a, ae in zip(args, e.args):
+            if not isinstance(a, TensorVal):
+                raise SpecArgError(f"modules are called with tensors, not {self.static.describe(a)}", ae.span,
+                                   hint='pass a tensor: layer(x)')
+        for k, v in kwargs.items():
+            if not isinstance(v, Val):
+                span = next(kw.span for kw in e.keywords if kw.name == k)
+                raise SpecArgError(f"forward argument {k!r} must be a compile-time value", span,
+                                   hint='give a literal or a const, e.g. need_weights=False')
+        codes = [a.expr for a in args] + [E.Keyword(k, expr_of(v)) for k, v in kwargs.items()]
+        return self.call_module(callee, args, codes, e.span, scope, kwargs=kwargs)
+
+    def fwd_list(self, e: ir.Call, scope, env):
+        """``list(x.chunk(2, 1))``, ``list(feats)``: a new list of the same elements, to grow."""
+        if len(e.args) != 1 or e.keywords or e.args[0].kind == "starred":
+            raise SpecArgError("list() takes one tuple or list", e.span, hint="write list(x.chunk(2, dim=1))")
+        v = self.fwd_expr(e.args[0], scope, env)
+        code = E.call("list", expr_of(v))
+        if isinstance(v, TupleVal):
+            return ListVal(list(v.items), code)
+        if isinstance(v, Val) and isinstance(v.value, (tuple, list)):
+            return Val(list(v.value), code)
+        if isinstance(v, ModuleView) and v.what == "keys":
+            return Val(list(v.ref.instance.recipe.keys), code)
+        raise SpecArgError(f"list() takes a tuple or list here, not {self.static.describe(v)}", e.args[0].span,
+                           hint="loop over modules with for, or build a list of outputs: [m(x) for m in layers]")
 
     def fwd_function(self, e: ir.Call, dotted: str, scope, env):
         name = dotted.split(".")[-1]
@@ -684,6 +1030,9 @@ class ForwardEvaluator:
             return
         sizes = [bound.value] if isinstance(bound.value, int) else [
             evaluate(bound.value, s) for s in self.bodies.example_sizes() if bound.value.symbols <= set(s)] or [1]
+        if index.source is None and index.below is not None:
+            self.bodies.check_below(index.below, bound.value, span, label)
+            return
         if index.source is None:
             raise SpecShapeError(f"{label} takes indices below {bound.value}, but its index is computed in forward, "
                                  f"and its values are not known before it runs", span,
@@ -769,6 +1118,18 @@ class ForwardEvaluator:
         infos, kw_infos = [info(a) for a in args], {k: info(v) for k, v in kwargs.items()}
         how = {"method": method_on is not None, "ns": spelled.rsplit(".", 1)[0] if method_on is None else None}
         try:
+            moded = [v for v in [*infos, *kw_infos.values()] if isinstance(v, Val) and isinstance(v.value, Mode)]
+            if moded:  # a number that depends on self.training: the op must agree in both modes
+                picked = [{id(v): Val(v.value.pick(t)) for v in moded} for t in (True, False)]
+                results = [apply_op(op, [p.get(id(v), v) for v in infos], {k: p.get(id(v), v)
+                                                                         for k, v in kw_infos.items()}, **how)
+                           for p in picked]
+                if _signature_of(results[0]) != _signature_of(results[1]):
+                    raise SpecShapeError(f"{spelled}(...) would make a different shape in training than in eval",
+                                         e.span, hint="a number chosen by `if training` may set a probability, "
+                                                      "not a size")
+                infos = [picked[0].get(id(v), v) for v in infos]
+                kw_infos = {k: picked[0].get(id(v), v) for k, v in kw_infos.items()}
             result = apply_op(op, infos, kw_infos, **how)
         except ShapeProblem as exc:
             label = f"{spelled}" if method_on is None else f".{spelled}"
@@ -795,6 +1156,7 @@ class ForwardEvaluator:
                 m.contiguous = result_contiguous(op, tensors)
                 if op.name in SAME_VALUES and tensors:
                     m.source = tensors[0].source  # rearranged, not changed: still that input's values
+                    m.below = tensors[0].below
         self.bodies.check_example([m for m in made if isinstance(m, TensorInfo)], e.span, label)
         if op.macs is not None and isinstance(result, TensorInfo):
             self.add_macs(scope, op_macs(op, result, infos, kw_infos, **how))
@@ -898,3 +1260,60 @@ def _sources(values) -> list[int]:
             out.extend(_sources(v.items))
     return list(dict.fromkeys(out))
 
+
+_ABSENT = object()
+
+
+def _element(v):
+    """One element of a list or tuple, as a function from the loop variable's expression to its value."""
+    if isinstance(v, TensorVal):
+        return lambda ex: TensorVal(v.info, ex, src=v.src)
+    if isinstance(v, ListVal):
+        return lambda ex: ListVal(v.items, ex, src=v.src)
+    if isinstance(v, TupleVal):
+        return lambda ex: TupleVal(v.items, ex, src=v.src)
+    if isinstance(v, Val):
+        return lambda ex: Val(v.value, ex)
+    return lambda ex: v
+
+
+def _materialize(el, expr, span):
+    """A loop variable's value: an element, or a pair of them (``for pair in d.items()``) as a tuple."""
+    if callable(el):
+        return el(expr)
+    raise SpecArgError("each element here is a (key, module) pair; a module is used by its name", span,
+                       hint="unpack the pair: for name, layer in layers.items()")
+
+
+def _same_kind(a, b) -> bool:
+    """Two values a name may hold after `if training`: tensors of one shape and dtype, or the same value."""
+    if isinstance(a, TensorVal) and isinstance(b, TensorVal):
+        return a.info.shape == b.info.shape and a.info.dtype == b.info.dtype
+    if isinstance(a, Val) and isinstance(b, Val):
+        return a.value == b.value
+    return a is b
+
+
+def _number(v) -> bool:
+    return isinstance(v, Val) and isinstance(v.value, (int, float)) and not isinstance(v.value, bool)
+
+
+def _signature_of(result):
+    """An op's result as what the mode may not change: shapes and dtypes (and a compile-time value)."""
+    if isinstance(result, TensorInfo):
+        return (result.shape, result.dtype)
+    if isinstance(result, list):
+        return [_signature_of(r) for r in result]
+    return result.value if isinstance(result, Val) else result
+
+
+def _holds(v: TupleVal, items: list) -> bool:
+    """Whether the list or tuple ``v`` is, or holds at any depth, the list whose elements are ``items``."""
+    return v.items is items or any(isinstance(i, TupleVal) and _holds(i, items) for i in v.items)
+
+
+def _no_mode(v, span, what: str) -> None:
+    """A number chosen by ``training`` decides nothing about shapes: not an index, a bound or a size."""
+    if isinstance(v, Val) and isinstance(v.value, Mode):
+        raise SpecArgError(f"a number chosen by `training` cannot be {what}: what it selects would depend on the "
+                           f"mode", span, hint="choose between tensors instead: a if training else b")

@@ -8,23 +8,28 @@ gives back the same tree.
 Top level (``SpecFile.items``):
   import     ``import "x.nnspec"`` (names=None) or ``from "x.nnspec" import A, B``
   const      ``const HIDDEN = 512``
-  block      ``block Name(p, q = 1) { body }``, a reusable module with parameters
+  block      ``block Name(p, q = 1) { body }``, a reusable module with parameters; or
+             ``block Name(p) = Sequential(...)``, a block that is an ``nn.Sequential`` of
+             those modules (``value`` holds the call, the body is empty)
   model      ``model Name(x: [B, 3]) { body }``, a module with typed inputs
 
 Body statements (``Block.body``, ``Model.body``):
   child      ``name = expr`` (a submodule, or a local value) with an
-             optional ``if cond``: when false the child is absent
+             optional ``if cond``: when false the child is absent; a child
+             may be named by a string that is no identifier, ``"block1-0" = ...``
   param      ``param W: [3, 2] = randn``, an ``nn.Parameter``
   buffer     ``buffer mask: [T, T] = ones``, a registered buffer
   forward    ``forward(x, y) { statements }``; without one, children run
              in order like ``nn.Sequential``
+  tie        ``lm_head.weight = wte.weight``: two modules share one parameter
 
 Forward statements: ``assign`` (targets may be nested tuples), ``return``,
-``for`` (over a ModuleList or a compile-time list) and ``if``.
+``for`` (over a ModuleList, a ModuleDict's items, keys or values, or a
+compile-time list), ``if``, and ``call_stmt`` (``xs.append(x)``).
 
 Expressions are Python's: ``name``, ``infer`` (``_``: an argument inferred
 from the input shape), ``constant``, ``tuple``, ``list``, ``dict``,
-``listcomp``, ``binop``, ``unaryop``, ``boolop``, ``not``, ``compare``,
+``listcomp``, ``dictcomp``, ``binop``, ``unaryop``, ``boolop``, ``not``, ``compare``,
 ``ifexp``, ``call`` (with ``starred`` and ``keyword`` arguments),
 ``attribute``, ``subscript`` (with ``slice`` and ``ellipsis``).
 """
@@ -78,6 +83,14 @@ class DictExpr(Node):
 class ListComp(Node):
     kind: Literal["listcomp"] = "listcomp"
     element: Expr
+    var: str
+    iter: Expr
+
+
+class DictComp(Node):
+    kind: Literal["dictcomp"] = "dictcomp"
+    key: Expr
+    value: Expr
     var: str
     iter: Expr
 
@@ -164,7 +177,7 @@ class Subscript(Node):
 
 Expr = Annotated[
     Union[
-        Name, Infer, Constant, TupleExpr, ListExpr, DictExpr, ListComp, BinOp, UnaryOp,
+        Name, Infer, Constant, TupleExpr, ListExpr, DictExpr, ListComp, DictComp, BinOp, UnaryOp,
         BoolOp, Not, Compare, IfExp, Call, Attribute, Subscript,
     ],
     Field(discriminator="kind"),
@@ -213,7 +226,7 @@ class Return(Node):
 
 class For(Node):
     kind: Literal["for"] = "for"
-    var: str
+    target: Target
     iter: Expr
     body: list[FwdStmt]
 
@@ -225,7 +238,14 @@ class If(Node):
     orelse: list[FwdStmt]
 
 
-FwdStmt = Annotated[Union[Assign, Return, For, If], Field(discriminator="kind")]
+class CallStmt(Node):
+    """``features.append(x)``: a method of a list, run for its effect."""
+
+    kind: Literal["call_stmt"] = "call_stmt"
+    call: Call
+
+
+FwdStmt = Annotated[Union[Assign, Return, For, If, CallStmt], Field(discriminator="kind")]
 
 
 # ---------------------------------------------------------------- bodies
@@ -256,7 +276,15 @@ class Forward(Node):
     body: list[FwdStmt]
 
 
-BodyStmt = Annotated[Union[Child, Param, Buffer, Forward], Field(discriminator="kind")]
+class Tie(Node):
+    """``lm_head.weight = transformer.wte.weight``: the parameter at ``target`` becomes the one ``value`` names."""
+
+    kind: Literal["tie"] = "tie"
+    target: list[str]
+    value: Expr
+
+
+BodyStmt = Annotated[Union[Child, Param, Buffer, Forward, Tie], Field(discriminator="kind")]
 
 
 # ---------------------------------------------------------------- top level
@@ -283,6 +311,7 @@ class Block(Node):
     name: str
     params: list[BlockParam]
     body: list[BodyStmt]
+    value: Expr | None = None  # `block Name(p) = Sequential(...)`: the call; the body is then empty
 
 
 class ModelInput(Node):

@@ -23,6 +23,7 @@ class TensorInfo:
     dtype: str = "float"
     source: str | None = None  # the model input it is, if it is one (for example inputs' index ranges)
     contiguous: bool = True  # False: a view with other strides (transpose, permute), which `view` cannot take
+    below: Any = None  # an integer tensor's values are known to lie in 0..below-1 (torch.arange(t)): int or Sym
 
     def __str__(self):
         return shape_str(self.shape)
@@ -59,7 +60,8 @@ class ModuleNode:
     inputs: list[TensorInfo] = field(default_factory=list)
     outputs: list[TensorInfo] = field(default_factory=list)
     children: list["ModuleNode"] = field(default_factory=list)
-    params: int = 0  # own parameters, children excluded
+    params: int = 0  # own parameters, children excluded (and those tied to another module's: counted there)
+    tied: dict[str, str] = field(default_factory=dict)  # own parameter -> the path of the one it is (weight tying)
     trainable: int = 0
     buffers: int = 0
     macs: Any = 0  # own multiply-accumulates over all its calls, an int or a Sym in the batch/other symbols
@@ -108,7 +110,7 @@ class ClassDef:
     name: str
     kind: str  # "model" | "block"
     ctor_params: list[CtorParam]
-    init_lines: list[Line]  # __init__ after super().__init__()
+    init_lines: list[Line]  # __init__ after super().__init__(...)
     forward_params: list[str]
     forward_lines: list[Line]
     doc: list[str] = field(default_factory=list)
@@ -118,6 +120,7 @@ class ClassDef:
     fixed: dict = field(default_factory=dict)  # block parameters whose values decide this class's structure
     block: str = ""  # the spec's block (or model) this class prints
     base: str = "nn.Module"  # or "nn.Sequential": no forward of its own, its children run in order
+    super_init: Any = None  # `super().__init__(modules...)`, a block `= Sequential(...)`; None: no arguments
 
     def structure_key(self) -> tuple:
         """What must match for two instances to share one class (comments aside)."""
@@ -127,6 +130,7 @@ class ClassDef:
             tuple(self.forward_params),
             tuple((ln.indent, ln.stmt) for ln in self.forward_lines),
             self.base,
+            self.super_init,
         )
 
 

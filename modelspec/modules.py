@@ -287,7 +287,9 @@ class ModuleBuilder:
         if layer.call_args or call_kwargs:
             bound = self.bind_call_args(layer, bound, call_kwargs or {}, label, span or r.span)
         if layer.index_bound is not None:
-            if inputs[0].source is None and inputs[0].dtype != "float":
+            if inputs[0].source is None and inputs[0].below is not None:
+                self.bodies.check_below(inputs[0].below, layer.index_bound(bound), span or r.span, label)
+            elif inputs[0].source is None and inputs[0].dtype != "float":
                 raise SpecShapeError(
                     f"{label} takes indices below {layer.index_bound(bound)}, but its input is computed in forward, "
                     f"and its values are not known before it runs", span or r.span,
@@ -360,8 +362,9 @@ class ModuleBuilder:
         node = ModuleNode(name, path, "Sequential", "sequential", r.span)
         items = []
         cur = inputs
-        for i, item in enumerate(r.items):
-            inst = self.instantiate(item, cur, _PathScope(scope, path), str(i))
+        names = r.keys or [str(i) for i in range(len(r.items))]  # Sequential({...}) names its modules
+        for key, item in zip(names, r.items):
+            inst = self.instantiate(item, cur, _PathScope(scope, path), key)
             if cur is not None:
                 out = inst.call(cur, item.span)
                 if isinstance(out, list):
@@ -371,7 +374,11 @@ class ModuleBuilder:
                 cur = [out]
             items.append(inst)
             node.children.append(inst.node)
-        code = container_expr("nn.Sequential", [i.expr for i in items], repeat=self.repeat_of(r, items, scope))
+        if r.keys:  # named modules: nn.Sequential takes them as one OrderedDict, in order
+            pairs = tuple(E.TupleExpr((E.Constant(k), i.expr)) for k, i in zip(r.keys, items))
+            code = E.call("nn.Sequential", E.call("OrderedDict", E.ListExpr(pairs, explode=True)))
+        else:
+            code = container_expr("nn.Sequential", [i.expr for i in items], repeat=self.repeat_of(r, items, scope))
         inst = Instance(node, code, r, items=items)
         node.inputs = list(inputs or [])
         node.outputs = cur or []
@@ -466,7 +473,10 @@ class ModuleBuilder:
         self.state.block_stack.append(block.name)
         views = self.state.views
         try:
-            outs = self.bodies.run_scope(scope, block.body, [("x", t) for t in ins], node, block.span)
+            if block.value is not None:
+                outs = self.bodies.run_sequential(scope, block.value, ins, node)
+            else:
+                outs = self.bodies.run_scope(scope, block.body, [("x", t) for t in ins], node, block.span)
         except SpecError as err:
             if block.name in self.state.block_sources:  # an imported block: point into its own file
                 err.locate(*self.state.block_sources[block.name])
@@ -493,11 +503,15 @@ class ModuleBuilder:
         for n, v in zip(names, r.args):  # a parameter fixed in the class is not passed; those after it by name
             if n not in taken:
                 skipped = True
+                _real(parent).bake(v)  # what the caller passed decides the class it gets: fixed there too
             elif skipped:
                 kwargs[n] = expr_of(v)
             else:
                 args.append(expr_of(v))
         kwargs |= {k: expr_of(v) for k, v in r.kwargs.items() if k in taken}
+        for k, v in r.kwargs.items():
+            if k not in taken:
+                _real(parent).bake(v)
         code = E.call(E.Name(cls.name), *args, **kwargs)
         node.inputs = list(inputs)
         out_list = outs if isinstance(outs, list) else [outs]
@@ -615,14 +629,16 @@ class ModuleBuilder:
         baked = {p: scope.env[p].value for p in sorted(scope.baked)}
         ctor = [p for p in scope.ctor if p.name not in baked]
         kept = [Line(2, E.SetAttr(p.name, E.Name(p.name))) for p in ctor if p.name in scope.fwd_attrs]
-        init = kept + [line for name in scope.order for line in lines_of.get(name, [])]
-        lines = scope.lines
+        init = kept + [line for name in scope.order for line in lines_of.get(name, [])] + scope.tie_lines
+        lines, super_init = scope.lines, scope.super_init
         if baked:  # fixed in this class: their values, not constructor arguments
             fixed = {p: const_expr(v) for p, v in baked.items()}
             init = [Line(ln.indent, E.fix_params(ln.stmt, fixed), ln.shapes, ln.more) for ln in init]
             lines = [Line(ln.indent, E.fix_params(ln.stmt, fixed), ln.shapes, ln.more) for ln in lines]
+            super_init = E.fix_params(super_init, fixed)
         cls = ClassDef(scope.name, scope.kind, ctor, init, scope.forward_params, lines, span=span, fixed=baked,
-                       block=scope.name, base="nn.Sequential" if scope.sequential else "nn.Module")
+                       block=scope.name, base="nn.Sequential" if scope.sequential else "nn.Module",
+                       super_init=super_init)
         if baked:
             said = ", ".join(f"{p}={literal(v)}" for p, v in baked.items())
             decides = "it decides" if len(baked) == 1 else "they decide"

@@ -21,6 +21,13 @@ name is refused when it could change what that code means:
   for forward's local values the module-level consts (Python would make the
   const a local of the whole ``forward``).
 
+A child may also be named by a string that is no identifier (``"block1-0"``,
+as torchvision names RegNet's blocks; `is_attribute_name` tells them apart):
+the code sets it with ``add_module`` and reads it with ``getattr``, and only
+torch's own rules for such names hold: not empty, no ``.``. The keys of a
+``Sequential({...})`` follow the same rules, and may not be an attribute
+nn.Sequential already has (``append``).
+
 `name_problem(...)` says what is wrong with a name, or None. This module is
 the one home of these lists: the elaborator reads `GENERATED` from here.
 """
@@ -31,7 +38,7 @@ import builtins
 import keyword
 
 # Names the generated code spells itself; a spec may not rebind them.
-GENERATED = frozenset({"self", "torch", "nn", "F", "super", "in_shape"})
+GENERATED = frozenset({"self", "torch", "nn", "F", "super", "in_shape", "OrderedDict"})
 
 # Python's builtins as this interpreter has them (with `exit`, `help` and the like when `site` ran).
 BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_"))
@@ -56,8 +63,21 @@ MODULE_ATTRIBUTES = frozenset("""
 
 MODULEDICT_METHODS = frozenset({"clear", "items", "keys", "pop", "update", "values"})
 
+# What nn.Sequential has beyond nn.Module, dunders aside (torch 2.x); its add_module refuses them as keys.
+SEQUENTIAL_METHODS = frozenset({"_get_item_by_idx", "append", "extend", "insert", "pop"})
+
 ATTRIBUTE_KINDS = ("a child",)  # children, params and buffers: `self.NAME`
 LOCAL_KINDS = ("a value", "a loop variable")  # assigned inside forward
+
+
+def is_attribute_name(name: str) -> bool:
+    """Whether ``name`` can follow ``self.`` in the generated code: an ASCII identifier, not a keyword.
+    A child named otherwise (``"block1-0"``) is set with ``add_module`` and read with ``getattr``.
+
+    >>> is_attribute_name("conv1"), is_attribute_name("block1-0"), is_attribute_name("for")
+    (True, False, False)
+    """
+    return name.isascii() and name.isidentifier() and not keyword.iskeyword(name)
 
 
 def name_problem(name: str, what: str, classes=(), consts=()) -> tuple[str, str] | None:
@@ -67,7 +87,26 @@ def name_problem(name: str, what: str, classes=(), consts=()) -> tuple[str, str]
     True
     >>> name_problem("training", "a child")[0]
     "'training' cannot name a child: every nn.Module has an attribute 'training'"
+    >>> print(name_problem("layer1.0", "a child")[1])
+    a child's name holds no '.': write "layer1-0", or nest the modules in a Sequential
     """
+    if what in ATTRIBUTE_KINDS + ("a Sequential key",):  # torch's add_module takes any other string
+        noun = "a child's name" if what == "a child" else what
+        if not name:
+            return f"an empty string cannot be {noun}: torch's add_module refuses it", 'give it one, e.g. "block1-0"'
+        if not name.isprintable():  # a newline or a control character: no name means that
+            return (f"{name!r} cannot be {noun}: it holds a character that does not print",
+                    'a name is one line of text, e.g. "block1-0"')
+        if "." in name:
+            dashed = name.replace(".", "-")
+            return (f"{name!r} cannot be {noun}: a '.' separates the names in a module's path, as in the "
+                    f"state_dict key {name}.weight",
+                    f"{noun} holds no '.': write \"{dashed}\", or nest the modules in a Sequential")
+    if what == "a Sequential key":  # a string: only torch's own attributes of an nn.Sequential get in the way
+        if name.startswith("__") or name in MODULE_ATTRIBUTES or name in SEQUENTIAL_METHODS:
+            return (f"{name!r} cannot be {what}: every nn.Sequential has an attribute {name!r}",
+                    f"choose another key, e.g. {name.strip('_')}_")
+        return None
     if what == "a ModuleDict key":  # a string: only torch's own attributes of a ModuleDict get in the way
         if name.startswith("__") or name in MODULE_ATTRIBUTES or name in MODULEDICT_METHODS:
             return (f"{name!r} cannot be {what}: every nn.ModuleDict has an attribute {name!r}",

@@ -284,11 +284,36 @@ def _exact_div(total, known):
     return q if q * known == total else None
 
 
+def _only_splits(old: tuple, new: tuple) -> bool:
+    """Whether a view of ``old`` as ``new`` only splits dims (and adds or drops 1s): that is possible whatever the
+    strides, as nanoGPT views a chunk of its qkv projection into heads; merging two dims needs them in order."""
+    olds = [d for d in old if d != 1]
+    news = [d for d in new if d != 1]
+    j = 0
+    for d in olds:
+        if j >= len(news):
+            return False
+        product = news[j]
+        j += 1
+        while product != d and j < len(news):
+            product = product * news[j]
+            j += 1
+        if product != d:
+            return False
+    return j == len(news)
+
+
 def view_rule(input, shape, verb="view"):
     x = _t(input)
-    if verb == "view" and not x.contiguous:
+    result = _view_rule(x, shape, verb)
+    if verb == "view" and not x.contiguous and not _only_splits(tuple(d.value for d in x.shape),
+                                                               tuple(d.value for d in result.shape)):
         raise ShapeProblem(f"cannot view {x}: it was transposed, permuted or sliced, so its memory is not in order",
                            hint="use x.reshape(...), or x.contiguous().view(...)")
+    return result
+
+
+def _view_rule(x, shape, verb):
     src = _seq(shape)
     sizes = [_plain(s) for s in src]
     shown = _shown(src)
@@ -672,6 +697,11 @@ def chunk_rule(input, chunks, dim):
     d = norm_dim(dim, len(x.shape), "dim", x, scalar_ok=False)
     size = x.shape[d].value
     _few_pieces(n if not isinstance(size, int) or size == 0 else -(-size // -(-size // n)))
+    spelled = x.shape[d].expr
+    if (not isinstance(size, int) and _exact_div(size, n) is not None or isinstance(size, int) and size % n == 0
+            and size > 0) and spelled is not None:  # equal parts of `2 * c`: `2 * c // 2` each, as the spec spells it
+        part = Val(size // n, E.BinOp("//", spelled, E.Constant(n)))
+        return [TensorInfo(tuple(part if i == d else v for i, v in enumerate(x.shape)), x.dtype) for _ in range(n)]
     if not isinstance(size, int):
         if _exact_div(size, n) is not None:
             return [_with_dim(x, d, size // n) for _ in range(n)]
@@ -876,19 +906,21 @@ def arange_rule(start, end, step, dtype, device):
     if st == 0:
         made = f" (it is {_plain(step)!r} made an integer)" if _plain(step) else ""
         raise ShapeProblem(f"step must not be 0{made}", hint="count up with a positive step, down with a negative one")
+    # counting up from 0 or more, integers stay below the end: positions for an Embedding (nanoGPT's wpe)
+    below = e if dtype_out == "long" and isinstance(s, int) and s >= 0 and isinstance(st, int) and st > 0 else None
     if isinstance(s, Sym) or isinstance(e, Sym) or isinstance(st, Sym):
         if floating or not isinstance(st, int):
             raise ShapeProblem(f"cannot count from {s} to {e} in steps of {st}: with a symbolic bound, the bounds "
                                f"must be integers and the step a fixed one", hint="give integer bounds and step")
         if s == 0 and st == 1 and isinstance(end, Val):
-            return TensorInfo((end,), dtype_out)  # torch.arange(x.size(1)): that dim, as spelled
+            return TensorInfo((end,), dtype_out, below=below)  # torch.arange(x.size(1)): that dim, as spelled
         n = (e - s + st - 1) // st if st > 0 else (s - e - st - 1) // -st
-        return TensorInfo((Val(n),), dtype_out)
+        return TensorInfo((Val(n),), dtype_out, below=below)
     if (st > 0 and s > e) or (st < 0 and s < e):
         raise ShapeProblem(f"cannot count from {s} to {e} in steps of {st}: the step goes the other way",
                            hint="count up with a positive step, down with a negative one")
     n = math.ceil((e - s) / st) if floating else -((s - e) // st)  # floats as torch does, in double precision
-    return TensorInfo((Val(n),), dtype_out)
+    return TensorInfo((Val(n),), dtype_out, below=below)
 
 
 def like_rule(kind: str = ""):
@@ -1336,7 +1368,7 @@ def sdpa_rule(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_
         raise ShapeProblem(f"the batch dims of query {q}, key {k} and value {v} do not broadcast",
                            hint="query, key and value share their leading dims [B, heads, ...]") from None
     scores = (*batch.shape, q.shape[-2], k.shape[-2])
-    if attn_mask is not None:
+    if attn_mask is not None and _plain(attn_mask) is not None:  # attn_mask=None, as nanoGPT writes it: no mask
         m = _t(attn_mask, "attn_mask")
         if m.dtype not in ("bool", "float"):
             raise ShapeProblem(f"expects a bool or float attn_mask, but it is a {m.dtype} tensor {m}",

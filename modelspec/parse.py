@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import re
 import warnings
 from contextvars import ContextVar
 from functools import lru_cache
@@ -21,6 +22,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from . import ir
 from .errors import Span, SpecError, SpecLimitError, SpecSyntaxError, did_you_mean
+from .names import is_attribute_name
 
 # How expected terminals read in a message.
 _TERMINAL_WORDS = {
@@ -302,6 +304,8 @@ def _describe(names) -> str:
             continue
         words.add(f"'{pattern.value}'" if pattern.type == "str" else name.lower())
     summary = []
+    if {"a name", "a string"} <= words and "an integer" not in words:
+        words.discard("a string")  # where a statement may begin: a child's name, bare or quoted ("block1-0")
     if {"a name", "an integer"} <= words:
         words -= _EXPR_START
         summary.append("an expression")
@@ -385,6 +389,8 @@ def _token_hint(text: str, tok: Token, expected: str) -> str | None:
             return hint
     if tok in (")", "]", "}") and f"'{tok}'" not in expected:
         return f"this '{tok}' closes nothing: remove it, or add the bracket that opens it"
+    if tok == "{" and "'block'" in expected and re.search(r"\bblock\s+\w+\s*\([^{}]*\)\s*=[^{}]*$", before):
+        return "a block written `= Sequential(...)` has no body: give it either that value or a body in braces"
     if tok == ":" and "'{'" in expected:
         return "a body goes in braces, not after a colon: model M(x: [B, 4]) { ... }"
     closers = [c for c in ("')'", "']'") if c in expected]
@@ -451,6 +457,10 @@ class _ToIR(Transformer):
         body = [s for s in rest if s is not None and not isinstance(s, ir.BlockParam)]
         return ir.Block(name=str(name), params=params, body=body, span=_span(meta))
 
+    def sequential_block_def(self, meta, name, *rest):
+        params = [p for p in rest if isinstance(p, ir.BlockParam)]
+        return ir.Block(name=str(name), params=params, body=[], value=rest[-1], span=_span(meta))
+
     def block_param(self, meta, name, default):
         return ir.BlockParam(name=str(name), default=default, span=_span(meta))
 
@@ -472,10 +482,14 @@ class _ToIR(Transformer):
 
     # -- body
     def child_def(self, meta, name, value):
-        return ir.Child(name=str(name), value=value, span=_span(meta))
+        return ir.Child(name=self._child_name(name), value=value, span=_span(meta))
 
     def cond_child_def(self, meta, name, value, cond):
-        return ir.Child(name=str(name), value=value, cond=cond, span=_span(meta))
+        return ir.Child(name=self._child_name(name), value=value, cond=cond, span=_span(meta))
+
+    def tie_def(self, meta, *parts):
+        *names, value = parts
+        return ir.Tie(target=[str(n) for n in names], value=value, span=_span(meta))
 
     def param_def(self, meta, name, type_, init):
         return ir.Param(name=str(name), type=type_, init=init, span=_span(meta))
@@ -504,8 +518,16 @@ class _ToIR(Transformer):
     def return_stmt(self, meta, *values):
         return ir.Return(values=[v for v in values if v is not None], span=_span(meta))
 
-    def for_stmt(self, meta, var, iter_, body):
-        return ir.For(var=str(var), iter=iter_, body=body, span=_span(meta))
+    def for_stmt(self, meta, target, iter_, body):
+        return ir.For(target=_target(target), iter=iter_, body=body, span=_span(meta))
+
+    def call_stmt(self, meta, obj, method, arguments):
+        start, end = _tok_span(obj), _tok_span(method)
+        func = ir.Attribute(value=ir.Name(id=str(obj), span=start), attr=str(method),
+                            span=Span(line=start.line, column=start.column, end_line=end.end_line,
+                                      end_column=end.end_column))
+        call = self.call(meta, func, arguments)
+        return ir.CallStmt(call=call, span=call.span)
 
     def if_stmt(self, meta, _if, test, body, orelse):
         return ir.If(test=test, body=body, orelse=orelse or [], span=_span(meta))
@@ -610,12 +632,33 @@ class _ToIR(Transformer):
     def list_comp(self, meta, element, var, iter_):
         return ir.ListComp(element=element, var=str(var), iter=iter_, span=_span(meta))
 
+    def dict_comp(self, meta, item, var, iter_):
+        key, value = item
+        return ir.DictComp(key=key, value=value, var=str(var), iter=iter_, span=_span(meta))
+
     def dict_lit(self, meta, *items):
         items = [i for i in items if i is not None]
         return ir.DictExpr(keys=[k for k, _ in items], values=[v for _, v in items], span=_span(meta))
 
     def dict_item(self, meta, key, value):
         return (key, value)
+
+    @classmethod
+    def _child_name(cls, tok: Token) -> str:
+        """A child's name: a NAME, or a string for one that is no identifier (``"block1-0"``). A name that
+        could be written bare is refused in quotes, so that each child has one spelling: the reader of a
+        quoted one knows forward cannot call it by name, and fmt prints what the source wrote."""
+        if tok.type == "NAME":
+            return str(tok)
+        name = cls._str(tok)
+        if is_attribute_name(name):
+            raise SpecSyntaxError(f"the child name {name!r} needs no quotes", _tok_span(tok),
+                                  hint=f"write it as a name: {name} = ...; quotes are for names that are no "
+                                       f"identifier, such as \"block1-0\"")
+        if name.isidentifier() and name.isascii():  # a keyword: reserved in the generated code, quoted or not
+            raise SpecSyntaxError(f"{name!r} cannot name a child: it is a Python keyword", _tok_span(tok),
+                                  hint=f"choose another name, e.g. {name}_")
+        return name
 
     @staticmethod
     def _str(tok: Token) -> str:

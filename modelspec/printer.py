@@ -14,6 +14,9 @@ import json
 import math
 from dataclasses import dataclass
 
+from . import expr as E
+from .names import is_attribute_name
+
 LINE_WIDTH = 100  # the longest line fmt and codegen print, indentation included
 INDENT = "    "
 
@@ -76,7 +79,8 @@ def layout(seq: list, depth: int, start: int = 0, end: int = 0, hug: bool = Fals
     """A sequence as lines: flat if it fits and nothing forces a break, else with one group exploded.
 
     With ``hug``, a group whose only item is itself a group opens both brackets on one line
-    (``nn.ModuleList([`` ... ``])``), as people write a container of modules.
+    (``nn.ModuleList([`` ... ``])``), as people write a container of modules; so does one whose only item
+    is a call of one such group (``nn.Sequential(OrderedDict([`` ... ``]))``).
     """
     text = flat(seq)
     groups = [i for i, piece in enumerate(seq) if isinstance(piece, Group) and piece.items]
@@ -90,6 +94,11 @@ def layout(seq: list, depth: int, start: int = 0, end: int = 0, hug: bool = Fals
         pick = fitting[-1] if fitting else groups[0]
     group = seq[pick]
     inner = group.items[0] if len(group.items) == 1 else None
+    if hug and inner is not None and len(inner) == 2 and isinstance(inner[0], str) and isinstance(inner[1], Group) \
+            and inner[1].hard and len(inner[1].items) == 1 and len(inner[1].items[0]) == 1 \
+            and isinstance(inner[1].items[0][0], Group):  # `(OrderedDict([`: the call's name goes inside
+        inner = [Group(inner[0] + inner[1].open, inner[1].items, inner[1].close, inner[1].spans, inner[1].open_at,
+                       inner[1].close_at, inner[1].one_tuple, True)]
     if hug and inner is not None and len(inner) == 1 and isinstance(inner[0], Group) and inner[0].hard:
         hugged = Group(group.open + inner[0].open, inner[0].items, inner[0].close + group.close, inner[0].spans,
                        group.open_at, group.close_at, inner[0].one_tuple, True)
@@ -167,6 +176,10 @@ class ExprPrinter:
     def listcomp_fmt(self, node) -> list:
         return ["[", *self.expr(node.element), f" for {node.var} in ", *self.expr(node.iter, PREC_OR), "]"]
 
+    def dictcomp_fmt(self, node) -> list:
+        return ["{", *self.expr(node.key), ": ", *self.expr(node.value), f" for {node.var} in ",
+                *self.expr(node.iter, PREC_OR), "}"]
+
     def binop_fmt(self, node) -> list:
         prec = BIN_PREC[node.op]
         if node.op == "**":  # right-associative, and binds tighter than a unary minus on its left
@@ -202,11 +215,14 @@ class ExprPrinter:
     def argument_fmt(self, node) -> list:
         if node.kind == "keyword":
             return [f"{node.name}=", *self.expr(node.value)]
-        if node.kind == "starred":
-            return ["*", *self.expr(node.value)]
+        if node.kind == "starred":  # `*(a if c else b)`: the same without brackets, but reads as `(*a) if ...`
+            return ["*", *self.expr(node.value, PREC_OR)]
         return self.expr(node)
 
     def attribute_fmt(self, node) -> list:
+        if not is_attribute_name(node.attr):  # a child named "block1-0": Python reads it with getattr
+            return ["getattr", Group("(", [self.expr(node.value), [string_literal(node.attr)]], ")", [(0, 0)] * 2,
+                                     0, 0)]
         value = self.expr(node.value, PREC_PRIMARY)
         if is_number(node.value) and value[0] != "(":
             value = ["(", *value, ")"]  # `1.real` would read as the number `1.` and a name
@@ -229,7 +245,8 @@ class ExprPrinter:
 def precedence(node) -> int:
     if node.kind == "binop":
         return BIN_PREC[node.op]
-    if is_number(node) and math.copysign(1, node.value) < 0:
+    # copysign: -0.0 is negative too; an int may be too large for a float
+    if is_number(node) and (node.value < 0 if isinstance(node.value, int) else math.copysign(1, node.value) < 0):
         return PREC_FACTOR  # `-3` is a unary minus to the reader
     return {"ifexp": PREC_TEST, "boolop": PREC_OR if getattr(node, "op", "") == "or" else PREC_AND,
             "not": PREC_NOT, "compare": PREC_COMPARE, "unaryop": PREC_FACTOR}.get(node.kind, PREC_PRIMARY)
@@ -254,6 +271,8 @@ def statement_seq(stmt) -> list:
     if k == "assign":
         return [f"{target_text(stmt.target, top=True)} = ", *CODE.expr(stmt.value)]
     if k == "setattr":
+        if not is_attribute_name(stmt.name):  # a child named "block1-0", as torchvision sets one
+            return CODE.expr(E.call(E.attr(E.SELF, "add_module"), E.Constant(stmt.name), stmt.value))
         return [f"self.{stmt.name} = ", *CODE.expr(stmt.value)]
     if k == "exprstmt":
         return CODE.expr(stmt.value)
@@ -263,7 +282,7 @@ def statement_seq(stmt) -> list:
             seq += [", " if i else " ", *CODE.expr(v, PREC_TEST)]
         return seq
     if k == "for":
-        return [f"for {stmt.var} in ", *CODE.expr(stmt.iter), ":"]
+        return [f"for {target_text(stmt.var, top=True)} in ", *CODE.expr(stmt.iter), ":"]
     if k == "if":
         return ["if ", *CODE.expr(stmt.test), ":"]
     if k == "else":

@@ -7,6 +7,7 @@ the class being generated (``k // 2``, ``planes``), or as a `Recipe`.
 from __future__ import annotations
 
 import keyword
+import re
 
 from . import expr as E
 from . import ir
@@ -18,13 +19,16 @@ from .errors import (
 )
 from .layers import CATALOG
 from .layers.base import MODULE, INFER
-from .names import name_problem
+from .names import is_attribute_name, name_problem
 from .ops import OPS
 from .shapes import InputSlot, Sym, Val, const_expr
 from .values import (
     CONTAINERS,
     Elaboration,
     ChildSlot,
+    ListVal,
+    Mode,
+    ModuleView,
     ModRef,
     ParamRef,
     Recipe,
@@ -38,7 +42,9 @@ from .values import (
 )
 
 
-BUILTIN_CALLS = ("range", "len", "min", "max", "abs", "int", "float", "round")  # in consts, arguments and forward
+MAX_STRING = 10_000  # characters in a string built by `+`: names and keys are short
+# in consts, arguments and forward
+BUILTIN_CALLS = ("range", "len", "min", "max", "abs", "int", "float", "round", "str")
 
 
 class Repeat(list):
@@ -78,6 +84,19 @@ def spelled(value, node, *operands) -> Val:
 
 
 _MODULE_ARG_HINT = "sizes are numbers; define the module as a child of its own and call it in forward"
+
+
+def quoted_child_hint(name: str, env: dict) -> str | None:
+    """A hint where ``name`` (``block1``, ``block1_0``, or the string ``"block1-0"``) looks meant for a child
+    named by a string, which forward cannot name: ``block1-0`` reads as ``block1 - 0``, a string is a value."""
+    for n, v in env.items():
+        if isinstance(v, ChildSlot) and not is_attribute_name(n) and name and (
+                n == name or n.startswith(name) or re.sub(r"\W", "_", n) == name):
+            ident = re.sub(r"\W", "_", n)
+            ident = ident if is_attribute_name(ident) else "name"
+            return (f'the child "{n}" is named by a string, which forward cannot name: to call it, name it with '
+                    f"an identifier, {ident} = ...; without a forward, children run in order, however named")
+    return None
 
 
 class StaticEvaluator:
@@ -149,8 +168,9 @@ class StaticEvaluator:
         if e.id in CATALOG or e.id in CONTAINERS or e.id in self.state.blocks:
             raise SpecArgError(f"{e.id} must be called: {e.id}(...)", e.span,
                                hint='write it as a call, e.g. Linear(_, 10)')
-        candidates = list(env) + list(self.state.consts)
-        raise SpecNameError(f"undefined name {e.id!r}", e.span, hint=suggest(e.id, candidates, "consts and parameters"))
+        candidates = [n for n in list(env) + list(self.state.consts) if is_attribute_name(n)]
+        raise SpecNameError(f"undefined name {e.id!r}", e.span, hint=quoted_child_hint(e.id, env)
+                            or suggest(e.id, candidates, "consts and parameters"))
 
     def _num(self, v, e):
         if not isinstance(v, Val) or isinstance(v.value, bool) or not isinstance(v.value, (int, float, Sym)):
@@ -159,14 +179,20 @@ class StaticEvaluator:
         return v
 
     def describe(self, v) -> str:
+        if isinstance(v, Val) and isinstance(v.value, Mode):
+            return "a number that depends on training"
         if isinstance(v, Val):
             return literal(v.value) if not isinstance(v.value, Sym) else str(v.value)
         if isinstance(v, Recipe):
             return f"a {v.name} module"
         if isinstance(v, TensorVal):
             return f"a tensor {v.info}"
+        if isinstance(v, ListVal):
+            return f"a list of {len(v.items)} values"
         if isinstance(v, TupleVal):
             return f"a tuple of {len(v.items)} values"
+        if isinstance(v, ModuleView):
+            return f"`{v.ref.path}.{v.what}()`"
         if isinstance(v, ModRef):
             return f"the module `{v.path}`"
         if isinstance(v, ChildSlot):
@@ -191,6 +217,12 @@ class StaticEvaluator:
                 raise SpecLimitError(f"the {type(value).__name__} would hold {len(value):,} items, over the limit "
                                      f"of {self.state.limits.max_unroll:,}", e.span, hint="build shorter sequences")
             return Val(value, E.BinOp("+", expr_of(a), expr_of(b)))
+        if e.op == "+" and isinstance(a, Val) and isinstance(a.value, str) and isinstance(b, Val) \
+                and isinstance(b.value, str):
+            if len(a.value) + len(b.value) > MAX_STRING:
+                raise SpecLimitError(f"the string would hold {len(a.value) + len(b.value):,} characters, over the "
+                                     f"limit of {MAX_STRING:,}", e.span, hint="names are short")
+            return Val(a.value + b.value, E.BinOp("+", expr_of(a), expr_of(b)))
         self._num(a, e.left)
         self._num(b, e.right)
         if e.op in ("/", "//", "%") and b.value == 0:
@@ -214,22 +246,25 @@ class StaticEvaluator:
                                  hint="check the arithmetic")
         return Val(value, E.BinOp(e.op, expr_of(a), expr_of(b)))  # `28 * 28` stays as the spec wrote it
 
-    def static_logic(self, e, scope, env):
+    def static_logic(self, e, scope, env, evaluate=None):
+        """A condition on compile-time values; ``evaluate`` reads each operand (forward passes the values it
+        has already found, such as ``x.shape[1]``)."""
         k = e.kind
+        operand = evaluate or (lambda x: self.eval_static(x, scope, env))
         if k == "not":
-            a = self.eval_static(e.operand, scope, env)
+            a = operand(e.operand)
             return spelled(not a.value, E.Not(expr_of(a)), a)
         if k == "boolop":
-            a = self.eval_static(e.left, scope, env)
-            b = self.eval_static(e.right, scope, env)
+            a = operand(e.left)
+            b = operand(e.right)
             value = (a.value and b.value) if e.op == "and" else (a.value or b.value)
             return spelled(value, E.BoolOp(e.op, expr_of(a), expr_of(b)), a, b)
         if k == "compare":
-            left = self.eval_static(e.left, scope, env)
+            left = operand(e.left)
             operands = [left]
             result, first, ops, comps = True, expr_of(left), [], []
             for op, comp in zip(e.ops, e.comparators):
-                right = self.eval_static(comp, scope, env)
+                right = operand(comp)
                 try:
                     ok = self._compare(op, left.value, right.value)
                 except TypeError:
@@ -317,12 +352,45 @@ class StaticEvaluator:
         for item in it.value:
             inner = dict(env)
             if e.var != "_":
-                inner[e.var] = Val(item.value if isinstance(item, Val) else item)
+                inner[e.var] = _loop_value(item, e.iter)
             out.append(self.eval_static(e.element, scope, inner, allow_modules))
         if any(isinstance(v, Recipe) for v in out):
             return Repeat(out, it if e.var == "_" or e.var not in E.names_in(_ir_names(e.element)) else None)
         _real(scope).bake(it)  # the list is printed item by item
         return Val(out, const_expr(out))
+
+    def named_items(self, d, scope, env, check_key, keys: list, add) -> None:
+        """The named modules of a ModuleDict or Sequential: a dict, or a dict comprehension. ``check_key`` says
+        what is wrong with a key (a located error, or a (message, hint) naming problem); each key is printed as
+        the string it is, so what it is made of is fixed in the class."""
+        for k, v, inner in self.dict_items(d, scope, env):
+            key = self.eval_static(k, scope, inner)
+            problem = check_key(key, k.span)
+            if problem is not None:
+                raise SpecNameError(problem[0], k.span, hint=problem[1])
+            if key.value in keys:
+                raise SpecNameError(f"key {key.value!r} appears twice", k.span, hint="keep one of them")
+            _real(scope).bake(key)
+            keys.append(key.value)
+            add(self.eval_static(v, scope, inner, allow_modules=True), v.span)
+
+    def dict_items(self, d, scope, env):
+        """The (key, value, names) of a dict literal, or of each pass of a dict comprehension."""
+        if d.kind == "dict":
+            return [(k, v, env) for k, v in zip(d.keys, d.values)]
+        it = self.eval_static(d.iter, scope, env)
+        if not isinstance(it, Val) or not isinstance(it.value, (tuple, list)):
+            raise SpecArgError(f"a comprehension loops over a list, tuple or range(...), not {self.describe(it)}",
+                               d.iter.span, hint="write {'layer' + str(i): Linear(8, 8) for i in range(3)}")
+        self.count_unrolled(len(it.value), d.iter.span)
+        _real(scope).bake(it)  # the dict is printed key by key: the count is fixed in the class
+        passes = []
+        for item in it.value:
+            inner = dict(env)
+            if d.var != "_":
+                inner[d.var] = _loop_value(item, d.iter)
+            passes.append((d.key, d.value, inner))
+        return passes
 
     def count_unrolled(self, n: int, span):
         """Loop passes add up over the whole model: nested loops and repeated blocks multiply them."""
@@ -377,7 +445,12 @@ class StaticEvaluator:
             if n > self.state.limits.max_unroll:
                 raise SpecLimitError(f"range of {n:,} items exceeds the unroll limit {self.state.limits.max_unroll:,}",
                                      e.span, hint="pass limits=Limits(max_unroll=...) if this is intended")
-            return spelled(tuple(Val(i) for i in r), code, *args)
+            return Val(tuple(Val(i) for i in r), code)  # spelled as the call, `range(3)`, not its items
+        if fname == "str":  # names of children: "layer" + str(i + 1)
+            if len(vals) != 1 or not isinstance(vals[0], (int, str)) or isinstance(vals[0], Sym):
+                raise SpecArgError("str() takes one integer or string", e.span,
+                                   hint='write "layer" + str(i + 1)')
+            return spelled(str(vals[0]), code, *args)
         try:
             if fname == "len":
                 return spelled(len(vals[0]), code, *args)
@@ -451,7 +524,19 @@ class StaticEvaluator:
                 raise SpecArgError(f"{name} holds modules, not {self.describe(v)}", span,
                                    hint='hold modules such as Linear(8, 8)')
 
-        if name == "Sequential":
+        if name == "Sequential" and any(a.kind in ("dict", "dictcomp") for a in e.args):
+            # named modules, as torchvision's nn.Sequential(OrderedDict(...)): keys as add_module takes them
+            if len(e.args) != 1:
+                raise SpecArgError("Sequential takes one dict of named modules, or modules without names; not both",
+                                   e.span, hint='write Sequential({"conv": Conv2d(...), "act": ReLU()})')
+            def sequential_key(key, span):
+                if not isinstance(key, Val) or not isinstance(key.value, str):
+                    raise SpecArgError(f"a Sequential's keys are strings, not {self.describe(key)}", span,
+                                       hint='name each module in quotes: Sequential({"conv": Conv2d(...)})')
+                return name_problem(key.value, "a Sequential key")
+
+            self.named_items(e.args[0], scope, env, sequential_key, keys, add)
+        elif name == "Sequential":
             for a in e.args:
                 if a.kind == "starred":
                     v = self.eval_static(a.value, scope, env, allow_modules=True)
@@ -471,22 +556,17 @@ class StaticEvaluator:
                     v = []
                 add(v, a.span)
         else:  # ModuleDict
-            if len(e.args) != 1 or e.args[0].kind != "dict":
+            if len(e.args) != 1 or e.args[0].kind not in ("dict", "dictcomp"):
                 raise SpecArgError("ModuleDict takes one dict {'name': Module(...), ...}", e.span,
-                                   hint="write ModuleDict({'a': Linear(8, 8)})")
-            d = e.args[0]
-            for k, v in zip(d.keys, d.values):
-                key = self.eval_static(k, scope, env)
+                                   hint="write ModuleDict({'a': Linear(8, 8)}), or a comprehension: "
+                                        "ModuleDict({'layer' + str(i): Linear(8, 8) for i in range(3)})")
+            def moduledict_key(key, span):
                 if not isinstance(key.value, str) or not key.value.isidentifier() or keyword.iskeyword(key.value):
-                    raise SpecArgError("ModuleDict keys are names in quotes, like 'conv1'", k.span,
+                    raise SpecArgError("ModuleDict keys are names in quotes, like 'conv1'", span,
                                        hint="a key is a Python identifier: letters, digits and _")
-                problem = name_problem(key.value, "a ModuleDict key")
-                if problem is not None:
-                    raise SpecNameError(problem[0], k.span, hint=problem[1])
-                if key.value in keys:
-                    raise SpecNameError(f"key {key.value!r} appears twice", k.span, hint="keep one of them")
-                keys.append(key.value)
-                add(self.eval_static(v, scope, env, allow_modules=True), v.span)
+                return name_problem(key.value, "a ModuleDict key")
+
+            self.named_items(e.args[0], scope, env, moduledict_key, keys, add)
         repeat = None
         if len(repeats) == 1 and len(repeats[0]) == len(items) and repeats[0].over is not None:
             repeat = repeats[0].over  # printed as `[m for _ in range(depth)]` when every pass is the same module
@@ -498,3 +578,12 @@ class StaticEvaluator:
         return Recipe(name.lower(), e.span, name, items=items, keys=keys, repeat=repeat)
 
     # -- building modules -------------------------------------------------------------
+
+
+def _loop_value(item, iterable) -> Val:
+    """A comprehension variable's value in one pass. Over a tuple or list written right there, it keeps the
+    item's spelling (``width`` of ``(8, width)``), which is this class's; items of a value passed in are
+    spelled in the caller's terms, so those are plain values."""
+    if isinstance(item, Val) and iterable.kind in ("tuple", "list"):
+        return item
+    return Val(item.value if isinstance(item, Val) else item)

@@ -49,6 +49,7 @@ class Row:
     failed: bool = False  # the module where elaboration stopped (a partial summary)
     incomplete: bool = False  # a container whose building the error interrupted
     built: bool = True  # False: the module the error stopped before it was built (its numbers unknown)
+    tied: bool = False  # a parameter of its own is another module's (weight tying), counted there
 
     def to_dict(self) -> dict:
         return {
@@ -216,7 +217,7 @@ def _summary(name, inputs, outputs, root: ModuleNode, children_of, sizes, batch,
             output_sizes=[_sizes_of(t, sizes) for t in node.outputs],
             params=sum(m.params for m in members), trainable=sum(m.trainable for m in members),
             kernel=_kernel(node), macs=total(_times(size_at(m.macs, sizes), times[m.path]) for m in members),
-            collapsed=collapse, expanded=bool(kids) and not collapse,
+            collapsed=collapse, expanded=bool(kids) and not collapse, tied=bool(node.tied),
         ))
         if not collapse:
             for c in kids:
@@ -324,7 +325,9 @@ def _cells(r: Row) -> tuple[str, ...]:
         output = r.output or "--"
     own_nothing = r.expanded and r.params == 0
     params = "--" if own_nothing or not r.built else f"{r.params:,}"
-    if r.params == 0:
+    if r.tied and r.params == 0:
+        trainable = "tied"  # its parameters are another module's, counted there
+    elif r.params == 0:
         trainable = "--"
     else:
         trainable = "yes" if r.trainable == r.params else "no" if r.trainable == 0 else "partial"

@@ -100,6 +100,33 @@ class TupleVal:
 
 
 @dataclass
+class ListVal(TupleVal):
+    """A list in forward: ``features = [x]``, grown by ``.append``. Its ``items`` list is shared by every name
+    bound to it, as Python's list is, so ``ys = xs; ys.append(h)`` grows ``xs`` too."""
+
+
+@dataclass
+class ModuleView:
+    """``blocks.items()``, ``.keys()`` or ``.values()`` of a ModuleDict, for a loop or a comprehension."""
+
+    ref: "ModRef"
+    what: str  # items | keys | values
+    expr: Any
+
+
+@dataclass(frozen=True)
+class Mode:
+    """A number that depends on ``self.training``: ``p if training else 0.0`` is ``Mode(p, 0.0)``. What it
+    decides must come out the same either way (a shape does not change with the mode)."""
+
+    train: Any
+    eval: Any
+
+    def pick(self, training: bool):
+        return self.train if training else self.eval
+
+
+@dataclass
 class ModRef:
     """A module usable in forward: a child, a container element, a loop variable."""
 
@@ -144,6 +171,8 @@ class Scope:
         self.param_flow: dict[str, int] = {}
         self.baked: set[str] = set()  # parameters whose values decided the class's structure (see bake)
         self.sequential = False  # no forward, every child unconditional: the class is an nn.Sequential
+        self.super_init = None  # a block `= Sequential(...)`: the call `super().__init__(modules...)`
+        self.tie_lines: list[Line] = []  # `self.lm_head.weight = self.wte.weight`, after every child is made
 
     def bake(self, value) -> None:
         """Note that ``value`` decided what this class's code is (a branch taken, a loop unrolled): the block
@@ -242,7 +271,7 @@ def expr_of(v):
     """The expression of a value: its own, or its literal."""
     if isinstance(v, Val):
         return v.expr if v.expr is not None else const_expr(v.value)
-    if isinstance(v, (TensorVal, TupleVal, ModRef)):
+    if isinstance(v, (TensorVal, TupleVal, ModRef, ModuleView)):
         return v.expr
     return const_expr(v)
 

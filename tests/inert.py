@@ -1,10 +1,12 @@
 """Is a piece of generated code inert? The shape every printed class has, checked on its Python AST.
 
 Generated code may only: hold a docstring, import torch / torch.nn as nn /
-torch.nn.functional as F, bind module-level constants to literals, and define
-``nn.Module`` classes with ``__init__`` and ``forward``. Inside those, it may
-not name anything that reaches outside the model (``eval``, ``exec``, ``open``,
-``__import__``, ``getattr``, ``os``, ...), touch a dunder attribute other than
+torch.nn.functional as F (after ``from collections import OrderedDict``, which
+a Sequential of named modules takes), bind module-level constants to literals,
+and define ``nn.Module`` classes with ``__init__`` and ``forward``. Inside those,
+it may not name anything that reaches outside the model (``eval``, ``exec``,
+``open``, ``__import__``, ``getattr``, ``os``, ...; only ``getattr(self, "block1-0")``,
+a child whose name is no identifier), touch a dunder attribute other than
 ``super().__init__()``, or hold a statement a spec cannot produce (``import``,
 ``global``, ``lambda``, ``with``, ``try``, ``while``, ``del``, ``yield``, f-strings).
 Strings are plain literals. The text is ASCII: every string a spec gives is
@@ -39,6 +41,10 @@ def inert_problem(code: str) -> str | None:
     body = list(tree.body)
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
         body = body[1:]  # the module docstring
+    ordered_dict = None
+    if body and isinstance(body[0], ast.ImportFrom) and body[0].module == "collections" and body[0].level == 0 \
+            and [(a.name, a.asname) for a in body[0].names] == [("OrderedDict", None)]:
+        ordered_dict, body = body[0], body[1:]
     # torch and torch.nn always; torch.nn.functional only where forward uses F
     n = 3 if len(body) > 2 and isinstance(body[2], ast.Import) else 2
     imports = body[:n]
@@ -60,10 +66,13 @@ def inert_problem(code: str) -> str | None:
         else:
             return f"a module-level statement that is neither a constant nor a class: {ast.unparse(stmt)[:80]}"
     bound = _bound_names(tree)  # a class or a local called `os` is a name like any other, not the module
+    child_getattrs = {id(n.func) for n in ast.walk(tree) if _is_child_getattr(n)}
     for node in ast.walk(tree):
-        if isinstance(node, FORBIDDEN_NODES) and not (isinstance(node, ast.Import) and node in imports):
+        if isinstance(node, FORBIDDEN_NODES) and not (isinstance(node, ast.Import) and node in imports) \
+                and node is not ordered_dict:
             return f"a {type(node).__name__} statement or expression: {ast.unparse(node)[:80]}"
-        if isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES and node.id not in bound:
+        if isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES and node.id not in bound \
+                and id(node) not in child_getattrs:
             return f"it names {node.id!r}"
         if isinstance(node, ast.Attribute) and node.attr.startswith("__") and not _is_super_init(node):
             return f"it touches the attribute {node.attr!r}"
@@ -83,6 +92,16 @@ def _bound_names(tree) -> set[str]:
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             out.add(node.id)
     return out
+
+
+def _is_child_getattr(node) -> bool:
+    """``getattr(self, "block1-0")``: a child whose name is no identifier, so ``self.block1-0`` cannot read it."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr"):
+        return False
+    args = node.args
+    return (len(args) == 2 and not node.keywords and isinstance(args[0], ast.Name) and args[0].id == "self"
+            and isinstance(args[1], ast.Constant) and isinstance(args[1].value, str)
+            and not args[1].value.isidentifier())
 
 
 def _is_super_init(node: ast.Attribute) -> bool:

@@ -53,7 +53,9 @@ def _items(call: ast.Call) -> list[ast.Call]:
     """The modules a Sequential, ModuleList or ModuleDict call holds (none for any other call: a module
     passed to another's constructor, like TransformerEncoder's encoder_layer, is part of that one)."""
     name = _called(call)
-    if name == "Sequential":
+    if name in ("Sequential", "__init__") and len(call.args) == 1 and _called(call.args[0]) == "OrderedDict":
+        items = [pair.elts[1] for pair in call.args[0].args[0].elts]  # OrderedDict([("conv", m), ...])
+    elif name in ("Sequential", "__init__"):  # nn.Sequential(...), or super().__init__(...) of a Sequential block
         items = [a.value.elt if isinstance(a, ast.Starred) and isinstance(a.value, ast.ListComp) else a
                  for a in call.args]
     elif name == "ModuleList" and call.args and isinstance(call.args[0], ast.List):
@@ -66,8 +68,9 @@ def _items(call: ast.Call) -> list[ast.Call]:
 
 
 def created_in_init(code: str) -> list[tuple[int, str]]:
-    """(line, type) of everything an ``__init__`` creates: the value of each ``self.x = Call(...)``
-    (modules, blocks, nn.Parameter), each module a container holds, and each ``self.register_buffer``."""
+    """(line, type) of everything an ``__init__`` creates: the value of each ``self.x = Call(...)`` and
+    ``self.add_module("x-1", Call(...))`` (modules, blocks, nn.Parameter), each module a container holds
+    (and a Sequential block's ``super().__init__(...)``), and each ``self.register_buffer``."""
     found = []
 
     def module(call: ast.Call):
@@ -85,6 +88,12 @@ def created_in_init(code: str) -> list[tuple[int, str]]:
                     module(node.value)
                 elif isinstance(node, ast.Expr) and _called(node.value) == "register_buffer":
                     found.append((node.lineno, "buffer"))
+                elif isinstance(node, ast.Expr) and _called(node.value) == "add_module" \
+                        and isinstance(node.value.args[1], ast.Call):
+                    module(node.value.args[1])
+                elif isinstance(node, ast.Expr) and _called(node.value) == "__init__":
+                    for item in _items(node.value):
+                        module(item)
     return sorted(found)
 
 

@@ -79,6 +79,10 @@ CASES = [
     ("imports", "import 'a.nnspec'\nfrom \"b.nnspec\" import X, Y,\nconst N = 1",
      "import \"a.nnspec\"\nfrom \"b.nnspec\" import X, Y\n\nconst N = 1\n"),
     ("bom-and-crlf", "\ufeffconst N = 1  # one\r\nconst M = 2\r\n", "const N = 1  # one\nconst M = 2\n"),
+    ("string-child-names", "model M(x: [B, 3]) { 'ß-1' = ReLU(); 'say \"hi\"' = ReLU() if True }",
+     "model M(x: [B, 3]) {\n    \"ß-1\" = ReLU()\n    \"say \\\"hi\\\"\" = ReLU() if True\n}\n"),
+    ("sequential-block", "block C(o, a=True)=Sequential(Linear(_,o), *([ReLU()] if a else []),)",
+     "block C(o, a=True) = Sequential(\n    Linear(_, o),\n    *([ReLU()] if a else []),\n)\n"),
     ("empty", "", ""),
 ]
 

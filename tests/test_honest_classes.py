@@ -89,7 +89,9 @@ def test_the_bundled_specs_have_block_classes_to_check():
     """The parametrization is not vacuous: these block classes take parameters."""
     classes = {c.values[0] + "-" + c.values[1] for c in HONOUR_CASES}
     assert {"vgg_blocks-ConvBN", "vgg_blocks-Stage_depth2", "vgg_blocks-Stage_depth3", "resnet18-BasicBlock",
-            "unet-DoubleConv", "inception-Inception"} <= classes
+            "unet-DoubleConv", "inception-Inception",
+            # blocks `= Sequential(...)` (one of named modules), and one whose children are named "block2-0"
+            "regnet-ConvNormAct_act", "regnet-BottleneckTransform", "regnet-Stage2"} <= classes
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -375,7 +377,7 @@ def test_printed_block_class_takes_exactly_its_parameters(stem, class_name, torc
     both = sorted(set(cls.fixed) & set(sig.parameters))
     assert not both, f"{class_name} takes {both}, which it fixes"
     assert set(cls.fixed) <= set(block_params)
-    used = _names_in(block.body)
+    used = _names_in(block.body) | _names_in(block.value)  # a block `= Sequential(...)` has its value instead
     dropped = [n for n in block_params if n in used and n not in taken and n not in cls.fixed]
     assert not dropped, f"{class_name} neither takes nor fixes {dropped}, which block {cls.block} uses"
     for p in cls.ctor_params:  # a default of the spec's block stays the class's default

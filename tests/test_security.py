@@ -24,7 +24,7 @@ import pytest
 from conftest import ROOT
 from inert import inert_problem
 from modelspec import SpecError, elaborate_spec, generate_code
-from modelspec.names import BUILTINS, GENERATED, MODULE_ATTRIBUTES, name_problem
+from modelspec.names import BUILTINS, GENERATED, MODULE_ATTRIBUTES, SEQUENTIAL_METHODS, name_problem
 
 HOSTILE_NAMES = [
     "__import__", "__class__", "__builtins__", "__globals__", "__subclasses__", "__dict__", "__init__", "exec",
@@ -101,6 +101,9 @@ STRING_SLOTS = {
     "moduledict_key": "model M(x: [B, 4]) {{ d = ModuleDict({{{S}: Linear(4, 2)}})\n"
                       " forward(x) {{ return d[{S}](x) }} }}",
     "index": "model M(x: [B, 4]) {{ forward(x) {{ return x[{S}] }} }}",
+    "child_name": "block Blk(n) {{ fc = Linear(_, n)\n {S} = ReLU() if n > 1 }}\n"
+                  "model M(x: [B, 4]) {{ {S} = Blk(2)\n b = Blk(4)\n c = Linear(_, 2) }}",
+    "sequential_key": "model M(x: [B, 4]) {{ s = Sequential({{{S}: Linear(4, 2), 'act': ReLU()}}) }}",
     "import": "import {S}\nmodel M(x: [B, 4]) {{ fc = Linear(_, 2) }}",
     "from_import": "from {S} import Head\nmodel M(x: [B, 4]) {{ fc = Linear(_, 2) }}",
     "init_argument": "model M(x: [B, 4]) {{ param W: [4, 2] = normal({S}, 1)\n forward(x) {{ return x @ W }} }}",
@@ -187,6 +190,19 @@ def test_hostile_strings_stay_literals(slot, outcomes):
                 assert node.id not in ("os", "exec", "__import__", "open", "system"), (key, got)
 
 
+def test_hostile_child_names_stay_literals_in_explained_code(folder):
+    """--explain shows module paths in docstrings and comments: a child named by a string cannot end them."""
+    explained = 0
+    for key in [k for k in SPECS if k.startswith(("string-child_name-", "string-sequential_key-"))]:
+        try:
+            code = generate_code(elaborate_spec(folder / f"{key}.nnspec"), explain=True)
+        except SpecError:
+            continue
+        assert inert_problem(code) is None, f"{key}: {inert_problem(code)}\n{code}"
+        explained += 1
+    assert explained >= 8
+
+
 def test_some_hostile_strings_do_reach_the_code(outcomes):
     """The string tests are meaningful only if hostile strings are printed somewhere: as literals."""
     printed = [k for k, v in outcomes.items() if k.startswith("string-") and isinstance(v, str)
@@ -236,6 +252,14 @@ def test_module_attributes_cover_torch(torch):
     names = set(dir(torch.nn.Module()))
     missing = names - MODULE_ATTRIBUTES - {n for n in names if n.startswith("__")}
     assert not missing, f"nn.Module attributes a child could shadow, missing from MODULE_ATTRIBUTES: {sorted(missing)}"
+
+
+def test_sequential_methods_cover_torch(torch):
+    names = set(dir(torch.nn.Sequential())) - set(dir(torch.nn.Module()))
+    assert {n for n in names if not n.startswith("__")} == SEQUENTIAL_METHODS
+    for name in SEQUENTIAL_METHODS:  # torch refuses each as a key of nn.Sequential(OrderedDict(...))
+        assert name_problem(name, "a Sequential key") is not None, name
+    assert name_problem("block1-0", "a Sequential key") is None
 
 
 @pytest.mark.parametrize("name", sorted(BUILTINS | GENERATED | {"__x", "lambda", "class"}))
