@@ -51,8 +51,9 @@ def test_compiled_module_equals_printed_code(spec, torch):
     assert list(printed.state_dict()) == list(compiled.state_dict())
     printed.load_state_dict(compiled.state_dict(), strict=True)
     inputs = example_inputs(spec, batch=3)
-    with torch.no_grad():
-        a, b = compiled(*inputs), printed(*inputs)
+    with torch.no_grad():  # the same draws for a forward that samples (randn_like), as a seeded run gives
+        a = (torch.manual_seed(7), compiled(*inputs))[1]
+        b = (torch.manual_seed(7), printed(*inputs))[1]
     for x, y in zip(_flat(a), _flat(b)):
         assert torch.equal(x, y)
 
