@@ -765,6 +765,10 @@ class ForwardEvaluator:
                 return self.sequence_slice(e, base, scope, env)
             i = self.fwd_expr(e.index[0], scope, env)
             _no_mode(i, e.index[0].span, "an index")
+            if isinstance(i, TensorVal):
+                raise SpecArgError(f"a {what} is indexed by an integer known when the spec is compiled, not by "
+                                   f"{self.static.describe(i)}", e.index[0].span,
+                                   hint="stack the tensors and index that: torch.stack(xs)[i]; or write xs[0]")
             if not isinstance(i, Val) or not isinstance(i.value, int) or not -len(base.items) <= i.value < len(
                     base.items):
                 shown = self.static.describe(i)
@@ -1028,6 +1032,7 @@ class ForwardEvaluator:
         index, bound = found
         if index.dtype != "long" or any(d.value == 0 for d in index.shape):
             return
+        self.state.index_reads += 1
         sizes = [bound.value] if isinstance(bound.value, int) else [
             evaluate(bound.value, s) for s in self.bodies.example_sizes() if bound.value.symbols <= set(s)] or [1]
         if index.source is None and index.below is not None:
@@ -1225,7 +1230,7 @@ class ForwardEvaluator:
             if target is not None and codes[0] == E.Name(target):
                 var = target
             else:
-                var = self.fresh(scope, f"{ref.slot.name}_out")
+                var = self.fresh(scope, f"{ref.slot.name}_out", span)
                 scope.emit(E.Assign(var, codes[0]), [infos[0].shape])
             scope.emit(E.IfHead(E.Compare(ref.expr, ("is not",), (E.Constant(None),))))
             scope.indent += 1
@@ -1234,10 +1239,16 @@ class ForwardEvaluator:
             return TensorVal(result, E.Name(var), src=src)
         return as_value(out, call_code, src)
 
-    def fresh(self, scope: Scope, base: str) -> str:
-        """A temporary of forward, clear of every name the spec writes and of the class's own."""
+    def fresh(self, scope: Scope, base: str, site=None) -> str:
+        """A temporary of forward, clear of every name the spec writes and of the class's own; the same one
+        for the same ``site`` (a call's span), so that each pass of a loop prints the same code."""
+        made = scope.temporaries
+        if site is not None and (base, site) in made:
+            return made[base, site]
         name = scope.names.make(base, scope.locals | set(scope.env))
         scope.locals.add(name)
+        if site is not None:
+            made[base, site] = name
         return name
 
 

@@ -287,6 +287,7 @@ class ModuleBuilder:
         if layer.call_args or call_kwargs:
             bound = self.bind_call_args(layer, bound, call_kwargs or {}, label, span or r.span)
         if layer.index_bound is not None:
+            self.state.index_reads += 1
             if inputs[0].source is None and inputs[0].below is not None:
                 self.bodies.check_below(inputs[0].below, layer.index_bound(bound), span or r.span, label)
             elif inputs[0].source is None and inputs[0].dtype != "float":
@@ -466,12 +467,13 @@ class ModuleBuilder:
             dims = []
             for i, d in enumerate(t.shape):
                 dims.append(Val(d.value, slot=InputSlot(i, d.value, scope, d)) if k == 0 else Val(d.value))
-            ins.append(TensorInfo(tuple(dims), t.dtype, contiguous=t.contiguous))
+            # what its values are known to be goes in too: an Embedding inside reads the model's Long input
+            ins.append(TensorInfo(tuple(dims), t.dtype, contiguous=t.contiguous, source=t.source, below=t.below))
         scope.env["in_shape"] = Val(tuple(ins[0].shape))  # its dims are spelled by their slots
         node = ModuleNode(name, path, block.name, "block", r.span,
                           args={p.name: env[p.name].plain() for p in block.params})
         self.state.block_stack.append(block.name)
-        views = self.state.views
+        views, reads = self.state.views, self.state.index_reads
         try:
             if block.value is not None:
                 outs = self.bodies.run_sequential(scope, block.value, ins, node)
@@ -484,6 +486,7 @@ class ModuleBuilder:
         finally:
             self.state.block_stack.pop()
         views = self.state.views > views  # its forward views a tensor: one that was in order at the first call
+        reads = self.state.index_reads > reads  # it reads an input's values as indices, checked for the first
         cls = self.finish_class(scope, node, block.span)
         node.type_name = cls.name
         # constructor call in the parent's class
@@ -534,6 +537,12 @@ class ModuleBuilder:
                         f"with a {t2.dtype} tensor", span or r.span,
                         hint="a block is built for one input dtype; convert the tensor (x * 1.0 makes it "
                              "float), or define a second child for the other")
+                if reads and (t1.source, t1.below) != (t2.source, t2.below):
+                    raise SpecShapeError(
+                        f"block {block.name} `{path}` reads its {which} as indices, which were checked against "
+                        f"its table at the first call; it is called again with other values, whose range is "
+                        f"not known", span or r.span,
+                        hint="define a second child for the other indices")
                 if views and t1.contiguous and not t2.contiguous:
                     raise SpecShapeError(
                         f"block {block.name} `{path}` was built for a contiguous {which} but is called again "

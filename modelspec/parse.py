@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import keyword
 import json
 import re
 import warnings
@@ -22,7 +23,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from . import ir
 from .errors import Span, SpecError, SpecLimitError, SpecSyntaxError, did_you_mean
-from .names import is_attribute_name
+from .names import is_attribute_name, name_problem
 
 # How expected terminals read in a message.
 _TERMINAL_WORDS = {
@@ -651,6 +652,9 @@ class _ToIR(Transformer):
         if tok.type == "NAME":
             return str(tok)
         name = cls._str(tok)
+        problem = name_problem(name, "a child")
+        if problem is not None and name.isidentifier() and not keyword.iskeyword(name):
+            raise SpecSyntaxError(problem[0], _tok_span(tok), hint=problem[1])  # "self", "training": why not
         if is_attribute_name(name):
             raise SpecSyntaxError(f"the child name {name!r} needs no quotes", _tok_span(tok),
                                   hint=f"write it as a name: {name} = ...; quotes are for names that are no "

@@ -561,7 +561,11 @@ class StaticEvaluator:
                                    hint="write ModuleDict({'a': Linear(8, 8)}), or a comprehension: "
                                         "ModuleDict({'layer' + str(i): Linear(8, 8) for i in range(3)})")
             def moduledict_key(key, span):
-                if not isinstance(key.value, str) or not key.value.isidentifier() or keyword.iskeyword(key.value):
+                if isinstance(key.value, str) and keyword.iskeyword(key.value):
+                    raise SpecArgError(f"{key.value!r} cannot be a ModuleDict key: it is a Python keyword, so "
+                                       f"d.{key.value} could not read it", span,
+                                       hint=f"choose another key, e.g. '{key.value}_'")
+                if not isinstance(key.value, str) or not key.value.isidentifier():
                     raise SpecArgError("ModuleDict keys are names in quotes, like 'conv1'", span,
                                        hint="a key is a Python identifier: letters, digits and _")
                 return name_problem(key.value, "a ModuleDict key")

@@ -173,6 +173,7 @@ class Scope:
         self.sequential = False  # no forward, every child unconditional: the class is an nn.Sequential
         self.super_init = None  # a block `= Sequential(...)`: the call `super().__init__(modules...)`
         self.tie_lines: list[Line] = []  # `self.lm_head.weight = self.wte.weight`, after every child is made
+        self.temporaries: dict = {}  # (base, call site) -> the temporary forward made for it (`ln_out`)
 
     def bake(self, value) -> None:
         """Note that ``value`` decided what this class's code is (a branch taken, a loop unrolled): the block
@@ -226,6 +227,7 @@ class Elaboration:
     symbols: dict = field(default_factory=dict)  # symbolic dims and their example sizes (None: none given)
     batch_symbols: set = field(default_factory=set)  # the first input's leading symbol: the batch, sized 1, 2, 3
     index_bounds: dict = field(default_factory=dict)  # input name -> exclusive bound of its values (Embedding)
+    index_reads: int = 0  # tensors read as indices so far (an Embedding, F.embedding, gather, index_select)
     block_sources: dict = field(default_factory=dict)  # imported blocks: (path, text) where their errors point
     built: list = field(default_factory=list)  # every module made so far, parents first (see instantiate)
     views: int = 0  # `view` calls checked so far: a block whose body has none takes input in any memory order

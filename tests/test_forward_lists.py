@@ -391,3 +391,33 @@ def test_a_condition_reads_sizes_inline():
     graph, model, (out,) = held_against_torch(spec)
     (x,) = example_inputs(spec, batch=3)
     assert torch.equal(model(x), -2 * x)
+
+
+def test_a_conditional_child_runs_in_a_loop():
+    spec = """
+    block Bk(norm = True) {
+        ln = LayerNorm(4) if norm
+        forward(x) {
+            for i in range(2) { x = ln(x) }
+            return x
+        }
+    }
+    model M(x: [B, 4]) { b = Bk()
+        c = Bk(False) }
+    """
+    held_against_torch(spec)
+
+
+def test_an_embedding_in_a_block_reads_the_models_indices():
+    spec = """
+    block Embed(vocab, dim) { emb = Embedding(vocab, dim) }
+    model M(idx: Long[B, 5], other: Long[B, 5]) {
+        e = Embed(10, 4)
+        forward(idx, other) { return e(idx) }
+    }
+    """
+    graph, _, (out,) = held_against_torch(spec)
+    assert tuple(out.shape) == (3, 5, 4) and graph.index_bounds == {"idx": 10}
+    again = spec.replace("return e(idx)", "return e(idx) + e(other)")
+    with pytest.raises(SpecError, match="called again with other values"):
+        elaborate_spec(again)  # its indices were checked for idx; other's range is its own
