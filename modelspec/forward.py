@@ -182,7 +182,7 @@ class ForwardEvaluator:
                 continue
             if a is None or b is None:
                 if name in env:  # assigned in one branch only: the other keeps the value from before
-                    a, b = a or env[name], b or env[name]
+                    a, b = (env[name] if v is None else v for v in (a, b))
                 else:
                     continue  # a temporary of one branch, gone after it
             if _number(a) and _number(b) and a.value != b.value:

@@ -13,7 +13,21 @@ permutes, slicing and indexing, ``x.size(i)`` and ``x.shape`` unpacking,
 functional ops, a child called twice, ``for`` over a ModuleList, ``if`` on a
 block parameter; params and buffers with inits; symbolic dims with example
 sizes and several inputs; Long inputs into Embedding; most of the layer
-catalog, LSTM/GRU/RNN and attention with tuple results). It tracks every
+catalog, LSTM/GRU/RNN and attention with tuple results; lists in forward:
+``feats = [x]`` grown by ``.append`` in a loop, DenseNet style, with
+``torch.cat(feats, 1)`` feeding each layer, comprehensions ``[m(x) for m in
+layers]`` into ``torch.stack`` / ``torch.cat``, ``list(x.chunk(k, d))`` with
+``.extend``, aliases, slices and ``+`` of lists; loops over a ModuleDict's
+``.items()`` / ``.values()`` / ``.keys()`` / itself with ``d[key](x)``, and
+``d.key(x)``; dict comprehensions ``{"layer" + str(i): ... for i in
+range(k)}`` in a ModuleDict or a Sequential; weight tying ``a.weight =
+b.weight`` of layers (and ModuleDict entries) of one shape, a head tied to an
+Embedding; ``training``: ``if training { ... } else { ... }``, stochastic
+depth by ``torch.rand``, ``x if training else y`` and ``dropout_p=p if
+training else 0.0``; children named by strings, ``"block1-0" = ...``, in
+bodies without forward; ``Sequential({"conv": ...})`` and splices
+``*[...]`` / ``*([m] if c else [])``; ``block X(p, q=1) = Sequential(...)``
+used with other arguments). It tracks every
 shape itself, as torch computes it, with symbolic dims kept symbolic, and
 proposes only what its own model of torch accepts; most specs are accepted
 by ``check``. A few deliberately step on edges, where the right answer is a
@@ -204,7 +218,7 @@ class SymEntry:
 
 
 INFER = "_"
-SAFE_BUILTINS = {"True": True, "False": False, "None": None, "range": range}
+SAFE_BUILTINS = {"True": True, "False": False, "None": None, "range": range, "str": str}
 
 
 def ev(text: str, env: dict):
@@ -693,14 +707,69 @@ class EncoderE(ModE):
 
 
 class SeqE(ModE):
-    def __init__(self, items, trailing=False):
-        self.items, self.trailing = items, trailing
+    """Sequential(a, b, *splice, ...), or with ``keys`` Sequential({"conv": a, "norm-1": b})."""
+
+    def __init__(self, items, trailing=False, keys=None):
+        self.items, self.trailing, self.keys = items, trailing, keys
 
     def render(self):
+        if self.keys is not None:
+            return "Sequential({" + ", ".join(f'"{k}": {i.render()}' for k, i in zip(self.keys, self.items)) + "})"
         return "Sequential(" + ", ".join(i.render() for i in self.items) + ("," if self.trailing else "") + ")"
 
     def build(self, env):
-        return SeqInst([i.build(env) for i in self.items])
+        insts = []
+        for i in self.items:
+            insts += i.build(env) if isinstance(i, SpliceE) else [i.build(env)]
+        return SeqInst(insts)
+
+
+class SpliceE(ModE):
+    """Modules spliced into a Sequential: *[item for _ in range(count)], or *([item] if cond else [])."""
+
+    def __init__(self, item, count: str | None = None, cond: str | None = None):
+        self.item, self.count, self.cond = item, count, cond
+
+    def render(self):
+        if self.cond is not None:
+            return f"*([{self.item.render()}] if {self.cond} else [])"
+        return f"*[{self.item.render()} for _ in range({self.count})]"
+
+    def build(self, env) -> list:
+        if self.cond is not None:
+            present = ev(self.cond, env)
+            if not isinstance(present, bool):
+                raise Invalid("condition")
+            return [self.item.build(env)] if present else []
+        n = as_int(ev(self.count, env), "count", 0)
+        if n > 8:
+            raise Invalid("too many")
+        return [self.item.build(env) for _ in range(n)]
+
+
+class DictCompE(ModE):
+    """ModuleDict({"layer" + str(i): item for i in range(count)}), or the same in a Sequential (kind "seq")."""
+
+    def __init__(self, prefix: str, item, count: str, var="i", offset=0, kind="dict"):
+        self.prefix, self.item, self.count, self.var, self.offset, self.kind = prefix, item, count, var, offset, kind
+
+    def key_text(self):
+        i = f"{self.var} + {self.offset}" if self.offset else self.var
+        return f'"{self.prefix}" + str({i})'
+
+    def render(self):
+        comp = f"{{{self.key_text()}: {self.item.render()} for {self.var} in range({self.count})}}"
+        return f"Sequential({comp})" if self.kind == "seq" else f"ModuleDict({comp})"
+
+    def build(self, env):
+        n = as_int(ev(self.count, env), "count", 0)
+        if n > 8:
+            raise Invalid("too many")
+        items = {}
+        for i in range(n):
+            e2 = dict(env, **{self.var: i})
+            items[ev(self.key_text(), e2)] = self.item.build(e2)
+        return SeqInst(list(items.values())) if self.kind == "seq" else DictInst(items)
 
 
 class RepE(ModE):
@@ -882,9 +951,9 @@ class Ref(X):
 
 
 class Lit(X):
-    def __init__(self, text):
+    def __init__(self, text, prec=None):
         self.text = text
-        self.prec = 20 if not text.startswith("-") else 12
+        self.prec = prec if prec is not None else 20 if not text.startswith("-") else 12
 
     def render(self):
         return self.text
@@ -944,7 +1013,10 @@ class IntBin(X):
 
 
 class CallX(X):
-    """A call of a child: fc(x), layers[0](x), convs["a"](x), a loop variable layer(x)."""
+    """A call of a child: fc(x), layers[0](x), convs["a"](x), convs.a(x), convs[key](x), a loop variable layer(x).
+
+    target: ("child", name) | ("loopvar", var) | ("index", list, i) | ("key", dict, key, quote) | ("attr", dict, key)
+    | ("keyvar", dict, var), var a loop variable holding a key."""
 
     def __init__(self, target, args, kwargs=None):
         self.target, self.args, self.kwargs = target, list(args), dict(kwargs or {})
@@ -953,8 +1025,10 @@ class CallX(X):
         kind = self.target[0]
         if kind in ("child", "loopvar"):
             f = self.target[1]
-        elif kind == "index":
+        elif kind in ("index", "keyvar"):
             f = f"{self.target[1]}[{self.target[2]}]"
+        elif kind == "attr":
+            f = f"{self.target[1]}.{self.target[2]}"
         else:
             f = f"{self.target[1]}[{self.target[3]}{self.target[2]}{self.target[3]}]"
         parts = [a.render() for a in self.args] + [f"{k}={v}" for k, v in self.kwargs.items()]
@@ -978,10 +1052,11 @@ class CallX(X):
                 if not -len(inst.items) <= i < len(inst.items):
                     raise Invalid("list index")
                 inst = inst.items[i]
-            elif kind == "key":
-                if inst is None or not isinstance(inst, DictInst) or self.target[2] not in inst.items:
+            elif kind in ("key", "attr", "keyvar"):
+                key = st.env.get(self.target[2]) if kind == "keyvar" else self.target[2]
+                if inst is None or not isinstance(inst, DictInst) or key not in inst.items:
                     raise Invalid("dict key")
-                inst = inst.items[self.target[2]]
+                inst = inst.items[key]
         args = [a.ev(st) for a in self.args]
         if not all(isinstance(a, TV) for a in args):
             raise Invalid("modules take tensors")
@@ -1164,6 +1239,27 @@ def op_apply(op: str, args: list, kw: dict):
         return matmul_shape(a, b)
     if op in ("add", "mul", "sub", "div"):
         return binop_shape(args[0], args[1])
+    if op == "to_float":
+        x = _t(args[0])
+        return TV(x.shape, "float")
+    if op in ("rand", "randn"):  # sizes as IntV, symbolic ones too: torch.rand(x.shape[0], 1)
+        if not args or not all(isinstance(a, IntV) and a.d.v >= 1 for a in args):
+            raise Invalid("rand sizes")
+        return TV(tuple(a.d for a in args))
+    if op in ("rand_like", "randn_like"):
+        return TV(_float(_t(args[0])).shape)
+    if op == "sdpa":  # F.scaled_dot_product_attention(q, k, v): [..., L, E] [..., S, E] [..., S, Ev] -> [..., L, Ev]
+        q, k, v = (_float(_t(a)) for a in args[:3])
+        if not q.rank == k.rank == v.rank >= 3 or not same(q.shape[-1], k.shape[-1]) \
+                or not same(k.shape[-2], v.shape[-2]) or not same_shape(q.shape[:-2], k.shape[:-2]) \
+                or not same_shape(k.shape[:-2], v.shape[:-2]):
+            raise Invalid("attention shapes")
+        p = kw.get("dropout_p", 0.0)
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+            raise Invalid("dropout_p")
+        if kw.get("is_causal") and not same(q.shape[-2], k.shape[-2]):
+            raise Invalid("causal attention of two lengths")
+        return TV(q.shape[:-1] + v.shape[-1:])
     raise Invalid(f"no op {op}")
 
 
@@ -1212,6 +1308,8 @@ def binop_shape(a, b):
 class OpX(X):
     """A tensor op: spelled as F.x / torch.x (form "F"/"torch") or a method (form "method", args[0] the tensor)."""
 
+    SIZED = ("view", "reshape", "rand", "randn")  # ops whose int arguments are sizes, symbolic ones too
+
     def __init__(self, op, spelled, form, args, kwargs=None):
         self.op, self.spelled, self.form = op, spelled, form
         self.args, self.kwargs = list(args), list((kwargs or {}).items())
@@ -1233,7 +1331,7 @@ class OpX(X):
             if isinstance(a, ListX):
                 return a.ev(st)
             v = ev(a, st.env)
-            if isinstance(v, int) and not isinstance(v, bool) and self.op in ("view", "reshape"):
+            if isinstance(v, int) and not isinstance(v, bool) and self.op in self.SIZED:
                 return IntV(C(v))
             if isinstance(v, tuple) and self.op in ("view", "reshape"):
                 return tuple(IntV(C(i)) if isinstance(i, int) else i for i in v)
@@ -1242,7 +1340,7 @@ class OpX(X):
         args = [val(a) for a in self.args]
         kw = {k: val(v) for k, v in self.kwargs}
         for i, a in enumerate(args):
-            if isinstance(a, IntV) and self.op not in ("view", "reshape"):
+            if isinstance(a, IntV) and self.op not in self.SIZED:
                 if a.d.sym:
                     raise Invalid("symbolic int as an op argument")
                 args[i] = a.d.v
@@ -1274,6 +1372,10 @@ class BinX(X):
 
     def ev(self, st):
         a, b = self.a.ev(st), self.b.ev(st)
+        if isinstance(a, list) or isinstance(b, list):  # lists join as in Python: a new list
+            if self.op != "+" or not (isinstance(a, list) and isinstance(b, list)):
+                raise Invalid("arithmetic on a list")
+            return a + b
         if self.op == "@":
             return matmul_shape(_float(_t(a)), _float(_t(b)))
         if self.op == "**":
@@ -1321,7 +1423,12 @@ class IndexX(X):
 
     def ev(self, st):
         x = self.x.ev(st)
-        if isinstance(x, tuple):  # a tuple result: pick an item
+        if isinstance(x, list) and len(self.items) == 1 and self.items[0][0] == "slice":  # feats[1:]: a new list
+            lo, hi, step = (None if v is None else as_int(ev(v, st.env)) for v in self.items[0][1:])
+            if step is not None and step < 1:
+                raise Invalid("slice step")
+            return x[lo:hi:step]
+        if isinstance(x, (tuple, list)):  # a tuple result or a list: pick an item
             if len(self.items) != 1 or self.items[0][0] != "int":
                 raise Invalid("index of a tuple")
             i = as_int(ev(self.items[0][1], st.env))
@@ -1422,32 +1529,45 @@ class Return(Stmt):
 
 
 class For(Stmt):
+    """for var in over: kind "list" (a ModuleList child), "range" (range(over)), or over a ModuleDict child:
+    "items" (var is (key, module)), "values", "keys" and "dict" (var a key, as `for key in d`)."""
+
+    ITER = {"list": "{}", "range": "range({})", "items": "{}.items()", "values": "{}.values()", "keys": "{}.keys()",
+            "dict": "{}"}
+
     def __init__(self, var, over, body, kind="list"):
         self.var, self.over, self.body, self.kind = var, over, body, kind
 
     def render(self, ind):
-        it = self.over if self.kind == "list" else f"range({self.over})"
-        lines = [ind + f"for {self.var} in {it} {{"]
+        it = self.ITER[self.kind].format(self.over)
+        var = self.var if isinstance(self.var, str) else ", ".join(self.var)
+        lines = [ind + f"for {var} in {it} {{"]
         for s in self.body:
             lines += s.render(ind + "    ")
         return lines + [ind + "}"]
 
     def run(self, st):
-        if self.kind == "list":
-            inst = st.children.get(self.over)
-            if not isinstance(inst, ListInst):
-                raise Invalid("loop over a non-list")
-            elements = inst.items
-        else:
+        if self.kind == "range":
             elements = range(as_int(ev(self.over, st.env), "range", 0))
+        else:
+            inst = st.children.get(self.over)
+            if not isinstance(inst, ListInst if self.kind == "list" else DictInst):
+                raise Invalid("loop over a child of another kind")
+            elements = inst.items if self.kind == "list" else list(inst.items.items())
         for el in elements:
-            if self.kind == "list":
-                st.loopvars[self.var] = el
+            if self.kind in ("list", "values"):
+                st.loopvars[self.var] = el if self.kind == "list" else el[1]
+            elif self.kind == "items":
+                st.env = dict(st.env, **{self.var[0]: el[0]})
+                st.loopvars[self.var[1]] = el[1]
+            elif self.kind in ("keys", "dict"):
+                st.env = dict(st.env, **{self.var: el[0]})
             else:
                 st.env = dict(st.env, **{self.var: el})
             for s in self.body:
                 s.run(st)
-        st.loopvars.pop(self.var, None)
+        for v in [self.var] if isinstance(self.var, str) else self.var:
+            st.loopvars.pop(v, None)
 
 
 class If(Stmt):
@@ -1479,10 +1599,68 @@ class ChildDecl:
     mod: ModE
     cond: str | None = None
     comment: str = ""
+    quoted: bool = False  # "block1-0" = ...: a name no identifier spells
 
     def render(self, ind):
         c = f" if {self.cond}" if self.cond else ""
-        return [ind + f"{self.name} = {self.mod.render()}{c}{self.comment}"]
+        name = f'"{self.name}"' if self.quoted else self.name
+        return [ind + f"{name} = {self.mod.render()}{c}{self.comment}"]
+
+
+@dataclass
+class TieDecl:
+    """a.weight = b.weight: ``a`` and ``b`` paths of children and ModuleDict keys, as tuples."""
+
+    a: tuple
+    b: tuple
+    param: str = "weight"
+
+    def render(self, ind):
+        return [ind + f"{'.'.join(self.a)}.{self.param} = {'.'.join(self.b)}.{self.param}"]
+
+    def check(self, st):
+        """Both sides name a parameter of one shape (Invalid otherwise): the shape, as sizes."""
+        sa, sb = (param_shape(_at_path(st, p), self.param) for p in (self.a, self.b))
+        if sa is None or sa != sb:
+            raise Invalid("tied parameters of different shapes")
+        return sa
+
+
+def _at_path(st, path):
+    inst = st.children.get(path[0])
+    for key in path[1:]:
+        if not isinstance(inst, DictInst) or key not in inst.items:
+            raise Invalid("no such module")
+        inst = inst.items[key]
+    return inst
+
+
+def param_shape(inst, param: str):
+    """The shape of a layer's ``weight`` or ``bias`` once its sizes are known (None: it has none, or not yet)."""
+    if not isinstance(inst, LayerInst) or not inst.called:
+        return None
+    a, n = inst.a, inst.name
+    if n == "Linear":
+        w, b = (a["out_features"], a["in_features"]), (a["out_features"],) if a["bias"] else None
+    elif n == "Embedding":
+        w, b = (a["num_embeddings"], a["embedding_dim"]), None
+    elif n in ("Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"):
+        nd, g = int(n[-2]), a["groups"]
+        k = tuple(tup(a["kernel_size"], nd))
+        io = (a["in_channels"], a["out_channels"] // g) if n.startswith("ConvT") else \
+            (a["out_channels"], a["in_channels"] // g)
+        w, b = io + k, (a["out_channels"],) if a["bias"] else None
+    elif n == "LayerNorm":
+        ns = a["normalized_shape"]
+        ns = (ns,) if isinstance(ns, int) else tuple(ns)
+        w = ns if a["elementwise_affine"] else None
+        b = ns if w and a["bias"] else None
+    elif n in ("BatchNorm1d", "BatchNorm2d", "GroupNorm"):
+        c = a["num_channels"] if n == "GroupNorm" else a["num_features"]
+        w = b = (c,) if a["affine"] else None
+    else:
+        return None
+    return w if param == "weight" else b
 
 
 @dataclass
@@ -1541,6 +1719,7 @@ class Body:
         self.params: list[ParamDecl] = []
         self.fwd_params: list[str] = ["x"]
         self.forward: list[Stmt] | None = []
+        self.ties: list[TieDecl] = []
 
     def start(self, env, ins):
         st = State(env)
@@ -1580,12 +1759,16 @@ class Body:
             s.run(st)
         if st.result is None:
             raise Invalid("no return")
+        for t in self.ties:  # the sizes a tie needs are known once forward has run (a block's, for these args)
+            t.check(st)
         return st.result
 
     def render(self, ind):
         lines = []
         for c in self.children:
             lines += c.render(ind)
+        for t in self.ties:
+            lines += t.render(ind)
         for p in self.params:
             lines += p.render(ind)
         if self.forward is not None:
@@ -1597,19 +1780,28 @@ class Body:
 
 
 class Block:
+    """A block: a body, or (``seq``, a SeqE or a DictCompE of kind "seq") `block Name(...) = Sequential(...)`."""
+
     def __init__(self, name, params, body, consts_env):
         self.name, self.params, self.body, self.consts_env = name, params, body, consts_env
+        self.seq: ModE | None = None
 
     def __deepcopy__(self, memo):
         return self
 
     def run(self, env, ins):
+        if self.seq is not None:
+            if len(ins) != 1:
+                raise Invalid("a Sequential block takes one input")
+            return self.seq.build(env).call(ins)
         e = dict(env)
         e["in_shape"] = tuple(SymEntry(d) if d.sym else d.v for d in ins[0].shape)
         return self.body.run(e, ins)
 
     def render(self):
         ps = ", ".join(p if d is None else f"{p}={d}" for p, d in self.params)
+        if self.seq is not None:
+            return [f"block {self.name}({ps}) = {self.seq.render()}"]
         return [f"block {self.name}({ps}) {{"] + self.body.render("    ") + ["}"]
 
 
@@ -1943,6 +2135,32 @@ class Gen:
         self.const_order.append(n)
         return n
 
+    def dense_layer_block(self, layer: ModE) -> Block | None:
+        """block DenseLayer(growth) { norm, conv; forward: conv(F.relu(norm(x))) }, its layer ``layer`` of
+        ``growth`` outputs: a new block, or None."""
+        rng = self.rng
+        free = [n for n in BLOCK_NAMES if n not in self.block_names]
+        if not free or self.depth >= 2 or not isinstance(layer, LayerE):
+            return None
+        name, pname = rng.choice(free), rng.choice(["growth", "growth_rate", "k", "out"])
+        size = "out_channels" if layer.name.startswith("Conv") else "out_features"
+        body = Body()
+        norm = f"BatchNorm{layer.name[-2]}d" if layer.name.startswith("Conv") else "LayerNorm"
+        body.children = [ChildDecl("norm", LayerE(norm, {})),
+                         ChildDecl("conv" if size == "out_channels" else "fc",
+                                   LayerE(layer.name, dict(layer.given, **{size: pname})))]
+        normed = OpX("relu", "F.relu", "F", [CallX(("child", "norm"), [Ref("x")])])
+        h = CallX(("child", body.children[1].name), [normed])
+        if rng.random() < 0.3:  # dropout in training only, as torchvision's drop_rate
+            drop = OpX("dropout", "F.dropout", "F", [Ref("h")], {"p": "0.2"})
+            body.forward = [Assign("h", h), Return([TrainTernaryX(drop, Ref("h"))])]
+        else:
+            body.forward = [Return([h])]
+        block = Block(name, [(pname, None)], body, dict(self.consts))
+        self.blocks.append(block)
+        self.block_names.add(name)
+        return block
+
     def gen_block(self, ctx, x: TV, y: TV | None = None):
         """A new block fit for input x (and y, for a block of two inputs); its first use (a BlockE) or None."""
         rng = self.rng
@@ -2003,8 +2221,14 @@ class Gen:
             sub.env = ein
             sub.st = sub.body.start(ein, ins)
             sub.focus = sub.body.fwd_params[0]
-            if implicit:
+            if y is None and rng.random() < 0.12:  # block Name(...) = Sequential(...)
+                sub.env, sub.in_block = env, False  # its modules read the block's parameters, not in_shape
+                block.seq = sub.sequential_value(x)
+                if block.seq is None:
+                    return None
+            elif implicit:
                 sub.body.forward = None
+                sub.quote_names = rng.random() < 0.25
                 for _ in range(rng.choice([1, 2, 3])):
                     sub.propose_chain_child()
                 if not sub.body.children:
@@ -2056,7 +2280,7 @@ class Gen:
             elif p == "heads":
                 t = rng.choice(["1", "2", "4"])
             elif p == "p_drop":
-                t = "0.2"
+                t = rng.choice(["0.2", "0.0"])
             else:
                 t = self.size_text(self.small(2, 24), ctx.env, 0.4)
             if kwargs or (d is not None and rng.random() < 0.5):
@@ -2157,6 +2381,7 @@ class Gen:
         implicit = len(inputs) == 1 and rng.random() < 0.2
         if implicit:
             body.forward = None
+            ctx.quote_names = rng.random() < 0.25
             for _ in range(rng.choice([1, 2, 3, 4])):
                 ctx.propose_chain_child()
             if not body.children:
@@ -2201,6 +2426,7 @@ class Ctx:
         self.explicit_ok = not in_block or self.rng.random() < 0.5
         self.used = set(env) | set(body.fwd_params)
         self.block = None
+        self.quote_names = False  # a body without forward: its children named by strings, "block1-0"
 
     # ------------------------------------------------------------ names
     def fresh(self, pool) -> str:
@@ -2220,13 +2446,26 @@ class Ctx:
                 self.used.add(n)
                 return n
 
+    def quoted_name(self) -> str:
+        """A child's name that no identifier spells, as torchvision names RegNet's blocks; rarely one torch refuses
+        ("a.b") or one that needs no quotes."""
+        rng = self.rng
+        if rng.random() < 0.02:
+            return rng.choice(["a.b", "fc", "layer1.0", "training", ""])
+        for _ in range(20):
+            n = rng.choice(["block{}-{}", "conv-{}", "norm-{}", "stage-{}{}", "layer {}", "{}", "ß-{}", "act-{}",
+                            "down-{}x{}"]).format(rng.randrange(1, 4), rng.randrange(0, 3))
+            if n not in self.st.children:
+                return n
+        raise Invalid("no fresh quoted name")
+
     def value_name(self) -> str:
         if self.rng.random() < 0.45 and self.focus in self.st.vals:
             return self.focus
         return self.fresh(VALUE_NAMES)
 
     # ------------------------------------------------------------ committing
-    def commit(self, children=(), params=(), stmts=()):
+    def commit(self, children=(), params=(), stmts=(), ties=()):
         """Run the new decls and statements on a copy of the state; keep them if they are valid."""
         import copy
 
@@ -2245,9 +2484,12 @@ class Ctx:
             st.params[p.name] = TV(tuple(C(d) for d in dims))
         for s in stmts:
             s.run(st)
+        for t in ties:
+            t.check(st)
         self.st = st
         self.body.children += list(children)
         self.body.params += list(params)
+        self.body.ties += list(ties)
         if self.body.forward is not None:
             self.body.forward += list(stmts)
         return st
@@ -2277,6 +2519,9 @@ class Ctx:
             "shape": (self.p_shape_unpack, 2), "bilinear": (self.p_bilinear, 1), "loop_range": (self.p_loop_range, 1),
             "chunk": (self.p_chunk, 1), "decoder": (self.p_decoder, 1), "argmax": (self.p_argmax, 1),
             "nested": (self.p_nested, 3), "long": (self.p_long, 1), "mask": (self.p_mask, 2),
+            "dense": (self.p_dense, 2), "listcomp": (self.p_listcomp, 2), "chunklist": (self.p_chunklist, 1),
+            "dictloop": (self.p_dictloop, 2), "tie": (self.p_tie, 2), "train": (self.p_train, 2),
+            "quoted": (self.p_quoted_unused, 1),
         }
         names = kinds or [k for k in table if table[k][1]]
         weights = [table[k][1] or 1 for k in names]
@@ -2293,6 +2538,8 @@ class Ctx:
         return False
 
     def new_child(self, mod, cond=None, pool=CHILD_NAMES):
+        if self.quote_names:
+            return ChildDecl(self.quoted_name(), mod, cond, quoted=True)
         c = ChildDecl(self.fresh(pool), mod, cond)
         if self.rng.random() < 0.05:
             c.comment = "  # a comment"
@@ -2414,7 +2661,7 @@ class Ctx:
             if len(items) >= 2 and rng.random() < 0.3:  # nested
                 cut = rng.randrange(1, len(items))
                 items = [SeqE(items[:cut])] + items[cut:]
-            mod = SeqE(items, trailing=rng.random() < 0.1)
+            mod = self.seq_of(items)
         cond = None
         if rng.random() < 0.1:
             cv = self.cond_for()
@@ -2424,6 +2671,43 @@ class Ctx:
         s, dst = self.call_stmt(c.name, src)
         self.commit([c], [], [s])
         self.focus = dst
+
+    def seq_of(self, items) -> ModE:
+        """A Sequential of these modules: positional, named (Sequential({"conv": ...})), or with one spliced in,
+        repeated (*[m for _ in range(n)]) or on a condition (*([m] if cond else []))."""
+        rng = self.rng
+        k = rng.random()
+        if k < 0.12:
+            pool = ["conv", "norm-1", "act", "fc", "block1-0", "0", "proj", "drop", "layer 2", "ß", "pool", "out"]
+            if rng.random() < 0.05:
+                pool += ["append", "a.b", "", "forward"]  # names torch refuses: a located error
+            return SeqE(items, keys=rng.sample(pool, len(items)))
+        if k < 0.22:
+            i = rng.randrange(len(items))
+            cv = self.cond_for() if rng.random() < 0.5 else None
+            splice = SpliceE(items[i], cond=cv[0]) if cv else SpliceE(items[i], count=str(rng.choice([0, 1, 2])))
+            return SeqE(items[:i] + [splice] + items[i + 1:])
+        return SeqE(items, trailing=rng.random() < 0.1)
+
+    def sequential_value(self, x: TV) -> ModE | None:
+        """The value of `block Name(...) = Sequential(...)`: modules (one maybe spliced in: a Dropout on a float
+        parameter, *([Dropout(p)] if p > 0 else [])), named ones, or a dict comprehension of one repeated."""
+        rng = self.rng
+        items, _ = self.chain(x, rng.choice([1, 2, 3]))
+        if not items:
+            return None
+        k = rng.random()
+        if k < 0.2:
+            ints = [n for n, v in self.env.items() if isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4]
+            count = rng.choice(ints) if ints and rng.random() < 0.7 else str(rng.choice([1, 2, 3]))
+            return DictCompE(rng.choice(["block", "layer", "unit"]), items[0], count, offset=rng.choice([0, 1]),
+                             kind="seq")
+        floats = [n for n, v in self.env.items() if isinstance(v, float)]
+        if floats and rng.random() < 0.5:
+            f = rng.choice(floats)
+            items.insert(rng.randrange(len(items) + 1), SpliceE(LayerE("Dropout", {"p": f}), cond=f"{f} > 0"))
+            return SeqE(items, trailing=rng.random() < 0.2)
+        return self.seq_of(items)
 
     def p_list(self):
         rng = self.rng
@@ -2485,7 +2769,9 @@ class Ctx:
         stmts = []
         for key in keys:
             dst = self.value_name() if rng.random() < 0.5 else cur
-            stmts.append(Assign(dst, CallX(("key", c.name, key, mod.quote), [Ref(cur)])))
+            target = ("attr", c.name, key) if key.isidentifier() and rng.random() < 0.3 else \
+                ("key", c.name, key, mod.quote)
+            stmts.append(Assign(dst, CallX(target, [Ref(cur)])))
             cur = dst
         self.commit([c], [], stmts)
         self.focus = cur
@@ -3259,6 +3545,355 @@ class Ctx:
         self.commit([], [], stmts)
         self.focus = dst
 
+    # ------------------------------------------------------------ lists, ModuleDict loops, ties, training
+    def p_dense(self):
+        """DenseNet: feats = [x]; each layer appends its output on torch.cat(feats, dim), so the channels grow."""
+        rng = self.rng
+        src = self.pick_value(lambda t: 2 <= t.rank <= 4)
+        if src is None:
+            return False
+        x = self.st.vals[src]
+        r = x.rank
+        g = self.gen.size_text(self.gen.small(1, 8), self.env, 0.4)
+        if r in (3, 4) and not x.shape[1].sym and (rng.random() < 0.7 or x.shape[-1].sym):
+            dim = rng.choice(["1", "1", str(1 - r)])
+            k = rng.choice(["1", "3"])
+            g_conv = {"in_channels": INFER, "out_channels": g, "kernel_size": k}
+            if k == "3":
+                g_conv["padding"] = "1"
+            if rng.random() < 0.5:
+                g_conv["bias"] = "False"
+            layer = LayerE(f"Conv{r - 2}d", g_conv)
+            if rng.random() < 0.4:  # torchvision's dense layer: norm, act, conv
+                layer = SeqE([LayerE(f"BatchNorm{r - 2}d", {}), LayerE("ReLU", {}), layer])
+        elif not x.shape[-1].sym:
+            dim = rng.choice(["-1", str(r - 1)])
+            layer = LayerE("Linear", {"in_features": INFER, "out_features": g})
+            if rng.random() < 0.3:
+                layer = SeqE([LayerE("LayerNorm", {}), layer, LayerE("GELU", {})])
+        else:
+            return False
+        block = self.gen.dense_layer_block(layer) if rng.random() < 0.3 else None
+        if block is not None:  # torchvision's _DenseLayer: a block, built anew for each layer's input
+            layer = BlockE(block, [g], {})
+        n = self.gen.size_text(rng.choice([1, 2, 3]), self.env, 0.3)
+        feats, var = self.fresh(["feats", "features", "xs", "outs"]), self.fresh(["layer", "l", "m", "blk"])
+
+        def cat():
+            if rng.random() < 0.3:
+                return OpX("cat", "torch.cat", "torch", [Ref(feats), dim])
+            return OpX("cat", "torch.cat", "torch", [Ref(feats)], {"dim": dim})
+
+        if rng.random() < 0.45:
+            mod = RepE("list", layer, n)
+            c = self.new_child(mod, None, ["layers", "dense", "blocks"])
+            loop = For(var, c.name, [MethodStmt(feats, "append", CallX(("loopvar", var), [cat()]))])
+        else:
+            mod = DictCompE(rng.choice(["denselayer", "layer", "block_"]), layer, n, offset=rng.choice([0, 1]))
+            c = self.new_child(mod, None, ["layers", "dense", "dense_block", "stages"])
+            kind = rng.choice(["items", "items", "values", "keys", "dict"])
+            if kind in ("keys", "dict"):
+                key = self.fresh(["key", "name", "k_"])
+                loop = For(key, c.name, [MethodStmt(feats, "append", CallX(("keyvar", c.name, key), [cat()]))], kind)
+            else:
+                var = (self.fresh(["name", "key", "k_"]), var) if kind == "items" else var
+                lv = var[1] if kind == "items" else var
+                loop = For(var, c.name, [MethodStmt(feats, "append", CallX(("loopvar", lv), [cat()]))], kind)
+        dst = self.value_name()
+        try:
+            self.commit([c], [], [Assign(feats, ListX([Ref(src)])), loop, Assign(dst, cat())])
+        except Invalid:
+            if block is not None:
+                self.gen.blocks.remove(block)
+                self.gen.block_names.discard(block.name)
+            raise
+        self.focus = dst
+
+    def fan_out(self, x: TV, n: int):
+        """n modules that each take x: the same one repeated, or n of their own."""
+        rng = self.rng
+        if x.rank < 1:
+            return None
+        if rng.random() < 0.5:
+            item = self.gen.layer_for(self, x, chain_only=True)
+            return None if item is None else [item] * n
+        items = []
+        for _ in range(n):
+            if not x.shape[-1].sym and rng.random() < 0.7:
+                items.append(LayerE("Linear", {"in_features": INFER, "out_features": str(self.gen.small(1, 12))}))
+            else:
+                item = self.gen.layer_for(self, x, chain_only=True)
+                if item is None:
+                    return None
+                items.append(item)
+        return items
+
+    def p_listcomp(self):
+        """outs = [m(x) for m in layers], then torch.stack / torch.cat of it, sliced and joined with +."""
+        rng = self.rng
+        src = self.pick_value()
+        if src is None:
+            return False
+        x = self.st.vals[src]
+        items = self.fan_out(x, rng.choice([1, 2, 2, 3]))
+        if not items:
+            return False
+        k = rng.random()
+        if k < 0.4 and items.count(items[0]) == len(items):
+            mod, kind = RepE("list", items[0], self.gen.size_text(len(items), self.env, 0.3)), "list"
+        elif k < 0.7:
+            mod, kind = ListE(items), "list"
+        elif items.count(items[0]) == len(items):
+            mod, kind = DictCompE(rng.choice(["expert", "head", "h"]), items[0], str(len(items))), "values"
+        else:
+            keys = rng.sample(["a", "b", "c", "expert1", "expert2", "proj", "x", "first", "last"], len(items))
+            mod, kind = DictE(keys, items), "values"
+        c = self.new_child(mod, None, ["experts", "heads", "branches", "towers"])
+        outs, var = self.fresh(["outs", "ys", "branches_out"]), self.fresh(["m", "expert", "head", "f"])
+        stmts = [Assign(outs, ListCompX(CallX(("loopvar", var), [Ref(src)]), var, c.name, kind))]
+        r = x.rank
+        d = str(rng.choice([1, -1] if r >= 2 else [0, -1]))
+        lst = Ref(outs)
+        if rng.random() < 0.3:
+            lst = BinX("+", Ref(outs), ListX([Ref(src)])) if rng.random() < 0.5 else \
+                BinX("+", IndexX(Ref(outs), [("slice", "1", None, None)]),
+                     IndexX(Ref(outs), [("slice", None, "1", None)]))
+        k = rng.random()
+        if k < 0.35:
+            e = OpX("stack", "torch.stack", "torch", [Ref(outs)], {"dim": d})
+            if rng.random() < 0.5:
+                e = OpX("mean", "mean", "method", [e], {"dim": d})
+        elif k < 0.8:
+            e = OpX("cat", "torch.cat", "torch", [lst], {"dim": str(-1 if r else 0)})
+        else:
+            e = BinX("+", IndexX(Ref(outs), [("int", "0")]), IndexX(Ref(outs), [("int", "-1")]))
+        dst = self.value_name()
+        self.commit([c], [], stmts + [Assign(dst, e)])
+        self.focus = dst
+
+    def p_chunklist(self):
+        """parts = list(x.chunk(k, dim)), grown by .extend / .append (through an alias too), then cat."""
+        rng = self.rng
+        src = self.pick_value(lambda t: t.rank >= 2 and not t.shape[-1].sym and t.shape[-1].v >= 2)
+        if src is None:
+            return False
+        x = self.st.vals[src]
+        dim = rng.choice(["-1", str(x.rank - 1)])
+        parts = self.fresh(["parts", "chunks", "pieces"])
+        chunk = OpX("chunk", "chunk", "method", [Ref(src), str(rng.choice([2, 2, 3]))], {"dim": dim})
+        stmts = [Assign(parts, ListOfX(chunk))]
+        first, last = IndexX(Ref(parts), [("int", "0")]), IndexX(Ref(parts), [("int", "-1")])
+        k = rng.random()
+        if k < 0.4:
+            op, sp, form, kw = rng.choice(FUNCS[:12])
+            stmts.append(MethodStmt(parts, "extend", ListX([OpX(op, sp, form, [first], kw), Ref(src)][
+                :rng.choice([1, 2])])))
+        elif k < 0.7:
+            stmts.append(MethodStmt(parts, "append", BinX("*", last, Lit("2.0"))))
+        else:  # two names, one list: the append shows through both
+            alias = self.fresh(["alias", "same", "ps"])
+            stmts += [Assign(alias, Ref(parts)), MethodStmt(alias, "append", Ref(src))]
+        lst = Ref(parts)
+        if rng.random() < 0.4:
+            lst = BinX("+", IndexX(Ref(parts), [("slice", "1", None, None)]),
+                       IndexX(Ref(parts), [("slice", None, "1", None)]))
+        dst = self.value_name()
+        stmts.append(Assign(dst, OpX("cat", "torch.cat", "torch", [lst], {"dim": dim})))
+        self.commit([], [], stmts)
+        self.focus = dst
+
+    def p_dictloop(self):
+        """A loop over a ModuleDict: for name, m in d.items() / d.values() / d.keys() with d[key](x) / d."""
+        rng = self.rng
+        src = self.pick_value()
+        if src is None:
+            return False
+        x = self.st.vals[src]
+        pool = ["a", "b", "conv1", "fc", "proj", "out", "first", "last", "down_2", "Stage_2", "x", "in_features"]
+        kind = rng.choice(["items", "items", "values", "keys", "dict"])
+        key, var = self.fresh(["name", "key", "k_"]), self.fresh(["m", "layer", "mod"])
+
+        def call(arg):
+            if kind in ("keys", "dict"):
+                return CallX(("keyvar", c.name, key), [arg])
+            return CallX(("loopvar", var), [arg])
+
+        loop_var = key if kind in ("keys", "dict") else (key, var) if kind == "items" else var
+        if rng.random() < 0.6:  # a chain: x = m(x), pass after pass
+            if rng.random() < 0.35:
+                item = self.gen.layer_for(self, x, chain_only=True)
+                if item is None:
+                    return False
+                mod = DictCompE(rng.choice(["layer", "block", "l"]), item,
+                                self.gen.size_text(rng.choice([1, 2, 3]), self.env, 0.3), offset=rng.choice([0, 1]))
+            else:
+                items, _ = self.chain(x, rng.choice([1, 2, 3]))
+                if not items:
+                    return False
+                mod = DictE(rng.sample(pool, len(items)), items)
+            c = self.new_child(mod, None, ["layers", "stages", "mods", "table"])
+            dst = src if rng.random() < 0.5 else self.value_name()
+            stmts = [] if dst == src else [Assign(dst, Ref(src))]
+            body = call(Ref(dst))
+            if rng.random() < 0.3:
+                body = OpX("relu", "F.relu", "F", [body])
+            body = [Assign(dst, body)]
+            if rng.random() < 0.2:  # each pass adds noise in training
+                body[0].semi = True
+                noise = BinX("*", OpX("randn_like", "torch.randn_like", "torch", [Ref(dst)]), Lit("0.1"))
+                body.append(TrainIf([Assign(dst, BinX("+", Ref(dst), noise))]))
+            stmts.append(For(loop_var, c.name, body, kind))
+        else:  # a fan-out: each module on x, the outputs collected and joined
+            items = self.fan_out(x, rng.choice([2, 3]))
+            if not items or x.rank < 1:
+                return False
+            c = self.new_child(DictE(rng.sample(pool, len(items)), items), None, ["heads", "branches", "towers"])
+            outs, dst = self.fresh(["outs", "ys"]), self.value_name()
+            stmts = [Assign(outs, ListX([])), For(loop_var, c.name, [MethodStmt(outs, "append", call(Ref(src)))],
+                                                  kind), Assign(dst, OpX("cat", "torch.cat", "torch", [Ref(outs)],
+                                                                         {"dim": "-1"}))]
+        self.commit([c], [], stmts)
+        self.focus = dst
+
+    def p_tie(self):
+        """a.weight = b.weight: two layers of existing children, a head tied to an embedding, or a new pair."""
+        rng = self.rng
+        tied = {t.a for t in self.body.ties} | {t.b for t in self.body.ties}
+        cands = []  # (path, instance): layers by child name and ModuleDict key
+        for c in self.body.children:
+            inst = self.st.children.get(c.name)
+            if c.cond is not None or c.quoted:
+                continue
+            if isinstance(inst, LayerInst):
+                cands.append(((c.name,), inst))
+            elif isinstance(inst, DictInst):
+                cands += [((c.name, k), it) for k, it in inst.items.items() if k.isidentifier()
+                          and isinstance(it, LayerInst)]
+        cands = [(p, i) for p, i in cands if p not in tied]
+        param = "bias" if rng.random() < 0.15 else "weight"
+        k = rng.random()
+        pairs = [(p, q) for (p, i), (q, j) in itertools.combinations(cands, 2)
+                 if param_shape(i, param) is not None and param_shape(i, param) == param_shape(j, param)]
+        if pairs and k < 0.5:
+            a, b = rng.choice(pairs)
+            if rng.random() < 0.5:
+                a, b = b, a
+            self.commit(ties=[TieDecl(a, b, param)])
+            return
+        src = self.pick_value(lambda t: t.rank >= 1 and not t.shape[-1].sym)
+        if src is None:
+            return False
+        d = self.st.vals[src].shape[-1].v
+        tables = [(p, param_shape(i, "weight")) for p, i in cands if (param_shape(i, "weight") or (0, 0))[1:] == (d,)]
+        if tables and k < 0.8:  # nanoGPT's head: Linear(D, V, bias=False) tied to Embedding(V, D)
+            path, (v, _) = rng.choice(tables)
+            g = {"in_features": rng.choice([INFER, str(d)]), "out_features": str(v)}
+            if rng.random() < 0.8:
+                g["bias"] = "False"
+            head = self.new_child(LayerE("Linear", g), None, ["lm_head", "head", "out_proj", "decoder"])
+            tie = TieDecl((head.name,), path) if rng.random() < 0.5 else TieDecl(path, (head.name,))
+            dst = self.value_name()
+            self.commit([head], [], [Assign(dst, CallX(("child", head.name), [Ref(src)]))], [tie])
+            self.focus = dst
+            return
+        n = self.gen.small(1, 16)
+        pair = [self.new_child(LayerE("Linear", {"in_features": INFER, "out_features": str(n)}), None,
+                               ["enc", "dec", "fc1", "fc2", "proj"]) for _ in range(2)]
+        others = [o for o in self.floats() if self.st.vals[o].rank >= 1 and same(self.st.vals[o].shape[-1],
+                                                                                 self.st.vals[src].shape[-1])]
+        other = rng.choice(others)
+        dst = self.value_name()
+        e = BinX("+", CallX(("child", pair[0].name), [Ref(src)]), CallX(("child", pair[1].name), [Ref(other)]))
+        self.commit(pair, [], [Assign(dst, e)], [TieDecl((pair[0].name,), (pair[1].name,),
+                                                         "bias" if rng.random() < 0.2 else "weight")])
+        self.focus = dst
+
+    def p_quoted_unused(self):
+        """"aux-1" = Linear(8, 8) in a body with forward: never called (forward cannot name it), built and counted."""
+        src = self.pick_value()
+        if src is None:
+            return False
+        mod = self.same_shape_layer(self.st.vals[src], explicit=True)
+        if isinstance(mod, LayerE) and INFER in mod.given.values():
+            return False
+        self.commit([ChildDecl(self.quoted_name(), mod, None, quoted=True)])
+
+    def semi_before_if(self):
+        prev = self.body.forward[-1] if self.body.forward else None
+        if isinstance(prev, (Assign, MethodStmt)) and self.rng.random() < 0.95:
+            prev.semi = True  # else `x = f(x) if c {` reads as a conditional expression: a syntax error
+
+    def p_train(self):
+        """`training`: stochastic depth, noise or a layer in training only, x if training else y, and a dropout_p
+        chosen by it for F.scaled_dot_product_attention."""
+        rng = self.rng
+        src = self.pick_value(lambda t: t.rank >= 1)
+        if src is None:
+            return False
+        x = self.st.vals[src]
+        floats = [n for n, v in self.env.items() if isinstance(v, float) and 0 < v < 1 and n.isidentifier()]
+        pname = rng.choice(floats) if floats and rng.random() < 0.6 else None
+        k = rng.random()
+        children, stmts, dst = [], [], src
+        if k < 0.3:  # stochastic depth, on the value or on a residual branch
+            keep = self.fresh(["keep", "mask_", "survive"])
+            p_keep = Lit(f"1 - {pname}", prec=10) if pname else Lit(rng.choice(["0.8", "0.5", "0.9"]))
+            h = src
+            if rng.random() < 0.5:
+                c = self.new_child(self.same_shape_layer(x))
+                children.append(c)
+                h = self.fresh(["branch_out", "h", "res"])
+                stmts.append(Assign(h, CallX(("child", c.name), [Ref(src)])))
+            rand = OpX("rand", "torch.rand", "torch", [SizeX(Ref(h), 0, "shape")] + [IntLit("1")] * (x.rank - 1))
+            then = [Assign(keep, CmpX("<", rand, p_keep)),
+                    Assign(h, BinX("/", BinX("*", Ref(h), OpX("to_float", "float", "method", [Ref(keep)])), p_keep))]
+            if stmts:
+                stmts[-1].semi = True
+            else:
+                self.semi_before_if()
+            stmts.append(TrainIf(then))
+            if h != src:
+                dst = self.value_name()
+                stmts.append(Assign(dst, BinX("+", Ref(src), Ref(h))))
+        elif k < 0.55:  # the branches differ: noise, a layer, a function
+            def branch():
+                j = rng.random()
+                if j < 0.35:
+                    op = rng.choice(["randn_like", "rand_like"])
+                    noise = OpX(op, f"torch.{op}", "torch", [Ref(src)])
+                    return [Assign(src, BinX("+", Ref(src), BinX("*", noise, Lit("0.1"))))]
+                if j < 0.7:
+                    c = self.new_child(self.same_shape_layer(x))
+                    children.append(c)
+                    return [Assign(src, CallX(("child", c.name), [Ref(src)]))]
+                op, sp, form, kw = rng.choice(FUNCS)
+                return [Assign(src, OpX(op, sp, form, [Ref(src)], kw))]
+
+            self.semi_before_if()
+            stmts.append(TrainIf(branch(), branch() if rng.random() < 0.5 else None))
+        elif k < 0.8:  # a conditional expression on the mode
+            dst = self.value_name()
+            if rng.random() < 0.6:
+                op, sp, form, kw = rng.choice(FUNCS)
+                a, b = OpX(op, sp, form, [Ref(src)], kw), Ref(src)
+                if rng.random() < 0.3:
+                    a, b = b, a
+                stmts.append(Assign(dst, TrainTernaryX(a, b)))
+            else:
+                scale = TrainTernaryX(Lit(rng.choice(["0.5", "2.0"])), Lit("1.0"))
+                stmts.append(Assign(dst, BinX("*", Ref(src), scale)))
+        else:  # attention whose dropout_p is chosen by the mode
+            if x.rank not in (3, 4):
+                return False
+            p = Lit(pname or rng.choice(["0.1", "0.5"]))
+            kw = {"dropout_p": TrainTernaryX(p, Lit("0.0"))}
+            if rng.random() < 0.4:
+                kw["is_causal"] = "True"
+            dst = self.value_name()
+            stmts.append(Assign(dst, OpX("sdpa", "F.scaled_dot_product_attention", "F", [Ref(src)] * 3, kw)))
+        self.commit(children, [], stmts)
+        self.focus = dst
+
     def p_if(self):
         rng = self.rng
         cv = self.cond_for()
@@ -3297,7 +3932,7 @@ class Ctx:
         orelse = branch() if rng.random() < 0.4 else None
         stmts = [If(cond, then, orelse)]
         prev = self.body.forward[-1] if self.body.forward else None
-        if isinstance(prev, Assign) and rng.random() < 0.9:
+        if isinstance(prev, (Assign, MethodStmt)) and rng.random() < 0.9:
             prev.semi = True  # else `x = f(x) if c {` reads as a conditional expression: a syntax error
         self.commit(pending, [], stmts)
         self.focus = src
@@ -3318,7 +3953,7 @@ class Ctx:
                     mod = be or self.gen.gen_block(self, x)
                 elif k < 0.35:
                     items, _ = self.chain(x, rng.choice([1, 2, 3]))
-                    mod = SeqE(items) if items else None
+                    mod = self.seq_of(items) if items else None
                     if mod and rng.random() < 0.3:
                         mod = RepE("seq", items[0], str(rng.choice([1, 2])))
                 else:
@@ -3401,6 +4036,140 @@ class ShapeAll(X):
     def ev(self, st):
         t = _t(self.x.ev(st))
         return tuple(IntV(d) for d in t.shape)
+
+
+# ---------------------------------------------------------------- lists in forward, and `training`
+class ListCompX(X):
+    """[elt for var in over]: over a ModuleList child (kind "list") or a ModuleDict's values() (kind "values")."""
+
+    def __init__(self, elt, var, over, kind="list"):
+        self.elt, self.var, self.over, self.kind = elt, var, over, kind
+
+    def render(self):
+        return f"[{self.elt.render()} for {self.var} in {For.ITER[self.kind].format(self.over)}]"
+
+    def ev(self, st):
+        inst = st.children.get(self.over)
+        if not isinstance(inst, ListInst if self.kind == "list" else DictInst):
+            raise Invalid("comprehension over a child of another kind")
+        out = []
+        for el in inst.items if self.kind == "list" else list(inst.items.values()):
+            st.loopvars[self.var] = el
+            v = self.elt.ev(st)
+            if not isinstance(v, TV):
+                raise Invalid("a list of tensors only")
+            out.append(v)
+        st.loopvars.pop(self.var, None)
+        return out
+
+
+class ListOfX(X):
+    """list(t): a list of a tuple's tensors (x.chunk(2, 1))."""
+
+    def __init__(self, x):
+        self.x = x
+
+    def render(self):
+        return f"list({self.x.render()})"
+
+    def ev(self, st):
+        v = self.x.ev(st)
+        if not isinstance(v, (tuple, list)) or not all(isinstance(t, TV) for t in v):
+            raise Invalid("list of a non-tuple")
+        return list(v)
+
+
+class MethodStmt(Stmt):
+    """xs.append(t) / xs.extend(ts): the two calls forward runs for their effect."""
+
+    def __init__(self, name, method, arg: X):
+        self.name, self.method, self.arg, self.semi = name, method, arg, False
+
+    def render(self, ind):
+        return [ind + f"{self.name}.{self.method}({self.arg.render()})" + (";" if self.semi else "")]
+
+    def run(self, st):
+        xs = st.vals.get(self.name)
+        if not isinstance(xs, list):
+            raise Invalid("append to a non-list")
+        v = self.arg.ev(st)
+        if self.method == "append":
+            if not isinstance(v, TV):
+                raise Invalid("a list of tensors only")
+            xs.append(v)
+        else:
+            if not isinstance(v, list) or v is xs or not all(isinstance(t, TV) for t in v):
+                raise Invalid("extend with a list of tensors")
+            xs.extend(v)
+
+
+class TrainIf(Stmt):
+    """if training { ... } else { ... }: both branches run; a name assigned keeps one shape and dtype after."""
+
+    def __init__(self, then, orelse=None):
+        self.then, self.orelse = then, orelse
+
+    def render(self, ind):
+        return If("training", self.then, self.orelse).render(ind)
+
+    def run(self, st):
+        before = dict(st.vals)
+        ends = []
+        for branch in (self.then, self.orelse or []):
+            st.vals = dict(before)  # the children are shared: the compiler builds them in the first branch
+            for s in branch:
+                if isinstance(s, (Return, MethodStmt)):
+                    raise Invalid("return or a growing list in `if training`")
+                s.run(st)
+            ends.append(st.vals)
+        merged = dict(before)
+        for name in set(ends[0]) | set(ends[1]):
+            a, b = ends[0].get(name, before.get(name)), ends[1].get(name, before.get(name))
+            if a is None or b is None:
+                merged.pop(name, None)  # a temporary of one branch, gone after it
+                continue
+            if not (isinstance(a, TV) and isinstance(b, TV) and same_shape(a.shape, b.shape) and a.dtype == b.dtype):
+                raise Invalid("another shape in training than in eval")
+            merged[name] = a
+        st.vals = merged
+
+
+class TrainTernaryX(X):
+    """a if training else b: two tensors of one shape and dtype, or two numbers (which may scale, never size)."""
+
+    prec = 1
+
+    def __init__(self, a, b):
+        self.a, self.b = a, b
+
+    def render(self):
+        return f"{wrap(self.a, 2)} if training else {wrap(self.b, 1)}"
+
+    def ev(self, st):
+        a, b = self.a.ev(st), self.b.ev(st)
+        if isinstance(a, TV) and isinstance(b, TV) and same_shape(a.shape, b.shape) and a.dtype == b.dtype:
+            return a
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b)):
+            return float(a)
+        raise Invalid("training chooses between two kinds")
+
+
+class CmpX(X):
+    """t < number: a Bool tensor."""
+
+    prec = 6
+
+    def __init__(self, op, a, b):
+        self.op, self.a, self.b = op, a, b
+
+    def render(self):
+        return f"{wrap(self.a, 7)} {self.op} {wrap(self.b, 7)}"
+
+    def ev(self, st):
+        a, b = self.a.ev(st), self.b.ev(st)
+        if not isinstance(a, TV) or isinstance(b, (TV, IntV)) or a.dtype != "float":
+            raise Invalid("comparison")
+        return TV(a.shape, "bool")
 
 
 def _bcast_ok(a, b) -> bool:
@@ -3500,9 +4269,10 @@ def check_case(text: str, timeout: int | None = TIMEOUT) -> str:
     code, executed as a user would, does not build; state_dict-keys / -values, load_state_dict: its state_dict
     differs from the compiled module's (same seed, same weights expected); params: the summary's total (or
     trainable) parameters differ from torch's count; forward, standalone-forward, outputs-differ: the eval-mode
-    forward raised, or the two modules' outputs differ (torch.equal, NaN equal to NaN); forward-train: the
-    training-mode forward raised; summary-module / -never-called / -shape: a summary row names no module, or one
-    never called, or an output shape the forward hooks did not see; timeout, memory, recursion.
+    forward raised, or the two modules' outputs differ (torch.equal, NaN equal to NaN; each forward from one
+    seed); forward-train, standalone-forward-train, outputs-differ-train: the same in training mode;
+    summary-module / -never-called / -shape: a summary row names no module, or one never called, or an output
+    shape the forward hooks did not see; timeout, memory, recursion.
     """
     try:
         with time_limit(timeout):
@@ -3594,23 +4364,9 @@ def _check(text: str) -> str:
         raise TrustFailure("params", f"summary says {summ.total_params} ({summ.trainable_params} trainable), "
                                      f"torch counts {n} ({nt})", text)
 
-    # 5. the same outputs, eval mode
-    model.eval()
-    twin.eval()
-    with torch.no_grad():
-        try:
-            out1 = _flat(model(*[t.clone() for t in inputs]))
-        except Exception:
-            raise TrustFailure("forward", _tb(), text) from None
-        try:
-            out2 = _flat(twin(*[t.clone() for t in inputs]))
-        except Exception:
-            raise TrustFailure("standalone-forward", _tb(), text) from None
-    if len(out1) != len(out2) or not all(_equal(a, b) for a, b in zip(out1, out2)):
-        raise TrustFailure("outputs-differ", f"compiled {[tuple(t.shape) for t in out1]} vs printed "
-                                             f"{[tuple(t.shape) for t in out2]}", text)
-
-    # 6. every module's output shape, seen by hooks in a training-mode forward, is the summary's
+    # 5. the same outputs in eval mode, then in training mode (`if training` branches, dropout_p chosen by the
+    # mode), each forward of the two from one seed (torch.rand, dropout); forward hooks on the compiled module
+    # see every module's output shapes, in either mode (a child called only in eval, or only in training)
     seen: dict[str, list] = {}
     mods = dict(model.named_modules())
 
@@ -3620,15 +4376,32 @@ def _check(text: str) -> str:
         return fn
 
     handles = [m.register_forward_hook(hook(name)) for name, m in mods.items()]
-    model.train()
+    # the twin's modules get hooks too: TransformerEncoderLayer skips its fast path when hooks are attached,
+    # and the two paths round differently
+    handles += [m.register_forward_hook(lambda *_: None) for m in twin.modules()]
     try:
-        with torch.no_grad():
-            out3 = _flat(model(*[t.clone() for t in inputs]))
-    except Exception:
-        raise TrustFailure("forward-train", _tb(), text) from None
+        for train, seed, suffix in ((False, 1, ""), (True, 2, "-train")):
+            model.train(train)
+            twin.train(train)
+            with torch.no_grad():
+                try:
+                    torch.manual_seed(seed)
+                    out1 = _flat(model(*[t.clone() for t in inputs]))
+                except Exception:
+                    raise TrustFailure("forward" + suffix, _tb(), text) from None
+                try:
+                    torch.manual_seed(seed)
+                    out2 = _flat(twin(*[t.clone() for t in inputs]))
+                except Exception:
+                    raise TrustFailure("standalone-forward" + suffix, _tb(), text) from None
+            if len(out1) != len(out2) or not all(_equal(a, b) for a, b in zip(out1, out2)):
+                raise TrustFailure("outputs-differ" + suffix, f"compiled {[tuple(t.shape) for t in out1]} vs "
+                                                              f"printed {[tuple(t.shape) for t in out2]}", text)
     finally:
         for h in handles:
             h.remove()
+
+    # 6. every module's output shape, seen by the hooks, is the summary's
     wrong = []
     for row in summ.rows:
         if row.path not in mods:
@@ -3647,7 +4420,6 @@ def _check(text: str) -> str:
         detail = "; ".join(f"{r.type_name} `{r.path}`: summary {r.output_sizes} but forward hooks saw "
                            f"{seen[r.path][:2]}" for _, r in wrong[:3])
         raise TrustFailure("summary-shape", detail, text)
-    _ = out3
     return "accepted"
 
 
