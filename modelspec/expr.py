@@ -235,20 +235,21 @@ def _self_attrs(node, params: set, out: set):
         _self_attrs(getattr(node, f), params, out)
 
 
-def fix_params(node, values: dict):
-    """The expression or statement with parameters fixed to values: ``depth`` and ``self.depth`` become ``3``."""
+def fix_params(node, values: dict, children=frozenset()):
+    """The expression or statement with parameters fixed to values: ``depth`` and ``self.depth`` become ``3``;
+    ``self.dropout`` stays where a child is named ``dropout`` (nanoGPT's MLP has both)."""
     if node is None or isinstance(node, (str, int, float, bool)):
         return node
     if isinstance(node, tuple):
-        return tuple(fix_params(n, values) for n in node)
+        return tuple(fix_params(n, values, children) for n in node)
     if isinstance(node, Name):
         return values.get(node.id, node)
-    if isinstance(node, Attribute) and node.value == SELF and node.attr in values:
+    if isinstance(node, Attribute) and node.value == SELF and node.attr in values and node.attr not in children:
         return values[node.attr]
     if isinstance(node, ListComp) and node.var in values:
         inner = {k: v for k, v in values.items() if k != node.var}
-        return ListComp(fix_params(node.element, inner), node.var, fix_params(node.iter, values))
-    return type(node)(**{f: fix_params(getattr(node, f), values) for f in _fields(node)})
+        return ListComp(fix_params(node.element, inner, children), node.var, fix_params(node.iter, values, children))
+    return type(node)(**{f: fix_params(getattr(node, f), values, children) for f in _fields(node)})
 
 
 def replace_names(node, values: dict):

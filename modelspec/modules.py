@@ -460,7 +460,7 @@ class ModuleBuilder:
         env = self.bind_block_args(block, r, parent)
         scope = Scope("block", block.name, path, {}, block.span, parent.depth + 1, self.state.names)
         for p in block.params:
-            scope.env[p.name] = Val(env[p.name].value, E.Name(p.name))
+            scope.env[p.name] = scope.params[p.name] = Val(env[p.name].value, E.Name(p.name))
             scope.ctor.append(CtorParam(p.name, self.default_expr(p, parent), False))
         ins = []
         for k, t in enumerate(inputs):
@@ -635,16 +635,17 @@ class ModuleBuilder:
             else:
                 init += [Line(2, E.IfHead(slot.cond)), Line(3, E.SetAttr(slot.name, inst.expr)),
                          Line(2, E.ElseHead()), Line(3, E.SetAttr(slot.name, E.Constant(None)))]
-        baked = {p: scope.env[p].value for p in sorted(scope.baked)}
+        baked = {p: scope.params[p].value for p in sorted(scope.baked)}  # a child may have taken its name since
         ctor = [p for p in scope.ctor if p.name not in baked]
         kept = [Line(2, E.SetAttr(p.name, E.Name(p.name))) for p in ctor if p.name in scope.fwd_attrs]
         init = kept + [line for name in scope.order for line in lines_of.get(name, [])] + scope.tie_lines
         lines, super_init = scope.lines, scope.super_init
         if baked:  # fixed in this class: their values, not constructor arguments
             fixed = {p: const_expr(v) for p, v in baked.items()}
-            init = [Line(ln.indent, E.fix_params(ln.stmt, fixed), ln.shapes, ln.more) for ln in init]
-            lines = [Line(ln.indent, E.fix_params(ln.stmt, fixed), ln.shapes, ln.more) for ln in lines]
-            super_init = E.fix_params(super_init, fixed)
+            children = set(scope.children)
+            init = [Line(ln.indent, E.fix_params(ln.stmt, fixed, children), ln.shapes, ln.more) for ln in init]
+            lines = [Line(ln.indent, E.fix_params(ln.stmt, fixed, children), ln.shapes, ln.more) for ln in lines]
+            super_init = E.fix_params(super_init, fixed, children)
         cls = ClassDef(scope.name, scope.kind, ctor, init, scope.forward_params, lines, span=span, fixed=baked,
                        block=scope.name, base="nn.Sequential" if scope.sequential else "nn.Module",
                        super_init=super_init)

@@ -174,6 +174,7 @@ class Scope:
         self.super_init = None  # a block `= Sequential(...)`: the call `super().__init__(modules...)`
         self.tie_lines: list[Line] = []  # `self.lm_head.weight = self.wte.weight`, after every child is made
         self.temporaries: dict = {}  # (base, call site) -> the temporary forward made for it (`ln_out`)
+        self.params: dict = {}  # a block's parameters -> their values (the Val each constructor argument is)
 
     def bake(self, value) -> None:
         """Note that ``value`` decided what this class's code is (a branch taken, a loop unrolled): the block

@@ -421,3 +421,23 @@ def test_an_embedding_in_a_block_reads_the_models_indices():
     again = spec.replace("return e(idx)", "return e(idx) + e(other)")
     with pytest.raises(SpecError, match="called again with other values"):
         elaborate_spec(again)  # its indices were checked for idx; other's range is its own
+
+
+def test_a_child_named_as_a_fixed_parameter_stays_the_child():
+    """nanoGPT's MLP has a dropout argument and a dropout child; when a loop's count fixes the argument in the
+    class, ``self.dropout`` still calls the child (found by the trust run, seed 9203694)."""
+    spec = """
+    block Head(width = 2) {
+        blocks = ModuleList([Linear(_, 4) for _ in range(width)])
+        width = Linear(_, 4)
+        forward(x) {
+            features = [x]
+            for layer in blocks { features.append(layer(torch.cat(features, dim=-1))) }
+            return width(torch.cat(features, dim=-1))
+        }
+    }
+    model M(x: [B, 4]) { h = Head() }
+    """
+    graph, model, (out,) = held_against_torch(spec)
+    assert tuple(out.shape) == (3, 4)
+    assert "self.width(torch.cat(features, dim=-1))" in generate_code(spec)
