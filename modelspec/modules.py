@@ -300,7 +300,7 @@ class ModuleBuilder:
                 n = layer.index_bound(bound)
                 self.state.index_bounds[inputs[0].source] = min(n, self.state.index_bounds.get(inputs[0].source, n))
         try:
-            layer.check_dtypes(bound, [t.dtype for t in inputs])
+            layer.check_dtypes(bound, [t.dtype for t in inputs], shapes)
             out = layer.rule(bound, *shapes)
             check_elements(out)
         except ShapeProblem as exc:

@@ -8,15 +8,15 @@ to one of the family modules here.
 
 from __future__ import annotations
 
-from . import (activation, conv, distance, embedding, fold, linear, norm, pad, pool, recurrent, shuffle, transformer,
-               upsample)
+from . import (activation, conv, distance, embedding, fold, linear, loss, norm, pad, pool, recurrent, shuffle,
+               transformer, upsample)
 from ..shapes import Val
 from .base import INFER, REQUIRED, Arg, ArgProblem, Bound, Layer, ShapeProblem, _unwrap_result, bind
 
 CATALOG: dict[str, Layer] = {
     layer.name: layer
     for family in (linear, conv, pool, pad, upsample, fold, norm, activation, shuffle, distance, embedding, recurrent,
-                   transformer)
+                   transformer, loss)
     for layer in family.LAYERS
 }
 

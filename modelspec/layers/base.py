@@ -326,8 +326,9 @@ class Layer:
 
         return pair(out, self.out_dtype(a, dtype))
 
-    def check_dtypes(self, a, dtypes) -> None:
-        """Raise `ShapeProblem` (with a hint) where an input has a dtype torch's module refuses."""
+    def check_dtypes(self, a, dtypes, shapes=()) -> None:
+        """Raise `ShapeProblem` (with a hint) where an input has a dtype torch's module refuses. ``shapes``, the
+        inputs' shapes, for entries whose dtypes follow them (a loss's class index or probability target)."""
         takes = self.input_dtypes(a)
         for d in dtypes:
             if d not in takes:

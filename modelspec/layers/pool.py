@@ -270,7 +270,7 @@ class Unpooling(Layer):
     """A layer whose second input holds MaxPool's indices, which are long whatever the values (its first input)
     are: ``dtypes`` are those of the values."""
 
-    def check_dtypes(self, a, dtypes) -> None:
+    def check_dtypes(self, a, dtypes, shapes=()) -> None:
         values, indices = dtypes
         super().check_dtypes(a, [values])
         if indices != "long":
