@@ -281,6 +281,24 @@ class Elaborator:
                     hint="declare a larger example size (T=128), or slice within the smallest size: x[:, :k] "
                          "with k at most the example")
 
+    def bound_values(self, t: TensorInfo, bound, span, label: str, what: str, whose: str,
+                     hint: str = "give it as a model input declared Long[...], or a view of one (reshape, index, "
+                                 "flatten): example inputs are drawn below the bound") -> None:
+        """``t``'s values must lie below ``bound`` (int or Sym): a model input's example values are then drawn
+        below it; a count from torch.arange must stay below it; values computed otherwise are unknown."""
+        if t.dtype != "long" or any(d.value == 0 for d in t.shape):
+            return
+        if t.source is not None:
+            sizes = [bound] if isinstance(bound, int) else [
+                evaluate(bound, s) for s in self.example_sizes() if bound.symbols <= set(s)] or [1]
+            n = min(sizes)
+            self.state.index_bounds[t.source] = min(n, self.state.index_bounds.get(t.source, n))
+        elif t.below is not None:
+            self.check_below(t.below, bound, span, label)
+        else:
+            raise SpecShapeError(f"{label} takes {what} below {bound}, but {whose} is computed in forward, and its "
+                                 f"values are not known before it runs", span, hint=hint)
+
     def check_below(self, below, bound, span, label: str) -> None:
         """Indices counted in forward (``torch.arange(t)``, below ``t``) must stay below a table's size ``bound``:
         at every example size of the symbols they count to, as nanoGPT asserts ``t <= block_size``."""

@@ -1030,21 +1030,11 @@ class ForwardEvaluator:
         if found is None:
             return
         index, bound = found
-        if index.dtype != "long" or any(d.value == 0 for d in index.shape):
-            return
-        self.state.index_reads += 1
-        sizes = [bound.value] if isinstance(bound.value, int) else [
-            evaluate(bound.value, s) for s in self.bodies.example_sizes() if bound.value.symbols <= set(s)] or [1]
-        if index.source is None and index.below is not None:
-            self.bodies.check_below(index.below, bound.value, span, label)
-            return
-        if index.source is None:
-            raise SpecShapeError(f"{label} takes indices below {bound.value}, but its index is computed in forward, "
-                                 f"and its values are not known before it runs", span,
+        if index.dtype == "long" and all(d.value != 0 for d in index.shape):
+            self.state.index_reads += 1
+        self.bodies.bound_values(index, bound.value, span, label, "indices", "its index",
                                  hint="index with a model input declared Long[...], or a view of one (reshape, "
                                       "index, flatten): example inputs are drawn below the bound")
-        n = min(sizes)
-        self.state.index_bounds[index.source] = min(n, self.state.index_bounds.get(index.source, n))
 
     def check_needs(self, needs: list, span, label: str) -> None:
         """A call's rule took a symbolic size to be large enough (reflect padding of 2 needs T >= 3, as a slice

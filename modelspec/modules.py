@@ -288,17 +288,10 @@ class ModuleBuilder:
             bound = self.bind_call_args(layer, bound, call_kwargs or {}, label, span or r.span)
         if layer.index_bound is not None:
             self.state.index_reads += 1
-            if inputs[0].source is None and inputs[0].below is not None:
-                self.bodies.check_below(inputs[0].below, layer.index_bound(bound), span or r.span, label)
-            elif inputs[0].source is None and inputs[0].dtype != "float":
-                raise SpecShapeError(
-                    f"{label} takes indices below {layer.index_bound(bound)}, but its input is computed in forward, "
-                    f"and its values are not known before it runs", span or r.span,
-                    hint="give it a model input declared Long[...], or a view of one (reshape, index, flatten): "
-                         "example inputs are drawn below the table's size")
-            if inputs[0].source is not None:
-                n = layer.index_bound(bound)
-                self.state.index_bounds[inputs[0].source] = min(n, self.state.index_bounds.get(inputs[0].source, n))
+            self.bodies.bound_values(inputs[0], layer.index_bound(bound), span or r.span, label, "indices",
+                                     "its input", hint="give it a model input declared Long[...], or a view of one "
+                                                       "(reshape, index, flatten): example inputs are drawn below "
+                                                       "the table's size")
         try:
             layer.check_dtypes(bound, [t.dtype for t in inputs], shapes)
             out = layer.rule(bound, *shapes)
@@ -306,6 +299,12 @@ class ModuleBuilder:
         except ShapeProblem as exc:
             raise SpecShapeError(_labelled(label, str(exc)), span or r.span,
                                  hint=exc.hint or signature_hint(layer)) from None
+        classes = getattr(layer, "classes", None)
+        found = classes(bound, *shapes) if classes is not None else None
+        if found is not None:  # a loss's class index target: below the class count, as its examples are drawn
+            i, n = found
+            self.state.index_reads += 1
+            self.bodies.bound_values(inputs[i], n, span or r.span, label, "class indices", "its target")
 
         def wrap(s, dtype):
             if s is None:

@@ -117,3 +117,25 @@ def test_misuse_is_a_located_error(text, words):
     with pytest.raises(SpecError) as info:
         elaborate_spec(text)
     assert words in info.value.message and info.value.line >= 2
+
+
+@pytest.mark.parametrize("loss, classes", [("CrossEntropyLoss()", 1), ("NLLLoss()", 2), ("MultiMarginLoss()", 3)])
+def test_class_index_targets_are_drawn_below_the_class_count(loss, classes, torch):
+    """A target of class indices is bounded as an Embedding's input is: the example targets stay below the
+    class count, so `run` on a one-class CrossEntropyLoss does not draw index 1."""
+    spec = (f"model Net(x: [B, 4], y: Long[B]) {{\n fc = Linear(4, {classes})\n loss = {loss}\n"
+            f" forward(x, y) {{ return loss(fc(x), y) }}\n}}\n")
+    assert elaborate_spec(spec).index_bounds == {"y": classes}
+    model = compile_spec(spec, seed=0)
+    for batch in (8, 64):
+        x, y = example_inputs(spec, batch=batch)
+        assert int(y.max()) < classes
+        assert torch.isfinite(model(x, y))
+
+
+def test_a_class_index_target_computed_in_forward_is_refused():
+    spec = ("model Net(x: [B, 4], y: [B, 3]) {\n fc = Linear(4, 3)\n ce = CrossEntropyLoss()\n"
+            " forward(x, y) { return ce(fc(x), y.argmax(dim=1)) }\n}\n")
+    with pytest.raises(SpecError, match="takes class indices below 3, but its target is computed") as info:
+        elaborate_spec(spec)
+    assert info.value.line == 4

@@ -112,6 +112,7 @@ class Loss(Layer):
 
     inputs: tuple[str, ...] = ("input", "target")
     wants: Callable = plain(VALUES)
+    classes: Callable | None = None  # (a, *shapes) -> (the input of class indices, the class count) or None
 
     def input_dtypes(self, a) -> tuple[str, ...]:
         return PRED  # what every loss's prediction takes; each other input's, from `wants`
@@ -185,6 +186,16 @@ def nll_rule(a, x, target):
     if not _index_fits(x, target):
         raise _index_problem(x, target, probs=False)
     return reduced(a, class_index_shape(x))
+
+
+def class_count(a, x, target):
+    """The target holds class indices below the input's class count (dim 1, or dim 0 of one sample [C]): the
+    model's example targets are drawn below it, as an Embedding's indices are below its table."""
+    return (1, x[1 if len(x) > 1 else 0].value)
+
+
+def cross_entropy_classes(a, x, target):
+    return None if is_probs(x, target) else class_count(a, x, target)
 
 
 def index_wants(a, x, target):
@@ -351,9 +362,9 @@ LAYERS = [
     loss("CrossEntropyLoss", (WEIGHT, SIZE_AVERAGE, Arg("ignore_index", INT, -100), REDUCE, REDUCTION,
                               Arg("label_smoothing", PROB, 0.0)), cross_entropy_rule,
          "log-softmax over the class dim (dim 1), then the negative log-likelihood of the target class",
-         wants=cross_entropy_wants),
+         wants=cross_entropy_wants, classes=cross_entropy_classes),
     loss("NLLLoss", (WEIGHT, SIZE_AVERAGE, Arg("ignore_index", INT, -100), REDUCE, REDUCTION), nll_rule,
-         "the negative log-probability of each target class", wants=index_wants),
+         "the negative log-probability of each target class", wants=index_wants, classes=class_count),
     loss("BCELoss", (WEIGHT, *LEGACY, REDUCTION), bce_rule, "binary cross entropy of probabilities in [0, 1]",
          wants=plain(("float",))),
     loss("BCEWithLogitsLoss", (WEIGHT, *LEGACY, REDUCTION, Arg("pos_weight", NONE_ONLY, None)), bce_rule,
@@ -385,7 +396,7 @@ LAYERS = [
          "binary cross entropy of logits per class, averaged over the classes", wants=plain(NUMBERS)),
     loss("MultiMarginLoss", (Arg("p", INT, 1), Arg("margin", FLOAT, 1.0), WEIGHT, *LEGACY, REDUCTION),
          multi_margin_rule, "multi-class hinge loss of the target class against the others", wants=index_wants,
-         check=_p_one_or_two),
+         check=_p_one_or_two, classes=class_count),
     loss("MultiLabelMarginLoss", (*LEGACY, REDUCTION), multilabel_margin_rule,
          "multi-class hinge loss of each target class (indices padded with -1) against the others",
          wants=same_wants),
