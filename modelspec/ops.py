@@ -36,10 +36,15 @@ forward prints it with the ``device=`` (and, ``float_like``, the float ``dtype=`
 ``T - 2 >= 1``), which forward checks at the example sizes, as it checks every symbolic dim. A dtype given
 as an argument (``dtype=torch.long``, ``x.to(torch.bool)``, ``x.dtype``) is a `DType`, ``x.device`` a
 `Device`.
+
+The losses of the catalog are ops too (F.cross_entropy, F.mse_loss, ...: `LOSS_FORMS`): each binds its
+arguments as its layer's constructor does and applies the layer's shape rule, dtype wants and class-index
+bound (``indexes``, as F.embedding's), so that a function and its layer accept and refuse alike.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import struct
 from collections import Counter
@@ -48,8 +53,9 @@ from typing import Any, Callable
 
 from . import expr as E
 from .layers import CATALOG
-from .layers.base import (ANY_DTYPE, DTYPES, FLOAT_ONLY, NUMERIC, ArgError, ShapeProblem, bind, check_elements,
-                          dtype_problem, prod)
+from .layers.base import (ANY_DTYPE, DTYPES, FLOAT_ONLY, NUMERIC, ArgError, ArgProblem, ShapeProblem, bind,
+                          check_elements, dtype_problem, prod)
+from .layers.loss import NONE_ONLY
 from .model import TensorInfo
 from .shapes import Sym, Val, is_dim, shape_str
 
@@ -1611,6 +1617,137 @@ def adaptive_avg_rule(n: int):
     return rule
 
 
+# ---------------------------------------------------------------- losses as functions
+@dataclass(frozen=True)
+class LossForm:
+    """The functional form of a catalog loss (F.cross_entropy of CrossEntropyLoss): one rule per loss, the
+    layer's. The function's tensors are the layer's forward inputs (``tensors``, as F names them:
+    F.poisson_nll_loss's ``input`` is PoissonNLLLoss's ``log_input``); its other parameters (``args``, in torch's
+    order) are bound as the layer's constructor binds them, so that the same checks, shape rule (``rule``), dtype
+    wants (``check_dtypes``) and class-index bound (``classes``) apply. A ``weight`` torch's function takes and
+    the layer does not (F.mse_loss's, F.huber_loss's) is None only, as the catalog's class weights are; a number
+    for F.gaussian_nll_loss's ``var`` is one variance for every element, as torch reads it."""
+
+    layer: str
+    tensors: tuple[str, ...]
+    args: tuple[str, ...]
+
+    def params(self) -> tuple[tuple[str, Any], ...]:
+        entry = CATALOG[self.layer]
+        out = [(name, NO_DEFAULT) for name in self.tensors]
+        for name in self.args:
+            arg = entry.arg(name)
+            default = None if arg is None else arg.default
+            out.append((name, None if default is None else Val(default)))
+        return tuple(out)
+
+    def bound(self, values):
+        """(the layer's bound arguments, the tensors) of one call, or the refusal the layer makes."""
+        entry = CATALOG[self.layer]
+        k = len(self.tensors)
+        tensors = [self._tensor(name, v, values[0]) for name, v in zip(self.tensors, values[:k])]
+        given = {}
+        for name, v in zip(self.args, values[k:]):
+            arg = entry.arg(name)
+            if isinstance(v, TensorInfo) and name not in ("weight", "pos_weight"):
+                describe = arg.type.describe if arg is not None else "a number"
+                raise ShapeProblem(f"expects {name} to be {describe}, got a tensor {v}")
+            if arg is None:  # F's weight beside a layer that takes none: None only, as the catalog's
+                try:
+                    NONE_ONLY(_plain(v))
+                except ArgProblem as exc:
+                    raise ShapeProblem(f"{name!r} {exc}") from None
+                continue
+            given[name] = Val(None) if v is None else v
+        try:
+            bound = bind(entry, [], given, ())
+        except ArgError as exc:
+            raise ShapeProblem(exc.message.replace("argument ", "", 1), hint=exc.hint) from None
+        return bound, tensors
+
+    def _tensor(self, name: str, v, first) -> TensorInfo:
+        if name == "var" and not isinstance(v, TensorInfo) and isinstance(first, TensorInfo):
+            number = _plain(v)
+            if not isinstance(number, float):  # torch reads a float as one variance; an int or a bool it refuses
+                raise ShapeProblem(f"expects var to be a tensor or a float, got {_describe(v)}",
+                                   hint="give var as a tensor of variances, or one variance as a float: 1.0")
+            if number < 0:  # as torch's check (a nan passes it)
+                raise ShapeProblem(f"expects var to be a non-negative variance, got {number}")
+            return TensorInfo(tuple(first.shape), "float")  # torch: var * torch.ones_like(input)
+        return _t(v, name)
+
+    def entry(self):
+        """The layer, its inputs named as the function names them (F.poisson_nll_loss's ``input``), for messages."""
+        entry = CATALOG[self.layer]
+        return entry if entry.inputs == self.tensors else dataclasses.replace(entry, inputs=self.tensors)
+
+    def __call__(self, *values):
+        entry = self.entry()
+        bound, tensors = self.bound(values)
+        shapes = tuple(tuple(t.shape) for t in tensors)
+        entry.check_dtypes(bound, [t.dtype for t in tensors], shapes)
+        out = entry.rule(bound, *shapes)
+        return TensorInfo(tuple(d if isinstance(d, Val) else Val(d) for d in out),
+                          entry.output_dtypes(bound, out, tensors[0].dtype))
+
+    def indexes(self, *values):
+        """(the target, the class count) where the target holds class indices (the layer's ``classes``): its
+        values stay below the count, as the layer's do."""
+        entry = CATALOG[self.layer]
+        bound, tensors = self.bound(values)
+        found = entry.classes(bound, *(tuple(t.shape) for t in tensors))
+        if found is None:
+            return None
+        i, n = found
+        return tensors[i], Val(n)
+
+
+# Each loss of the catalog as torch.nn.functional spells it: its tensors, then its other parameters in torch's
+# order. torch's own torch.kl_div, torch.ctc_loss, ... are the ATen kernels, which take reduction as an enum
+# integer and other parameters than F's: they are not spellings of these.
+LOSS_FORMS = {
+    "mse_loss": LossForm("MSELoss", ("input", "target"), ("size_average", "reduce", "reduction", "weight")),
+    "l1_loss": LossForm("L1Loss", ("input", "target"), ("size_average", "reduce", "reduction", "weight")),
+    "smooth_l1_loss": LossForm("SmoothL1Loss", ("input", "target"), ("size_average", "reduce", "reduction", "beta")),
+    "huber_loss": LossForm("HuberLoss", ("input", "target"), ("reduction", "delta", "weight")),
+    "cross_entropy": LossForm("CrossEntropyLoss", ("input", "target"), ("weight", "size_average", "ignore_index",
+                                                                          "reduce", "reduction", "label_smoothing")),
+    "nll_loss": LossForm("NLLLoss", ("input", "target"), ("weight", "size_average", "ignore_index", "reduce",
+                                                          "reduction")),
+    "binary_cross_entropy": LossForm("BCELoss", ("input", "target"), ("weight", "size_average", "reduce",
+                                                                      "reduction")),
+    "binary_cross_entropy_with_logits": LossForm("BCEWithLogitsLoss", ("input", "target"), (
+        "weight", "size_average", "reduce", "reduction", "pos_weight")),
+    "kl_div": LossForm("KLDivLoss", ("input", "target"), ("size_average", "reduce", "reduction", "log_target")),
+    "poisson_nll_loss": LossForm("PoissonNLLLoss", ("input", "target"), ("log_input", "full", "size_average", "eps",
+                                                                         "reduce", "reduction")),
+    "gaussian_nll_loss": LossForm("GaussianNLLLoss", ("input", "target", "var"), ("full", "eps", "reduction")),
+    "cosine_embedding_loss": LossForm("CosineEmbeddingLoss", ("input1", "input2", "target"), (
+        "margin", "size_average", "reduce", "reduction")),
+    "margin_ranking_loss": LossForm("MarginRankingLoss", ("input1", "input2", "target"), (
+        "margin", "size_average", "reduce", "reduction")),
+    "triplet_margin_loss": LossForm("TripletMarginLoss", ("anchor", "positive", "negative"), (
+        "margin", "p", "eps", "swap", "size_average", "reduce", "reduction")),
+    "hinge_embedding_loss": LossForm("HingeEmbeddingLoss", ("input", "target"), ("margin", "size_average", "reduce",
+                                                                                 "reduction")),
+    "soft_margin_loss": LossForm("SoftMarginLoss", ("input", "target"), ("size_average", "reduce", "reduction")),
+    "multilabel_soft_margin_loss": LossForm("MultiLabelSoftMarginLoss", ("input", "target"), (
+        "weight", "size_average", "reduce", "reduction")),
+    "multi_margin_loss": LossForm("MultiMarginLoss", ("input", "target"), ("p", "margin", "weight", "size_average",
+                                                                           "reduce", "reduction")),
+    "multilabel_margin_loss": LossForm("MultiLabelMarginLoss", ("input", "target"), ("size_average", "reduce",
+                                                                                     "reduction")),
+    "ctc_loss": LossForm("CTCLoss", ("log_probs", "targets", "input_lengths", "target_lengths"), (
+        "blank", "reduction", "zero_infinity")),
+}
+
+
+def _loss_op(name: str, form: LossForm) -> Op:
+    entry = CATALOG[form.layer]
+    return Op(name, form.params(), form, "F", method=False, doc=f"{form.layer} as a function: {entry.doc}",
+              dtypes=ANY_DTYPE, indexes=form.indexes if entry.classes is not None else None)
+
+
 def _given(v) -> bool:
     return v is not None and _plain(v) is not None
 
@@ -2128,6 +2265,8 @@ OPS: dict[str, Op] = {
         *(Op(f"max_pool{n}d", (("input", NO_DEFAULT), *_MAX_POOL), catalog_rule(f"MaxPool{n}d", tuple(
              p for p, _ in _MAX_POOL)), "F", method=False, doc=f"MaxPool{n}d as a function", dtypes=ANY_DTYPE)
           for n in (1, 2, 3)),
+        # ---- the losses of the catalog as functions: their rules, wants and class-index bounds
+        *(_loss_op(name, form) for name, form in LOSS_FORMS.items()),
         Op("layer_norm", (("input", NO_DEFAULT), ("normalized_shape", NO_DEFAULT), ("weight", None), ("bias", None),
                           ("eps", Val(1e-5))), layer_norm_rule, "F", method=False, doc="LayerNorm as a function"),
         Op("group_norm", (("input", NO_DEFAULT), ("num_groups", NO_DEFAULT), ("weight", None), ("bias", None),
@@ -2205,7 +2344,10 @@ def function_prefix(op: Op, ns: str | None) -> str | None:
 
 # parameters that may be given a tensor by keyword
 TENSOR_PARAMS = {"input", "other", "tensor", "tensors", "mat2", "exponent", "weight", "bias", "query", "key", "value",
-                 "attn_mask", "mask", "condition", "index", "min", "max"}
+                 "attn_mask", "mask", "condition", "index", "min", "max",
+                 # the losses' (pos_weight too, which is refused as a tensor of weights in the loss's own words)
+                 "target", "var", "input1", "input2", "anchor", "positive", "negative", "log_probs", "targets",
+                 "input_lengths", "target_lengths", "pos_weight"}
 
 
 def op_params(op: Op, method: bool = False, ns: str | None = None) -> tuple:
