@@ -23,6 +23,7 @@ from collections import OrderedDict
 from . import ir, pipeline
 from .codegen import generate_code as _generate
 from .elaborate import Limits
+from .errors import SpecError
 from .model import ModelGraph
 from .build import make_inputs
 from .pipeline import (Elaborated, check_batch_memory, elaborate_source, load_graph, parse_source, pausing_gc,
@@ -163,6 +164,24 @@ def generate_code(source_or_path, *, model: str | None = None, explain: bool = F
 
 
 @pausing_gc
+def generate_training_script(source_or_path, *, model: str | None = None, distributed: bool = False,
+                             limits: Limits | None = None) -> str:
+    """The standalone training script of a spec's train section (what ``codegen --train`` prints): the model,
+    its data, loss, optimizer and loop, needing torch alone. ``distributed=True``: one that also trains under
+    torchrun with DistributedDataParallel.
+
+    >>> print(generate_training_script("specs/linear_regression.nnspec").splitlines()[-1])  # doctest: +SKIP
+        main()
+    """
+    from .trainscript import training_script
+
+    graph = load_graph(source_or_path, model=model, limits=limits)
+    if graph.train is None:
+        raise SpecError(f"{graph.name} has no train section", path=graph.path,
+                        hint=f"add `train {graph.name} {{ loss = ...; optimizer = ...; data = ... }}`")
+    return training_script(graph, distributed=distributed)
+
+
 def compile_spec(source_or_path, *, model: str | None = None, device=None, dtype=None, seed: int | None = None,
                  limits: Limits | None = None):
     """Compile a spec into a ready ``torch.nn.Module``.

@@ -22,6 +22,14 @@ EXAMPLES = {
     "  modelspec fmt - < messy.nnspec > tidy.nnspec",
     "ir": "examples:\n  modelspec ir specs/cnn.nnspec --json\n  modelspec ir specs/cnn.nnspec --json > cnn.ir.json",
     "schema": "examples:\n  modelspec schema > nnspec-ir.schema.json",
+    "train": "examples:\n  modelspec train specs/linear_regression.nnspec\n"
+    "  modelspec train specs/mnist_mlp.nnspec --epochs 2 --out runs/mlp\n"
+    "  modelspec train specs/mnist_mlp.nnspec --out runs/mlp --resume\n"
+    "  modelspec train specs/mnist_mlp.nnspec --set 'data=FakeData(size=256, image_size=(1, 28, 28))'\n"
+    "  modelspec train specs/mnist_mlp.nnspec --nproc 2 --json\n\n"
+    "On several machines, start the same command on each under torchrun:\n"
+    "  torchrun --nnodes 2 --node-rank R --master-addr HOST --master-port 29500 --nproc-per-node G \\\n"
+    "      -m modelspec train spec.nnspec --out runs/x",
 }
 
 
@@ -43,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     def command(name, help_):
         c = sub.add_parser(name, help=help_, description=help_, epilog=EXAMPLES[name],
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        if name in ("check", "codegen", "summary", "graph", "run"):
+        if name in ("check", "codegen", "summary", "graph", "run", "train"):
             from .values import Limits
 
             c.add_argument("--max-params", type=_count, default=None, metavar="N",
@@ -67,6 +75,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", metavar="OUT.py", help="write the code here instead of stdout")
     c.add_argument("--model", help="the model, when the file defines several")
     c.add_argument("--explain", action="store_true", help="add comments saying what each layer computes")
+    c.add_argument("--train", action="store_true",
+                   help="print the spec's training script instead: model, data, loss, optimizer and loop")
+    c.add_argument("--distributed", action="store_true",
+                   help="with --train: a script that also trains under torchrun (DistributedDataParallel)")
 
     c = command("summary", "a table of every layer: output shape, parameters, mult-adds")
     c.add_argument("file", metavar="FILE")
@@ -104,6 +116,25 @@ def _parser() -> argparse.ArgumentParser:
                    help="as JSON, which ir.SpecFile.model_validate_json reads back (the only format so far)")
 
     command("schema", "print the JSON Schema of the surface IR that `modelspec ir --json` prints")
+
+    c = command("train", "train a spec's model as its train section says: progress, checkpoints, --resume")
+    c.add_argument("file", metavar="FILE")
+    c.add_argument("--model", help="the model, when the file defines several")
+    c.add_argument("--epochs", type=int, default=None, metavar="N", help="train this many epochs in all")
+    c.add_argument("--device", default=None, help='cpu, cuda, cuda:1, auto, ... (default: the spec\'s, else "auto")')
+    c.add_argument("--seed", type=int, default=None, help="the seed of weights, shuffling and splits")
+    c.add_argument("--batch-size", type=int, default=None, metavar="N", help="samples per step (all processes)")
+    c.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a train setting, as the spec would write it: --set 'optimizer=Adam(lr=1e-3)'")
+    c.add_argument("--out", default=".", metavar="DIR",
+                   help="write checkpoint.pt (after every epoch) and MODEL.pt (the weights) here (default .)")
+    c.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
+                   help="continue from DIR/checkpoint.pt, or from the checkpoint named")
+    c.add_argument("--nproc", type=int, default=None, metavar="N",
+                   help="train on N processes with DistributedDataParallel, started by torch.distributed.run")
+    c.add_argument("--json", action="store_true",
+                   help="print the final metrics and the weights' path as one JSON object on stdout")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
     return p
 
 
@@ -142,6 +173,7 @@ def _limits(args):
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args._argv = list(argv) if argv is not None else None
     if args.command is None:
         _parser().print_help()
         return 2
@@ -179,7 +211,9 @@ def cmd_check(args) -> int:
             for name in names:
                 g = elaborate_spec(path, model=name, limits=_limits(args))
                 outs = ", ".join(str(t) for t in g.outputs)
-                shown.append(f"{name} -> {outs}, {g.total_params:,} params")
+                shown.append(f"{name} -> {outs}, {g.total_params:,} params" + (", trains" if g.train else ""))
+                for w in g.train.warnings if g.train else ():
+                    print(w.render(), file=sys.stderr)
             print(f"{path}: ok ({'; '.join(shown)})")
         except SpecError as err:
             print(err.render(), file=sys.stderr)
@@ -191,7 +225,18 @@ def cmd_codegen(args) -> int:
     from .codegen import generate_code
     from .pipeline import load_graph
 
-    code = generate_code(load_graph(args.file, model=args.model, limits=_limits(args)), explain=args.explain)
+    graph = load_graph(args.file, model=args.model, limits=_limits(args))
+    if args.train:
+        from .trainscript import training_script
+
+        if graph.train is None:
+            raise SpecError(f"{graph.name} has no train section", path=args.file,
+                            hint=f"add `train {graph.name} {{ loss = ...; optimizer = ...; data = ... }}`")
+        code = training_script(graph, distributed=args.distributed)
+    elif args.distributed:
+        raise SystemExit("modelspec codegen: --distributed goes with --train")
+    else:
+        code = generate_code(graph, explain=args.explain)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
             f.write(code)
@@ -331,6 +376,53 @@ def cmd_schema(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    for what, v in (("--epochs", args.epochs), ("--batch-size", args.batch_size), ("--nproc", args.nproc)):
+        if v is not None and v < 1:
+            raise SystemExit(f"modelspec train: {what} must be at least 1")
+    settings = {}
+    for item in args.set:
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip():
+            raise SystemExit(f"modelspec train: --set takes NAME=VALUE, not {item!r}")
+        settings[name.strip()] = value.strip()
+    if args.nproc is not None and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        from .trainer import launch
+        from .pipeline import load_graph
+
+        load_graph(args.file, model=args.model, limits=_limits(args))  # a spec error before any process starts
+        argv = args._argv if args._argv is not None else sys.argv[1:]
+        return launch(_without_nproc(argv), args.nproc)
+    from .trainer import train
+
+    echo = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else None
+    result = train(args.file, model=args.model, epochs=args.epochs, device=args.device, seed=args.seed,
+                   batch_size=args.batch_size, out=args.out, resume=args.resume,
+                   progress=False if args.no_progress else None, settings=settings, limits=_limits(args), echo=echo)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    if args.json:
+        print(result.to_json(), flush=True)
+    else:
+        print(f"saved the weights to {result.weights}", file=sys.stderr)
+    return 0
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a == "--nproc":
+            skip = True
+            continue
+        if a.startswith("--nproc="):
+            continue
+        out.append(a)
+    return out
+
+
 def _flat(xs):
     for x in xs:
         if isinstance(x, (tuple, list)):
@@ -349,4 +441,4 @@ def _torch():
 
 
 COMMANDS = {"check": cmd_check, "codegen": cmd_codegen, "summary": cmd_summary, "run": cmd_run, "fmt": cmd_fmt,
-            "ir": cmd_ir, "schema": cmd_schema, "graph": cmd_graph}
+            "ir": cmd_ir, "schema": cmd_schema, "graph": cmd_graph, "train": cmd_train}

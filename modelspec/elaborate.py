@@ -88,6 +88,9 @@ class Elaborator:
     def _collect(self):
         seen: dict[str, Span] = {}
         for item in self.state.spec.items:
+            if isinstance(item, ir.Train):
+                self._check_train(item)
+                continue  # elaborated with its model
             if isinstance(item, ir.Import):
                 continue  # resolved before elaboration (modelspec/imports.py)
             self._check_name(item.name, item.span, "a " + item.kind)
@@ -124,6 +127,16 @@ class Elaborator:
                 else:
                     raise SpecArgError(f"const {item.name!r} must be a number, string, bool or tuple", item.value.span,
                                        hint='a const is known before any tensor exists, e.g. const WIDTH = 64')
+
+    def _check_train(self, train: ir.Train):
+        models = [m.name for m in self.state.spec.models()]
+        if train.model is None and len(models) > 1:
+            raise SpecNameError(f"the file defines several models ({', '.join(models)}), and this train section "
+                                "names none of them", train.span, hint=f"name one: train {models[-1]} {{ ... }}")
+        if train.model is not None and train.model not in models:
+            raise SpecNameError(f"train {train.model}: no model of that name in this file", train.span,
+                                hint=did_you_mean(train.model, models) or "the train section names a model the "
+                                                                          "file defines")
 
     @staticmethod
     def _check_sequential_block(block: ir.Block):
@@ -220,11 +233,21 @@ class Elaborator:
         # a forward that cannot run even at the smallest example sizes (batch 1) is refused here, by check
         check_memory([info for _, info in inputs], list(root.walk()), next(self.example_sizes()),
                      self.state.limits.max_activation_bytes, m.span, "at batch 1")
-        return ModelGraph(
+        graph = ModelGraph(
             name=m.name, root=root, classes=self.state.classes, inputs=inputs, outputs=outs,
             consts=self.state.const_order, symbols=self.state.symbols, path=self.state.spec.path,
             index_bounds=self.state.index_bounds, steps=self.state.steps,
         )
+        trains = [t for t in self.state.spec.trains() if t.model in (m.name, None)] \
+            if any(x is m for x in self.state.spec.models()) else []
+        if trains:
+            from .trainspec import elaborate_train
+
+            if len(trains) > 1:
+                raise SpecNameError(f"{m.name} has {len(trains)} train sections", trains[1].span,
+                                    hint="keep one; a file may hold one per model")
+            graph.train = elaborate_train(self, graph, trains[0])
+        return graph
 
     def name_fixed_classes(self, root: ModuleNode):
         """A block printed as several classes because its parameters fixed them: ``Stage_depth2``,

@@ -82,7 +82,7 @@ class SpecError(Exception):
         where = self.path or "<spec>"
         if self.span is not None:
             where = f"{where}:{self.span.line}:{self.span.column}"
-        lines = [f"{where}: {self.message}"]
+        lines = [f"{where}: {'warning: ' if self.kind == 'warning' else ''}{self.message}"]
         caret = self._caret()
         if caret:
             lines.extend(caret)
@@ -113,6 +113,13 @@ class SpecError(Exception):
             width = max(1, min(width, len(cut) - start))
             text = cut
         return [f"    {text}", "    " + " " * start + "^" * width]
+
+
+class SpecWarning(SpecError):
+    """Not an error: something a spec may mean, but most likely does not (a softmax before
+    CrossEntropyLoss). Located and rendered as errors are, and never raised."""
+
+    kind = "warning"
 
 
 class SpecSyntaxError(SpecError):

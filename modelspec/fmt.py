@@ -217,6 +217,19 @@ class _Printer(ExprPrinter):
         head = [f"model {node.name}", self.node_group(inputs, node.inputs, self.model_input_fmt)]
         return self.body_lines(head, node, depth, self.src.opener("{", self.src.match[inputs]), node.body)
 
+    def train_fmt(self, node: ir.Train, depth: int) -> list[Line]:
+        head = ["train" if node.model is None else f"train {node.model}"]
+        return self.body_lines(head, node, depth, self.src.opener("{", self.src.start(node)), node.body)
+
+    def train_setting_fmt(self, node: ir.TrainSetting, depth: int) -> list[Line]:
+        return self.seq_lines([f"{node.name} = ", *self.expr(node.value)], node, depth)
+
+    def train_target_fmt(self, node: ir.TrainTarget, depth: int) -> list[Line]:
+        return self.seq_lines([f"target {node.name}: ", *self.tensor_type_fmt(node.type)], node, depth)
+
+    def train_data_fmt(self, node: ir.TrainData, depth: int) -> list[Line]:
+        return self.body_lines([node.name], node, depth, self.src.opener("{", self.src.start(node)), node.body)
+
     def model_input_fmt(self, node: ir.ModelInput) -> list:
         return [f"{node.name}: ", *self.tensor_type_fmt(node.type)]
 

@@ -12,6 +12,9 @@ Top level (``SpecFile.items``):
              ``block Name(p) = Sequential(...)``, a block that is an ``nn.Sequential`` of
              those modules (``value`` holds the call, the body is empty)
   model      ``model Name(x: [B, 3]) { body }``, a module with typed inputs
+  train      ``train Name { loss = ...; optimizer = ...; target y: Long[B]; data = ... }``: how the
+             model is trained (settings, the target's type, and data given as a file, a dataset or
+             ``data { x = ...; y = ... }`` computed in the spec)
 
 Body statements (``Block.body``, ``Model.body``):
   child      ``name = expr`` (a submodule, or a local value) with an
@@ -327,7 +330,42 @@ class Model(Node):
     body: list[BodyStmt]
 
 
-Item = Annotated[Union[Import, Const, Block, Model], Field(discriminator="kind")]
+class TrainSetting(Node):
+    """``loss = CrossEntropyLoss()``, ``epochs = 5``, ``data = load("points.csv", ...)``: one setting."""
+
+    kind: Literal["train_setting"] = "train_setting"
+    name: str
+    value: Expr
+
+
+class TrainTarget(Node):
+    """``target y: Long[B]``: the tensor the loss compares the model's output with, named as the data names it."""
+
+    kind: Literal["train_target"] = "train_target"
+    name: str
+    type: TensorType
+
+
+class TrainData(Node):
+    """``data { x = ...; y = ... }``: tensors computed in the spec, one per model input and the target."""
+
+    kind: Literal["train_data"] = "train_data"
+    name: str  # "data" or "validation"
+    body: list[FwdStmt]
+
+
+TrainStmt = Annotated[Union[TrainSetting, TrainTarget, TrainData], Field(discriminator="kind")]
+
+
+class Train(Node):
+    """``train Model { settings }``: the loss, optimizer, data and loop a model is trained with."""
+
+    kind: Literal["train"] = "train"
+    model: str | None  # None: the file's only model
+    body: list[TrainStmt]
+
+
+Item = Annotated[Union[Import, Const, Block, Model, Train], Field(discriminator="kind")]
 
 
 class SpecFile(BaseModel):
@@ -344,6 +382,9 @@ class SpecFile(BaseModel):
 
     def blocks(self) -> list[Block]:
         return [i for i in self.items if isinstance(i, Block)]
+
+    def trains(self) -> list[Train]:
+        return [i for i in self.items if isinstance(i, Train)]
 
 
 for _cls in list(globals().values()):

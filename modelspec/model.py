@@ -148,6 +148,7 @@ class ModelGraph:
     path: str | None = None
     index_bounds: dict[str, int] = field(default_factory=dict)  # input name -> exclusive upper bound (Embedding)
     steps: int = 0  # elaboration steps it took (Limits.max_steps bounds them)
+    train: Any = None  # its train section, checked (modelspec.trainspec.TrainPlan), if the spec has one
 
     @property
     def total_params(self) -> int:

@@ -33,6 +33,7 @@ _TERMINAL_WORDS = {
     "STRING": "a string",
     "INFER": "_",
     "IF_STMT": "'if'",
+    "TRAIN": "'train'",
     "$END": "end of file",
 }
 
@@ -59,6 +60,9 @@ class StatementIf:
     ``}`` of a body (not of a dict), or when it is the first token on its line
     and that line ends with ``{``. (A conditional child, ``down = Conv2d(...)``
     then ``if stride != 1`` on the next line, does not end in ``{``.)
+
+    It also gives the name ``train`` the type ``TRAIN`` where it begins a top-level item, outside every
+    brace: a train section, without making ``train`` a reserved word (a child may be named train).
     """
 
     always_accept = ()
@@ -92,6 +96,9 @@ class StatementIf:
                 yield Token.new_borrow_pos("IF_STMT", tok, tok)
             elif tok.type == "IF" and (previous is None or previous.end_line < tok.line):
                 pending = [tok]
+            elif tok.type == "NAME" and tok == "train" and not braces and (
+                    previous is None or previous.type in ("RBRACE", "SEMICOLON") or previous.end_line < tok.line):
+                yield Token.new_borrow_pos("TRAIN", tok, tok)  # a train section: no reserved word elsewhere
             else:
                 yield tok
             previous, before = tok, previous
@@ -480,6 +487,27 @@ class _ToIR(Transformer):
 
     def sym_dim(self, meta, name, example):
         return ir.SymDim(name=str(name), example=_int(example), span=_span(meta))
+
+    # -- train
+    def train_def(self, meta, _train, model, *body):
+        return ir.Train(model=str(model) if model is not None else None, body=list(body), span=_span(meta))
+
+    def train_setting(self, meta, name, value):
+        return ir.TrainSetting(name=str(name), value=value, span=_span(meta))
+
+    def train_target(self, meta, word, name, type_):
+        if str(word) != "target":
+            raise SpecSyntaxError(f"unexpected {str(word)!r}: a train section declares its target as "
+                                  f"`target {name}: [...]`", _tok_span(word),
+                                  hint=f"write target {name}: Long[B] (class indices) or target {name}: [B, 1]")
+        return ir.TrainTarget(name=str(name), type=type_, span=_span(meta))
+
+    def train_data(self, meta, name, *body):
+        if str(name) not in ("data", "validation"):
+            raise SpecSyntaxError(f"unexpected `{name} {{`: a train section computes only `data {{ ... }}` and "
+                                  f"`validation {{ ... }}`", _tok_span(name),
+                                  hint="write data { x = ...; y = ... }, or a setting: name = value")
+        return ir.TrainData(name=str(name), body=list(body), span=_span(meta))
 
     # -- body
     def child_def(self, meta, name, value):

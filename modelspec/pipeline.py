@@ -210,6 +210,12 @@ def elaborate_source(text: str, path: str | None, *, model: str | None = None,
         imported = (resolve_imports(spec, text, read_recorded, roots)
                     if any(isinstance(i, ir.Import) for i in spec.items) else None)
         graph = elaborate(spec, model, limits=limits, text=text, imported=imported)
+        if graph.train is not None:  # its data files: there, with the columns (or arrays) it names
+            from .data import check_files
+
+            check_files(graph.train)
+            for w in graph.train.warnings:
+                w.locate(path, text)
     except SpecError as exc:
         raise exc.locate(path, text) from None
     return Elaborated(graph, tuple((p, text_digest(t)) for p, t in read.items()), sum(len(t) for t in read.values()))

@@ -85,6 +85,7 @@ class Summary:
     buffer_bytes: int
     error: SpecError | None = None  # set for a partial summary: the error that stopped elaboration
     sizes: dict = field(default_factory=dict)  # the symbols' sizes used: {"B": 1, "T": 128}
+    train: list = field(default_factory=list)  # the train section's settings, (name, value) rows, if it has one
 
     @property
     def non_trainable_params(self) -> int:
@@ -130,6 +131,7 @@ class Summary:
             "memory_bytes": {"input": self.input_bytes, "activations": self.activation_bytes,
                              "params": self.param_bytes, "buffers": self.buffer_bytes, "total": self.total_bytes},
             "rows": [r.to_dict() for r in self.rows],
+            "train": dict(self.train) if self.train else None,
             "complete": self.complete,
             "error": None if err is None else {
                 "message": err.message, "path": err.path, "line": err.line, "column": err.column,
@@ -171,8 +173,11 @@ def summarize(spec, *, batch: int = 1, depth: int | None = None, model: str | No
             return _partial_summary(built, getattr(err, "symbols", {}), err, batch, depth)
     root = graph.root
     sizes = _symbol_sizes(graph.inputs, graph.symbols, batch)
-    return _summary(graph.name, list(graph.inputs), list(graph.outputs), root, lambda n: n.children,
-                    sizes, batch, depth)
+    s = _summary(graph.name, list(graph.inputs), list(graph.outputs), root, lambda n: n.children,
+                 sizes, batch, depth)
+    if graph.train is not None:
+        s.train = graph.train.describe()
+    return s
 
 
 def _partial_summary(built: list[ModuleNode], symbols: dict, err: SpecError, batch: int, depth) -> Summary:
@@ -307,6 +312,11 @@ def render_table(s: Summary, *, with_error: bool = True) -> str:
                + (f", buffers {human_bytes(s.buffer_bytes)}" if s.buffer_bytes else ""))
     out.append(f"  Estimated total: {human_bytes(s.total_bytes)}")
     out.append(rule)
+    if s.train:
+        out.append("Training:")
+        width = max(len(k) for k, _ in s.train)
+        out += [f"  {k + ':':<{width + 1}} {v}" for k, v in s.train]
+        out.append(rule)
     if with_error and s.error is not None:
         out.append(s.error.render())
     return "\n".join(out)

@@ -108,7 +108,6 @@ def test_fashion_mnist_prints_like_the_tutorial():
         "    (2): Linear(in_features=512, out_features=512, bias=True)\n"
         "    (3): ReLU()\n"
         "    (4): Linear(in_features=512, out_features=10, bias=True)\n"
-        "    (5): ReLU()\n"
         "  )\n"
         ")"
     )

@@ -14,5 +14,4 @@ class NeuralNetwork(nn.Sequential):
             nn.Linear(512, 512),
             nn.ReLU(),
             nn.Linear(512, 10),
-            nn.ReLU(),
         )  # [B, 10]
