@@ -16,5 +16,5 @@ from .summary import Summary, summarize
 from .trainer import TrainResult, train
 
 __all__ = ["compile_spec", "elaborate_spec", "example_inputs", "format_spec", "generate_code",
-           "generate_training_script", "parse_spec", "Limits", "SpecError", "Summary", "summarize", "to_dot", "to_mermaid", "to_svg", "train",
-           "TrainResult", "__version__"]
+           "generate_training_script", "parse_spec", "Limits", "SpecError", "Summary", "summarize", "to_dot",
+           "to_mermaid", "to_svg", "train", "TrainResult", "__version__"]
