@@ -30,9 +30,7 @@ def sources(plan: TrainPlan) -> list[DataSource]:
 
 
 def resolved(plan: TrainPlan, src: DataSource) -> str:
-    from .trainscript import data_path
-
-    return data_path(plan, src.path)
+    return plan.data_path(src.path)
 
 
 def check_files(plan: TrainPlan) -> None:

@@ -247,6 +247,7 @@ class Elaborator:
                 raise SpecNameError(f"{m.name} has {len(trains)} train sections", trains[1].span,
                                     hint="keep one; a file may hold one per model")
             graph.train = elaborate_train(self, graph, trains[0])
+            graph.steps = self.state.steps
         return graph
 
     def name_fixed_classes(self, root: ModuleNode):

@@ -32,13 +32,6 @@ LOOP_NAMES = {"model", "loss", "loss_fn", "pred", "optimizer", "scheduler", "dat
 TORCH_DTYPES = {"float": "torch.float32", "long": "torch.long", "bool": "torch.bool"}
 
 
-def data_path(plan: TrainPlan, path: str) -> str:
-    """A data file's path as the script opens it: the spec's own folder joined to what the spec says."""
-    if os.path.isabs(path) or not plan.path:
-        return path
-    return os.path.normpath(os.path.join(os.path.dirname(plan.path), path))
-
-
 def weights_name(plan: TrainPlan) -> str:
     return f"{plan.model}.pt"
 
@@ -125,7 +118,7 @@ def _load_fn(fname: str, plan: TrainPlan, src: DataSource, what: str) -> str:
         lines.append(f'    """{what}: torchvision\'s {src.dataset}, its images as tensors."""')
         lines.append(f"    return datasets.{src.dataset}({args}{sep}transform=ToTensor())")
     else:
-        path = data_path(plan, src.path)
+        path = plan.data_path(src.path)
         dtype = {n: src.samples[n].dtype for n in names}
         shape = {n: tuple(d.value for d in src.samples[n].shape) for n in names}
         lines.append(f'    """{what}: {os.path.basename(path)}."""')
@@ -233,13 +226,7 @@ def _train_loop(plan: TrainPlan, distributed: bool) -> str:
                   "        optimizer.step()"]
     if per_batch:
         lines.append("        scheduler.step()")
-    lines.append(f"        total_loss += {_weight(plan, y, 'loss.item()')}")
-    if plan.accuracy:
-        lines.append(f"        correct += {_correct(plan, y)}")
-    lines.append(f"        count += len({y})")
-    lines += _sums(plan, distributed)
-    result = '{"loss": total_loss / count' + (', "accuracy": correct / count}' if plan.accuracy else "}")
-    lines.append(f"    return {result}")
+    lines += _tally(plan, y, "        ", "loss.item()", "", distributed)
     return "\n".join(lines)
 
 
@@ -253,15 +240,20 @@ def _evaluate(plan: TrainPlan, distributed: bool) -> str:
              "    total_loss, correct, count = 0.0, 0, 0" if plan.accuracy else "    total_loss, count = 0.0, 0",
              "    with torch.no_grad():"]
     lines += _batch_lines(plan, "        ")
-    lines += [f"            pred = model({ins})",
-              f"            total_loss += {_weight(plan, y, f'loss_fn(pred, {y}).item()')}"]
-    if plan.accuracy:
-        lines.append(f"            correct += {_correct(plan, y)}")
-    lines.append(f"            count += len({y})")
-    lines += _sums(plan, distributed)
-    result = '{"val_loss": total_loss / count' + (', "val_accuracy": correct / count}' if plan.accuracy else "}")
-    lines.append(f"    return {result}")
+    lines.append(f"            pred = model({ins})")
+    lines += _tally(plan, y, "            ", f"loss_fn(pred, {y}).item()", "val_", distributed)
     return "\n".join(lines)
+
+
+def _tally(plan: TrainPlan, y: str, indent: str, loss: str, prefix: str, distributed: bool) -> list[str]:
+    """A batch's loss (and correct predictions) added up; after the loop, the means over the samples."""
+    lines = [f"{indent}total_loss += {_weight(plan, y, loss)}"]
+    if plan.accuracy:
+        lines.append(f"{indent}correct += {_correct(plan, y)}")
+    lines.append(f"{indent}count += len({y})")
+    lines += _sums(plan, distributed)
+    accuracy = f', "{prefix}accuracy": correct / count' if plan.accuracy else ""
+    return lines + [f'    return {{"{prefix}loss": total_loss / count{accuracy}}}']
 
 
 def _setup(plan: TrainPlan, graph: ModelGraph, distributed: bool) -> str:

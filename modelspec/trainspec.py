@@ -128,6 +128,14 @@ class TrainPlan:
                          if isinstance(self.validation, float) else describe_data(self.validation)))
         return rows
 
+    def data_path(self, path: str) -> str:
+        """A data file's path as it is opened: the spec's own folder joined to what the spec says."""
+        import os
+
+        if os.path.isabs(path) or not self.path:
+            return path
+        return os.path.normpath(os.path.join(os.path.dirname(self.path), path))
+
     def loss_code_text(self) -> str:
         from .printer import CODE
 
@@ -426,8 +434,6 @@ class TrainElaborator:
                             ", ".join(DATASETS))
 
     def synthetic(self, stmt: ir.TrainData, names: list[str], expected: dict) -> DataSource:
-        from .elaborate import Elaborator
-
         assigned = set()
         for s in stmt.body:
             if isinstance(s, ir.Return):
@@ -443,10 +449,11 @@ class TrainElaborator:
         fwd = ir.Forward(params=[], body=[*stmt.body, returns], span=stmt.span)
         model = ir.Model(name="MakeData", inputs=[], body=[fwd], span=stmt.span)
         state = self.el.state
-        sub = Elaborator(state.spec, state.limits)
+        sub = type(self.el)(state.spec, state.limits)  # a fresh elaborator of the same spec, for a model of its own
         sub.state.blocks.update(state.blocks)
         sub.state.consts.update(state.consts)
         graph = sub.elaborate_model(model)
+        state.steps += sub.state.steps  # the data's work counts as the model's does
         outs = graph.outputs
         sizes = set()
         samples = {}

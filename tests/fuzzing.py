@@ -259,6 +259,8 @@ class GrammarGen:
             return rng.choice(STRINGS)
         if name == "IF_STMT":  # an `if` statement opens its line, which ends with `{` (modelspec.parse.StatementIf)
             return "\nif"
+        if name == "TRAIN":  # `train` opening a top-level item (modelspec.parse.StatementIf), on its own line
+            return "\ntrain"
         if name == "LBRACE":
             return "{\n"
         pattern = self.patterns[name]
@@ -271,8 +273,12 @@ class GrammarGen:
             alts = [a for a in alts if self.cost_of(a) == best]
         exp = rng.choice(alts)
         budget[0] -= 1
-        for s in exp:
-            if s.is_term:
+        # the word a train section's statement begins with, which the grammar leaves a NAME (parse.py checks it)
+        first = {"train_target": "target", "train_data": rng.choice(["data", "validation"])}.get(symbol)
+        for i, s in enumerate(exp):
+            if s.is_term and i == 0 and first is not None and s.name == "NAME":
+                out.append(first)
+            elif s.is_term:
                 out.append(self.terminal(rng, s.name))
             else:
                 self.expand(rng, s.name, depth + 1, out, budget)

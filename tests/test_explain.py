@@ -226,6 +226,6 @@ def test_explained_code_builds_the_same_model(spec, torch):
 def test_codegen_command_explains(capsys):
     assert main(["codegen", str(ROOT / "specs" / "mnist_mlp.nnspec"), "--explain"]) == 0
     out = capsys.readouterr().out
-    assert "# Flatten: merges dims start_dim..end_dim into one; [B, 28, 28] -> [B, 784]" in out
+    assert "# Flatten: merges dims start_dim..end_dim into one; [B, 1, 28, 28] -> [B, 784]" in out
     assert main(["codegen", str(ROOT / "specs" / "mnist_mlp.nnspec")]) == 0
     assert "# Flatten" not in capsys.readouterr().out

@@ -13,10 +13,15 @@ def blocks(lang: str) -> list[str]:
 
 
 def test_readme_specs_compile():
-    specs = blocks("nnspec")
+    specs = [b for b in blocks("nnspec") if not b.startswith("train ")]
     assert len(specs) >= 2
     for spec in specs:
         compile_spec(spec, seed=0)
+
+
+def test_readme_train_section_is_the_bundled_one():
+    (section,) = [b for b in blocks("nnspec") if b.startswith("train ")]
+    assert section in (ROOT / "specs" / "linear_regression.nnspec").read_text()
 
 
 def test_readme_code_is_what_codegen_prints():

@@ -288,7 +288,7 @@ def test_errors_before_any_module_still_raise():
 def test_python_api_returns_data_and_its_table():
     graph = elaborate_spec(ROOT / "specs" / "mnist_mlp.nnspec")
     s = summarize(graph, batch=3)
-    assert str(s) == s.table() and str(s).startswith("NeuralNetwork(x: [B, 28, 28]) -> [B, 10]")
+    assert str(s) == s.table() and str(s).startswith("NeuralNetwork(x: [B, 1, 28, 28]) -> [B, 10]")
     assert s.to_dict()["total_params"] == s.total_params == graph.total_params == 669_706
     assert json.loads(s.to_json()) == s.to_dict()
     with pytest.raises(ValueError):

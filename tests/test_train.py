@@ -320,3 +320,23 @@ def test_every_train_example_of_the_language_doc_trains(block, tmp_path):
     spec = write(tmp_path, block.text, "example.nnspec")
     result = train(spec, epochs=1, out=str(tmp_path / "out"), device="cpu", **QUIET)
     assert len(result.history) == 1 and all(v == v for v in result.history[0].values())  # no nan
+
+
+def test_a_train_section_is_checked_without_torch():
+    code = ("import sys; from modelspec.pipeline import load_graph; from modelspec.summary import summarize; "
+            "from modelspec.trainscript import training_script; "
+            "[summarize(f) and training_script(load_graph(f)) for f in sys.argv[1:]]; "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    specs = [str(ROOT / "specs" / n) for n in ("linear_regression.nnspec", "mnist_mlp.nnspec")]
+    done = subprocess.run([sys.executable, "-c", code, *specs], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_progress_bar_shows_on_request_and_not_on_a_pipe(tmp_path, capsys):
+    spec = write(tmp_path, MIXED)
+    train(spec, epochs=1, progress=True, echo=lambda line: None)
+    assert "epoch 1/1" in capsys.readouterr().err  # tqdm's bar, on stderr
+    done = subprocess.run([*MODELSPEC, "train", str(spec), "--epochs", "1", "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "batch/s" not in done.stderr and "it/s" not in done.stderr
+    assert "epoch 1/1: loss" in done.stdout

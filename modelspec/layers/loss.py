@@ -96,6 +96,17 @@ def _declared(dtypes, shape) -> str:
     return " or ".join(f"{WORDS[d]}{shape_str(shape)}" for d in reversed(DTYPES) if d in dtypes)
 
 
+def unless(flag, value, more: tuple[str, ...], fewer: tuple[str, ...]):
+    """A target's dtypes that an argument narrows: SmoothL1Loss(beta=0) is L1Loss, which takes no bool target;
+    PoissonNLLLoss(full=True) adds Stirling's term, computed on the target, which takes none either."""
+
+    def wants(a, *shapes):
+        targets = fewer if getattr(a, flag) == value else more
+        return [Want(takes) for takes in (PRED,) * (len(shapes) - 1) + (targets,)]
+
+    return wants
+
+
 def plain(*targets: tuple[str, ...]):
     """Float predictions, then one tensor of each of ``targets`` dtypes."""
 
@@ -285,10 +296,10 @@ def ctc_rule(a, log_probs, targets, input_lengths, target_lengths):
         raise ShapeProblem(f"has blank={a.blank}, but log_probs {shape_str(log_probs)} has {c} classes",
                            hint="blank is a class index: 0 by default")
     if len(log_probs) == 2:
-        for name, s, ranks in (("targets", targets, (1,)), ("input_lengths", input_lengths, (0,)),
-                               ("target_lengths", target_lengths, (0,))):
-            if len(s) not in ranks:
-                want = "[S]" if name == "targets" else "[] (one length)"
+        for name, s, ranks in (("targets", targets, (1,)), ("input_lengths", input_lengths, (0, 1)),
+                               ("target_lengths", target_lengths, (0, 1))):
+            if len(s) not in ranks or (len(s) == 1 and name != "targets" and s[0].value != 1):
+                want = "[S]" if name == "targets" else "[] or [1] (one length)"
                 raise ShapeProblem(f"expects {name} {want} for one sequence log_probs {shape_str(log_probs)}, but "
                                    f"{name} is {shape_str(s)}")
         return reduced(a, ())
@@ -356,7 +367,8 @@ LAYERS = [
     loss("L1Loss", (*LEGACY, REDUCTION), elementwise_rule, "the absolute error of each element",
          wants=plain(NUMBERS)),
     loss("SmoothL1Loss", (*LEGACY, REDUCTION, Arg("beta", FLOAT, 1.0)), elementwise_rule,
-         "squared error below beta, absolute above", wants=plain(VALUES), check=_non_negative("beta")),
+         "squared error below beta, absolute above", wants=unless("beta", 0, VALUES, NUMBERS),
+         check=_non_negative("beta")),
     loss("HuberLoss", (REDUCTION, Arg("delta", FLOAT, 1.0)), elementwise_rule,
          "squared error below delta, delta-scaled absolute above", wants=plain(VALUES), check=_positive("delta")),
     loss("CrossEntropyLoss", (WEIGHT, SIZE_AVERAGE, Arg("ignore_index", INT, -100), REDUCE, REDUCTION,
@@ -374,7 +386,8 @@ LAYERS = [
          "Kullback-Leibler divergence of the target from log-probabilities", wants=plain(("float",))),
     loss("PoissonNLLLoss", (Arg("log_input", BOOL, True), Arg("full", BOOL, False), SIZE_AVERAGE,
                             Arg("eps", FLOAT, 1e-08), REDUCE, REDUCTION), elementwise_rule,
-         "negative log-likelihood of a Poisson target", wants=plain(VALUES), inputs=("log_input", "target")),
+         "negative log-likelihood of a Poisson target", wants=unless("full", True, VALUES, NUMBERS),
+         inputs=("log_input", "target")),
     loss("GaussianNLLLoss", (Arg("full", BOOL, False, kw_only=True), Arg("eps", FLOAT, 1e-06, kw_only=True),
                              Arg("reduction", choice(*REDUCTIONS), "mean", kw_only=True)), gaussian_rule,
          "negative log-likelihood of a Gaussian target with variance var", wants=plain(NUMBERS, PRED),
