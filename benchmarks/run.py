@@ -25,7 +25,7 @@ import time
 import warnings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SECTIONS = ["runtime", "compile", "cli", "parsing", "budgets"]
+SECTIONS = ["runtime", "compile", "cli", "parsing", "budgets", "training"]
 
 
 def _machine() -> str:
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     sys.path.insert(0, ROOT)
 
-    from . import budgets, cli_latency, compile_time, measure, parsing, reference, runtime
+    from . import budgets, cli_latency, compile_time, measure, parsing, reference, runtime, training
 
     quick = args.quick
     with_compile = (not quick) if args.compile is None else args.compile
@@ -258,6 +258,16 @@ def main(argv=None) -> int:
                 "time medians; peak RSS the largest of the rounds, the child's own VmHWM (its ru_maxrss would "
                 "include this process's). in-process: load_graph (check rows) or example_inputs, warm, against "
                 f"load_graph of mnist_mlp. The issue asks for each within 1 s and 100 MB; {old_note}.")
+
+    # ------------------------------------------------------------ training: modelspec train around the script
+    if "training" in sections:
+        print("\n-- training overhead", flush=True)
+        rows = training.measure(epochs=3, rounds=3 if quick else 7, log=log)
+        section("Training overhead: modelspec.train against the printed script's loop", training.render(rows),
+                training.render(rows, markdown=True),
+                "Interleaved rounds, in one process: setup and 3 epochs of the printed script's own train_loop "
+                "(the baseline), against modelspec.train of the same spec (which builds the graph and the script "
+                "again each time, and writes a checkpoint after every epoch with out=DIR).")
 
     return _finish(args, md, started, [], child=child)
 

@@ -213,8 +213,8 @@ def cmd_check(args) -> int:
                 outs = ", ".join(str(t) for t in g.outputs)
                 shown.append(f"{name} -> {outs}, {g.total_params:,} params" + (", trains" if g.train else ""))
                 for w in g.train.warnings if g.train else ():
-                    print(w.render(), file=sys.stderr)
-            print(f"{path}: ok ({'; '.join(shown)})")
+                    print(w.render(), file=sys.stderr, flush=True)
+            print(f"{path}: ok ({'; '.join(shown)})", flush=True)
         except SpecError as err:
             print(err.render(), file=sys.stderr)
             failed += 1

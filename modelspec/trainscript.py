@@ -112,7 +112,7 @@ def _load_fn(fname: str, plan: TrainPlan, src: DataSource, what: str) -> str:
             lines += text
         lines.append(f"    return TensorDataset({', '.join(names)})")
     elif src.kind == "dataset":
-        args = ", ".join(f"{k}={v!r}" for k, v in src.args.items()
+        args = ", ".join(f"{k}={_py(v)}" for k, v in src.args.items()
                          if src.dataset != "FakeData" or v != _fake_default(k))
         sep = ", " if args else ""
         lines.append(f'    """{what}: torchvision\'s {src.dataset}, its images as tensors."""')
@@ -121,30 +121,38 @@ def _load_fn(fname: str, plan: TrainPlan, src: DataSource, what: str) -> str:
         path = plan.data_path(src.path)
         dtype = {n: src.samples[n].dtype for n in names}
         shape = {n: tuple(d.value for d in src.samples[n].shape) for n in names}
-        lines.append(f'    """{what}: {os.path.basename(path)}."""')
+        lines.append(f'    """{what}: {json.dumps(os.path.basename(path))[1:-1]}."""')  # escaped: no quote ends it
         if src.suffix == ".csv":
-            lines.append(f"    with open({path!r}, newline=\"\") as f:")
+            lines.append(f"    with open({_py(path)}, newline=\"\") as f:")
             lines.append("        rows = list(csv.DictReader(f))  # one dict per line, keyed by the header")
             for n in names:
                 col = src.columns[n]
                 cast = "int" if dtype[n] == "long" else "float"
                 if isinstance(col, list):
-                    values = "[" + ", ".join(f"{cast}(row[{c!r}])" for c in col) + "]"
+                    values = "[" + ", ".join(f"{cast}(row[{_py(c)}])" for c in col) + "]"
                 else:
-                    values = f"{cast}(row[{col!r}])"
+                    values = f"{cast}(row[{_py(col)}])"
                 view = _view(shape[n], len(col) if isinstance(col, list) else None)
                 lines.append(f"    {n} = torch.tensor([{values} for row in rows], dtype={TORCH_DTYPES[dtype[n]]})"
                              f"{view}")
         elif src.suffix == ".pt":
-            lines.append(f"    tensors = torch.load({path!r}, weights_only=True)  # a dict of tensors")
+            lines.append(f"    tensors = torch.load({_py(path)}, weights_only=True)  # a dict of tensors")
             for n in names:
-                lines.append(f"    {n} = tensors[{src.columns[n]!r}]{_cast(dtype[n])}")
+                lines.append(f"    {n} = tensors[{_py(src.columns[n])}]{_cast(dtype[n])}")
         else:
-            lines.append(f"    arrays = np.load({path!r}, allow_pickle=False)")
+            lines.append(f"    arrays = np.load({_py(path)}, allow_pickle=False)")
             for n in names:
-                lines.append(f"    {n} = torch.from_numpy(arrays[{src.columns[n]!r}]){_cast(dtype[n])}")
+                lines.append(f"    {n} = torch.from_numpy(arrays[{_py(src.columns[n])}]){_cast(dtype[n])}")
         lines.append(f"    return TensorDataset({', '.join(names)})")
     return "\n".join(lines)
+
+
+def _py(v) -> str:
+    """A value as Python source, strings in double quotes (escaped as JSON escapes them, which Python reads
+    alike: a spec's string cannot end the literal it is printed in)."""
+    from .optim import literal
+
+    return json.dumps(v) if isinstance(v, str) else literal(v)
 
 
 def _fake_default(k):
@@ -323,10 +331,10 @@ def _main(plan: TrainPlan, distributed: bool) -> str:
                       "    else:",
                       '        device = "cpu"']
         else:
-            lines.append(f"    device = {device!r}")
+            lines.append(f"    device = {_py(device)}")
         lines.append("    model, train_loader, val_loader, loss_fn, optimizer, scheduler = setup(device, distributed)")
     else:
-        lines.append(f"    device = {device!r}" if device else
+        lines.append(f"    device = {_py(device)}" if device else
                      '    device = "cuda" if torch.cuda.is_available() else "cpu"')
         lines.append("    model, train_loader, val_loader, loss_fn, optimizer, scheduler = setup(device)")
     per_batch = plan.scheduler is not None and plan.per_batch_scheduler

@@ -340,3 +340,26 @@ def test_the_progress_bar_shows_on_request_and_not_on_a_pipe(tmp_path, capsys):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "batch/s" not in done.stderr and "it/s" not in done.stderr
     assert "epoch 1/1: loss" in done.stdout
+
+
+def test_strings_of_a_spec_cannot_become_code_in_the_script(tmp_path):
+    """A file name or a column that holds quotes, a newline escape or a comment stays a string literal."""
+    import ast as python_ast
+
+    name = 'x"""; import os #\'.csv'
+    column = "a\"]); import os; ("
+    (tmp_path / name).write_text(f'"{column.replace(chr(34), chr(34) * 2)}",b\n1,2\n3,4\n')
+    spec_name = name.replace("\\", "\\\\").replace('"', '\\"')
+    col = column.replace('"', '\\"')
+    spec = write(tmp_path, f'model Net(x: [B, 1]) {{ fc = Linear(1, 1) }}\ntrain Net {{\n    target y: [B, 1]\n'
+                           f'    data = load("{spec_name}", x=["{col}"], y=["b"])\n    loss = MSELoss()\n'
+                           f'    optimizer = SGD(lr=0.1)\n    epochs = 1\n    batch_size = 2\n}}\n')
+    script = training_script(elaborate_spec(spec))
+    tree = python_ast.parse(script)
+    imports = [n for n in python_ast.walk(tree) if isinstance(n, (python_ast.Import, python_ast.ImportFrom))]
+    assert all(not isinstance(n, python_ast.Import) or n.names[0].name in ("csv", "torch", "torch.nn")
+               for n in imports), [python_ast.unparse(n) for n in imports]
+    strings = {n.value for n in python_ast.walk(tree) if isinstance(n, python_ast.Constant)}
+    assert column in strings and any(s.endswith(name) for s in strings if isinstance(s, str))
+    result = train(spec, out=str(tmp_path / "o"), **QUIET)
+    assert len(result.history) == 1
