@@ -96,12 +96,12 @@ def _declared(dtypes, shape) -> str:
     return " or ".join(f"{WORDS[d]}{shape_str(shape)}" for d in reversed(DTYPES) if d in dtypes)
 
 
-def unless(flag, value, more: tuple[str, ...], fewer: tuple[str, ...]):
+def unless(narrows: Callable, more: tuple[str, ...], fewer: tuple[str, ...]):
     """A target's dtypes that an argument narrows: SmoothL1Loss(beta=0) is L1Loss, which takes no bool target;
     PoissonNLLLoss(full=True) adds Stirling's term, computed on the target, which takes none either."""
 
     def wants(a, *shapes):
-        targets = fewer if getattr(a, flag) == value else more
+        targets = fewer if narrows(a) else more
         return [Want(takes) for takes in (PRED,) * (len(shapes) - 1) + (targets,)]
 
     return wants
@@ -367,7 +367,7 @@ LAYERS = [
     loss("L1Loss", (*LEGACY, REDUCTION), elementwise_rule, "the absolute error of each element",
          wants=plain(NUMBERS)),
     loss("SmoothL1Loss", (*LEGACY, REDUCTION, Arg("beta", FLOAT, 1.0)), elementwise_rule,
-         "squared error below beta, absolute above", wants=unless("beta", 0, VALUES, NUMBERS),
+         "squared error below beta, absolute above", wants=unless(lambda a: a.beta == 0, VALUES, NUMBERS),
          check=_non_negative("beta")),
     loss("HuberLoss", (REDUCTION, Arg("delta", FLOAT, 1.0)), elementwise_rule,
          "squared error below delta, delta-scaled absolute above", wants=plain(VALUES), check=_positive("delta")),
@@ -386,7 +386,7 @@ LAYERS = [
          "Kullback-Leibler divergence of the target from log-probabilities", wants=plain(("float",))),
     loss("PoissonNLLLoss", (Arg("log_input", BOOL, True), Arg("full", BOOL, False), SIZE_AVERAGE,
                             Arg("eps", FLOAT, 1e-08), REDUCE, REDUCTION), elementwise_rule,
-         "negative log-likelihood of a Poisson target", wants=unless("full", True, VALUES, NUMBERS),
+         "negative log-likelihood of a Poisson target", wants=unless(lambda a: a.full is True, VALUES, NUMBERS),
          inputs=("log_input", "target")),
     loss("GaussianNLLLoss", (Arg("full", BOOL, False, kw_only=True), Arg("eps", FLOAT, 1e-06, kw_only=True),
                              Arg("reduction", choice(*REDUCTIONS), "mean", kw_only=True)), gaussian_rule,
