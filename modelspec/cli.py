@@ -390,7 +390,11 @@ def cmd_train(args) -> int:
         from .trainer import launch
         from .pipeline import load_graph
 
-        load_graph(args.file, model=args.model, limits=_limits(args))  # a spec error before any process starts
+        graph = load_graph(args.file, model=args.model, limits=_limits(args))  # errors before any process starts
+        batch = args.batch_size or (graph.train.batch_size if graph.train else 1)
+        if graph.train is not None and batch % args.nproc:
+            raise SystemExit(f"modelspec train: batch_size {batch} does not split evenly over {args.nproc} "
+                             f"processes; choose a batch size divisible by {args.nproc} (--batch-size)")
         argv = args._argv if args._argv is not None else sys.argv[1:]
         return launch(_without_nproc(argv), args.nproc)
     from .trainer import train

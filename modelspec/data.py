@@ -68,7 +68,7 @@ def check_files(plan: TrainPlan) -> None:
 
 def _csv_header(path: str, src: DataSource) -> list[str]:
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: a byte-order mark (Excel's) is no text
             header = next(csv.reader(f), None)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{src.path} cannot be read as CSV: {exc}", src.path_span,
@@ -76,7 +76,7 @@ def _csv_header(path: str, src: DataSource) -> list[str]:
     if not header:
         raise DataError(f"{src.path} is empty: a CSV file needs a header row naming its columns", src.path_span,
                         hint="the first line names the columns: area,rooms,price")
-    return [h.strip() for h in header]
+    return header  # as csv.DictReader keys the rows: " b" is not "b"
 
 
 def check_data(plan: TrainPlan) -> None:
@@ -103,7 +103,7 @@ def _read(plan: TrainPlan, src: DataSource) -> dict:
 
     path = resolved(plan, src)
     if src.suffix == ".csv":
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             rows = [(reader.line_num, row) for row in reader]  # the line each row ends on, as an editor counts
         if not rows:
@@ -128,6 +128,10 @@ def _read(plan: TrainPlan, src: DataSource) -> dict:
                                         hint=f"{role} {name} is declared Long: its column holds class indices, whole "
                                              "numbers" if long else "every value of a column the spec reads must "
                                                                     "be a number") from None
+                if long and not all(-2 ** 63 <= v < 2 ** 63 for v in got):
+                    raise DataError(f"{src.path}, line {line}: a value of {', '.join(map(repr, cols))} is too large "
+                                    "for a Long (int64)", src.column_spans[name],
+                                    hint="class indices are small whole numbers: relabel the data")
                 values.append(got)
             t = torch.tensor(values, dtype=torch.long if long else torch.float32)
             shape = tuple(d.value for d in src.samples[name].shape)
@@ -175,9 +179,14 @@ def _read(plan: TrainPlan, src: DataSource) -> dict:
 
 def _fits(src: DataSource, name: str, t) -> None:
     """A tensor read from a file must be [N, *sample] of a dtype the declared one takes."""
+    import torch
+
     want = tuple(d.value for d in src.samples[name].shape)
     key = src.columns[name]
     role = "the target" if name == src.names[-1] else "the model input"
+    if t.layout != torch.strided:
+        raise DataError(f"{src.path}: {key!r} is a sparse tensor, which the data loader does not batch",
+                        src.column_spans[name], hint="save it dense: tensor.to_dense()")
     if t.dim() == 0:
         raise DataError(f"{src.path}: {key!r} is a single number (shape []), but {role} {name} needs one value per "
                         f"sample: [N{''.join(', ' + str(d) for d in want)}]", src.column_spans[name],

@@ -58,6 +58,7 @@ class TrainResult:
 # ---------------------------------------------------------------- settings from outside the spec
 def with_settings(text: str, graph_train_span, settings: dict[str, str]) -> str:
     """The spec's text with train settings replaced (or added): ``{"epochs": "3"}`` -> ``epochs = 3``."""
+    from . import ir
     from .parse import parse
 
     spec = parse(text)
@@ -74,7 +75,7 @@ def with_settings(text: str, graph_train_span, settings: dict[str, str]) -> str:
     for name, value in settings.items():
         check_setting(name, value)
         new = f"{name} = {value}"
-        old = next((s for s in train.body if getattr(s, "name", None) == name), None)
+        old = next((s for s in train.body if not isinstance(s, ir.TrainTarget) and s.name == name), None)
         if old is not None:
             edits.append((at(old.span.line, old.span.column), at(old.span.end_line, old.span.end_column), new))
         else:
@@ -96,10 +97,12 @@ def check_setting(name: str, value: str) -> None:
         raise TrainError(f"--set {shown}: a train section has no setting {name!r}",
                          hint=did_you_mean(name, list(SETTINGS)) or "the settings: " + ", ".join(SETTINGS))
     try:
-        parse(f"train {{ {name} = {value} }}")
+        (train,) = parse(f"train {{ {name} = {value} }}").trains()
     except SpecError as exc:
         raise TrainError(f"--set {shown}: {exc.message}", hint=exc.hint or f"give {name} as the spec would write "
                                                                              "it") from None
+    if len(train.body) != 1:
+        raise TrainError(f"--set {shown}: one setting a --set", hint="give each setting its own --set")
 
 
 def load_plan(spec, *, model: str | None = None, settings: dict | None = None, limits: Limits | None = None):
@@ -169,6 +172,10 @@ def train(spec, *, model: str | None = None, epochs: int | None = None, device: 
     if distributed:
         import torch.distributed as dist
 
+        if dev.startswith("cuda"):
+            import torch
+
+            torch.cuda.set_device(dev)
         if not dist.is_initialized():
             dist.init_process_group("nccl" if dev.startswith("cuda") else "gloo")
         if plan.batch_size % world:
@@ -179,10 +186,17 @@ def train(spec, *, model: str | None = None, epochs: int | None = None, device: 
     say = echo if rank == 0 else (lambda line: None)
     try:
         built = ns.setup(dev, True) if distributed else ns.setup(dev)
-    except (KeyError, ValueError, FileNotFoundError, RuntimeError) as exc:
-        raise TrainError(f"making the data failed: {exc}", plan.data.span, path=graph.path, source=text,
-                         hint="check the data against what the spec says of it") from None
+    except (KeyError, ValueError, FileNotFoundError, RuntimeError, TypeError) as exc:
+        raise TrainError(f"setting up the training failed: {type(exc).__name__}: {str(exc).splitlines()[0]}",
+                         plan.span, path=graph.path, source=text,
+                         hint="the data, model, loss and optimizer are made in this order: see the printed script "
+                              "(modelspec codegen --train) for the line") from None
     net, train_loader, val_loader, loss_fn, optimizer, scheduler = built
+    total = getattr(scheduler, "total_steps", None)  # OneCycleLR: its step raises past total_steps
+    if isinstance(total, int) and plan.per_batch_scheduler and total < plan.epochs * len(train_loader):
+        raise TrainError(f"{plan.scheduler} has total_steps={total}, but {plan.epochs} epochs of {len(train_loader)} "
+                         f"batches take {plan.epochs * len(train_loader)} steps", plan.span, path=graph.path,
+                         source=text, hint="leave total_steps out: epochs and steps_per_epoch are then filled in")
     try:
         check_loaded(plan, graph, [train_loader, val_loader])
     except SpecError as exc:
@@ -261,6 +275,8 @@ def _device(device: str, distributed: bool, span=None) -> str:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise TrainError("the spec trains on CUDA, and this machine has no CUDA device", span,
                          hint='use --device cpu, or device = "auto" in the spec')
+    if device.startswith("cuda") and distributed:  # each process its own GPU, as the printed script does
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
     return device
 
 
@@ -281,10 +297,16 @@ def _state(epoch, model, optimizer, scheduler, loader, history, graph, partial=F
     import torch
 
     gen = getattr(loader, "generator", None)
-    return {"model_name": graph.name, "epoch": epoch, "partial": partial, "model": model.state_dict(),
+    return {"model_name": graph.name, "training": _signature(graph), "epoch": epoch, "partial": partial,
+            "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict() if scheduler else None,
             "history": list(history), "torch_rng": torch.get_rng_state(),
             "loader_rng": gen.get_state() if gen is not None else None}
+
+
+def _signature(graph) -> dict:
+    """What a checkpoint must have been trained with to be resumed: the optimizer and scheduler as printed."""
+    return {"optimizer": graph.train.optimizer_code, "scheduler": graph.train.scheduler_code or ""}
 
 
 def _save(path: str, obj) -> None:
@@ -308,9 +330,25 @@ def _restore(path, model, optimizer, scheduler, loader, graph):
         raise TrainError(f"no checkpoint at {path}", hint="train once with --out DIR, then --resume continues it")
     try:
         state = torch.load(path, weights_only=True)
-        if state.get("model_name") != graph.name:
-            raise TrainError(f"{path} is a checkpoint of {state.get('model_name')!r}, not of {graph.name}",
-                             hint="resume with the spec that wrote it")
+    except Exception:
+        raise TrainError(f"{path} is not a checkpoint that modelspec train wrote",
+                         hint="resume from DIR/checkpoint.pt or DIR/interrupted.pt of an earlier run") from None
+    if not isinstance(state, dict) or "model_name" not in state or "optimizer" not in state:
+        raise TrainError(f"{path} is no checkpoint of modelspec train (the final MODEL.pt holds the weights alone)",
+                         hint="resume from DIR/checkpoint.pt or DIR/interrupted.pt")
+    if state["model_name"] != graph.name:
+        raise TrainError(f"{path} is a checkpoint of {state['model_name']!r}, not of {graph.name}",
+                         hint="resume with the spec that wrote it")
+    was, now = state.get("training", {}), _signature(graph)
+    for what in ("optimizer", "scheduler"):
+        if was.get(what) != now[what]:
+            raise TrainError(f"{path} was trained with {what} {was.get(what) or 'none'}, and the spec now says "
+                             f"{now[what] or 'none'}", hint=f"resume with the {what} it was trained with, or train "
+                                                            "afresh into another --out")
+    if state["epoch"] > graph.train.epochs:
+        raise TrainError(f"{path} holds {state['epoch']} epochs already, and the spec asks for {graph.train.epochs}",
+                         hint=f"give --epochs above {state['epoch']} to train more")
+    try:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state.get("scheduler") is not None:

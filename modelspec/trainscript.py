@@ -25,10 +25,6 @@ from .model import Line, ModelGraph
 from .printer import statement_lines
 from .trainspec import DataSource, TrainPlan
 
-# names the loop itself uses: a model input or target of one of these names is renamed in the loop
-LOOP_NAMES = {"model", "loss", "loss_fn", "pred", "optimizer", "scheduler", "dataloader", "device", "total_loss",
-              "correct", "count", "torch", "nn", "F", "epoch", "metrics", "closure", "sums", "dist", "rows",
-              "tensors", "arrays", "np", "csv", "os", "datasets", "ToTensor"}
 TORCH_DTYPES = {"float": "torch.float32", "long": "torch.long", "bool": "torch.bool"}
 
 
@@ -79,10 +75,8 @@ def _imports(plan: TrainPlan, distributed: bool) -> str:
 
 
 def _loop_names(plan: TrainPlan) -> dict[str, str]:
-    names = {}
-    for n in [n for n, _ in plan.inputs] + [plan.target_name]:
-        names[n] = n + "_" if n in LOOP_NAMES else n
-    return names
+    """The loop's names of the model inputs and the target: the spec's (none of SCRIPT_NAMES, trainspec checks)."""
+    return {n: n for n in [n for n, _ in plan.inputs] + [plan.target_name]}
 
 
 def _functions(plan: TrainPlan, graph: ModelGraph, distributed: bool) -> list[str]:
@@ -121,9 +115,10 @@ def _load_fn(fname: str, plan: TrainPlan, src: DataSource, what: str) -> str:
         path = plan.data_path(src.path)
         dtype = {n: src.samples[n].dtype for n in names}
         shape = {n: tuple(d.value for d in src.samples[n].shape) for n in names}
-        lines.append(f'    """{what}: {json.dumps(os.path.basename(path))[1:-1]}."""')  # escaped: no quote ends it
+        shown = json.dumps(os.path.basename(path), ensure_ascii=False)[1:-1]  # escaped: no quote ends the docstring
+        lines.append(f'    """{what}: {shown}."""')
         if src.suffix == ".csv":
-            lines.append(f"    with open({_py(path)}, newline=\"\") as f:")
+            lines.append(f"    with open({_py(path)}, newline=\"\", encoding=\"utf-8-sig\") as f:")
             lines.append("        rows = list(csv.DictReader(f))  # one dict per line, keyed by the header")
             for n in names:
                 col = src.columns[n]
@@ -148,11 +143,12 @@ def _load_fn(fname: str, plan: TrainPlan, src: DataSource, what: str) -> str:
 
 
 def _py(v) -> str:
-    """A value as Python source, strings in double quotes (escaped as JSON escapes them, which Python reads
-    alike: a spec's string cannot end the literal it is printed in)."""
+    """A value as Python source, strings in double quotes: JSON's escapes of quotes, backslashes and control
+    characters are Python's too (other characters stay as they are, the script being UTF-8), so a spec's string
+    cannot end the literal it is printed in."""
     from .optim import literal
 
-    return json.dumps(v) if isinstance(v, str) else literal(v)
+    return json.dumps(v, ensure_ascii=False) if isinstance(v, str) else literal(v)
 
 
 def _fake_default(k):
@@ -183,9 +179,11 @@ def _batch_lines(plan: TrainPlan, indent: str) -> list[str]:
 
 
 def _correct(plan: TrainPlan, y: str) -> str:
-    return {"classes": f"(pred.argmax(1) == {y}).sum().item()",
-            "logits": f"((pred > 0) == ({y} > 0.5)).sum().item()",
-            "probabilities": f"((pred > 0.5) == ({y} > 0.5)).sum().item()"}[plan.accuracy]
+    hit = {"classes": f"pred.argmax(1) == {y}", "logits": f"(pred > 0) == ({y} > 0.5)",
+           "probabilities": f"(pred > 0.5) == ({y} > 0.5)"}[plan.accuracy]
+    if len(plan.target.shape) > 1:  # several predictions a sample (pixels, labels): each sample's share right
+        return f"({hit}).float().mean().item() * len({y})"
+    return f"({hit}).sum().item()"
 
 
 def _sums(plan: TrainPlan, distributed: bool, indent: str = "    ") -> list[str]:
@@ -320,18 +318,19 @@ def _main(plan: TrainPlan, distributed: bool) -> str:
     device = plan.device if plan.device != "auto" else None
     lines = ["def main():"]
     if distributed:
-        lines += ['    distributed = "WORLD_SIZE" in os.environ  # started by torchrun, which sets it',
-                  "    if distributed:",
-                  '        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")',
-                  "    rank = dist.get_rank() if distributed else 0"]
-        if device is None:
-            lines += ['    if torch.cuda.is_available():',
+        lines.append('    distributed = "WORLD_SIZE" in os.environ  # started by torchrun, which sets it')
+        if device is None or device.startswith("cuda"):  # each process its own GPU: the one torchrun numbers it
+            check = "torch.cuda.is_available()" if device is None else "distributed"
+            lines += [f"    if {check}:",
                       '        device = f"cuda:{int(os.environ.get(\'LOCAL_RANK\', 0))}"',
                       "        torch.cuda.set_device(device)",
                       "    else:",
-                      '        device = "cpu"']
+                      f"        device = {_py(device or 'cpu')}"]
         else:
             lines.append(f"    device = {_py(device)}")
+        lines += ["    if distributed:",
+                  '        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")',
+                  "    rank = dist.get_rank() if distributed else 0"]
         lines.append("    model, train_loader, val_loader, loss_fn, optimizer, scheduler = setup(device, distributed)")
     else:
         lines.append(f"    device = {_py(device)}" if device else

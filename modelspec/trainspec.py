@@ -47,6 +47,16 @@ DATASET_ARGS = {
     "FakeData": {"size": 1000, "image_size": (3, 224, 224), "num_classes": 10, "random_offset": 0},
 }
 FILE_KINDS = (".pt", ".npz", ".csv")
+# the names the printed training script uses: a model input, the target or a tensor of data { ... } of one of
+# these names would be shadowed by (or shadow) the script's own, so a train section refuses them
+SCRIPT_NAMES = {
+    "model", "loss", "loss_fn", "pred", "optimizer", "scheduler", "dataloader", "device", "total_loss", "correct",
+    "count", "epoch", "metrics", "closure", "sums", "rows", "row", "f", "tensors", "arrays", "dataset",
+    "train_data", "val_data", "train_loader", "val_loader", "sampler", "val_sampler", "world", "rank",
+    "distributed", "torch", "nn", "F", "dist", "np", "csv", "os", "datasets", "ToTensor", "TensorDataset",
+    "DataLoader", "random_split", "DistributedSampler", "DistributedDataParallel", "load_data", "load_validation",
+    "train_loop", "evaluate", "setup", "main",
+}
 # a prediction passed through one of these before CrossEntropyLoss is squashed: the loss applies log-softmax
 SQUASHERS = {"ReLU": "ReLU", "Softmax": "softmax", "LogSoftmax": "log-softmax", "F.relu": "ReLU",
              "torch.relu": "ReLU", "F.softmax": "softmax", "torch.softmax": "softmax",
@@ -198,6 +208,9 @@ class TrainElaborator:
                                  f"loss takes one", t.span,
                                  hint="return the prediction alone, or train a model that wraps this one")
         inputs = self.graph.inputs
+        for name, _ in inputs:
+            self.script_name(name, "the model input", self.train.span)
+        self.script_name(target.name, "the target", target.span)
         target_info = self.target_info(target, inputs)
         output = self.graph.outputs[0]
         plain = {k: self.value(s) for k, s in settings.items() if k not in ("loss", "optimizer", "scheduler",
@@ -246,6 +259,13 @@ class TrainElaborator:
                                hint="add validation = 0.1 (a tenth of the data, split off), or use another scheduler")
         plan.warnings += self.squash_warnings(loss_name, settings["loss"])
         return plan
+
+    @staticmethod
+    def script_name(name: str, what: str, span: Span) -> None:
+        if name in SCRIPT_NAMES:
+            raise SpecNameError(f"{what} is named {name!r}, which the training script uses for its own", span,
+                                hint=f"name it otherwise, e.g. {name}_in" if what != "the target" else
+                                "name it otherwise, e.g. y or labels")
 
     def value(self, stmt: ir.TrainSetting):
         v = self.el.static.eval_static(stmt.value, self.scope, {})
@@ -401,8 +421,15 @@ class TrainElaborator:
         return f"see torch.optim{'.lr_scheduler' if what == 'scheduler' else ''}.{cls}'s arguments"
 
     def optimizer(self, stmt: ir.TrainSetting):
-        return self.bound(stmt.value, "optimizer", optimizer_name, bind_optimizer,
-                          lambda n, b, given: optimizer_code(n, b, given=given))
+        got = self.bound(stmt.value, "optimizer", optimizer_name, bind_optimizer,
+                         lambda n, b, given: optimizer_code(n, b, given=given))
+        entry = OPTIMIZERS[got[0]]
+        why = entry.sparse_grads or entry.only_2d  # a step that refuses what model.parameters() holds
+        if why:
+            raise SpecArgError(f"{entry.name} cannot train this model from a train section: {why}", stmt.value.span,
+                               hint="use Adam, AdamW or SGD; a model with sparse or only 2-d parameters can be "
+                                    "trained by the printed script, edited")
+        return got
 
     def scheduler(self, stmt: ir.TrainSetting | None, optimizer: str, epochs: int):
         if stmt is None:
@@ -440,6 +467,8 @@ class TrainElaborator:
                 raise SpecArgError(f"a {stmt.name} {{ ... }} block returns nothing: it gives the tensors it assigns",
                                    s.span, hint=f"delete the return; assign {', '.join(names)}")
             if isinstance(s, ir.Assign):
+                for n in _target_names(s.target):
+                    self.script_name(n, f"a tensor of {stmt.name} {{ ... }}", s.span)
                 assigned |= set(_target_names(s.target))
         missing = [n for n in names if n not in assigned]
         if missing:

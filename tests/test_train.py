@@ -193,7 +193,7 @@ def test_a_relu_or_softmax_before_cross_entropy_is_a_warning_not_an_error(tmp_pa
 
 
 @pytest.mark.parametrize("optimizer, scheduler", [
-    ("LBFGS(lr=0.5)", None),
+    ("LBFGS(lr=0.5, max_iter=4)", None),
     ("SGD(lr=0.05, momentum=0.9)", "OneCycleLR(max_lr=0.1)"),
     ("RMSprop(lr=0.01)", "ReduceLROnPlateau(patience=1)"),
     ("AdamW(lr=0.01, betas=(0.8, 0.99))", "CosineAnnealingLR(T_max=3)"),

@@ -21,6 +21,7 @@ import pytest
 torch = pytest.importorskip("torch")
 np = pytest.importorskip("numpy")
 
+import modelspec  # noqa: E402
 from modelspec import SpecError  # noqa: E402
 from modelspec.cli import main  # noqa: E402
 from modelspec.trainer import train  # noqa: E402
@@ -423,3 +424,112 @@ def test_fake_data_without_torchvision_is_a_clean_error(tmp_path, capsys):
     rc, err = cli_stderr(capsys, "train", str(spec), "--no-progress", "--out", str(tmp_path / "out"))
     assert "internal error" not in err, err
     assert rc == 1 and "torchvision" in err, err
+
+
+# ---------------------------------------------------------------- what a review of training found, pinned
+MIXED_NET = "model Net(x: [B, 4]) { fc = Linear(4, 3) }\n"
+
+
+def synthetic(n: int = 16) -> str:
+    return f"{{ x = torch.randn({n}, 4); y = torch.randint(0, 3, ({n},)) }}"
+
+
+def write_block_spec(folder: Path, *, model: str = MIXED_NET, target: str = "y: Long[B]", extra: str = "",
+                     data: str | None = None, optimizer: str = "SGD(lr=0.1)") -> Path:
+    path = folder / "net.nnspec"
+    path.write_text(model + "train Net {\n" f"    target {target}\n"
+                    f"    data {data or synthetic()}\n" "    loss = CrossEntropyLoss()\n"
+                    f"    optimizer = {optimizer}\n    epochs = 2\n    batch_size = 4\n" + extra + "}\n",
+                    encoding="utf-8")
+    return path
+
+
+def test_an_input_named_like_the_scripts_own_names_is_refused(tmp_path):
+    model = ("model Net(pred: [B, 4], pred_: [B, 4]) {\n    fc = Linear(4, 3)\n"
+             "    forward(pred, pred_) { return fc(pred + pred_) }\n}\n")
+    spec = write_block_spec(tmp_path, model=model, data="{ pred = torch.randn(8, 4); pred_ = torch.randn(8, 4); "
+                                                        "y = torch.randint(0, 3, (8,)) }")
+    with pytest.raises(SpecError, match="the model input is named 'pred', which the training script uses"):
+        modelspec.elaborate_spec(spec)
+    spec = write_block_spec(tmp_path, data="{ rows = torch.randn(8, 4); x = rows; y = torch.randint(0, 3, (8,)) }")
+    with pytest.raises(SpecError, match="named 'rows'"):
+        modelspec.elaborate_spec(spec)
+
+
+def test_a_target_named_like_a_setting_takes_the_settings_override(tmp_path):
+    spec = write_block_spec(tmp_path, target="epochs: Long[B]",
+                            data="{ x = torch.randn(8, 4); epochs = torch.randint(0, 3, (8,)) }")
+    result = modelspec.train(spec, epochs=1, device="cpu", progress=False, echo=lambda line: None)
+    assert len(result.history) == 1
+
+
+def test_a_csv_with_a_byte_order_mark_and_characters_beyond_the_bmp_trains(tmp_path):
+    (tmp_path / "p😀.csv").write_text("\ufeffa,b,c,d,lab😀\n" + "".join(f"{i},1,2,3,{i % 3}\n" for i in range(12)),
+                                     encoding="utf-8")
+    spec = write_spec(tmp_path, 'load("p😀.csv", x=["a", "b", "c", "d"], y="lab😀")')
+    from modelspec.trainscript import training_script
+
+    assert 'open("' in training_script(modelspec.elaborate_spec(spec)) and "😀" in spec.read_text()
+    result = modelspec.train(spec, progress=False, echo=lambda line: None)
+    assert len(result.history) == 1
+
+
+@pytest.mark.parametrize("optimizer", ["SparseAdam(lr=0.01)", "Muon(lr=0.02)"])
+def test_an_optimizer_that_refuses_the_models_parameters_is_refused_by_check(tmp_path, optimizer):
+    spec = write_block_spec(tmp_path, optimizer=optimizer)
+    with pytest.raises(SpecError, match="cannot train this model from a train section"):
+        modelspec.elaborate_spec(spec)
+
+
+def test_one_cycle_with_too_few_total_steps_is_a_clean_error(tmp_path):
+    spec = write_block_spec(tmp_path, extra="    scheduler = OneCycleLR(max_lr=0.1, total_steps=3)\n")
+    with pytest.raises(SpecError, match="total_steps=3, but 2 epochs of 4 batches take 8 steps"):
+        modelspec.train(spec, progress=False, echo=lambda line: None)
+
+
+def test_resume_refuses_a_checkpoint_of_another_optimizer_and_files_that_are_none(tmp_path):
+    spec = write_block_spec(tmp_path)
+    quiet = dict(progress=False, echo=lambda line: None)
+    modelspec.train(spec, out=str(tmp_path / "o"), **quiet)
+    with pytest.raises(SpecError, match="was trained with optimizer torch.optim.SGD"):
+        modelspec.train(spec, out=str(tmp_path / "o"), resume=True, settings={"optimizer": "Adam(lr=0.1)"}, **quiet)
+    with pytest.raises(SpecError, match="holds 2 epochs already, and the spec asks for 1"):
+        modelspec.train(spec, out=str(tmp_path / "o"), resume=True, epochs=1, **quiet)
+    with pytest.raises(SpecError, match="no checkpoint of modelspec train"):
+        modelspec.train(spec, resume=str(tmp_path / "o" / "Net.pt"), **quiet)
+    (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(SpecError, match="is not a checkpoint that modelspec train wrote"):
+        modelspec.train(spec, resume=str(tmp_path / "garbage.pt"), **quiet)
+
+
+def test_nproc_with_a_batch_that_does_not_split_stops_before_any_process_starts(tmp_path, capsys):
+    spec = write_block_spec(tmp_path, extra="")
+    spec.write_text(spec.read_text().replace("batch_size = 4", "batch_size = 7"))
+    with pytest.raises(SystemExit, match="does not split evenly over 2 processes"):
+        main(["train", str(spec), "--nproc", "2"])
+
+
+def test_accuracy_of_several_predictions_a_sample_stays_a_fraction(tmp_path):
+    model = "model Net(x: [B, 3, 4, 4]) { conv = Conv2d(3, 5, 1) }\n"
+    spec = write_block_spec(tmp_path, model=model, target="y: Long[B, 4, 4]",
+                            data="{ x = torch.randn(16, 3, 4, 4); y = torch.randint(0, 5, (16, 4, 4)) }")
+    history = modelspec.train(spec, progress=False, echo=lambda line: None).history
+    assert all(0 <= m["accuracy"] <= 1 for m in history), history
+
+
+def test_a_set_holds_one_setting(tmp_path):
+    spec = write_block_spec(tmp_path)
+    with pytest.raises(SpecError, match="one setting a --set"):
+        modelspec.train(spec, settings={"epochs": "2; seed = 1"}, progress=False, echo=lambda line: None)
+
+
+def test_sparse_tensors_and_labels_past_int64_are_data_errors(tmp_path):
+    import torch
+
+    torch.save({"x": torch.randn(8, 4).to_sparse(), "y": torch.randint(0, 3, (8,))}, tmp_path / "s.pt")
+    with pytest.raises(SpecError, match="is a sparse tensor"):
+        modelspec.train(write_spec(tmp_path, 'load("s.pt")'), progress=False, echo=lambda line: None)
+    write_csv(tmp_path / "big.csv", [[1, 2, 3, 4, 10 ** 20]] + [[1, 2, 3, 4, 0]] * 7)
+    with pytest.raises(SpecError, match="too large for a Long"):
+        modelspec.train(write_spec(tmp_path, 'load("big.csv", x=["a", "b", "c", "d"], y="label")'), progress=False,
+                        echo=lambda line: None)
