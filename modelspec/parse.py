@@ -326,7 +326,80 @@ def _describe(names) -> str:
     return listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " or " + listed[-1]
 
 
+_PAIRS = {"(": ")", "[": "]", "{": "}"}
+
+
+def _bracket_problem(text: str, at: tuple[int, int]) -> SpecSyntaxError | None:
+    """A bracket that does not match, closes nothing or is never closed, as CPython's tokenizer says it, where
+    it explains a syntax error at ``at`` (line, column): a closer up to there, or an opener before it. Strings
+    and comments are skipped."""
+    stack: list[tuple[str, int, int]] = []
+    line, col, i, n = 1, 1, 0, len(text)
+    found = None
+    while i < n:
+        ch = text[i]
+        if ch == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+            continue
+        if ch in "\"'":
+            j = i + 1
+            while j < n and text[j] not in (ch, "\n"):
+                j += 2 if text[j] == "\\" else 1
+            col += j + 1 - i
+            i = j + 1
+            continue
+        if ch == "\n":
+            line, col, i = line + 1, 1, i + 1
+            continue
+        if ch in _PAIRS:
+            stack.append((ch, line, col))
+        elif ch in ")]}":
+            if not stack:
+                found = ("unmatched", ch, line, col, None)
+                break
+            opener, ol, oc = stack.pop()
+            if _PAIRS[opener] != ch:
+                if ch == "}" and opener in "([":  # a body closes around a call left open: that one is the fault
+                    found = ("open", opener, ol, oc, (line, col))
+                elif opener == "{":  # a ')' or ']' in a body, with nothing of its kind open: one too many
+                    found = ("unmatched", ch, line, col, None)
+                else:
+                    found = ("mismatch", ch, line, col, (opener, ol, oc))
+                break
+        i, col = i + 1, col + 1
+    if found is None and stack:
+        opener, ol, oc = stack[-1]
+        found = ("open", opener, ol, oc, None)
+    if found is None:
+        return None
+    kind, ch, bl, bc, more = found
+    if kind == "open" and (bl, bc) >= at or kind != "open" and (bl, bc) > at:
+        return None  # a bracket later in the file than the error: not its cause
+    span = Span(line=bl, column=bc, end_line=bl, end_column=bc + 1)
+    if kind == "unmatched":
+        opener = {v: k for k, v in _PAIRS.items()}[ch]
+        return SpecSyntaxError(f"unmatched '{ch}'", span, hint=f"remove it, or add the '{opener}' it closes")
+    if kind == "mismatch":
+        opener, ol, oc = more
+        return SpecSyntaxError(f"'{ch}' does not match '{opener}' opened at {ol}:{oc}", span,
+                               hint=f"close the '{opener}' with '{_PAIRS[opener]}'")
+    where = f" before line {more[0]}" if more is not None and more[0] > bl else ""
+    last = text.split("\n")[bl - 1].rstrip()
+    end = f"; perhaps at the end of line {bl}: {last.strip()}{_PAIRS[ch]}" \
+        if ch != "{" and at[0] > bl and len(last) < 60 else ""
+    return SpecSyntaxError(f"'{ch}' opened at {bl}:{bc} was never closed", span,
+                           hint=f"add the '{_PAIRS[ch]}' that closes it{where}{end}")
+
+
 def _syntax_error(exc: UnexpectedInput, text: str) -> SpecSyntaxError:
+    if not isinstance(exc, UnexpectedCharacters):
+        at = (exc.line, exc.column) if exc.line is not None and exc.line > 0 else (text.count("\n") + 2, 1)
+        if isinstance(exc, UnexpectedEOF) or getattr(getattr(exc, "token", None), "type", None) == "$END":
+            at = (text.count("\n") + 2, 1)
+        problem = _bracket_problem(text, at)
+        if problem is not None:
+            return problem
     line, column = exc.line, exc.column
     if isinstance(exc, UnexpectedCharacters):
         ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
@@ -365,6 +438,17 @@ def _syntax_error(exc: UnexpectedInput, text: str) -> SpecSyntaxError:
         hint = None
         if tok.type == "NAME" and tok in ("if", "else", "for", "in", "and", "or", "not", "is"):
             hint = f"'{tok}' cannot stand here"
+        before = re.sub(r"\s*(#[^\n]*)?\s*$", "", text[: tok.start_pos])  # less a comment at the end of the line
+        ends_value = bool(before) and (before[-1].isalnum() or before[-1] in "_)]\"'")
+        if "','" in expected and ends_value and tok.type in (
+                "NAME", "INT", "FLOAT", "STRING", "LPAR", "LSQB", "INFER"):
+            msg = f"unexpected {shown!r}: perhaps you forgot a comma?"
+            end = before.count("\n") + 1
+            hint = f"put a ',' before {shown!r}" if end == tok.line else f"put a ',' at the end of line {end}"
+        elif tok == "=" and "':'" in expected:
+            name = re.search(r"(\w+)$", before)
+            msg = "unexpected '=': an input is declared with ':'"
+            hint = f"write {name.group(1) if name else 'x'}: [B, ...]"
         hint = hint or _token_hint(text, tok, expected) or f"here the grammar expects {expected}"
         width = max(len(str(tok)), 1)
     if line is None or line < 1:
