@@ -9,12 +9,12 @@
 from .version import __version__
 from .api import compile_spec, elaborate_spec, example_inputs, generate_code, generate_training_script, parse_spec
 from .elaborate import Limits
-from .errors import SpecError
+from .errors import ModelspecWarning, SpecError, SpecWarning
 from .fmt import format_spec
 from .graph import to_dot, to_mermaid, to_svg
 from .summary import Summary, summarize
 from .trainer import TrainResult, train
 
 __all__ = ["compile_spec", "elaborate_spec", "example_inputs", "format_spec", "generate_code",
-           "generate_training_script", "parse_spec", "Limits", "SpecError", "Summary", "summarize", "to_dot",
-           "to_mermaid", "to_svg", "train", "TrainResult", "__version__"]
+           "generate_training_script", "parse_spec", "Limits", "ModelspecWarning", "SpecError", "SpecWarning",
+           "Summary", "summarize", "to_dot", "to_mermaid", "to_svg", "train", "TrainResult", "__version__"]

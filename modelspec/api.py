@@ -23,7 +23,7 @@ from collections import OrderedDict
 from . import ir, pipeline
 from .codegen import generate_code as _generate
 from .elaborate import Limits
-from .errors import SpecError
+from .errors import SpecError, issue
 from .model import ModelGraph
 from .build import make_inputs
 from .pipeline import (Elaborated, check_batch_memory, elaborate_source, load_graph, parse_source, pausing_gc,
@@ -160,6 +160,7 @@ def generate_code(source_or_path, *, model: str | None = None, explain: bool = F
     if isinstance(source_or_path, ModelGraph):
         return _generate(source_or_path, explain=explain)
     code, graph = code_cache.compile(source_or_path, model=model, limits=limits)
+    issue(graph.warnings)
     return _generate(graph, explain=True) if explain else code
 
 
@@ -179,6 +180,7 @@ def generate_training_script(source_or_path, *, model: str | None = None, distri
     if graph.train is None:
         raise SpecError(f"{graph.name} has no train section", path=graph.path,
                         hint=f"add `train {graph.name} {{ loss = ...; optimizer = ...; data = ... }}`")
+    issue(graph.warnings)
     return training_script(graph, distributed=distributed)
 
 
@@ -202,6 +204,7 @@ def compile_spec(source_or_path, *, model: str | None = None, device=None, dtype
         code, graph = _generate(source_or_path), source_or_path
     else:
         code, graph = code_cache.compile(source_or_path, model=model, limits=limits)
+        issue(graph.warnings)
     return build_module(code, graph, device=device, dtype=dtype, seed=seed)
 
 

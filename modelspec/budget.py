@@ -236,9 +236,10 @@ def runs(nodes: list[ModuleNode]) -> dict[str, int]:
 
 
 def layer_calls(nodes: list[ModuleNode]) -> list[ModuleNode]:
-    """The layers of ``nodes``, each as often as forward calls it (at least once)."""
+    """The layers of ``nodes``, each as often as forward calls it (at least once); a container's place for a
+    child it holds again (`ModuleNode.shared`) is that child, counted at its own row."""
     calls = Counter(step.path for n in nodes for step in n.flow or () if step.kind == "module")
-    return [n for n in nodes if n.kind == "layer" for _ in range(max(calls[n.path], 1))]
+    return [n for n in nodes if n.kind == "layer" and n.shared is None for _ in range(max(calls[n.path], 1))]
 
 
 def forward_memory(inputs: list[TensorInfo], nodes: list[ModuleNode], sizes) -> tuple[int | None, int | None]:

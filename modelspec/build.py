@@ -18,6 +18,7 @@ import threading
 import types
 import warnings
 
+from .errors import SpecError
 from .model import ModelGraph
 from .pipeline import input_shapes
 
@@ -73,6 +74,8 @@ def build_module(code: str, graph: ModelGraph, *, device=None, dtype=None, seed:
     """Instantiate the model class of ``code`` and move it to ``device``/``dtype``."""
     import torch
 
+    if graph.unregistered:
+        _stays_put(graph, device, dtype)
     module = load_source(code, graph)
     cls = getattr(module, graph.name)
     with _constructing:
@@ -86,6 +89,25 @@ def build_module(code: str, graph: ModelGraph, *, device=None, dtype=None, seed:
     if device is not None or dtype is not None:
         model = model.to(device=device, dtype=dtype)
     return model
+
+
+def _stays_put(graph: ModelGraph, device, dtype) -> None:
+    """Refuse to move a model that holds plain tensors (``W = torch.FloatTensor(3, 2)``): ``model.to`` moves
+    its parameters and buffers only, so its forward would mix devices or dtypes and fail."""
+    import torch
+
+    moved = []
+    if device is not None and torch.device(device).type not in ("cpu", "meta"):  # meta: shapes only
+        moved.append(f"to {device}")
+    if dtype is not None and dtype != torch.float32:
+        moved.append(f"to {str(dtype).removeprefix('torch.')}")
+    if not moved:
+        return
+    name, span = graph.unregistered[0]
+    raise SpecError(f"{graph.name} holds {name!r}, a plain tensor that model.to(...) leaves where it is: moved "
+                    f"{' and '.join(moved)}, its forward would mix {name!r} on the CPU in float32 with the rest",
+                    span, path=graph.path,
+                    hint=f"make {name!r} a param (trained) or a buffer (not trained): both move with the module")
 
 
 def make_inputs(graph: ModelGraph, *, batch: int = 2, device=None, dtype=None, generator=None):

@@ -7,17 +7,21 @@ import os
 import sys
 import time
 
-from .errors import SpecError
+from .errors import WARNINGS, SpecError, WarningPolicy
 
 EXAMPLES = {
-    "check": "examples:\n  modelspec check specs/cnn.nnspec\n  modelspec check specs/*.nnspec",
+    "check": "examples:\n  modelspec check specs/cnn.nnspec\n  modelspec check specs/*.nnspec\n"
+    "  modelspec check -W error -W no-unused-child specs/*.nnspec   (warnings fail, but for one)\n\n"
+    "A line's own warning is silenced by a comment on it: # nowarn: unused-child",
     "codegen": "examples:\n  modelspec codegen specs/cnn.nnspec\n  modelspec codegen specs/cnn.nnspec -o cnn.py",
     "summary": "examples:\n  modelspec summary specs/cnn.nnspec\n  modelspec summary specs/vgg_blocks.nnspec --batch 32"
     "\n  modelspec summary specs/resnet18.nnspec --depth 2\n  modelspec summary specs/cnn.nnspec --json",
     "graph": "examples:\n  modelspec graph specs/inception.nnspec > inception.dot\n"
     "  modelspec graph specs/resnet18.nnspec --depth 2 --format mermaid\n"
     "  modelspec graph specs/cnn.nnspec --format svg -o cnn.svg",
-    "run": "examples:\n  modelspec run specs/cnn.nnspec\n  modelspec run specs/cnn.nnspec --batch 64 --device cuda",
+    "run": "examples:\n  modelspec run specs/cnn.nnspec\n  modelspec run specs/cnn.nnspec --batch 64 --device cuda\n"
+    "  modelspec run specs/mnist_mlp.nnspec --show\n"
+    "  modelspec run specs/mnist_mlp.nnspec --input images.pt      # torch.save(x, 'images.pt'), x: [N, 1, 28, 28]",
     "fmt": "examples:\n  modelspec fmt specs/*.nnspec\n  modelspec fmt --check specs/*.nnspec\n"
     "  modelspec fmt - < messy.nnspec > tidy.nnspec",
     "ir": "examples:\n  modelspec ir specs/cnn.nnspec --json\n  modelspec ir specs/cnn.nnspec --json > cnn.ir.json",
@@ -64,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
             c.add_argument("--import-root", action="append", type=_folder, default=None, metavar="DIR",
                            help="let imports also read .nnspec files under DIR (repeat for several); by default "
                            "an import may read only inside the folder of the file named, and its subfolders")
+            c.add_argument("-W", action="append", type=_warning_option, default=[], metavar="WHAT", dest="warn",
+                           help="-W error: warnings are errors (exit 1); -W error=NAME: that one; -W no-NAME: "
+                           "do not show that one; -W no-error=NAME: keep it a warning. The warnings: "
+                           + ", ".join(WARNINGS))
         return c
 
     c = command("check", "check specs: syntax, names, arguments and every shape (no torch needed)")
@@ -74,7 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("file", metavar="FILE")
     c.add_argument("-o", "--output", metavar="OUT.py", help="write the code here instead of stdout")
     c.add_argument("--model", help="the model, when the file defines several")
-    c.add_argument("--explain", action="store_true", help="add comments saying what each layer computes")
+    c.add_argument("--explain", action="store_true",
+                   help="add comments saying what each layer and each operation of forward computes")
     c.add_argument("--train", action="store_true",
                    help="print the spec's training script instead: model, data, loss, optimizer and loop")
     c.add_argument("--distributed", action="store_true",
@@ -102,8 +111,16 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("file", metavar="FILE")
     c.add_argument("--model", help="the model, when the file defines several")
     c.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
-    c.add_argument("--batch", type=int, default=2, metavar="N", help="batch size of the random input (default 2)")
+    c.add_argument("--batch", type=int, default=None, metavar="N", help="batch size of the random input (default 2)")
     c.add_argument("--seed", type=int, default=0, help="random seed for weights and input (default 0)")
+    c.add_argument("--show", action="store_true",
+                   help="also print the output values: the first rows; for class scores [B, C], the row sums "
+                        "(probabilities or logits?), their softmax and the predicted class (argmax)")
+    c.add_argument("--input", metavar="FILE.pt|FILE.npz",
+                   help="run on the tensors of this file instead of random input, and show the values (as --show): "
+                        "a .pt file (torch.save of a tensor, a tuple, or a dict by input name, loaded with "
+                        "weights_only=True) or an .npz file (numpy.savez); each is checked against the spec's "
+                        "inputs first, and sets the batch and any other symbolic dim")
 
     c = command("fmt", "rewrite specs in place in the canonical style, comments kept (like black)")
     c.add_argument("files", nargs="+", metavar="FILE", help=".nnspec files; - reads stdin and writes stdout")
@@ -147,6 +164,25 @@ def _count(text: str) -> int:
     if value < 0 or (not text.replace("_", "").isdigit() and float(text) != value):
         raise argparse.ArgumentTypeError(f"not a count: {text!r}")
     return value
+
+
+def _warning_option(text: str) -> str:
+    """One -W option, checked: a misspelt warning name would otherwise turn nothing off."""
+    try:
+        WarningPolicy.parse([text])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _warned(args, warnings, show: bool = True) -> bool:
+    """Print a spec's warnings on stderr, as -W says; True when one of them is an error."""
+    failed = False
+    for w in WarningPolicy.parse(args.warn).apply(warnings):
+        if show:
+            print(w.render(), file=sys.stderr, flush=True)
+        failed |= w.as_error
+    return failed
 
 
 def _folder(text: str) -> str:
@@ -197,26 +233,34 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_check(args) -> int:
-    from .pipeline import load_graph as elaborate_spec, parse_source as parse_spec
+    from .errors import MAX_ERRORS
+    from .pipeline import check_source
 
     failed = 0
     for path in args.files:
         try:
-            spec = parse_spec(path)
-            names = [args.model] if args.model else [m.name for m in spec.models()]
-            if not names:
+            checked = check_source(path, model=args.model or None, limits=_limits(args))
+            if not checked:
                 raise SpecError("the spec defines no model", path=path,
                                 hint="add `model Name(x: [B, ...]) { ... }`")
-            shown = []
-            for name in names:
-                g = elaborate_spec(path, model=name, limits=_limits(args))
+            shown, warned = [], False
+            for g in (got.graph for got in checked):
                 outs = ", ".join(str(t) for t in g.outputs)
-                shown.append(f"{name} -> {outs}, {g.total_params:,} params" + (", trains" if g.train else ""))
-                for w in g.train.warnings if g.train else ():
-                    print(w.render(), file=sys.stderr, flush=True)
+                shown.append(f"{g.name} -> {outs}, {g.total_params:,} params" + (", trains" if g.train else ""))
+                warned |= _warned(args, g.warnings)
+            if warned:
+                failed += 1
+                continue
             print(f"{path}: ok ({'; '.join(shown)})", flush=True)
         except SpecError as err:
-            print(err.render(), file=sys.stderr)
+            for got in err.checked:
+                _warned(args, got.graph.warnings)
+            found = [err, *err.more]  # the rest of the file, checked past the first error
+            for each in found:
+                print(each.render(), file=sys.stderr)
+            if len(found) > 1:
+                more = f" (it stops at {MAX_ERRORS}: there may be more)" if len(found) >= MAX_ERRORS else ""
+                print(f"{path}: {len(found)} errors{more}", file=sys.stderr)
             failed += 1
     return 1 if failed else 0
 
@@ -226,6 +270,8 @@ def cmd_codegen(args) -> int:
     from .pipeline import load_graph
 
     graph = load_graph(args.file, model=args.model, limits=_limits(args))
+    if _warned(args, graph.warnings):
+        return 1
     if args.train:
         from .trainscript import training_script
 
@@ -256,6 +302,8 @@ def cmd_summary(args) -> int:
     # a spec that fails part-way still shows the modules built before the error, then the error
     summary = summarize(args.file, model=args.model, batch=args.batch, depth=args.depth, partial=True,
                         limits=_limits(args))
+    if _warned(args, summary.warnings):
+        return 1
     print(summary.to_json() if args.json else summary.table(with_error=False), flush=True)
     if summary.error is not None:
         print(summary.error.render(), file=sys.stderr)
@@ -270,6 +318,8 @@ def cmd_graph(args) -> int:
     if args.depth is not None and args.depth < 0:
         raise SystemExit("modelspec graph: --depth must be 0 or more")
     graph = elaborate_spec(args.file, model=args.model, limits=_limits(args))
+    if _warned(args, graph.warnings):
+        return 1
     render = {"dot": to_dot, "mermaid": to_mermaid, "svg": to_svg}[args.format]
     try:
         text = render(graph, depth=args.depth)
@@ -291,11 +341,24 @@ def cmd_run(args) -> int:
     from .build import build_module
     from .codegen import generate_code
 
-    if args.batch < 1:
+    if args.batch is not None and args.batch < 1:
         raise SystemExit("modelspec run: --batch must be at least 1")
+    if args.batch is not None and args.input is not None:
+        raise SystemExit("modelspec run: --batch sizes the random input; with --input the file's tensors set the batch")
+    batch = 2 if args.batch is None else args.batch
     limits = _limits(args)
     graph = elaborate_spec(args.file, model=args.model, limits=limits)
-    check_batch_memory(graph, args.batch, limits)  # before the model or its input exists
+    if _warned(args, graph.warnings):
+        return 1
+    if args.input is None:
+        check_batch_memory(graph, batch, limits)  # before the model or its input exists
+        given = None
+    else:
+        given = _run_inputs(args.input, graph, limits)
+        if given is None:
+            return 1
+        batch = given.batch
+        check_batch_memory(graph, batch or 1, limits, sizes=given.sizes)  # before the model exists
     torch = _torch()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("modelspec run: CUDA is not available on this machine; use --device cpu", file=sys.stderr)
@@ -304,27 +367,59 @@ def cmd_run(args) -> int:
     model = build_module(generate_code(graph), graph, device=args.device, seed=args.seed)
     built = time.perf_counter() - t0
     model.eval()
-    gen = torch.Generator(device=args.device).manual_seed(args.seed)
-    inputs = make_inputs(graph, batch=args.batch, device=args.device, generator=gen)
-    with torch.no_grad():
-        model(*inputs)  # warm-up
-        if args.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        out = model(*inputs)
-        if args.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        took = time.perf_counter() - t0
+    if given is None:
+        gen = torch.Generator(device=args.device).manual_seed(args.seed)
+        inputs = make_inputs(graph, batch=batch, device=args.device, generator=gen)
+    else:
+        inputs = tuple(t.to(args.device) for t in given.tensors)
+    try:
+        with torch.no_grad():
+            model(*inputs)  # warm-up
+            if args.device.startswith("cuda"):
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            out = model(*inputs)
+            if args.device.startswith("cuda"):
+                torch.cuda.synchronize()
+            took = time.perf_counter() - t0
+    except Exception as exc:
+        if given is None:  # random input the spec's shapes allow: a failure is modelspec's
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"modelspec run: the forward pass fails on the inputs of {args.input}: {type(exc).__name__}: {first}",
+              file=sys.stderr)
+        return 1
     outs = out if isinstance(out, (tuple, list)) else (out,)
-    print(f"{graph.name} on {args.device}, batch {args.batch}")
+    if given is None:
+        print(f"{graph.name} on {args.device}, batch {batch}")
+    else:
+        print(f"{graph.name} on {args.device}{f', batch {batch}' if batch else ''}, inputs from {args.input}")
     for (name, _), t in zip(graph.inputs, inputs):
-        print(f"  input  {name}: {list(t.shape)} {str(t.dtype).removeprefix('torch.')}")
+        was = f" ({given.cast[name]} in the file)" if given is not None and name in given.cast else ""
+        print(f"  input  {name}: {list(t.shape)} {str(t.dtype).removeprefix('torch.')}{was}")
     for i, t in enumerate(_flat(outs)):
         print(f"  output {i}: {list(t.shape)} {str(t.dtype).removeprefix('torch.')}")
     params = sum(p.numel() for p in model.parameters())
     print(f"  parameters: {params:,}")
     print(f"  build: {built * 1000:.1f} ms, forward: {took * 1000:.2f} ms")
+    if args.show or given is not None:
+        from .runner import show_values
+
+        print()
+        print("\n".join(show_values(list(_flat(outs)))))
     return 0
+
+
+def _run_inputs(path: str, graph, limits):
+    """`modelspec run --input`: the file's tensors, held to the spec's inputs; None once a misfit is printed."""
+    from .runner import InputFileError, read_inputs
+    from .values import Limits
+
+    try:
+        return read_inputs(path, graph, (limits or Limits()).max_activation_bytes)
+    except InputFileError as err:
+        print(f"modelspec run: {err}", file=sys.stderr)
+        return None
 
 
 def cmd_fmt(args) -> int:
@@ -400,9 +495,14 @@ def cmd_train(args) -> int:
     from .trainer import train
 
     echo = (lambda line: print(line, file=sys.stderr, flush=True)) if args.json else None
+    def warned(found):  # every process stops on a warning that is an error; the first says why
+        if _warned(args, found, show=int(os.environ.get("RANK", "0")) == 0):
+            raise SystemExit(1)
+
     result = train(args.file, model=args.model, epochs=args.epochs, device=args.device, seed=args.seed,
                    batch_size=args.batch_size, out=args.out, resume=args.resume,
-                   progress=False if args.no_progress else None, settings=settings, limits=_limits(args), echo=echo)
+                   progress=False if args.no_progress else None, settings=settings, limits=_limits(args), echo=echo,
+                   on_warnings=warned)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     if args.json:

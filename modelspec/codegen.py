@@ -111,12 +111,17 @@ def emit_class(cls: ClassDef, graph: ModelGraph, explain: bool = False) -> str:
     lines.append("")
     head = f"    def forward(self{''.join(', ' + p for p in cls.forward_params)}):"
     lines.append(head + (f"  # {cls.forward_params[0]}: {sizes.input_text()}" if sizes.names else ""))
+    above = [[] for _ in cls.forward_lines]
+    if explain:
+        from .explain import explain_forward
+
+        above = explain_forward(cls, graph)
     for i, ln in enumerate(cls.forward_lines):
         comment = _line_comment(cls, i, sizes)
         text = statement_lines(ln)
         if comment:
             text[-1] += f"  # {comment}"
-        lines += text
+        lines += above[i] + text
     return "\n".join(lines) + "\n"
 
 

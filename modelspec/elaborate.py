@@ -153,7 +153,7 @@ class Elaborator:
         if name.startswith("__") or keyword.iskeyword(name) or name in GENERATED:
             raise SpecNameError(
                 f"{name!r} cannot name {what}: it is reserved in the generated Python code", span,
-                hint="choose another name",
+                hint=f"choose another name, e.g. {name.strip('_') or 'name'}_",
             )
         spec = self.state.spec
         classes = {i.name for i in spec.items if isinstance(i, (ir.Block, ir.Model))} | set(self.state.blocks)
@@ -248,6 +248,8 @@ class Elaborator:
                                     hint="keep one; a file may hold one per model")
             graph.train = elaborate_train(self, graph, trains[0])
             graph.steps = self.state.steps
+        graph.unregistered = list(self.state.unregistered)
+        graph.warnings = sorted(self.state.warnings, key=lambda w: (w.path is not None, w.line or 0, w.column or 0))
         return graph
 
     def name_fixed_classes(self, root: ModuleNode):
@@ -402,6 +404,7 @@ class Elaborator:
     def run_scope(self, scope: Scope, body: list, inputs, node: ModuleNode, span: Span, input_decls=None):
         """Evaluate a body: children, params, then forward on the inputs."""
         forward, ties = None, []
+        scope.body_children = {s.name: s.span for s in body if isinstance(s, ir.Child)}
         for stmt in body:
             if isinstance(stmt, ir.Tie):
                 ties.append(stmt)
@@ -466,6 +469,7 @@ class Elaborator:
                         "identifier to call it",
                     )
                 slot.instance = self.modules.instantiate(slot.recipe, None, scope, slot.name)
+                self.unused_warning(slot, scope)
         node.children = [s.instance.node for s in scope.children.values() if s.instance is not None]
         node.params = sum(self._raw_numel(r) for r in scope.raw if r[0] == "param")
         node.trainable = node.params
@@ -525,6 +529,8 @@ class Elaborator:
                 raise SpecNameError(f"{where} has no child {name!r}", span,
                                     hint=suggest(name, [c.name for c in here.children], "children"))
             here = child
+        if here.shared is not None:  # a child its container holds again: the parameter is the child's own
+            here = next(n for n in node.walk() if n.path == here.shared)
         weights = here.layer.weights if here.kind == "layer" and here.layer is not None else None
         shapes = weights(Bound(values=dict(here.args))) if weights is not None else {}
         if param not in shapes:
@@ -557,6 +563,17 @@ class Elaborator:
         node.children = [item.node for item in inst.items]
         return outs
 
+    def unused_warning(self, slot: ChildSlot, scope: Scope) -> None:
+        """A child forward never calls: its parameters are counted, saved and handed to the optimizer, but
+        they take no part in the output (most often a layer written and then forgotten in forward)."""
+        params = slot.instance.node.total_params
+        weighs = f": its {params:,} parameters are never trained" if params else ""
+        where = "forward" if scope.kind == "model" else f"the forward of {scope.name}"
+        self.state.warn(
+            "unused-child", f"child {slot.name!r} is declared but never used in {where}{weighs}", slot.span,
+            hint=f"call it in forward, e.g. x = {slot.name}(x); or delete it" if is_attribute_name(slot.name) else
+            "delete it, or name it with an identifier and call it in forward")
+
     @staticmethod
     def _raw_numel(r) -> int:
         n = 1
@@ -564,7 +581,13 @@ class Elaborator:
             n *= d.value
         return n
 
+    # the calls that make a plain tensor, which a body may hold as an attribute: `W = torch.FloatTensor(3, 2)`
+    TENSOR_MAKERS = ("torch.FloatTensor", "torch.Tensor", "torch.empty", "torch.zeros", "torch.ones", "torch.randn",
+                     "torch.rand")
+
     def child_def(self, stmt: ir.Child, scope: Scope):
+        if isinstance(stmt.value, ir.Call) and StaticEvaluator.dotted(stmt.value.func) in self.TENSOR_MAKERS:
+            return self.tensor_def(stmt, scope)
         present, cond = True, None
         if stmt.cond is not None:
             c = self.static.eval_static(stmt.cond, scope, scope.env)
@@ -573,6 +596,12 @@ class Elaborator:
                                    hint="test block parameters or in_shape, e.g. `if stride != 1`")
             present, cond = c.value, expr_of(c)
         value = self.static.eval_static(stmt.value, scope, scope.env, allow_modules=True)
+        if isinstance(value, Recipe) and value.kind == "shared":  # `b = a`: a child is a module of its own
+            other = value.shared.name
+            raise SpecArgError(f"{other!r} is a child already: {stmt.name} = {other} would hold the one module "
+                               f"under a second name", stmt.value.span,
+                               hint=f"call {other} again in forward where it is meant, or write a new module: "
+                                    f"{stmt.name} = {value.name}(...)")
         if isinstance(value, Recipe):
             slot = ChildSlot(stmt.name, value, present, stmt.span, cond)
             scope.children[stmt.name] = slot
@@ -583,12 +612,50 @@ class Elaborator:
                                hint='write `name = Module(...) if condition`; a value can use `a if condition else b`')
         elif not isinstance(value, Val):  # (Linear(...), ReLU()): several modules, no container
             raise SpecArgError(f"a child is one module, not {self.static.describe(value)}", stmt.value.span,
-                               hint="hold several modules in Sequential(...) or ModuleList([...])")
+                               hint=_several_modules_hint(stmt))
         else:
             # a local compile-time value: `width = planes * 4`
             scope.env[stmt.name] = Val(value.value, E.Name(stmt.name))
             scope.raw.append(("const", stmt.name, None, expr_of(value), False))
             scope.order.append(stmt.name)  # printed in __init__, where the children's arguments name it
+
+    def tensor_def(self, stmt: ir.Child, scope: Scope):
+        """``W = torch.FloatTensor(3, 2)``: a plain tensor kept as an attribute, as the tutorials' first MyLinear
+        does. It is no parameter and no buffer: the optimizer never sees it, state_dict leaves it out, and
+        ``model.to(device)`` does not move it. Printed as written, with a warning that says so."""
+        call = stmt.value
+        maker = StaticEvaluator.dotted(call.func)
+        if stmt.cond is not None or call.keywords or not call.args:
+            raise SpecArgError(f"{maker}(...) as an attribute takes its sizes alone, e.g. {maker}(3, 2)", call.span,
+                               hint=f"write {stmt.name} = {maker}(3, 2); better, param {stmt.name}: [3, 2] = "
+                                    "xavier_uniform, which is trained")
+        dims = []
+        for a in call.args:
+            v = self.static.eval_static(a, scope, scope.env)
+            if not isinstance(v, Val) or isinstance(v.value, bool) or not isinstance(v.value, int) or v.value < 1:
+                raise SpecArgError(f"{maker}(...): a size must be a positive integer", a.span,
+                                   hint="give each dim as a number, a const or a block parameter")
+            dims.append(v)
+        info = TensorInfo(tuple(Val(d.value) for d in dims))
+        shown = f"[{', '.join(str(d.value) for d in dims)}]"
+        scope.raw.append(("tensor", stmt.name, info, E.call(maker, *[expr_of(d) for d in dims]), False))
+        scope.order.append(stmt.name)
+        scope.env[stmt.name] = ParamRef(stmt.name, info)
+        self.state.unregistered.append((stmt.name, stmt.span))
+        self.state.warn(
+            "unregistered-tensor", f"{stmt.name!r} is a plain tensor, not registered with the module: it is no "
+            "parameter (the optimizer never trains it), state_dict does not save it, and model.to(device) does not "
+            "move it", stmt.span,
+            hint=f"write param {stmt.name}: {shown} = {'xavier_uniform' if len(dims) > 1 else 'zeros'} to train it "
+                 f"(nn.Parameter), or buffer "
+                 f"{stmt.name}: {shown} for a tensor that moves and is saved but not trained")
+        if maker in ("torch.FloatTensor", "torch.Tensor", "torch.empty"):
+            self.state.warn(
+                "empty-init", f"{maker}{tuple(d.value for d in dims) if len(dims) > 1 else f'({dims[0].value})'} "
+                "keeps whatever the memory held: its values are arbitrary, may be huge or nan, and differ from run "
+                "to run", call.span,
+                hint="draw its values: param " + stmt.name + f": {shown} = "
+                     + ("xavier_uniform" if len(dims) > 1 else "zeros") + ", or torch.randn(...) for a plain tensor")
 
     def raw_def(self, stmt, scope: Scope):
         info = self.tensor_type(stmt.type, scope, declare=False)
@@ -604,12 +671,31 @@ class Elaborator:
                                hint=f"declare it without a dtype, param {stmt.name}: [...]; or hold indices or a "
                                     f"mask in a buffer: buffer {stmt.name}: {stmt.type.dtype}[...]")
         init = self.init_expr(stmt.init, dims, info, stmt, scope)
+        self.init_warnings(stmt, info)
         scope.raw.append(("param" if is_param else "buffer", stmt.name, info, init, is_param))
         scope.order.append(stmt.name)
         scope.env[stmt.name] = ParamRef(stmt.name, info)
         # a buffer takes memory like a parameter: it counts against the same budget
         self.modules.count_params(self._raw_numel(("", "", info)), stmt.span,
                           "parameters" if is_param else "parameters and buffer elements")
+
+    def init_warnings(self, stmt, info: TensorInfo) -> None:
+        """A param without an init starts as zeros, which a weight seldom should (every unit then learns
+        the same); an `empty` one holds whatever the memory held, the tutorials' torch.FloatTensor trap."""
+        shown = shape_str(info.shape)
+        good = "xavier_uniform" if len(info.shape) >= 2 else "zeros"
+        if stmt.init is None and isinstance(stmt, ir.Param):
+            self.state.warn(
+                "param-no-init", f"param {stmt.name!r} has no init, so it starts as zeros", stmt.span,
+                hint=f"give it one: param {stmt.name}: {shown} = {good} (or = normal(0, 0.02)); write = zeros to "
+                     "mean zeros")
+        elif isinstance(stmt.init, ir.Name) and stmt.init.id == "empty":
+            self.state.warn(
+                "empty-init", f"{stmt.kind} {stmt.name!r} = empty keeps whatever the memory held (torch.empty, as "
+                f"torch.FloatTensor({', '.join(str(d) for d in shown.strip('[]').split(', '))}) does): "
+                "its values are arbitrary, may be huge or nan, and differ from run to run",
+                stmt.init.span, hint=f"give it an init that draws values: = {good}, = normal(0, 0.02)"
+                                     + (", or = zeros" if good != "zeros" else ""))
 
     # init name -> (the function that makes the tensor, its argument names); `empty` is filled in place
     INITS = {
@@ -703,6 +789,17 @@ def _fixed_suffix(fixed: dict) -> str | None:
         else:
             return None
     return "_".join(parts) if parts else None
+
+
+def _several_modules_hint(stmt: ir.Child) -> str:
+    """How a child holds the modules of a list or tuple, in the spec's own words: ModuleList or Sequential."""
+    value, name = stmt.value, stmt.name if stmt.name.isidentifier() else f'"{stmt.name}"'
+    if isinstance(value, (ir.ListExpr, ir.ListComp)) and len(written := source(value)) <= 80:
+        return f"hold them in a ModuleList, {name} = ModuleList({written}), or run them in order: " \
+               f"{name} = Sequential(*{written})"
+    if isinstance(value, ir.TupleExpr) and value.items and len(written := source(value)[1:-1]) <= 80:
+        return f"run them in order, {name} = Sequential({written}), or hold them: {name} = ModuleList([{written}])"
+    return "hold several modules in Sequential(...) or ModuleList([...])"
 
 
 def spec_identifiers(spec: ir.SpecFile) -> set[str]:

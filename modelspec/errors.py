@@ -12,6 +12,7 @@ it the way compilers do::
 
 from __future__ import annotations
 
+import copy
 import difflib
 
 from pydantic import BaseModel, ConfigDict
@@ -38,7 +39,10 @@ class SpecError(Exception):
     """A problem in a spec, located in its source.
 
     Attributes: ``message``, ``path``, ``line``, ``column``, ``span``,
-    ``hint`` and ``source`` (the text, used to print the caret line).
+    ``hint`` and ``source`` (the text, used to print the caret line); and
+    ``more``, the errors found after this one in the rest of the file
+    (past a syntax error, in the models a check goes on to), in file order:
+    what ``modelspec check`` prints after it.
     """
 
     kind = "error"
@@ -58,6 +62,8 @@ class SpecError(Exception):
         self.hint = hint
         self.path = path
         self.source = source
+        self.more: list[SpecError] = []
+        self.checked: list = []  # set by `modelspec.pipeline.check_source`: the models that did elaborate
 
     @property
     def line(self) -> int | None:
@@ -117,9 +123,104 @@ class SpecError(Exception):
 
 class SpecWarning(SpecError):
     """Not an error: something a spec may mean, but most likely does not (a softmax before
-    CrossEntropyLoss). Located and rendered as errors are, and never raised."""
+    CrossEntropyLoss). Located and rendered as errors are, with its name (one of `WARNINGS`) after the
+    message: ``cnn.nnspec:4:5: warning: ... [unused-child]``. Elaboration collects them on the model
+    graph (``graph.warnings``) and never raises one; `WarningPolicy` makes some of them errors, or drops
+    them; the API issues them through Python's `warnings` module as `ModelspecWarning`s.
+    """
 
     kind = "warning"
+
+    def __init__(self, message: str, span: Span | None = None, *, code: str, hint: str | None = None,
+                 path: str | None = None, source: str | None = None):
+        if code not in WARNINGS:
+            raise ValueError(f"unknown warning {code!r}")
+        super().__init__(message, span, hint=hint, path=path, source=source)
+        self.code = code
+        self.as_error = False  # set by WarningPolicy.apply: rendered as an error
+
+    def __reduce__(self):  # copy and pickle: the keyword-only code is no argument Exception keeps
+        return _warning, (self.message, self.code), dict(self.__dict__)
+
+    def render(self) -> str:
+        first, _, rest = super().render().partition("\n")
+        if self.as_error:
+            first = first.replace(": warning: ", ": error: ", 1)
+        return f"{first} [{self.code}]" + (f"\n{rest}" if rest else "")
+
+
+def _warning(message: str, code: str) -> SpecWarning:
+    return SpecWarning(message, code=code)
+
+
+# every warning there is, by the name -W takes, with what it catches (`modelspec check --help` lists them)
+WARNINGS = {
+    "forgotten-flatten": "a Linear given a feature map of a conv or pool: it works on the last dim only",
+    "softmax-dim": "Softmax or LogSoftmax without dim, or over dim 0 (the batch)",
+    "activation-before-loss": "an activation or softmax on the scores a CrossEntropyLoss takes",
+    "param-no-init": "a param without an init, which starts as zeros",
+    "empty-init": "an `empty` init: whatever the memory held, as torch.FloatTensor(in, out) leaves it",
+    "unregistered-tensor": "a plain tensor attribute: not a parameter, not trained, not saved, not moved",
+    "unused-child": "a child declared but never used in forward",
+    "unbatched-input": "a conv or pool given an input without a batch dim, which reads the batch as channels",
+}
+
+
+class WarningPolicy:
+    """Which warnings are shown, which are errors: what ``-W`` says on the command line.
+
+    ``-W error`` makes every warning an error, ``-W error=NAME`` one of them, ``-W no-NAME`` turns one off
+    (and ``-W no-error=NAME`` keeps one a warning under ``-W error``), as gcc's ``-W`` options do.
+
+    >>> policy = WarningPolicy.parse(["error", "no-unused-child"])
+    >>> policy.shown("unused-child"), policy.fails("empty-init")
+    (False, True)
+    """
+
+    def __init__(self, off=(), errors=(), all_errors: bool = False, not_errors=()):
+        self.off, self.errors, self.all_errors = frozenset(off), frozenset(errors), all_errors
+        self.not_errors = frozenset(not_errors)
+
+    @classmethod
+    def parse(cls, options) -> "WarningPolicy":
+        """The policy of ``-W`` options (``error``, ``error=NAME``, ``no-NAME``, ``no-error=NAME``); a name that
+        is no warning is a ValueError saying which there are."""
+        off, errors, not_errors, all_errors = set(), set(), set(), False
+        for option in options:
+            if option == "error":
+                all_errors = True
+                continue
+            found = next(((option[len(prefix):], into) for prefix, into in
+                          (("error=", errors), ("no-error=", not_errors), ("no-", off)) if option.startswith(prefix)),
+                         None)
+            if found is None:
+                raise ValueError(f"-W {option}: say error, error=NAME, no-NAME or no-error=NAME")
+            name, into = found
+            if name not in WARNINGS:
+                raise ValueError(f"-W {option}: there is no warning {name!r}; "
+                                 f"{did_you_mean(name, WARNINGS) or 'the warnings: ' + ', '.join(WARNINGS)}")
+            into.add(name)
+        return cls(off, errors, all_errors, not_errors)
+
+    def shown(self, code: str) -> bool:
+        return code not in self.off
+
+    def fails(self, code: str) -> bool:
+        return self.shown(code) and (code in self.errors or (self.all_errors and code not in self.not_errors))
+
+    def apply(self, warnings) -> list[SpecWarning]:
+        """The warnings shown, each marked an error where the policy says so."""
+        shown = []
+        for w in warnings:
+            if self.shown(w.code):
+                w = copy.copy(w)  # a graph's own warnings stay as they are: a cached graph is shared
+                w.as_error = self.fails(w.code)
+                shown.append(w)
+        return shown
+
+
+# errors one check reports at most, the first with the rest in its `more`: past these, more are rarely news
+MAX_ERRORS = 20
 
 
 class SpecSyntaxError(SpecError):
@@ -146,13 +247,42 @@ class SpecLimitError(SpecError):
     """A spec that would exceed a configured limit."""
 
 
-def suggest(name: str, candidates, what: str = "names") -> str:
-    """A hint for an unknown name: the closest candidate, else the ones there are.
+class ModelspecWarning(UserWarning):
+    """A `SpecWarning` as Python's `warnings` module carries it (``.warning``): the API issues each one, so
+    ``warnings.simplefilter("error", modelspec.ModelspecWarning)`` makes them raise, and
+    ``warnings.simplefilter("ignore", modelspec.ModelspecWarning)`` hides them."""
+
+    def __init__(self, warning: SpecWarning):
+        super().__init__(warning.render())
+        self.warning = warning
+
+
+def issue(found, stacklevel: int = 3) -> None:
+    """Hand a spec's warnings to Python's `warnings` module, as the API does (shown once per place, by
+    Python's default filter)."""
+    import warnings
+
+    for w in found:
+        warnings.warn(ModelspecWarning(w), stacklevel=stacklevel)
+
+
+SHOWN = 8  # candidates a hint lists in full, when there are no more
+NEAR = 0.5  # difflib's ratio of a name listed among the nearest, at least: below it such a list is noise
+
+
+def suggest(name: str, candidates, what: str = "names", where: str | None = None) -> str:
+    """A hint for an unknown name: the candidates it is a slip for; else the ones there are, when they are
+    few; else the few nearest, and ``where`` the full list is.
 
     >>> suggest("fc3", ["fc1", "fc2", "relu"])
-    'did you mean fc2?'
+    'did you mean fc1 or fc2?'
     >>> suggest("zz", ["fc1", "fc2"], "children")
     'the children here: fc1, fc2'
+    >>> layers = ["Conv1d", "Conv2d", "Dropout", "Embedding", "GRU", "Identity", "LSTM", "Linear", "ReLU"]
+    >>> suggest("LinearLayer", layers, "layers", where="docs/language.md")
+    'the nearest layers: Linear; all of them: docs/language.md'
+    >>> suggest("Dense", layers, "layers", where="docs/language.md")
+    "none of the 9 layers is near 'Dense': they are listed in docs/language.md"
     """
     close = did_you_mean(name, candidates)
     if close is not None:
@@ -160,46 +290,107 @@ def suggest(name: str, candidates, what: str = "names") -> str:
     known = sorted(set(candidates))
     if not known:
         return f"no {what} are defined here; check the spelling"
-    shown = ", ".join(known[:8]) + (f" and {len(known) - 8} more" if len(known) > 8 else "")
-    return f"the {what} here: {shown}"
+    if len(known) <= SHOWN:
+        return f"the {what} here: {', '.join(known)}"
+    near = _near(name, known, 5)
+    if where is not None:
+        return (f"the nearest {what}: {', '.join(near)}; all of them: {where}" if near else
+                f"none of the {len(known)} {what} is near {name!r}: they are listed in {where}")
+    if near:
+        return f"the nearest {what}: {', '.join(near)} (of {len(known)})"
+    return f"the {what} here: {', '.join(known[:SHOWN])} and {len(known) - SHOWN} more"
 
 
-def nearest(name: str, candidates, what: str, prefix: str = "", n: int = 5) -> str:
-    """A hint for an unknown function or method: the candidate it is a slip for, else the few nearest ones.
+def nearest(name: str, candidates, what: str, prefix: str = "", n: int = 5, where: str = "docs/language.md") -> str:
+    """A hint for an unknown function or method: the candidate it is a slip for, else the few nearest ones,
+    else where the list is.
 
     >>> nearest("repeat_interleave", ["repeat", "reshape", "relu", "abs"], "tensor methods")
-    'the nearest tensor methods: repeat, reshape, relu, abs'
+    'the nearest tensor methods: repeat'
     >>> nearest("sofmax", ["softmax", "sum"], "functions", prefix="F.")
     'did you mean F.softmax?'
+    >>> nearest("cumprod", ["softmax", "sum"], "functions", prefix="F.")
+    "none of the functions is near 'F.cumprod': they are listed in docs/language.md"
     """
-    close = did_you_mean(name, candidates)
+    close = did_you_mean(name, candidates, prefix)
     if close is not None:
-        return close.replace("did you mean ", f"did you mean {prefix}")
+        return close
     known = sorted(set(candidates))
     if not known:
         return f"no {what} are defined here; check the spelling"
-    ranked = sorted(known, key=lambda c: -difflib.SequenceMatcher(None, name.lower(), c.lower()).ratio())[:n]
-    return f"the nearest {what}: " + ", ".join(prefix + c for c in ranked)
+    near = _near(name, known, n)
+    if not near:
+        return f"none of the {what} is near {prefix + name!r}: they are listed in {where}"
+    return f"the nearest {what}: " + ", ".join(prefix + c for c in near)
 
 
-def did_you_mean(name: str, candidates) -> str | None:
-    """A hint naming the closest candidate, or None.
+def _near(name: str, known: list[str], n: int) -> list[str]:
+    """The ``n`` candidates nearest ``name`` by difflib's ratio (of their lower case), above NEAR."""
+    scored = [(difflib.SequenceMatcher(None, name.lower(), c.lower()).ratio(), c) for c in known]
+    return [c for r, c in sorted(scored, key=lambda t: -t[0]) if r >= NEAR][:n]
+
+
+def did_you_mean(name: str, candidates, prefix: str = "") -> str | None:
+    """A hint naming the candidates ``name`` is a likely slip for (`close_names`), or None.
+
+    >>> did_you_mean("sofmax", ["softmax", "sum"]), did_you_mean("Maxpool2d", ["MaxPool2d"])
+    ('did you mean softmax?', 'did you mean MaxPool2d?')
+    >>> did_you_mean("MaxPool", ["MaxPool1d", "MaxPool2d", "MaxPool3d", "Linear"], prefix="nn.")
+    'did you mean nn.MaxPool1d, nn.MaxPool2d or nn.MaxPool3d?'
+    """
+    close = [prefix + c for c in close_names(name, candidates)]
+    if not close:
+        return None
+    return "did you mean " + (close[0] if len(close) == 1 else ", ".join(close[:-1]) + " or " + close[-1]) + "?"
+
+
+def close_names(name: str, candidates) -> list[str]:
+    """The candidates ``name`` is a likely slip for: the same name in another case, else the closest (all of
+    them where several are as close, three at most).
 
     A candidate must be close by difflib's ratio and a likely slip of the keys: at most a third of the
     name's letters (and at least 2) inserted, deleted, changed or swapped. So a typo finds its name, but a
     different word that shares letters does not: ``expand`` is not ``exp``, nor ``repeat`` ``reshape``.
+    Capitals are typed on purpose: a name written with them is no slip for one without (the module ``ReLU``
+    is not the function ``relu``), though ``relu`` may be one for ``ReLU``. And a name whose differing part
+    is another word, not a slip in it, is another name: ``encoder_out`` is not ``encoder_in``, nor ``Swish``
+    ``Mish``.
 
-    >>> did_you_mean("sofmax", ["softmax", "sum"]), did_you_mean("Maxpool2d", ["MaxPool2d"])
-    ('did you mean softmax?', 'did you mean MaxPool2d?')
-    >>> did_you_mean("repeat", ["reshape", "relu"]) is None, did_you_mean("float", ["flatten"]) is None
-    (True, True)
+    >>> close_names("repeat", ["reshape", "relu"]), close_names("float", ["flatten"]), close_names("ReLU", ["relu"])
+    ([], [], [])
+    >>> close_names("relu", ["ReLU", "GELU"]), close_names("fc3", ["fc1", "fc2", "relu"])
+    (['ReLU'], ['fc1', 'fc2'])
     """
-    lowered = {c.lower(): c for c in candidates}
-    if name.lower() in lowered and lowered[name.lower()] != name:
-        return f"did you mean {lowered[name.lower()]}?"
-    close = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
-    close = [c for c in close if _edits(name.lower(), c.lower()) <= max(2, len(name) // 3)]
-    return f"did you mean {close[0]}?" if close else None
+    candidates = [c for c in dict.fromkeys(candidates) if isinstance(c, str) and c != name]
+    if name.lower() != name:
+        candidates = [c for c in candidates if c.lower() != c]
+    same = [c for c in candidates if c.lower() == name.lower()]
+    if same:
+        return [min(same, key=lambda c: _edits(name, c))]
+    if len(name) < 2:
+        return []  # one letter tells no slip: `q` is not `eq`, nor `x` `xs`
+    bound = max(2, len(name) // 3)
+    scored = []
+    for c in difflib.get_close_matches(name, candidates, n=max(3, len(candidates)), cutoff=0.6):
+        edits = _edits(name.lower(), c.lower())
+        if edits <= bound and not _rewritten(name.lower(), c.lower()):
+            scored.append((edits, -difflib.SequenceMatcher(None, name, c).ratio(), c))
+    scored.sort()
+    best = [c for e, r, c in scored if (e, r) == scored[0][:2]] if scored else []
+    return sorted(best[:3])
+
+
+def _rewritten(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` differ, between what they begin and end with alike, by parts (one of two letters
+    or more) that have nothing left in common: a word for another (``in`` and ``out``), not a slip of the keys."""
+    start = 0
+    while start < min(len(a), len(b)) and a[start] == b[start]:
+        start += 1
+    end = 0
+    while end < min(len(a), len(b)) - start and a[-1 - end] == b[-1 - end]:
+        end += 1
+    core_a, core_b = a[start:len(a) - end], b[start:len(b) - end]
+    return min(len(core_a), len(core_b)) >= 1 and _edits(core_a, core_b) >= max(len(core_a), len(core_b), 2)
 
 
 def _edits(a: str, b: str) -> int:

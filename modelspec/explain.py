@@ -3,7 +3,12 @@
 Each module built in ``__init__`` gets a comment saying what it computes and
 how its output shape follows from its input (``# Conv2d: H_out = (28 + 2*0 -
 1*(5-1) - 1) // 1 + 1 = 24``), and each class a docstring line with its
-parameter count. Without ``--explain`` none of this is printed.
+parameter count. Each line of ``forward`` gets one above it for each
+operation whose shapes take working out: a matrix product (``@``, matmul,
+bmm), a view or reshape (``-1 = 64*4*4 = 1024``), a flatten, a cat or
+stack, and two tensors of different shapes broadcast by an elementwise op;
+elaboration records what they read and made (`modelspec.model.OpNote`).
+Without ``--explain`` none of this is printed.
 
 A class shared by several instances (a block used in many places) is one
 piece of code: its comments show the sizes of its first use, and its
@@ -12,11 +17,15 @@ docstring says so when other uses have other sizes.
 
 from __future__ import annotations
 
+import math
+import re
+
 from . import expr as E
-from .model import ClassDef, Line, ModelGraph, ModuleNode
+from .layers.base import Bound
+from .model import ClassDef, Line, ModelGraph, ModuleNode, OpNote
 from .names import is_attribute_name
 from .printer import CODE, INDENT, LINE_WIDTH as WIDTH, layout, statement_lines, string_literal
-from .shapes import shape_str
+from .shapes import dim_str, shape_str
 
 
 def explain_doc(cls: ClassDef, graph: ModelGraph) -> list[str]:
@@ -67,6 +76,10 @@ def _annotate_line(ln: Line, cls: ClassDef, by_path: dict) -> list[str] | None:
         return None
     if stmt.value.kind == "call" and CODE.text(stmt.value.func) == "nn.Parameter":
         return [f"{pad}# nn.Parameter: a tensor the optimizer trains (it is in .parameters())"] + _lines(ln)
+    if stmt.value.kind == "call" and CODE.text(stmt.value.func).startswith("torch."):  # W = torch.FloatTensor(3, 2)
+        maker = CODE.text(stmt.value.func).removeprefix("torch.")
+        return [f"{pad}# {maker}: a plain tensor, not in .parameters() (never trained), not in the state_dict, "
+                "not moved by .to()"] + _lines(ln)
     nodes = [by_path[p] for p in (_child_path(path, stmt.name) for path in _instance_paths(cls)) if p in by_path]
     if not nodes:
         return None
@@ -163,7 +176,7 @@ def describe(node: ModuleNode, width: int | None = None) -> list[str]:
     head = f"{node.type_name}: "
     indent = " " * len(head)
     if node.kind == "layer":
-        doc = node.layer.doc if node.layer is not None else ""
+        doc = node.layer.doc_for(Bound(dict(node.args))) if node.layer is not None else ""
         what = [f"{doc}; {flow}" if flow and doc else doc or flow]
         if width is not None and flow and doc and len(indent + what[0]) > width:
             what = [doc + ";", flow]  # too long for one line
@@ -180,6 +193,177 @@ def describe(node: ModuleNode, width: int | None = None) -> list[str]:
         return [head + f"holds {n} module{plural}, registered by key; forward calls them"]
     params = f"{node.total_params:,} parameter{'s' if node.total_params != 1 else ''}"
     return [head + f"the block class above, {params}" + (f"; {flow}" if flow else "")]
+
+
+def explain_forward(cls: ClassDef, graph: ModelGraph) -> list[list[str]]:
+    """For each line of ``forward``, the comment lines above it: how each of its operations' shapes follow,
+    in the sizes of the class's first use. A loop whose passes differ gets each pass (the first and the last
+    of a longer loop).
+
+    >>> from modelspec.pipeline import load_graph
+    >>> g = load_graph("model M(x: [B, 4, 8], y: [B, 8, 5]) { forward(x, y) { return torch.bmm(x, y) } }")
+    >>> for line in explain_forward(g.classes[-1], g)[0]: print(line)
+            # bmm: [B, 4, 8] @ [B, 8, 5] = [B, 4, 5]: [4, 8] @ [8, 5] for each of batch [B],
+            #      summing over 8
+    """
+    batch = _batch(graph)
+    out = []
+    for ln in cls.forward_lines:
+        pad = INDENT * ln.indent
+        width = WIDTH - len(pad) - 2
+        passes = [ln.notes] + ln.more_notes
+        said = [[note_text(n, batch) for n in notes] for notes in passes]
+        if all(s == said[0] for s in said):
+            shown = [("", said[0])]
+        else:  # a loop's passes: each of a short loop, the first and the last of a long one
+            n = len(said)
+            shown = [(f"(pass {i + 1} of {n}) ", said[i]) for i in (range(n) if n <= 3 else (0, n - 1))]
+        out.append([pad + "# " + line for before, texts in shown for text in texts
+                    for line in _wrapped(before + text, width)])
+    return out
+
+
+def note_text(note: OpNote, batch=None) -> str:
+    """What an operation of forward computes, and how its shape follows (``batch``: the model's batch size,
+    so that a view can say "per sample").
+
+    >>> from modelspec.shapes import Sym, Val
+    >>> B = Val(Sym.var("B"))
+    >>> note_text(OpNote("view", ".view", ((B, Val(64), Val(4), Val(4)),), (B, Val(1024)), inferred=1), B.value)
+    'view: [B, 64, 4, 4] -> [B, 1024]: -1 = 64*4*4 = 1024 elements per sample'
+    """
+    return NOTE_TEXTS[note.kind](note, batch)
+
+
+def matmul_explain(note: OpNote, batch=None) -> str:
+    """``@``, matmul and bmm as torch defines them: a 1-d side taken as a matrix, batch dims broadcast."""
+    a, b = note.operands
+    name = "matmul" if note.label == "@" else note.label.rsplit(".", 1)[-1]
+    head = f"{name}: {shape_str(a)} @ {shape_str(b)} = {shape_str(note.result)}"
+    if len(a) == 1 and len(b) == 1:
+        return f"{head}: a dot product, summing over {_dim(a[0])}"
+    k = _dim(a[-1])
+    ma = shape_str(a[-2:] if len(a) > 1 else (1, a[0].value))
+    mb = shape_str(b[-2:] if len(b) > 1 else (b[0].value, 1))
+    parts = [f"the {shape_str(s)} acts as {m}, that 1 removed after" for s, m in ((a, ma), (b, mb)) if len(s) == 1]
+    ba, bb = a[:-2], b[:-2]
+    batch_dims = note.result[:len(note.result) - 2 + (len(a) == 1) + (len(b) == 1)]
+    if not batch_dims:
+        if not parts:
+            return f"{head}, summing over {k}"
+        parts.append(f"{ma} @ {mb}, summing over {k}")
+    else:
+        each = f"{ma} @ {mb} for each of batch {shape_str(batch_dims)}"
+        if [d.value for d in ba] == [d.value for d in bb]:
+            parts.append(f"{each}, summing over {k}")
+        elif not ba or not bb:
+            parts.append(f"{each}, the {mb if not bb else ma} shared by all, summing over {k}")
+        else:
+            parts.append(f"{each} (batch dims {shape_str(ba)} and {shape_str(bb)} broadcast), summing over {k}")
+    return f"{head}: " + "; ".join(parts)
+
+
+def view_explain(note: OpNote, batch=None) -> str:
+    """view and reshape: the elements kept, the sizes multiplied out on both sides, and what a -1 stands for."""
+    (x,), out, j = note.operands, note.result, note.inferred
+    head = f"{note.label.rsplit('.', 1)[-1]}: {shape_str(x)} -> {shape_str(out)}"
+    if [d.value for d in x] == [d.value for d in out]:
+        return f"{head}, the same shape"
+    k = 0  # the leading dims kept as they are: the product is of the others
+    while k < min(len(x), len(out)) - 1 and (j is None or k < j) and x[k].value == out[k].value:
+        k += 1
+    left, right = x[k:], out[k:]
+    per = " elements" if k == 0 else " elements per sample" if k == 1 and x[0].value == batch else \
+        f" elements per {shape_str(x[:k])} position"
+    total = math.prod(d.value for d in left)
+    if j is None:
+        same = f" = {total}" if len(left) > 1 and len(right) > 1 else ""
+        return f"{head}: {_product(left)} = {_product(right)}{same}{per}"
+    others = right[:j - k] + right[j - k + 1:]
+    inferred = out[j].value
+    if not others:
+        same = f" = {inferred}" if _product(left) != str(inferred) else ""
+        return f"{head}: -1 = {_product(left)}{same}{per}"
+    by = _product(others) if len(others) == 1 else f"({_product(others)})"
+    return f"{head}: -1 = {_product(left)} / {by} = {inferred} ({total}{per})"
+
+
+def flatten_explain(note: OpNote, batch=None) -> str:
+    (x,), s, e = note.operands, note.dim, note.end_dim
+    head = f"flatten dims {s}..{e}: {shape_str(x)} -> {shape_str(note.result)}"
+    if s >= e:
+        return f"{head}: one dim, nothing merged"
+    return f"{head}: {_product(x[s:e + 1])} = {_dim(note.result[s])}"
+
+
+def cat_explain(note: OpNote, batch=None) -> str:
+    d, out = note.dim, note.result
+    sizes = [_dim(s[d]) for s in note.operands]
+    if len(sizes) == 1:
+        return f"cat on dim {d}: {sizes[0]} (one tensor) -> {shape_str(out)}"
+    return f"cat on dim {d}: {' + '.join(sizes)} = {_dim(out[d])} -> {shape_str(out)}"
+
+
+def stack_explain(note: OpNote, batch=None) -> str:
+    n = len(note.operands)
+    return f"stack on new dim {note.dim}: {n} tensor{'s' if n != 1 else ''} of {shape_str(note.operands[0])} -> " \
+           f"{shape_str(note.result)}"
+
+
+def broadcast_explain(note: OpNote, batch=None) -> str:
+    """Two shapes aligned on the right, a missing dim read as 1, and each dim where one side's 1 stretches."""
+    (a, b), out, label = note.operands, note.result, note.label
+    sa, sb = shape_str(a), shape_str(b)
+    said = f"{sa}{label}({sb})" if label.startswith(".") else f"{label}({sa}, {sb})" if label[0].isalpha() \
+        else f"{sa} {label} {sb}"
+    n = len(out)
+    padded = [[1] * (n - len(s)) + [d.value for d in s] for s in (a, b)]
+    parts = [f"{shape_str(s)} acts as {shape_str(p)}" for s, p in zip((a, b), padded) if len(s) < n]
+    dims = [f"dim {i}: {dim_str(x)} vs {dim_str(y)} -> {_dim(out[i])}"
+            for i, (x, y) in enumerate(zip(*padded)) if x != y]
+    if dims:
+        parts.append(", ".join(dims))
+    return f"broadcast: {said} -> {shape_str(out)} ({'; '.join(parts)})"
+
+
+NOTE_TEXTS = {"matmul": matmul_explain, "view": view_explain, "flatten": flatten_explain, "cat": cat_explain,
+              "stack": stack_explain, "broadcast": broadcast_explain}  # OpNote.kind -> its words
+
+
+def _dim(d) -> str:
+    return dim_str(d.value)
+
+
+def _product(dims) -> str:
+    """``64*4*4``; a dim of several terms in parentheses: ``B*(T // 2)``."""
+    if len(dims) == 1:
+        return _dim(dims[0])
+    return "*".join(t if re.fullmatch(r"\w+", t) else f"({t})" for t in map(_dim, dims)) or "1"
+
+
+def _batch(graph: ModelGraph):
+    """The model's batch size: its first input's leading dim (a symbol such as B, or a number)."""
+    first = graph.inputs[0][1].shape if graph.inputs else ()
+    return first[0].value if first else None
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width``, continued under the text after its first ``: ``, broken after
+    a clause (``,``, ``;``, ``:``) where one ends late enough in the line; a shape is never split."""
+    head = text.index(": ") + 2 if ": " in text else 0
+    words = re.findall(r"(?:[^\s\[]*\[[^\]]*\])+[^\s\[]*|\S+", text)
+    lines, line = [], [words[0]]
+    for w in words[1:]:
+        if len(" ".join(line)) + 1 + len(w) <= width - (head if lines else 0):
+            line.append(w)
+            continue
+        cut = max((i for i in range(1, len(line) + 1) if line[i - 1][-1] in ",;:"), default=len(line))
+        if len(" ".join(line[:cut])) < width // 2:
+            cut = len(line)  # no clause ends late enough: break between words
+        lines.append(line[:cut])
+        line = line[cut:] + [w]
+    lines.append(line)
+    return [(" " * head if i else "") + " ".join(words) for i, words in enumerate(lines)]
 
 
 def _flow(node: ModuleNode) -> str:
@@ -219,9 +403,11 @@ def _shown(path: str) -> str:
 def _varies(cls: ClassDef, graph: ModelGraph) -> bool:
     """Whether the comments would differ between the class's uses."""
     by_path = {n.path: n for n in graph.root.walk()}
+    batch = _batch(graph)
     seen = set()
-    for path in _instance_paths(cls):
-        texts = []
+    for k, path in enumerate(_instance_paths(cls)):
+        lines = cls.instances[k] if k < len(cls.instances) else []
+        texts = [note_text(n, batch) for ln in lines for notes in [ln.notes] + ln.more_notes for n in notes]
         for ln in cls.init_lines:
             if ln.stmt.kind == "setattr":
                 node = by_path.get(_child_path(path, ln.stmt.name))

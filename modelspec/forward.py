@@ -19,13 +19,14 @@ from .errors import (
 )
 from .layers import CATALOG
 from .layers.base import ShapeProblem
+from .lint import op_feature_map, op_warnings
 from .model import Line, TensorInfo
 from .ops import (BROADCAST_HINT, F_NAMES, F_SPELLINGS, OPERATORS, OPS, TORCH_DTYPES, TORCH_NAMES, UNTRACKED_DTYPES,
-                  Device, DType, apply_op, function_prefix, matmul_macs, matmul_rule, op_indexes, op_macs, op_needs,
-                  op_signature, operator_rule, result_contiguous, SAME_VALUES, slice_len, unary_rule)
+                  Device, DType, apply_op, function_prefix, matmul_macs, matmul_note, matmul_rule, op_indexes, op_macs,
+                  op_needs, op_note, op_signature, operator_rule, result_contiguous, SAME_VALUES, slice_len, unary_rule)
 from .printer import CODE, flat, source
-from .static import BUILTIN_CALLS, quoted_child_hint
-from .names import is_attribute_name
+from .static import BUILTIN_CALLS, StaticEvaluator, call_it_hint, quoted_child_hint
+from .names import child_name, is_attribute_name, name_problem
 from .shapes import ExprTooLarge, Sym, Val, evaluate
 from .modules import _flat_infos
 from .values import (
@@ -117,7 +118,7 @@ class ForwardEvaluator:
                     outs.extend(self.flat_infos(v))
                 else:
                     raise SpecArgError(f"forward must return tensors, not {self.static.describe(v)}", e.span,
-                                       hint='return the tensors forward computes')
+                                       hint=call_it_hint(v, scope) or 'return the tensors forward computes')
             scope.emit(E.Return(tuple(v.expr for v in vals)), [s for v in vals for s in self.shapes_of(v)])
             for i, v in enumerate(vals):
                 scope.step("output", "output" if len(vals) == 1 else f"output {i}", _sources([v]),
@@ -284,6 +285,7 @@ class ForwardEvaluator:
                                        hint='make each pass the same code, or unroll the loop by hand')
                 for first, ln in zip(first_lines, lines):
                     first.more.append(ln.shapes)
+                    first.more_notes += [ln.notes] + ln.more_notes  # this pass, then its inner loops' passes
         scope.indent -= 1
         if any(len(v.items) != n for v, n in lists):
             self.bake_count(it, scope)  # a list the loop grows is as long as the loop runs: that count is fixed
@@ -407,11 +409,14 @@ class ForwardEvaluator:
         self.bodies._check_name(e.var, e.span, "a loop variable")
         outer = env.get(e.var, _ABSENT)
         start = len(scope.lines)
-        items, codes = [], []
+        items, codes, notes = [], [], []
+        noted = len(scope.notes)
         for el in elements:
             if e.var != "_":
                 env[e.var] = _materialize(el, E.Name(e.var), e.span)
             v = self.fwd_expr(e.element, scope, env)
+            notes.append(scope.notes[noted:])
+            del scope.notes[noted:]
             if len(scope.lines) != start:
                 raise SpecArgError("a conditional child is called inside this comprehension; its `if ... is not "
                                    "None` needs statements of its own", e.element.span,
@@ -429,6 +434,8 @@ class ForwardEvaluator:
             raise SpecArgError("each element of this comprehension would need different code", e.span,
                                hint="make each element the same expression of the loop variable, or write a list")
         code = E.ListComp(codes[0], e.var, expr_of(it))
+        if all(_note_key(n) == _note_key(notes[0]) for n in notes):  # one element's ops tell of them all
+            scope.notes += notes[0]
         self.bake_count(it, scope)  # the list is as long as the comprehension ran
         if all(isinstance(v, Val) for v in items):
             return Val([v.value for v in items], code)
@@ -459,7 +466,7 @@ class ForwardEvaluator:
                 return v
             if e.id == "training":  # nn.Module's own flag: decided when the module runs, not when it compiles
                 return Val(Mode(True, False), E.attr(E.SELF, "training"))
-            return self.static.lookup_static(e, scope, env, False)
+            return self.static.lookup_static(e, scope, env, False, values=[n for n in env if n in scope.locals])
         if k == "constant":
             return Val(e.value)
         if k in ("tuple", "list"):
@@ -539,6 +546,8 @@ class ForwardEvaluator:
         inst = ref.instance if ref.slot is None else ref.slot.instance
         recipe = ref.slot.recipe if ref.slot is not None else (
             ref.instance.recipe.items[ref.index] if ref.index is not None else ref.instance.recipe)
+        if recipe.kind == "shared":  # a child its container holds again: the child's parameters
+            return self.module_weight(ModRef(recipe.shared, recipe.shared.instance, ref.expr, ref.path), e, scope)
         if ref.slot is not None and not ref.slot.present:
             raise SpecArgError(f"`{ref.path}` is absent here (its condition is False), so it has no {e.attr!r}",
                                e.span, hint="read parameters of a child that is always present")
@@ -602,7 +611,9 @@ class ForwardEvaluator:
             if not isinstance(chosen, Val):
                 scope.bake(test)  # a tensor branch: only the one taken is printed
             if isinstance(chosen, Val):
+                noted = len(scope.notes)
                 other = self.fwd_expr(e.orelse if test.value else e.body, scope, env)
+                del scope.notes[noted:]  # the branch not taken does not run
                 if isinstance(other, Val) and test.expr is not None and E.names_in(test.expr):
                     body, orelse = (chosen, other) if test.value else (other, chosen)
                     return Val(chosen.value, E.IfExp(test.expr, expr_of(body), expr_of(orelse)))
@@ -671,7 +682,7 @@ class ForwardEvaluator:
         for v, side in zip((a, b), sides):
             if not isinstance(v, (TensorVal, Val)):
                 raise SpecArgError(f"cannot use {self.static.describe(v)} in arithmetic", side.span,
-                                   hint='arithmetic takes tensors and numbers')
+                                   hint=call_it_hint(v, scope) or 'arithmetic takes tensors and numbers')
         code = code or E.BinOp(op, expr_of(a), expr_of(b))
         ta = a.info if isinstance(a, TensorVal) else None
         tb = b.info if isinstance(b, TensorVal) else None
@@ -681,9 +692,12 @@ class ForwardEvaluator:
                     raise ShapeProblem("`@` multiplies two tensors")
                 info = matmul_rule(ta, tb)
                 self.add_macs(scope, matmul_macs(info, ta, tb))
+                scope.note(matmul_note("@", info, ta, tb))
             else:
-                info = operator_rule(op, ta if ta is not None else a, tb if tb is not None else b)
+                operands = [ta if ta is not None else a, tb if tb is not None else b]
+                info = operator_rule(op, *operands)
                 info.contiguous = all(t.contiguous for t in (ta, tb) if t is not None)  # elementwise: order kept
+                scope.note(op_note(OPERATORS[op], op, info, operands, {}))
         except ShapeProblem as exc:
             hint = exc.hint or ("x @ W needs the last dim of x to equal the second-to-last of W"
                     if op == "@" and "batch dims" not in str(exc) else
@@ -894,6 +908,8 @@ class ForwardEvaluator:
 
     def fwd_call(self, e: ir.Call, scope: Scope, env: dict):
         func = e.func
+        if isinstance(func, ir.Call) and self.module_name(func, env) is not None:  # nn.ReLU()(h)
+            return self.inline_module(func, e, scope, env)
         # method call: x.view(...), x.size(0)
         if isinstance(func, ir.Attribute):
             dotted = self.static.dotted(func)
@@ -938,8 +954,7 @@ class ForwardEvaluator:
                                                     evaluate=lambda a: self.fwd_expr(a, scope, env))
                 return self.fwd_function(e, func.id, scope, env)
             if func.id in CATALOG or func.id in self.state.blocks or func.id in CONTAINERS:
-                raise SpecArgError(f"define {func.id}(...) as a child, then call the child in forward", e.span,
-                                   hint=f"e.g. `{func.id.lower()} = {func.id}(...)` in the body")
+                raise self.module_not_called(e, func.id, scope)
             raise SpecNameError(f"undefined function {func.id!r}", func.span,
                                 hint=quoted_child_hint(func.id, env) or nearest(
                                     func.id, list(OPS) + [n for n in scope.children if is_attribute_name(n)],
@@ -950,13 +965,14 @@ class ForwardEvaluator:
         raise SpecArgError(f"{self.static.describe(callee)} cannot be called", e.span,
                            hint='call a child module, or a function such as F.relu(x)')
 
-    def call_ref(self, callee: ModRef, e: ir.Call, scope: Scope, env: dict):
-        """A child module, a container element or a loop variable, called with tensors."""
-        args, kwargs = self.fwd_args(e, scope, env)
+    def call_ref(self, callee: ModRef, e: ir.Call, scope: Scope, env: dict, evaluated=None):
+        """A child module, a container element or a loop variable, called with tensors (``evaluated``: the
+        arguments, where the caller has them already)."""
+        args, kwargs = evaluated or self.fwd_args(e, scope, env)
         for a, ae in zip(args, e.args):
             if not isinstance(a, TensorVal):
                 raise SpecArgError(f"modules are called with tensors, not {self.static.describe(a)}", ae.span,
-                                   hint='pass a tensor: layer(x)')
+                                   hint=call_it_hint(a, scope) or 'pass a tensor: layer(x)')
         for k, v in kwargs.items():
             if not isinstance(v, Val):
                 span = next(kw.span for kw in e.keywords if kw.name == k)
@@ -964,6 +980,83 @@ class ForwardEvaluator:
                                    hint='give a literal or a const, e.g. need_weights=False')
         codes = [a.expr for a in args] + [E.Keyword(k, expr_of(v)) for k, v in kwargs.items()]
         return self.call_module(callee, args, codes, e.span, scope, kwargs=kwargs)
+
+    def module_name(self, e: ir.Call, env: dict) -> str | None:
+        """The layer, container or block a call in forward makes (``nn.ReLU()``, ``Sequential(...)``), or None."""
+        dotted = self.static.dotted(e.func)
+        if dotted is None or dotted.split(".")[0] in env:
+            return None
+        bare = dotted.removeprefix("torch.").removeprefix("nn.")
+        if bare in CATALOG or bare in CONTAINERS:
+            return bare
+        return dotted if dotted in self.state.blocks else None
+
+    def inline_module(self, made: ir.Call, e: ir.Call, scope: Scope, env: dict):
+        """``nn.ReLU()(h)``, ``nn.Softmax(dim=1)(logits)``: a module made in forward and called at once, as the
+        tutorials write it. One without parameters or buffers becomes a child of its own, named for its type
+        (``self.relu``; one child for each place it is written, however often that runs). One with them would be
+        a new, untrained module on every call, and is refused: it must be declared as a child."""
+        slot = scope.inline.get(made.span)
+        fresh = slot is None
+        if fresh:
+            values = dict(scope.env)  # evaluated as __init__ would: forward's own numbers by their values
+            for k in scope.locals:
+                v = env.get(k)
+                if isinstance(v, TensorVal) or isinstance(v, Val) and not isinstance(v.value, (Sym, Mode)):
+                    values[k] = v if isinstance(v, TensorVal) else Val(v.value)
+                else:
+                    values.pop(k, None)
+            recipe = self.static.eval_static(made, scope, values, allow_modules=True)
+            name = self.inline_child_name(recipe.name, scope)
+            slot = scope.inline[made.span] = ChildSlot(name, recipe, True, made.span)
+            scope.children[name] = slot
+            scope.order.append(name)
+        ref = ModRef(slot, slot.instance, E.attr(E.SELF, slot.name), slot.name)
+        args, kwargs = self.fwd_args(e, scope, env)
+        if fresh and all(isinstance(a, TensorVal) for a in args):  # built as it is, refused if it keeps state
+            try:
+                slot.instance = self.modules.instantiate(slot.recipe, [a.info for a in args], scope, slot.name,
+                                                         e.span)
+            except SpecError:
+                if slot.recipe.kind == "layer" and not CATALOG[slot.recipe.name].stateless:
+                    raise self.made_in_forward(made, e, slot, scope, "params") from None
+                raise
+            nodes = list(slot.instance.node.walk())
+            if any(n.params for n in nodes) or any(n.buffers for n in nodes):
+                raise self.made_in_forward(made, e, slot, scope, "params" if any(n.params for n in nodes)
+                                           else "buffers")
+        return self.call_ref(ref, e, scope, env, evaluated=(args, kwargs))
+
+    def inline_child_name(self, type_name: str, scope: Scope) -> str:
+        """A name for a child forward makes: ``relu``, ``relu2``, clear of every name of the spec and the class."""
+        taken = set(scope.children) | set(scope.env) | scope.locals | {p.name for p in scope.ctor}
+        base = child_name(type_name)
+        name = scope.names.make(base, taken)
+        while name_problem(name, "a child") is not None:  # `identity` is fine; a builtin or nn.Module attribute not
+            base += "_"
+            name = scope.names.make(base, taken)
+        return name
+
+    def made_in_forward(self, made: ir.Call, e: ir.Call, slot: ChildSlot, scope: Scope, what: str) -> SpecError:
+        """The refusal of ``nn.Linear(4, 2)(x)``: a layer with weights (or running statistics) made on every call."""
+        kind = slot.recipe.name
+        written = source(made.model_copy(update={"func": ir.Name(span=made.func.span, id=kind)}))
+        called = ", ".join([source(a) for a in e.args] + [source(k) for k in e.keywords]) or "x"
+        scope.children.pop(slot.name, None)  # the name it would have had is free again: suggest that one
+        name = self.inline_child_name(kind, scope)
+        noun = "layer" if slot.recipe.kind == "layer" else "module"
+        said = f"a new, untrained {noun}" if what == "params" else f"a new {noun} whose running statistics start over"
+        return SpecArgError(f"a {kind} made inside forward is {said} on every call; declare it as a child: "
+                            f"{name} = {written}", made.span,
+                            hint=f"declare it as a child: {name} = {written}, and call {name}({called}) in forward")
+
+    def module_not_called(self, e: ir.Call, kind: str, scope: Scope) -> SpecError:
+        """``act = nn.ReLU()`` in forward: a module kept as a value, which forward cannot hold."""
+        name = self.inline_child_name(kind, scope)
+        written = source(e.func)
+        return SpecArgError(f"{written}(...) makes a module: forward calls such a module at once, "
+                            f"{written}(...)(x), or a child declared in the body", e.span,
+                            hint=f"declare it as a child: {name} = {kind}(...), and call {name}(x) in forward")
 
     def fwd_list(self, e: ir.Call, scope, env):
         """``list(x.chunk(2, 1))``, ``list(feats)``: a new list of the same elements, to grow."""
@@ -981,6 +1074,8 @@ class ForwardEvaluator:
                            hint="loop over modules with for, or build a list of outputs: [m(x) for m in layers]")
 
     def fwd_function(self, e: ir.Call, dotted: str, scope, env):
+        if self.module_name(e, env) is not None:  # `act = nn.ReLU()`: a module, kept as a value
+            raise self.module_not_called(e, self.module_name(e, env), scope)
         name = dotted.split(".")[-1]
         ns = dotted.rsplit(".", 1)[0] if "." in dotted else None
         op = OPS.get(name)
@@ -1000,6 +1095,13 @@ class ForwardEvaluator:
         return self.apply(op, e, args, kwargs, f"{prefix}.{name}", scope, method_on=None, env=env)
 
     def fwd_method(self, e: ir.Call, base: TensorVal, name: str, scope, env):
+        if name in ("cuda", "cpu") or name == "to" and _names_device(e, env, self.state.consts):
+            move = source(e)[len(source(e.func.value)):]  # `.to(device)`, `.cuda()`, as written
+            raise SpecArgError(f".{name}(...) moves the tensor to a device, but modelspec places the whole module "
+                               f"and its inputs on one device itself, before forward runs", e.span,
+                               hint=f"delete {move}: place the module instead, with modelspec run --device "
+                                    f"cuda, compile_spec(..., device=\"cuda\") or model.to(device), and give it "
+                                    f"inputs on that device")
         op = OPS.get(name)
         if op is None or not op.method:
             raise SpecNameError(f"unknown tensor method {name!r}", e.func.span,
@@ -1146,8 +1248,12 @@ class ForwardEvaluator:
         made = [result] if isinstance(result, TensorInfo) else result if isinstance(result, list) else []
         tensors = [a.info for a in args if isinstance(a, TensorVal)] + [
             t.info for a in args if isinstance(a, TupleVal) for t in a.items if isinstance(t, TensorVal)]
+        for code_, message, hint in op_warnings(op.name, label.removesuffix("(...)"), infos, kw_infos,
+                                                self.state.batch_symbols):
+            self.state.warn(code_, message, e.span, hint)
         for m in made:
             if isinstance(m, TensorInfo):
+                m.feature_map = op_feature_map(op.name, spelled, tensors, tuple(m.shape))
                 m.contiguous = result_contiguous(op, tensors)
                 if op.name in SAME_VALUES and tensors:
                     m.source = tensors[0].source  # rearranged, not changed: still that input's values
@@ -1155,6 +1261,9 @@ class ForwardEvaluator:
         self.bodies.check_example([m for m in made if isinstance(m, TensorInfo)], e.span, label)
         if op.macs is not None and isinstance(result, TensorInfo):
             self.add_macs(scope, op_macs(op, result, infos, kw_infos, **how))
+        if isinstance(result, TensorInfo):
+            said = spelled if method_on is None else f".{spelled}"
+            scope.note(op_note(op, said, result, infos, kw_infos, **how))
         if isinstance(result, Val):
             return Val(result.value, code)
         if not isinstance(result, (TensorInfo, list)):
@@ -1170,6 +1279,7 @@ class ForwardEvaluator:
         infos = [a.info for a in args]
         if kwargs:
             recipe = ref.slot.recipe if ref.slot is not None else ref.instance.recipe.items[ref.index]
+            recipe = recipe.shared.recipe if recipe.kind == "shared" else recipe
             if recipe.kind != "layer":
                 raise SpecArgError(f"{recipe.name} is called with tensors only", span,
                                    hint='pass only tensors to a block or container')
@@ -1265,6 +1375,23 @@ def _sources(values) -> list[int]:
 _ABSENT = object()
 
 
+def _names_device(e: ir.Call, env: dict, consts: dict) -> bool:
+    """Whether ``x.to(...)`` names a device: ``x.to(device)``, ``.to("cuda")``, ``.to(torch.device("cuda"))``,
+    ``.to(y.device)``, ``.to(device=...)``; not ``.to(torch.long)`` or ``.to(y)``."""
+    if any(k.name == "device" for k in e.keywords):
+        return True
+    if not e.args:
+        return False
+    a = e.args[0]
+    if isinstance(a, ir.Constant):
+        return isinstance(a.value, str)
+    if isinstance(a, ir.Name):  # an undefined `device`, as the tutorials define it outside the module
+        return a.id not in env and a.id not in consts and ("device" in a.id or a.id in ("dev", "cuda", "cpu", "gpu"))
+    if isinstance(a, ir.Attribute):
+        return a.attr == "device"
+    return isinstance(a, ir.Call) and StaticEvaluator.dotted(a.func) in ("torch.device", "device")
+
+
 def _element(v):
     """One element of a list or tuple, as a function from the loop variable's expression to its value."""
     if isinstance(v, TensorVal):
@@ -1306,6 +1433,15 @@ def _signature_of(result):
     if isinstance(result, list):
         return [_signature_of(r) for r in result]
     return result.value if isinstance(result, Val) else result
+
+
+def _note_key(notes: list) -> list:
+    """OpNotes compared by what --explain would say of them: their sizes, not how the sizes are spelled."""
+    def sizes(shape):
+        return tuple(str(d.value) for d in shape)
+
+    return [(n.kind, n.label, tuple(sizes(s) for s in n.operands), sizes(n.result), n.dim, n.end_dim, n.inferred)
+            for n in notes]
 
 
 def _holds(v: TupleVal, items: list) -> bool:

@@ -24,6 +24,7 @@ class TensorInfo:
     source: str | None = None  # the model input it is, if it is one (for example inputs' index ranges)
     contiguous: bool = True  # False: a view with other strides (transpose, permute), which `view` cannot take
     below: Any = None  # an integer tensor's values are known to lie in 0..below-1 (torch.arange(t)): int or Sym
+    feature_map: str | None = None  # the conv or pool ("Conv2d `conv`") whose [B, C, *spatial] output this is
 
     def __str__(self):
         return shape_str(self.shape)
@@ -62,6 +63,9 @@ class ModuleNode:
     children: list["ModuleNode"] = field(default_factory=list)
     params: int = 0  # own parameters, children excluded (and those tied to another module's: counted there)
     tied: dict[str, str] = field(default_factory=dict)  # own parameter -> the path of the one it is (weight tying)
+    # the path of the module this one is: a child a container holds again (Sequential(flatten, fc)), as torch
+    # holds the same object twice; its parameters, buffers and mult-adds are counted there, and it has no children
+    shared: str | None = None
     trainable: int = 0
     buffers: int = 0
     macs: Any = 0  # own multiply-accumulates over all its calls, an int or a Sym in the batch/other symbols
@@ -84,6 +88,25 @@ class ModuleNode:
         return sum(n.trainable for n in self.walk())
 
 
+@dataclass(frozen=True)
+class OpNote:
+    """One operation of a forward statement as ``codegen --explain`` spells it out: what it read and made.
+
+    ``kind`` is "matmul" (``@``, matmul, mm, bmm of the two ``operands``), "view" (view, reshape; ``inferred``
+    the position of a -1 in the sizes asked for), "flatten" (dims ``dim``..``end_dim`` merged), "cat" and
+    "stack" (along ``dim`` of the result), or "broadcast" (an elementwise op of two tensors of different
+    shapes). Shapes are tuples of `Val` dims, as in `TensorInfo`.
+    """
+
+    kind: str
+    label: str  # as the code spells the operation: "@", "torch.bmm", ".view", "+", "torch.add"
+    operands: tuple[tuple, ...]  # the shapes of the tensors it read
+    result: tuple  # the shape it made
+    dim: int | None = None  # cat, stack: the dim joined along; flatten: the first dim merged
+    end_dim: int | None = None  # flatten: the last dim merged
+    inferred: int | None = None  # view, reshape: where the -1 stands
+
+
 @dataclass
 class Line:
     """One statement of a generated ``__init__`` or ``forward``, its indentation and the shapes it makes."""
@@ -92,6 +115,8 @@ class Line:
     stmt: Any  # a statement node of modelspec.expr
     shapes: list[tuple] = field(default_factory=list)  # shapes of the assigned values, for the comment
     more: list[list[tuple]] = field(default_factory=list)  # the shapes of further passes (loops, instances)
+    notes: list[OpNote] = field(default_factory=list)  # its operations, for --explain (a loop's first pass)
+    more_notes: list[list[OpNote]] = field(default_factory=list)  # those of a loop's further passes
 
 
 @dataclass
@@ -149,6 +174,8 @@ class ModelGraph:
     index_bounds: dict[str, int] = field(default_factory=dict)  # input name -> exclusive upper bound (Embedding)
     steps: int = 0  # elaboration steps it took (Limits.max_steps bounds them)
     train: Any = None  # its train section, checked (modelspec.trainspec.TrainPlan), if the spec has one
+    warnings: list = field(default_factory=list)  # SpecWarnings, in the order of the source
+    unregistered: list = field(default_factory=list)  # (name, span): plain tensors model.to(device) leaves
 
     @property
     def total_params(self) -> int:

@@ -23,6 +23,7 @@ from .errors import (
 from .layers import CATALOG
 from .layers.base import (INFER, ArgError, ArgProblem, Bound, InferMismatch, ModuleArg, ShapeProblem, bind,
                           check_elements, plain_value, signature_hint)
+from .lint import feature_map, flatten_hint, layer_warnings, unbatched_fix, unbatched_problem
 from .model import ClassDef, CtorParam, Line, ModuleNode, TensorInfo
 from .shapes import InputSlot, Sym, Val, const_expr, evaluate, shape_str
 from .values import (DIM_NAMES, Elaboration, Instance, Recipe, Scope, _labelled, _PathScope, _real, expr_of,
@@ -44,6 +45,8 @@ class ModuleBuilder:
             return any(a.infer is not None and a.name not in given for a in layer.args)
         if r.kind == "block":
             return True
+        if r.kind == "shared":
+            return r.shared.instance is None and self.recipe_needs_input(r.shared.recipe)
         return any(self.recipe_needs_input(i) for i in r.items)
 
     def count_params(self, n: int, span: Span, what: str = "parameters"):
@@ -87,7 +90,52 @@ class ModuleBuilder:
             return self.build_block(r, inputs, scope, name, path)
         if r.kind == "sequential":
             return self.build_sequential(r, inputs, scope, name, path)
+        if r.kind == "shared":
+            return self.build_shared(r, inputs, scope, name, path, call_span)
         return self.build_container(r, scope, name, path)
+
+    def build_shared(self, r: Recipe, inputs, scope, name, path, call_span: Span | None = None) -> Instance:
+        """A child a container holds again (``Sequential(flatten, fc)``): the same module, not a copy, as
+        ``nn.Sequential(self.flatten, self.fc)`` holds it. It is built where it is first called (here, if not
+        before); every call, here or in forward, must fit it as built. Its node in the container names the child
+        and counts nothing of its own: torch's parameters() lists a shared parameter once."""
+        slot, owner = r.shared, scope
+        while isinstance(owner, _PathScope):  # a container in a container: the class the child belongs to
+            owner = owner._scope
+        # in an absent container, built only to print its class, the child does not run: its calls here leave
+        # its counts as they were, and a child first built here is built again where it first really runs
+        aside = bool(self.state.building_aside)
+        child = slot.instance
+        if child is None:
+            child = self.instantiate(slot.recipe, inputs, owner, slot.name, call_span)
+            if not aside:
+                slot.instance = child
+        node = ModuleNode(name, path, child.node.type_name, child.node.kind, r.span, layer=child.node.layer,
+                          args=dict(child.node.args), shared=child.node.path)
+        inst = Instance(node, E.attr(E.SELF, slot.name), r, bound=child.bound, classdef=child.classdef)
+
+        def call(ins, span=None, kwargs=None):
+            was = ", ".join(shape_str(t.shape) for t in child.node.inputs)
+            kept = [(n, n.macs, n.repeats, n.inputs, n.outputs) for n in child.node.walk()] if aside else []
+            try:
+                out = child.call(ins, span, kwargs) if kwargs else child.call(ins, span)
+            except SpecShapeError as err:
+                if not was or err.span == r.span:  # its first call, or an error that names this place already
+                    raise
+                now = ", ".join(shape_str(t.shape) for t in ins)
+                raise SpecShapeError(
+                    f"{node.type_name} `{child.node.path}` is held again as `{path}`, whose input {now} does not "
+                    f"fit it as built for {was}: {err.message}", r.span,
+                    hint=f"a module held twice is one module, with one set of weights for one input size; write "
+                         f"a new one here: {slot.recipe.name}(...)") from None
+            for n, macs, repeats, n_in, n_out in kept:
+                n.macs, n.repeats, n.inputs, n.outputs = macs, repeats, n_in, n_out
+            if not node.inputs:
+                node.inputs, node.outputs = list(ins), list(_flat_infos(out))
+            return out
+
+        inst.call = call
+        return inst
 
     def build_layer(self, r: Recipe, inputs, scope, name, path, call_span: Span | None = None) -> Instance:
         layer = CATALOG[r.name]
@@ -96,7 +144,7 @@ class ModuleBuilder:
         if inputs is not None:
             self.check_input_count(layer, label, len(inputs), call_span or r.span)
         r = self.resolve_module_args(r, inputs, scope, path)
-        bound = self.bind_layer(layer, r, shapes, label)
+        bound = self.bind_layer(layer, r, shapes, label, inputs)
         code = self.layer_expr(layer, r, bound, scope)
         node = ModuleNode(name, path, r.name, "layer", r.span, layer=layer, args=dict(bound.values))
         try:
@@ -143,10 +191,13 @@ class ModuleBuilder:
         kwargs = {k: resolve(v, f"{path}.{k}") for k, v in r.kwargs.items()}
         return dataclasses.replace(r, args=args, kwargs=kwargs)
 
-    def bind_layer(self, layer, r: Recipe, shapes, label):
+    def bind_layer(self, layer, r: Recipe, shapes, label, inputs=None):
+        unbatched = unbatched_problem(layer, shapes, self.state.batch_symbols)
         try:
             return bind(layer, list(r.args), dict(r.kwargs), shapes)
         except ArgError as exc:
+            if unbatched and exc.arg == "in_channels":  # Conv2d(_, 8, 3) on [B, 28, 28] infers in_channels=B
+                exc.hint = unbatched_fix(shapes[0])
             span = r.span
             if exc.arg is not None and exc.arg in r.kw_spans:
                 span = r.kw_spans[exc.arg]
@@ -166,12 +217,21 @@ class ModuleBuilder:
             got = shape_str(shape) if shape is not None else ", ".join(shape_str(s) for s in shapes)
             fixed = self.call_text(layer, r, exc.arg, exc.inferred)
             underscore = self.call_text(layer, r, exc.arg, "_")
+            hint = f"use {fixed}, or {underscore} to infer it"
+            x = inputs[0] if inputs else None
+            if layer.name == "Linear" and x is not None and x.feature_map is not None and len(x.shape) >= 3:
+                # not Linear(26, 10) for [B, 8, 26, 26]: the input is a feature map, not flattened
+                got = f"{got}, the feature map of {x.feature_map}"
+                out = r.kwargs.get("out_features", r.args[1] if len(r.args) > 1 else "...")
+                hint = flatten_hint(x, literal(plain_value(out)) if isinstance(out, Val) else out)
+            elif unbatched:
+                hint = unbatched_fix(shapes[0])
             raise SpecShapeError(
-                f"{label} expects {exc.arg}={literal(exc.given)} but its input is {got}", span,
-                hint=f"use {fixed}, or {underscore} to infer it",
+                f"{label} expects {exc.arg}={literal(exc.given)} but its input is {got}", span, hint=hint,
             ) from None
         except ShapeProblem as exc:
-            raise SpecShapeError(_labelled(label, str(exc)), r.span, hint=signature_hint(layer)) from None
+            raise SpecShapeError(_labelled(label, str(exc)), r.span,
+                                 hint=unbatched_fix(shapes[0]) if unbatched else signature_hint(layer)) from None
 
     def call_text(self, layer, r: Recipe, arg: str, value) -> str:
         parts = []
@@ -297,8 +357,10 @@ class ModuleBuilder:
             out = layer.rule(bound, *shapes)
             check_elements(out)
         except ShapeProblem as exc:
+            unbatched = unbatched_problem(layer, shapes, self.state.batch_symbols)
             raise SpecShapeError(_labelled(label, str(exc)), span or r.span,
-                                 hint=exc.hint or signature_hint(layer)) from None
+                                 hint=unbatched_fix(shapes[0]) if unbatched else exc.hint or signature_hint(layer)
+                                 ) from None
         classes = getattr(layer, "classes", None)
         found = classes(bound, *shapes) if classes is not None else None
         if found is not None:  # a loss's class index target: below the class count, as its examples are drawn
@@ -312,11 +374,15 @@ class ModuleBuilder:
             if isinstance(s, list):
                 return [wrap(x, d) for x, d in zip(s, dtype)]
             contiguous = {"keep": bool(inputs) and inputs[0].contiguous, "strided": False}.get(layer.layout, True)
+            shape = tuple(d if isinstance(d, Val) else Val(d) for d in s)
             # the same values, rearranged: still the model input they came from (for Embedding's bound)
-            return TensorInfo(tuple(d if isinstance(d, Val) else Val(d) for d in s), dtype, contiguous=contiguous,
-                              source=inputs[0].source if layer.rearranges and inputs else None)
+            return TensorInfo(shape, dtype, contiguous=contiguous,
+                              source=inputs[0].source if layer.rearranges and inputs else None,
+                              feature_map=feature_map(layer, label, inputs, shape))
 
         result = wrap(out, layer.output_dtypes(bound, out, inputs[0].dtype))
+        for code, message, hint in layer_warnings(layer, bound, inputs, label, self.state.batch_symbols):
+            self.state.warn(code, message, span or r.span, hint)
         self.bodies.check_example(list(_flat_infos(result)), span or r.span, label)
         self.check_rule_at_examples(layer, bound, shapes, result, span or r.span, label)
         node = inst.node
@@ -383,9 +449,15 @@ class ModuleBuilder:
         node.inputs = list(inputs or [])
         node.outputs = cur or []
         node.repeats = 0 if inputs is not None else 1  # built by its first call, which `call` counts
+        # a child it holds again counts its own calls (at its own path, outside this one): every call but the
+        # one that built it runs the modules again, rather than counting repeats
+        again = [inputs is None] if _holds_shared(inst) else None
 
         def call(ins, span=None, inst=inst):
-            if node.inputs and _signature(ins) != _signature(node.inputs):  # its children check the new input
+            rerun = again is not None and again[0]
+            if again is not None:
+                again[0] = True
+            if node.inputs and (rerun or _signature(ins) != _signature(node.inputs)):  # its children check it
                 cur2 = ins
                 for it in inst.items:
                     cur2 = [it.call(cur2, span)]
@@ -616,6 +688,8 @@ class ModuleBuilder:
             elif kind == "buffer":
                 register = E.call(E.attr(E.SELF, "register_buffer"), E.Constant(name), init)
                 lines_of[name] = [Line(2, E.ExprStmt(register))]
+            elif kind == "tensor":  # `self.W = torch.FloatTensor(3, 2)`: a plain attribute, as written
+                lines_of[name] = [Line(2, E.SetAttr(name, init))]
             elif kind == "const":  # `width = planes * 4`: a local of __init__
                 lines_of[name] = [Line(2, E.Assign(name, init))]
                 if name in scope.fwd_attrs:
@@ -643,7 +717,7 @@ class ModuleBuilder:
             fixed = {p: const_expr(v) for p, v in baked.items()}
             children = set(scope.children)
             init = [Line(ln.indent, E.fix_params(ln.stmt, fixed, children), ln.shapes, ln.more) for ln in init]
-            lines = [Line(ln.indent, E.fix_params(ln.stmt, fixed, children), ln.shapes, ln.more) for ln in lines]
+            lines = [dataclasses.replace(ln, stmt=E.fix_params(ln.stmt, fixed, children)) for ln in lines]
             super_init = E.fix_params(super_init, fixed, children)
         cls = ClassDef(scope.name, scope.kind, ctor, init, scope.forward_params, lines, span=span, fixed=baked,
                        block=scope.name, base="nn.Sequential" if scope.sequential else "nn.Module",
@@ -693,6 +767,11 @@ def _flat_shapes(x):
             yield from _flat_shapes(item)
     else:
         yield x
+
+
+def _holds_shared(inst: Instance) -> bool:
+    """Whether a container holds, at any depth, a child it shares with its parent (`build_shared`)."""
+    return any(i is not None and (i.recipe.kind == "shared" or _holds_shared(i)) for i in inst.items)
 
 
 def _signature(infos) -> list:

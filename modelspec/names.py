@@ -66,6 +66,26 @@ MODULEDICT_METHODS = frozenset({"clear", "items", "keys", "pop", "update", "valu
 # What nn.Sequential has beyond nn.Module, dunders aside (torch 2.x); its add_module refuses them as keys.
 SEQUENTIAL_METHODS = frozenset({"_get_item_by_idx", "append", "extend", "insert", "pop"})
 
+# The name a child made from a module written in forward gets (`nn.ReLU()(h)` -> `self.relu`), and the one an
+# error suggests for a layer that must be declared (`fc = Linear(4, 2)`): the names PyTorch's tutorials and
+# torchvision give these modules; any other type is named in lower case (`softmax`, `flatten`, `leakyrelu`)
+CHILD_NAMES = {
+    "Linear": "fc", "Conv1d": "conv", "Conv2d": "conv", "Conv3d": "conv", "BatchNorm1d": "bn", "BatchNorm2d": "bn",
+    "BatchNorm3d": "bn", "LayerNorm": "norm", "MaxPool1d": "maxpool", "MaxPool2d": "maxpool", "MaxPool3d": "maxpool",
+    "AvgPool1d": "avgpool", "AvgPool2d": "avgpool", "AvgPool3d": "avgpool", "AdaptiveAvgPool1d": "avgpool",
+    "AdaptiveAvgPool2d": "avgpool", "AdaptiveAvgPool3d": "avgpool", "Dropout": "dropout", "Embedding": "embedding",
+}
+
+
+def child_name(type_name: str) -> str:
+    """The usual name of a child of this type, before it is made unique.
+
+    >>> child_name("Linear"), child_name("Softmax"), child_name("MaxPool2d")
+    ('fc', 'softmax', 'maxpool')
+    """
+    return CHILD_NAMES.get(type_name, type_name.lower())
+
+
 ATTRIBUTE_KINDS = ("a child",)  # children, params and buffers: `self.NAME`
 LOCAL_KINDS = ("a value", "a loop variable")  # assigned inside forward
 
@@ -113,7 +133,8 @@ def name_problem(name: str, what: str, classes=(), consts=()) -> tuple[str, str]
                     f"choose another key, e.g. {name.strip('_')}_")
         return None
     if name.startswith("__") or keyword.iskeyword(name) or name in GENERATED:  # keywords: None, True, False too
-        return (f"{name!r} cannot name {what}: it is reserved in the generated Python code", "choose another name")
+        return (f"{name!r} cannot name {what}: it is reserved in the generated Python code",
+                f"choose another name, e.g. {name.strip('_') or 'name'}_")
     if what in ATTRIBUTE_KINDS:
         if name in MODULE_ATTRIBUTES:
             return (f"{name!r} cannot name {what}: every nn.Module has an attribute {name!r}",

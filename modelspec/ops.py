@@ -33,7 +33,9 @@ Where torch overloads a function on its positional arguments (``torch.arange(end
 signature the table holds before it is bound. ``creates`` marks a tensor made from sizes (``torch.zeros``):
 forward prints it with the ``device=`` (and, ``float_like``, the float ``dtype=``) of a tensor it meets.
 ``needs`` names the symbolic sizes a rule took to be large enough (reflect padding of 2 on ``T`` needs
-``T - 2 >= 1``), which forward checks at the example sizes, as it checks every symbolic dim. A dtype given
+``T - 2 >= 1``), which forward checks at the example sizes, as it checks every symbolic dim. ``note`` records
+what ``codegen --explain`` says of a call (a `modelspec.model.OpNote`: a matmul's operands, where a view's
+``-1`` stands, how two tensors broadcast). A dtype given
 as an argument (``dtype=torch.long``, ``x.to(torch.bool)``, ``x.dtype``) is a `DType`, ``x.device`` a
 `Device`.
 
@@ -56,7 +58,7 @@ from .layers import CATALOG
 from .layers.base import (ANY_DTYPE, DTYPES, FLOAT_ONLY, NUMERIC, ArgError, ArgProblem, ShapeProblem, bind,
                           check_elements, dtype_problem, prod)
 from .layers.loss import NONE_ONLY
-from .model import TensorInfo
+from .model import OpNote, TensorInfo
 from .shapes import Sym, Val, is_dim, shape_str
 
 NO_DEFAULT = object()
@@ -85,6 +87,9 @@ class Op:
     # (bound values) -> (index tensor, the bound its values stay below): an op that reads a tensor's values as
     # indices (F.embedding, gather); forward takes them only from a model input, whose example values it draws
     indexes: Callable | None = None
+    # (label, result, bound values) -> the OpNote that --explain spells the call out with (a matmul's operands,
+    # where a view's -1 stands, how two tensors broadcast), or None where there is nothing to say
+    note: Callable | None = None
 
 
 class DType(str):
@@ -281,6 +286,13 @@ def flatten_rule(input, start_dim, end_dim):
     return TensorInfo((*x.shape[:s], *mid, *x.shape[e + 1 :]), x.dtype)
 
 
+def flatten_note(label, out, input, start_dim, end_dim):
+    n = len(input.shape)
+    if n == 0:
+        return None
+    return OpNote("flatten", label, (input.shape,), out.shape, dim=_plain(start_dim) % n, end_dim=_plain(end_dim) % n)
+
+
 def _exact_div(total, known):
     """total / known when it divides for every value of the symbols, else None."""
     try:
@@ -353,6 +365,11 @@ def _view_rule(x, shape, verb):
 
 def reshape_rule(input, shape):
     return view_rule(input, shape, "reshape")
+
+
+def view_note(label, out, input, shape):
+    sizes = [_plain(s) for s in _seq(shape)]
+    return OpNote("view", label, (input.shape,), out.shape, inferred=sizes.index(-1) if -1 in sizes else None)
 
 
 def _symbols(*vals) -> set:
@@ -471,6 +488,11 @@ def cat_rule(tensors, dim):
     return TensorInfo(tuple(s), promote(*(t.dtype for t in _tensors(tensors))))
 
 
+def cat_note(label, out, tensors, dim):
+    ts = [t for t in _tensors(tensors) if len(t.shape) == len(out.shape)]  # not the empty 1-d ones torch skips
+    return OpNote("cat", label, tuple(t.shape for t in ts), out.shape, dim=_plain(dim) % len(out.shape))
+
+
 def stack_rule(tensors, dim):
     ts = _tensors(tensors)
     for t in ts[1:]:
@@ -483,6 +505,11 @@ def stack_rule(tensors, dim):
     s = list(ts[0].shape)
     s.insert(d % n, Val(len(ts)))
     return TensorInfo(tuple(s), promote(*(t.dtype for t in ts)))
+
+
+def stack_note(label, out, tensors, dim):
+    return OpNote("stack", label, tuple(t.shape for t in _tensors(tensors)), out.shape,
+                  dim=_plain(dim) % len(out.shape))
 
 
 def promote(*dtypes: str) -> str:
@@ -534,6 +561,15 @@ def broadcast(a: TensorInfo, b: TensorInfo, op: str) -> TensorInfo:
             raise ShapeProblem(f"cannot {op} {a} and {b}: dim {i - n} is {x.value} against {y.value}",
                                hint=BROADCAST_HINT)
     return TensorInfo(tuple(out), promote(a.dtype, b.dtype))
+
+
+def broadcast_note(label, out, input, other=None, *_):
+    """The broadcasting of an elementwise op of two tensors, or None: a number, or two tensors of one shape."""
+    if not isinstance(input, TensorInfo) or not isinstance(other, TensorInfo) or not isinstance(out, TensorInfo):
+        return None
+    if [d.value for d in input.shape] == [d.value for d in other.shape]:
+        return None
+    return OpNote("broadcast", label, (input.shape, other.shape), out.shape)
 
 
 def _binary(verb: str, bools: bool = False):
@@ -627,6 +663,10 @@ def matmul_rule(input, other):
     except ShapeProblem:
         raise ShapeProblem(f"cannot multiply {a} @ {b}: batch dims {ba} and {bb} do not broadcast") from None
     return TensorInfo((*batch, sa[-2], sb[-1]), promote(a.dtype, b.dtype))
+
+
+def matmul_note(label, out, input, other):
+    return OpNote("matmul", label, (input.shape, other.shape), out.shape)
 
 
 def matmul_macs(out, input, other, *_):
@@ -2102,16 +2142,17 @@ OPS: dict[str, Op] = {
         Op("clip", (("input", NO_DEFAULT), ("min", None), ("max", None)), clamp_rule, "torch",
            doc="clamp, by its other name", dtypes=ANY_DTYPE),
         Op("add", (("input", NO_DEFAULT), ("other", NO_DEFAULT), ("*", None), ("alpha", None)), _binary("add"),
-           "torch", doc="input + alpha * other, broadcasting", dtypes=ANY_DTYPE),
+           "torch", doc="input + alpha * other, broadcasting", dtypes=ANY_DTYPE, note=broadcast_note),
         Op("sub", (("input", NO_DEFAULT), ("other", NO_DEFAULT), ("*", None), ("alpha", None)),
-           _binary("subtract"), "torch", doc="input - alpha * other, broadcasting", dtypes=NUMERIC),
+           _binary("subtract"), "torch", doc="input - alpha * other, broadcasting", dtypes=NUMERIC,
+           note=broadcast_note),
         Op("mul", (("input", NO_DEFAULT), ("other", NO_DEFAULT)), _binary("multiply"), "torch",
-           doc="input * other, broadcasting", dtypes=ANY_DTYPE),
+           doc="input * other, broadcasting", dtypes=ANY_DTYPE, note=broadcast_note),
         Op("div", (("input", NO_DEFAULT), ("other", NO_DEFAULT), ("*", None), ("rounding_mode", None)),
            _division, "torch", doc="input / other, broadcasting; rounding_mode None, 'trunc' or 'floor'",
-           dtypes=ANY_DTYPE),
+           dtypes=ANY_DTYPE, note=broadcast_note),
         Op("pow", (("input", NO_DEFAULT), ("exponent", NO_DEFAULT)), _power, "torch",
-           doc="input ** exponent, broadcasting", dtypes=ANY_DTYPE),
+           doc="input ** exponent, broadcasting", dtypes=ANY_DTYPE, note=broadcast_note),
         Op("softmax", (("input", NO_DEFAULT), ("dim", None)), softmax_rule, "F", doc="softmax along dim",
            also=(("torch", None),)),
         Op("log_softmax", (("input", NO_DEFAULT), ("dim", None)), softmax_rule, "F", doc="log-softmax along dim",
@@ -2130,10 +2171,10 @@ OPS: dict[str, Op] = {
         ),
         # moving elements about works on every dtype
         Op("flatten", (("input", NO_DEFAULT), ("start_dim", Val(0)), ("end_dim", Val(-1))), flatten_rule, "torch",
-           dtypes=ANY_DTYPE),
-        Op("view", (("input", NO_DEFAULT), ("*size", None)), view_rule, None, dtypes=ANY_DTYPE),
+           dtypes=ANY_DTYPE, note=flatten_note),
+        Op("view", (("input", NO_DEFAULT), ("*size", None)), view_rule, None, dtypes=ANY_DTYPE, note=view_note),
         Op("reshape", (("input", NO_DEFAULT), ("shape", NO_DEFAULT)), reshape_rule, "torch",
-           method_params=(("input", NO_DEFAULT), ("*shape", None)), dtypes=ANY_DTYPE),
+           method_params=(("input", NO_DEFAULT), ("*shape", None)), dtypes=ANY_DTYPE, note=view_note),
         Op("size", (("input", NO_DEFAULT), ("dim", None)), size_rule, None, dtypes=ANY_DTYPE),
         Op("dim", (("input", NO_DEFAULT),), dim_rule, None, dtypes=ANY_DTYPE),
         Op("numel", (("input", NO_DEFAULT),), numel_rule, "torch", dtypes=ANY_DTYPE),
@@ -2145,14 +2186,15 @@ OPS: dict[str, Op] = {
         Op("squeeze", (("input", NO_DEFAULT), ("dim", None)), squeeze_rule, "torch", dtypes=ANY_DTYPE),
         Op("unsqueeze", (("input", NO_DEFAULT), ("dim", NO_DEFAULT)), unsqueeze_rule, "torch", dtypes=ANY_DTYPE),
         Op("contiguous", (("input", NO_DEFAULT),), same, None, dtypes=ANY_DTYPE),
-        Op("cat", (("tensors", NO_DEFAULT), ("dim", Val(0))), cat_rule, "torch", method=False, dtypes=ANY_DTYPE),
+        Op("cat", (("tensors", NO_DEFAULT), ("dim", Val(0))), cat_rule, "torch", method=False, dtypes=ANY_DTYPE,
+           note=cat_note),
         Op("stack", (("tensors", NO_DEFAULT), ("dim", Val(0))), stack_rule, "torch", method=False,
-           dtypes=ANY_DTYPE),
+           dtypes=ANY_DTYPE, note=stack_note),
         # no promotion: one dtype on both sides (the rules check)
         Op("matmul", (("input", NO_DEFAULT), ("other", NO_DEFAULT)), matmul_rule, "torch", macs=matmul_macs,
-           dtypes=NUMERIC),
+           dtypes=NUMERIC, note=matmul_note),
         Op("bmm", (("input", NO_DEFAULT), ("mat2", NO_DEFAULT)), bmm_rule, "torch", macs=matmul_macs,
-           dtypes=NUMERIC),
+           dtypes=NUMERIC, note=matmul_note),
         Op("mean", (("input", NO_DEFAULT), ("dim", None), ("keepdim", Val(False))), reduce_rule, "torch"),
         Op("sum", (("input", NO_DEFAULT), ("dim", None), ("keepdim", Val(False))), reduce_rule, "torch",
            dtypes=ANY_DTYPE, result=sum_dtype),
@@ -2227,15 +2269,17 @@ OPS: dict[str, Op] = {
            method=False, doc="input where the bool condition holds, else other; broadcast and promoted",
            overload=_where_overload, dtypes=ANY_DTYPE),
         *(Op(name, (("input", NO_DEFAULT), ("other", NO_DEFAULT)), _compare("compare"), "torch",
-             doc=f"input {sign} other, a bool tensor", dtypes=ANY_DTYPE)
+             doc=f"input {sign} other, a bool tensor", dtypes=ANY_DTYPE, note=broadcast_note)
           for name, sign in (("eq", "=="), ("ne", "!="), ("lt", "<"), ("le", "<="), ("gt", ">"), ("ge", ">="))),
         *(Op(f"bitwise_{name}", (("input", NO_DEFAULT), ("other", NO_DEFAULT)), _bitwise(f"take `{sign}`"), "torch",
-             doc=f"input {sign} other: logic on bools, bits on integers", dtypes=("bool", "long"))
+             doc=f"input {sign} other: logic on bools, bits on integers", dtypes=("bool", "long"),
+             note=broadcast_note)
           for name, sign in (("and", "&"), ("or", "|"), ("xor", "^"))),
         Op("bitwise_not", _INPUT, same, "torch", doc="~input: not of bools, bits flipped on integers",
            dtypes=("bool", "long")),
         *(Op(f"logical_{name}", (("input", NO_DEFAULT), ("other", NO_DEFAULT)), _logical, "torch",
-             doc=f"{name} of two tensors read as bools", dtypes=ANY_DTYPE) for name in ("and", "or", "xor")),
+             doc=f"{name} of two tensors read as bools", dtypes=ANY_DTYPE, note=broadcast_note)
+          for name in ("and", "or", "xor")),
         Op("logical_not", _INPUT, _logical, "torch", doc="not of a tensor read as bools", dtypes=ANY_DTYPE),
         # ---- contraction and functional forms
         Op("einsum", (("equation", NO_DEFAULT), ("*operands", None)), einsum_rule, "torch", method=False,
@@ -2311,8 +2355,9 @@ _OPERANDS = (("left", NO_DEFAULT), ("right", NO_DEFAULT))
 # are a torch function; ``//`` and ``%`` promote and refuse as div with a rounding_mode does.
 OPERATORS: dict[str, Op] = {
     "+": OPS["add"], "-": OPS["sub"], "*": OPS["mul"], "/": OPS["div"], "**": OPS["pow"],
-    "//": Op("//", _OPERANDS, _rounded("floor-divide"), None, method=False, dtypes=ANY_DTYPE),
-    "%": Op("%", _OPERANDS, _rounded("take the remainder of"), None, method=False, dtypes=ANY_DTYPE),
+    "//": Op("//", _OPERANDS, _rounded("floor-divide"), None, method=False, dtypes=ANY_DTYPE, note=broadcast_note),
+    "%": Op("%", _OPERANDS, _rounded("take the remainder of"), None, method=False, dtypes=ANY_DTYPE,
+            note=broadcast_note),
     "<": OPS["lt"], "<=": OPS["le"], ">": OPS["gt"], ">=": OPS["ge"], "==": OPS["eq"], "!=": OPS["ne"],
     "&": OPS["bitwise_and"], "|": OPS["bitwise_or"], "^": OPS["bitwise_xor"],
 }
@@ -2456,6 +2501,16 @@ def op_indexes(op: Op, args: list, kwargs: dict, method: bool = False, ns: str |
     if op.overload is not None:
         args, kwargs = op.overload(list(args), dict(kwargs), method)
     return op.indexes(*bind_op(op, args, kwargs, method, ns))
+
+
+def op_note(op: Op, label: str, out, args: list, kwargs: dict, method: bool = False, ns: str | None = None):
+    """What --explain says of one call that `apply_op` accepted (an `OpNote`), or None: ``op.note`` of the
+    bound values, spelled ``label`` (``torch.bmm``, ``.view``, ``+``)."""
+    if op.note is None:
+        return None
+    if op.overload is not None:
+        args, kwargs = op.overload(list(args), dict(kwargs), method)
+    return op.note(label, out, *bind_op(op, args, kwargs, method, ns))
 
 
 def op_macs(op: Op, out, args: list, kwargs: dict, method: bool = False, ns: str | None = None):

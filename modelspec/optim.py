@@ -33,11 +33,11 @@ refusal is deliberate, and the tests list them with their reasons.
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .errors import did_you_mean
 from .layers.base import REQUIRED
 
 __all__ = ["REQUIRED", "OptimProblem", "Param", "OptimEntry", "SchedulerEntry", "OPTIMIZERS", "SCHEDULERS",
@@ -226,7 +226,7 @@ def choice(*options, none: bool = False) -> Check:
         if v is None and none:
             return v
         if not isinstance(v, str) or v not in options:
-            hint = _did_you_mean(v, options) if isinstance(v, str) else None
+            hint = _option_hint(v, options) if isinstance(v, str) else None
             raise _Bad(f"must be {describe}, not {show(v)}", hint=hint)
         return v
 
@@ -904,18 +904,17 @@ def scheduler_name(dotted: str) -> str | None:
     return _strip(dotted, _SCHED_PREFIXES)
 
 
-def _did_you_mean(name: str, candidates) -> str | None:
-    """'did you mean X?' for the closest candidates (those as close as the closest), or None."""
-    candidates = list(candidates)
-    lowered = {c.lower(): c for c in candidates}
-    if name.lower() in lowered and lowered[name.lower()] != name:
-        return f"did you mean {lowered[name.lower()]}?"
-    scored = sorted(((difflib.SequenceMatcher(None, name.lower(), c.lower()).ratio(), c) for c in candidates),
-                    key=lambda t: -t[0])
-    close = [c for r, c in scored if r >= 0.6 and r >= scored[0][0] - 0.05][:3] if scored else []
-    if not close:
-        return None
-    return "did you mean " + " or ".join(close) + "?"
+def _option_hint(value: str, options) -> str | None:
+    """For a string setting that is none of its few ``options``: `did_you_mean`'s slip of the keys, or else
+    the option the value spells out in full (``minimum`` for ``min``), or None. (Only among a few options: among
+    names, ``expand`` is not ``exp``.)
+
+    >>> _option_hint("minimum", ["min", "max"]), _option_hint("mix", ["min", "max"]), _option_hint("low", ["min"])
+    ('did you mean min?', 'did you mean max or min?', None)
+    """
+    options = list(options)
+    spelt_out = sorted(c for c in options if 3 <= len(c) < len(value) and value.lower().startswith(c.lower()))
+    return did_you_mean(value, options) or (f"did you mean {spelt_out[-1]}?" if spelt_out else None)
 
 
 def _entry(kind: str, name: str):
@@ -933,7 +932,7 @@ def _entry(kind: str, name: str):
         hint = f"{key} is {EXCLUDED[key]}; name a concrete class: " + ", ".join(table)
     else:
         where = "torch.optim" if kind == "optimizer" else "torch.optim.lr_scheduler"
-        hint = _did_you_mean(key, table) if key else None
+        hint = did_you_mean(key, table) if key else None
         hint = (hint + " " if hint else "") + f"{where} has " + ", ".join(table)
     if bare is None and isinstance(name, str) and key in table:
         hint = ("write it " + " or ".join(p + key for p in (_OPT_PREFIXES if kind == "optimizer" else
@@ -970,7 +969,7 @@ def _bind(entry, args, kwargs, ctx: _Ctx) -> dict:
             hint = _REMOVED.get(k) if kind == "scheduler" else None
             if hint is None and isinstance(k, str):
                 alias = _ALIASES.get(k.lower())
-                hint = f"did you mean {alias}?" if alias in names else _did_you_mean(k, names)
+                hint = f"did you mean {alias}?" if alias in names else did_you_mean(k, names)
             hint = (hint + " " if hint else "") + f"{name} takes " + ", ".join(names)
             raise OptimProblem(f"{name} has no argument {k!r}", arg=k, hint=hint)
         if k in given:

@@ -1,7 +1,10 @@
 """Text -> surface IR: the Lark LALR front end.
 
 `parse(text, path)` returns an `ir.SpecFile` or raises `SpecSyntaxError`
-pointing at the offending character. No Lark type leaks out of this module.
+pointing at the offending character, with the syntax errors found past it,
+where parsing resumes at the next top-level item, in its ``more``;
+`parse_partial` also returns the items that parsed. No Lark type leaks out
+of this module.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import re
 import warnings
 from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -22,7 +26,7 @@ from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ir
-from .errors import Span, SpecError, SpecLimitError, SpecSyntaxError, did_you_mean
+from .errors import MAX_ERRORS, Span, SpecError, SpecLimitError, SpecSyntaxError, did_you_mean
 from .names import is_attribute_name, name_problem
 
 # How expected terminals read in a message.
@@ -258,19 +262,156 @@ _COMMENTS: ContextVar[list[Token]] = ContextVar("modelspec_comments")
 
 
 def _parse_with(parser: Lark, text: str, path: str | None) -> ir.SpecFile:
+    parsed = _parse_recovering(parser, text, path)
+    if parsed.errors:
+        first = parsed.errors[0]
+        first.more = parsed.errors[1:]
+        raise first
+    return parsed.spec
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What `parse_partial` made of a file: its syntax errors, the first first, in file order (none: the whole
+    file parsed); ``spec``, the items safe to elaborate; ``broken``, the names of the items that did not parse
+    and of those that use one of them, which ``spec`` leaves out."""
+
+    spec: ir.SpecFile
+    errors: list[SpecError]
+    broken: frozenset[str] = frozenset()
+
+
+def parse_partial(text: str, path: str | None = None) -> Parsed:
+    """`parse` that goes on past a syntax error, as a compiler does: the item that holds it is skipped, parsing
+    resumes at the next top-level item (a line that begins with ``model``, ``block``, ``const``, ``import``,
+    ``from`` or ``train``), and every item that parsed and uses nothing broken is kept, for elaboration to
+    check. Where an error may be only a consequence of the one before, it stops, and keeps nothing.
+
+    >>> got = parse_partial("model A(x: [B, 4]) { fc = Linear(4 2) }\\nmodel C(x: [B, 4]) { fc = Linear(4, 2) }")
+    >>> [str(e.span) for e in got.errors], [m.name for m in got.spec.models()], sorted(got.broken)
+    (['1:36'], ['C'], ['A'])
+    """
+    return _parse_recovering(_parser(), text, path)
+
+
+# A line that begins a top-level item, where parsing may resume after a syntax error; strict, so that no
+# line inside a broken body passes for one (``block = ...`` is a misnamed child, not a block).
+_ITEM_START = re.compile(r"(model|block)\s+[A-Za-z_]\w*\s*\(|const\s+[A-Za-z_]\w*\s*=|(import|from)\s*[\"']"
+                         r"|train\b(?!\s*[=.(\[:,;])")
+# What a skipped line defines: a model, block or const; an import (names that cannot be told); the name
+# after a misspelt keyword (``modle M(``).
+_DEFINES = re.compile(r"\s*(?:(model|block|const)\s+([A-Za-z_]\w*)|(import|from)\b|[A-Za-z_]\w*\s+([A-Za-z_]\w*))")
+
+
+def _parse_recovering(parser: Lark, text: str, path: str | None) -> Parsed:
     source = text  # errors keep the text as given: their rendering skips one byte-order mark, as here
     text = text.removeprefix("\ufeff")
+    items, failure = _parse_once(parser, text, path, source)
+    if failure is None:
+        return Parsed(ir.SpecFile(path=path, items=items), [])
+    lines = text.split("\n")
+    starts = [n for n, line in enumerate(lines, 1) if _ITEM_START.match(line)]
+    errors: list[SpecError] = []
+    skipped: list[tuple[int, int]] = []  # [first line, line parsing resumed at) of each item skipped
+    broken: set[str] | None = set()  # None: something skipped defines names that cannot be told
+    floor = (0, 0)  # where parsing last resumed: an error there or before it follows from the one before
+    while failure is not None:
+        err, stopped, between = failure
+        at = min((err.line or 1, err.column or 1), stopped)
+        if errors and (at <= floor or len(errors) == MAX_ERRORS or between):
+            # before the item parsing resumed at, or its first word; or past its end, between items, where what is
+            # left of the item skipped may stand: a cascade, maybe. Nor can what the rest defines be told
+            broken = None
+            break
+        errors.append(err)
+        begin = max((n for n in starts if floor[0] <= n and (n, 1) < at), default=max(floor[0], 1))
+        resume = min((n for n in starts if (n, 1) >= max(at, stopped) and n > begin), default=len(lines) + 1)
+        skipped.append((begin, resume))
+        defined = _defined(lines[begin - 1:resume - 1])
+        broken = None if broken is None or defined is None else broken | defined
+        if resume > len(lines):
+            break
+        floor = (resume, 1)
+        # the rest of the file, on its own lines (the lines before it empty): it begins a top-level item
+        items, failure = _parse_once(parser, "\n" * (resume - 1) + "\n".join(lines[resume - 1:]), path, source)
+    if broken is None:
+        return Parsed(ir.SpecFile(path=path, items=[]), errors)
+    for begin, resume in skipped:
+        lines[begin - 1:resume - 1] = [""] * (resume - begin)
+    items, failure = _parse_once(parser, "\n".join(lines), path, source)  # the file less what was skipped
+    if failure is not None:  # a skipped item began before the line it seemed to begin at: keep nothing
+        return Parsed(ir.SpecFile(path=path, items=[]), errors)
+    return Parsed(ir.SpecFile(path=path, items=_untouched(items, broken, text)), errors, frozenset(broken))
+
+
+def _parse_once(parser: Lark, text: str, path: str | None, source: str):
+    """(items, None), or (None, (the first error, the line and column where the parser stopped, whether it
+    stopped between items: where a top-level item may begin, outside every bracket))."""
+    between = False
     try:
         tree = parser.parse(text)
-        _check_nesting(tree, path, source)
-        items = _ToIR().transform(tree)
+        _check_nesting(tree)
+        return _ToIR().transform(tree), None
     except UnexpectedInput as exc:
-        raise _syntax_error(exc, text).locate(path, source) from None
+        err = _syntax_error(exc, text)
+        end = isinstance(exc, UnexpectedEOF) or getattr(getattr(exc, "token", None), "type", None) == "$END"
+        stopped = (text.count("\n") + 2, 1) if end or not exc.line or exc.line < 1 else (exc.line, exc.column)
+        if isinstance(exc, UnexpectedToken):
+            between = "TRAIN" in (exc.accepts or exc.expected)  # accepted only where an item may begin
+        elif isinstance(exc, UnexpectedCharacters):
+            code = _NOT_CODE.sub("", text[:exc.pos_in_stream])
+            between = sum(map(code.count, "([{")) <= sum(map(code.count, ")]}"))
     except VisitError as exc:
-        if isinstance(exc.orig_exc, SpecError):
-            raise exc.orig_exc.locate(path, source) from None
-        raise
-    return ir.SpecFile(path=path, items=items)
+        if not isinstance(exc.orig_exc, SpecError):
+            raise
+        err = exc.orig_exc
+        stopped = (err.line or 1, err.column or 1)
+    except SpecLimitError as exc:
+        err, stopped = exc, (exc.line or 1, exc.column or 1)
+    return None, (err.locate(path, source), stopped, between)
+
+
+# strings and comments, whose brackets do not count
+_NOT_CODE = re.compile(r"\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|#[^\n]*")
+
+
+def _defined(lines: list[str]) -> set[str] | None:
+    """The names that skipped lines define: of the items they begin, and of the first, which may be the one
+    whose keyword is misspelt (``modle M(...)``); None where one is an import or the first line begins no
+    item, so that what they define cannot be told."""
+    names = set()
+    first = True
+    for line in lines:
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        found = _DEFINES.match(line)
+        if found is not None and found.group(3):
+            return None
+        if found is not None and found.group(1):
+            names.add(found.group(2))
+        elif first and re.match(r"train\b", line) is None:
+            if found is None:
+                return None
+            names.add(found.group(4))
+        first = False
+    return names
+
+
+def _untouched(items: list, broken: set[str], text: str) -> list:
+    """The items that name nothing broken (by the words of their text), and nothing that names something
+    broken, and so on; a train section that names no model goes too, as it may have trained a broken one.
+    Adds the names of the items left out to ``broken``."""
+    lines = text.split("\n")
+    kept = list(items)
+    while broken:
+        uses = re.compile(r"\b(?:" + "|".join(map(re.escape, sorted(broken))) + r")\b")
+        dropped = [i for i in kept if (isinstance(i, ir.Train) and i.model is None)
+                   or uses.search("\n".join(lines[i.span.line - 1:i.span.end_line]))]
+        if not dropped:
+            break
+        kept = [i for i in kept if not any(i is d for d in dropped)]
+        broken |= {i.name for i in dropped if isinstance(i, (ir.Model, ir.Block, ir.Const))}
+    return kept
 
 
 # Levels of the syntax tree. The transformer, the elaborator and Python's own compiler (200 brackets
@@ -278,7 +419,7 @@ def _parse_with(parser: Lark, text: str, path: str | None) -> ir.SpecFile:
 MAX_NESTING = 100
 
 
-def _check_nesting(tree: Tree, path: str | None, text: str) -> None:
+def _check_nesting(tree: Tree) -> None:
     stack = [(tree, 1)]
     while stack:  # iterative: the check itself must not recurse
         node, depth = stack.pop()
@@ -286,7 +427,7 @@ def _check_nesting(tree: Tree, path: str | None, text: str) -> None:
             raise SpecLimitError(
                 f"the spec nests more than {MAX_NESTING} levels deep here", _span(node.meta),
                 hint="split the expression: name intermediate values in forward, or use consts",
-            ).locate(path, text)
+            )
         stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
 
 
@@ -438,7 +579,9 @@ def _syntax_error(exc: UnexpectedInput, text: str) -> SpecSyntaxError:
         hint = None
         if tok.type == "NAME" and tok in ("if", "else", "for", "in", "and", "or", "not", "is"):
             hint = f"'{tok}' cannot stand here"
-        before = re.sub(r"\s*(#[^\n]*)?\s*$", "", text[: tok.start_pos])  # less a comment at the end of the line
+        before = text[: tok.start_pos].rstrip()
+        comment = before.find("#", before.rfind("\n") + 1)  # less a comment at the end of the line (no regex:
+        before = (before[:comment] if comment >= 0 else before).rstrip()  # a long run of blanks would be slow)
         ends_value = bool(before) and (before[-1].isalnum() or before[-1] in "_)]\"'")
         if "','" in expected and ends_value and tok.type in (
                 "NAME", "INT", "FLOAT", "STRING", "LPAR", "LSQB", "INFER"):

@@ -15,16 +15,18 @@ import functools
 import gc
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import ir
 from .budget import check_memory
 from .elaborate import Limits, elaborate
-from .errors import SpecError, SpecImportError, SpecLimitError
+from .errors import (MAX_ERRORS, WARNINGS, Span, SpecError, SpecImportError, SpecLimitError, SpecNameError,
+                     did_you_mean)
 from .imports import not_a_spec_file, resolve_imports, system_dir
 from .model import ModelGraph
-from .parse import decode_source, parse
+from .parse import Parsed, decode_source, parse, parse_partial
 from .shapes import Sym, evaluate
 
 MAX_FILE_BYTES = 5_000_000
@@ -196,8 +198,18 @@ def elaborate_source(text: str, path: str | None, *, model: str | None = None,
     >>> got = elaborate_source("model M(x: [B, 784]) { fc = Linear(_, 10) }", None)
     >>> got.graph.name, got.imports
     ('M', ())
+
+    A syntax error is raised with the errors of the rest of the file in its ``more`` (see `check_source`).
     """
-    spec = parse(text, path)
+    parsed = parse_partial(text, path)
+    if parsed.errors:
+        _check_models(parsed, text, path, [m.name for m in parsed.spec.models() if model in (None, m.name)], limits)
+    return elaborate_parsed(parsed.spec, text, path, model=model, limits=limits)
+
+
+def elaborate_parsed(spec: ir.SpecFile, text: str, path: str | None, *, model: str | None = None,
+                     limits: Limits | None = None) -> Elaborated:
+    """`elaborate_source` after the parse: ``spec`` is what ``text`` (read from ``path``) parsed into."""
     read: dict[str, str] = {}  # absolute path -> its text, every file resolve_imports reads
 
     def read_recorded(source, *, same_file=None) -> tuple[str, str | None]:
@@ -214,11 +226,121 @@ def elaborate_source(text: str, path: str | None, *, model: str | None = None,
             from .data import check_files
 
             check_files(graph.train)
-            for w in graph.train.warnings:
-                w.locate(path, text)
+        for w in graph.warnings:
+            w.locate(path, text)
+        graph.warnings = unsilenced(graph.warnings, {path: text})
     except SpecError as exc:
         raise exc.locate(path, text) from None
     return Elaborated(graph, tuple((p, text_digest(t)) for p, t in read.items()), sum(len(t) for t in read.values()))
+
+
+@pausing_gc
+def check_source(source_or_path, *, model: str | None = None, limits: Limits | None = None) -> list[Elaborated]:
+    """Every model of a spec elaborated (or the one named), as `modelspec check` does; none where it has none.
+
+    Where something is wrong, the first error found is raised with every other one in its ``more``, in file
+    order, each place once, MAX_ERRORS in all at most: the error of each model that fails; past a syntax
+    error, the further syntax errors (`modelspec.parse.parse_partial`) and the errors of each model that
+    parsed and uses nothing broken, so that none is only a consequence of a syntax error.
+
+    >>> [got.graph.name for got in check_source("model A(x: [B, 4]) { fc = Linear(_, 2) }\\nmodel C(x: [B, 2]) { "
+    ...                                         "fc = Linear(_, 3) }")]
+    ['A', 'C']
+    >>> try:
+    ...     check_source("model A(x: [B, 4]) { fc = Linear(4 2) }\\nmodel C(x: [B, 2]) { fc = Linear(4, 2) }")
+    ... except SpecError as err:
+    ...     print(err.message, "|", err.more[0].message)
+    unexpected '2': perhaps you forgot a comma? | Linear `fc` expects in_features=4 but its input is [B, 2]
+    """
+    text, path = read_spec(source_or_path)
+    parsed = parse_partial(text, path)
+    if parsed.errors:
+        names = [m.name for m in parsed.spec.models() if model in (None, m.name)]
+    else:
+        names = [model] if model is not None else [m.name for m in parsed.spec.models()]
+    return _check_models(parsed, text, path, names, limits)
+
+
+def _check_models(parsed: Parsed, text: str, path: str | None, names: list[str],
+                  limits: Limits | None) -> list[Elaborated]:
+    """The models ``names`` of ``parsed`` elaborated; or the first error, of the parse or of a model, raised
+    with the others in its ``more``."""
+    errors, done = list(parsed.errors), []
+    for name in names:
+        if len(errors) >= MAX_ERRORS:
+            break
+        try:
+            done.append(elaborate_parsed(parsed.spec, text, path, model=name, limits=limits))
+        except SpecError as err:
+            errors.append(err)
+    if not errors:
+        return done
+    first = errors[0]
+    seen, first.more = {(first.path, first.line, first.column)}, []
+    for err in sorted(errors[1:], key=lambda e: (e.path != path, e.path or "", e.line or 0, e.column or 0)):
+        if (err.path, err.line, err.column) not in seen:  # a block's error, met by each model that uses it
+            seen.add((err.path, err.line, err.column))
+            first.more.append(err)
+    del first.more[MAX_ERRORS - 1:]
+    first.checked = done  # the models that passed, whose warnings `check` still shows
+    raise first
+
+
+NOWARN = re.compile(r"nowarn:\s*([\w-]+(?:\s*,\s*[\w-]+)*)")
+
+
+def nowarn_lines(text: str, path: str | None) -> dict[int, set[str]]:
+    """The lines of ``text`` whose comment says ``# nowarn: NAME, ...``: line -> the warnings it silences.
+    A name that is no warning is an error (a misspelt one would silence nothing)."""
+    found = {}
+    for number, line in enumerate(text.removeprefix("\ufeff").split("\n"), 1):
+        if "nowarn" not in line:
+            continue
+        at = _comment_start(line)
+        m = NOWARN.search(line, at) if at is not None else None
+        if m is None or line[at + 1:m.start()].strip():
+            continue
+        names = [n.strip() for n in m.group(1).split(",")]
+        for n in names:
+            if n not in WARNINGS:
+                column = line.index(n, m.start(1)) + 1
+                raise SpecNameError(f"# nowarn: there is no warning {n!r}",
+                                    Span(line=number, column=column, end_line=number, end_column=column + len(n)),
+                                    hint=did_you_mean(n, WARNINGS) or "the warnings: " + ", ".join(WARNINGS),
+                                    path=path, source=text)
+        found[number] = set(names)
+    return found
+
+
+def _comment_start(line: str) -> int | None:
+    """Where the comment of a spec line starts (its ``#`` outside strings), or None."""
+    quote, escaped = None, False
+    for i, c in enumerate(line):
+        if escaped:
+            escaped = False
+        elif quote is not None:
+            escaped = c == "\\"
+            quote = None if c == quote else quote
+        elif c in "\"'":
+            quote = c
+        elif c == "#":
+            return i
+    return None
+
+
+def unsilenced(found, texts: dict) -> list:
+    """The warnings no ``# nowarn: NAME`` comment on their own line silences; ``texts``: path -> text, the
+    files read (a warning inside an imported block is silenced in that file)."""
+    lines = {path: nowarn_lines(text, path) for path, text in texts.items()}  # checked even where none warns
+    kept = []
+    for w in found:
+        key = w.path
+        if key not in lines:
+            text = texts.get(key, w.source)
+            lines[key] = nowarn_lines(text, key) if text is not None else {}
+        if w.code not in lines[key].get(w.line, ()):
+            kept.append(w)
+    return kept
 
 
 DEFAULT_SYMBOL_SIZE = 8
@@ -248,13 +370,18 @@ def input_shapes(graph: ModelGraph, batch: int) -> list[tuple[int, ...]]:
     return [tuple(evaluate(d.value, sizes) for d in info.shape) for _, info in graph.inputs]
 
 
-def check_batch_memory(graph: ModelGraph, batch: int, limits: Limits | None = None, text: str | None = None) -> None:
+def check_batch_memory(graph: ModelGraph, batch: int, limits: Limits | None = None, text: str | None = None,
+                       *, sizes: dict[str, int] | None = None) -> None:
     """Refuse, before anything is allocated, to run ``graph`` at ``batch`` when its inputs and forward
     activations there would pass ``limits.max_activation_bytes`` (check has held batch 1 to it). The error
-    points into the spec: ``text``, or the file the graph was read from."""
+    points into the spec: ``text``, or the file the graph was read from. ``sizes``, every symbol's size,
+    replaces those of ``batch`` where the inputs' sizes are known (read from a file by `modelspec run`)."""
+    at = f"at batch {batch}" if sizes is None else "at " + (", ".join(f"{s}={n}" for s, n in sizes.items()) or
+                                                             "its declared sizes")
     try:
-        check_memory([info for _, info in graph.inputs], list(graph.root.walk()), symbol_sizes(graph, batch),
-                     (limits or Limits()).max_activation_bytes, graph.root.span, f"at batch {batch}")
+        check_memory([info for _, info in graph.inputs], list(graph.root.walk()),
+                     symbol_sizes(graph, batch) if sizes is None else sizes,
+                     (limits or Limits()).max_activation_bytes, graph.root.span, at)
     except SpecError as err:
         if text is None and graph.path is not None:
             try:

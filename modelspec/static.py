@@ -12,12 +12,14 @@ import re
 from . import expr as E
 from . import ir
 from .errors import (
+    SHOWN,
     SpecArgError,
     SpecLimitError,
     SpecNameError,
+    did_you_mean,
     suggest,
 )
-from .layers import CATALOG
+from .layers import CATALOG, NOT_LAYERS
 from .layers.base import MODULE, INFER
 from .names import is_attribute_name, name_problem
 from .ops import OPS
@@ -99,6 +101,39 @@ def quoted_child_hint(name: str, env: dict) -> str | None:
     return None
 
 
+def call_it_hint(v, scope: Scope) -> str | None:
+    """``call it: flatten(x)``, where forward uses a child module as a value (returns it, adds it, passes it to
+    another module); None for anything else."""
+    if not isinstance(v, ModRef) or not is_attribute_name(v.path):
+        return None
+    inputs = getattr(scope, "forward_params", None) or ["x"]  # the spelling of forward's own input
+    return f"call it: {v.path}({inputs[0]})"
+
+
+def not_a_layer(dotted: str, model: str = "Net") -> str | None:
+    """What to write instead of a name torch (or Keras) has that is no layer here, as in ``x = OrderedDict()``
+    or ``opt = optim.Adam(...)`` (in ``model``); None for any other name.
+
+    >>> not_a_layer("LazyConv2d")
+    'write Conv2d(_, ...): `_` infers from the input what LazyConv2d leaves to its first call'
+    >>> not_a_layer("torch.optim.SGD", "Mlp")
+    "an optimizer is a setting of the model's train section: train Mlp { optimizer = SGD(lr=1e-3) }"
+    """
+    name = dotted.rsplit(".", 1)[-1]
+    if name in NOT_LAYERS:
+        return NOT_LAYERS[name].replace("{model}", model)
+    if name.startswith("Lazy") and name[4:] in CATALOG:
+        return f"write {name[4:]}(_, ...): `_` infers from the input what {name} leaves to its first call"
+    from .optim import OPTIMIZERS, SCHEDULERS
+
+    if name in OPTIMIZERS:
+        return (f"an optimizer is a setting of the model's train section: "
+                f"train {model} {{ optimizer = {name}(lr=1e-3) }}")
+    if name in SCHEDULERS:
+        return f"a scheduler is a setting of the model's train section: train {model} {{ scheduler = {name}(...) }}"
+    return None
+
+
 class StaticEvaluator:
     """Evaluation before any tensor flows: consts, arguments, conditions, module recipes."""
 
@@ -151,14 +186,20 @@ class StaticEvaluator:
         raise SpecArgError(f"a {k} is not allowed here", e.span,
                            hint='sizes and arguments are numbers, strings, tuples, names and arithmetic')
 
-    def lookup_static(self, e: ir.Name, scope: Scope, env: dict, allow_modules: bool):
+    def lookup_static(self, e: ir.Name, scope: Scope, env: dict, allow_modules: bool,
+                      values: list[str] | None = None):
+        """The compile-time value of a name; ``values``, in forward: the inputs and the names it has assigned
+        (for the hint where the name is undefined)."""
         if e.id in env:
             v = env[e.id]
             if isinstance(v, Val):
                 return v
             if isinstance(v, ChildSlot):
+                if allow_modules:
+                    return self.shared_recipe(e, v)
                 raise SpecArgError(f"child {e.id!r} cannot be used as a value here", e.span,
-                                   hint='call it in forward instead')
+                                   hint=f"{e.id} is a module, no value: to use its output, call it in forward, "
+                                        f"{e.id}(x)")
             if isinstance(v, (TensorVal, ParamRef)):
                 raise SpecArgError(f"{e.id!r} is a tensor; here a compile-time value is needed", e.span,
                                    hint='use a number, a const or a block parameter')
@@ -168,9 +209,27 @@ class StaticEvaluator:
         if e.id in CATALOG or e.id in CONTAINERS or e.id in self.state.blocks:
             raise SpecArgError(f"{e.id} must be called: {e.id}(...)", e.span,
                                hint='write it as a call, e.g. Linear(_, 10)')
-        candidates = [n for n in list(env) + list(self.state.consts) if is_attribute_name(n)]
+        below = _real(scope).body_children.get(e.id)
+        if below is not None and (below.line, below.column) > (e.span.line, e.span.column):
+            raise SpecNameError(f"{e.id!r} is defined below, at line {below.line}: a body's names are used after the "
+                                f"line that defines them", e.span,
+                                hint=f"move `{e.id} = ...` above this line: __init__ makes the children, and "
+                                     f"computes the values, in the order the spec writes them")
         raise SpecNameError(f"undefined name {e.id!r}", e.span, hint=quoted_child_hint(e.id, env)
-                            or suggest(e.id, candidates, "consts and parameters"))
+                            or self.undefined_hint(e.id, env, values))
+
+    def undefined_hint(self, name: str, env: dict, values: list[str] | None) -> str:
+        """What to do about an undefined name: the one it is a slip for; else, in forward (``values``: its
+        inputs and the names it has assigned, by here), define it; else the consts and parameters there are."""
+        consts = [n for n, v in {**self.state.consts, **env}.items() if isinstance(v, Val) and is_attribute_name(n)]
+        if values is None:
+            return suggest(name, consts, "consts and parameters")
+        others = [n for n, v in env.items() if isinstance(v, (ChildSlot, ParamRef)) and is_attribute_name(n)]
+        close = did_you_mean(name, values + others + consts)
+        if close is not None:
+            return close
+        shown = ", ".join(values[:SHOWN]) + (f" and {len(values) - SHOWN} more" if len(values) > SHOWN else "")
+        return f"define it before this line: {name} = ..." + (f"; the values defined here: {shown}" if values else "")
 
     def _num(self, v, e):
         if not isinstance(v, Val) or isinstance(v.value, bool) or not isinstance(v.value, (int, float, Sym)):
@@ -243,7 +302,8 @@ class StaticEvaluator:
             sign = "-" if value < 0 else ""
             shown = value if abs(value) < 10**40 else f"about {sign}10**{value.bit_length() * 3 // 10}"
             raise SpecLimitError(f"the number {shown} is out of range: sizes and counts go up to 10**18", e.span,
-                                 hint="check the arithmetic")
+                                 hint="no tensor has a size or count that large: look for a slip in a number or "
+                                      "an exponent")
         return Val(value, E.BinOp(e.op, expr_of(a), expr_of(b)))  # `28 * 28` stays as the spec wrote it
 
     def static_logic(self, e, scope, env, evaluate=None):
@@ -375,9 +435,28 @@ class StaticEvaluator:
             add(self.eval_static(v, scope, inner, allow_modules=True), v.span)
 
     def dict_items(self, d, scope, env):
-        """The (key, value, names) of a dict literal, or of each pass of a dict comprehension."""
+        """The (key, value, names) of a dict literal, of each pass of a dict comprehension, or of each pair of
+        ``OrderedDict([("fc", Linear(...)), ...])`` (a list of pairs, or a comprehension of them)."""
         if d.kind == "dict":
             return [(k, v, env) for k, v in zip(d.keys, d.values)]
+        if d.kind == "call":
+            return self.ordered_items(d, scope, env)
+        return [(d.key, d.value, inner) for inner in self.comprehension_passes(d, scope, env)]
+
+    def ordered_items(self, d: ir.Call, scope, env):
+        hint = 'write OrderedDict([("fc", Linear(784, 10)), ("act", ReLU())])'
+        pairs = d.args[0] if len(d.args) == 1 and not d.keywords else None
+        if pairs is None or pairs.kind not in ("list", "tuple", "listcomp"):
+            raise SpecArgError("OrderedDict takes one list of (name, module) pairs", d.span, hint=hint)
+        items = [(x, env) for x in pairs.items] if pairs.kind != "listcomp" else [
+            (pairs.element, inner) for inner in self.comprehension_passes(pairs, scope, env)]
+        for x, _ in items:
+            if x.kind != "tuple" or len(x.items) != 2:
+                raise SpecArgError("each item of an OrderedDict is a (name, module) pair", x.span, hint=hint)
+        return [(x.items[0], x.items[1], inner) for x, inner in items]
+
+    def comprehension_passes(self, d, scope, env) -> list[dict]:
+        """The names of each pass of a comprehension whose items are printed one by one."""
         it = self.eval_static(d.iter, scope, env)
         if not isinstance(it, Val) or not isinstance(it.value, (tuple, list)):
             raise SpecArgError(f"a comprehension loops over a list, tuple or range(...), not {self.describe(it)}",
@@ -389,7 +468,7 @@ class StaticEvaluator:
             inner = dict(env)
             if d.var != "_":
                 inner[d.var] = _loop_value(item, d.iter)
-            passes.append((d.key, d.value, inner))
+            passes.append(inner)
         return passes
 
     def count_unrolled(self, n: int, span):
@@ -417,8 +496,11 @@ class StaticEvaluator:
             raise SpecArgError(f"{fname}(...) works on tensors: call it in forward", e.span,
                                hint='move it into forward')
         candidates = list(CATALOG) + list(self.state.blocks) + list(CONTAINERS)
-        raise SpecNameError(f"unknown layer or block {bare!r}", e.func.span,
-                            hint=suggest(bare, candidates, "layers and blocks"))
+        blocks = f" (the blocks here: {', '.join(sorted(self.state.blocks))})" if self.state.blocks else ""
+        models = self.state.spec.models()
+        hint = not_a_layer(fname, models[0].name if len(models) == 1 else "Net")
+        raise SpecNameError(f"unknown layer or block {bare!r}", e.func.span, hint=hint or suggest(
+            bare, candidates, "layers and blocks", where="docs/language.md, section Layers" + blocks))
 
     def builtin_call(self, fname, e: ir.Call, scope, env, evaluate=None):
         """range, len, min, max, abs, int, float, round: on compile-time values (``evaluate`` reads each
@@ -469,6 +551,20 @@ class StaticEvaluator:
             return f"{base}.{e.attr}" if base else None
         return None
 
+    def shared_recipe(self, e: ir.Name, slot: ChildSlot) -> Recipe:
+        """A child named where a module is taken (``Sequential(flatten, fc)``): the same module, held again, as
+        ``nn.Sequential(self.flatten, self.fc)`` holds it; one set of parameters, the child's."""
+        if slot.cond is not None:
+            raise SpecArgError(f"child {e.id!r} is conditional: where its condition is False it is None, which no "
+                               f"container can hold", e.span,
+                               hint="hold a child that is always present (declared without `if`), or write the "
+                                    "module in the container itself")
+        if slot.recipe.kind in ("modulelist", "moduledict"):
+            raise SpecArgError(f"child {e.id!r} is a {slot.recipe.name}, which holds modules but is not one to "
+                               f"call: no container holds it again here", e.span,
+                               hint=f"loop over {e.id} in forward, or write its modules in this container")
+        return Recipe("shared", e.span, slot.recipe.name, shared=slot)
+
     def module_recipe(self, name, e: ir.Call, scope, env) -> Recipe:
         if name in CONTAINERS:
             return self.container_recipe(name, e, scope, env)
@@ -501,6 +597,11 @@ class StaticEvaluator:
         for k, v in kwargs.items():
             if isinstance(v, (Recipe, list)) and k not in module_args:
                 raise SpecArgError("a module cannot be an argument here", kw_spans[k], hint=_MODULE_ARG_HINT)
+        for v, sp in list(zip(args, arg_spans)) + [(v, kw_spans[k]) for k, v in kwargs.items()]:
+            if isinstance(v, Recipe) and v.kind == "shared":  # TransformerEncoder deep-copies its encoder_layer
+                raise SpecArgError(f"the child {v.shared.name!r} cannot be an argument of {name}: it copies the "
+                                   f"module it is given, and the copies are not the child", sp,
+                                   hint=f"write the module in place: {name}({v.name}(...), ...)")
         if name in self.state.blocks:
             return Recipe("block", e.span, name, args, kwargs, arg_spans, kw_spans, block=self.state.blocks[name])
         return Recipe("layer", e.span, name, args, kwargs, arg_spans, kw_spans)
@@ -509,6 +610,13 @@ class StaticEvaluator:
         items: list = []
         keys: list = []
         repeats: list[Repeat] = []
+        if e.keywords and name == "Sequential":  # nn.Sequential(fc=...) is a TypeError: keywords name nothing
+            kw = e.keywords[0]
+            module = self.dotted(kw.value.func) if isinstance(kw.value, ir.Call) else None
+            module = module.removeprefix("torch.").removeprefix("nn.") if module else "Module"
+            raise SpecArgError("Sequential takes its modules positionally: a keyword does not name one", kw.span,
+                               hint=f'name the layers with Sequential(OrderedDict([("{kw.name}", {module}(...)), '
+                                    f'...]))')
         if e.keywords:
             raise SpecArgError(f"{name} takes its modules positionally", e.keywords[0].span,
                                hint='write Sequential(Linear(...), ReLU())')
@@ -524,7 +632,7 @@ class StaticEvaluator:
                 raise SpecArgError(f"{name} holds modules, not {self.describe(v)}", span,
                                    hint='hold modules such as Linear(8, 8)')
 
-        if name == "Sequential" and any(a.kind in ("dict", "dictcomp") for a in e.args):
+        if name == "Sequential" and any(a.kind in ("dict", "dictcomp") or _ordered_dict(a) for a in e.args):
             # named modules, as torchvision's nn.Sequential(OrderedDict(...)): keys as add_module takes them
             if len(e.args) != 1:
                 raise SpecArgError("Sequential takes one dict of named modules, or modules without names; not both",
@@ -556,7 +664,7 @@ class StaticEvaluator:
                     v = []
                 add(v, a.span)
         else:  # ModuleDict
-            if len(e.args) != 1 or e.args[0].kind not in ("dict", "dictcomp"):
+            if len(e.args) != 1 or e.args[0].kind not in ("dict", "dictcomp") and not _ordered_dict(e.args[0]):
                 raise SpecArgError("ModuleDict takes one dict {'name': Module(...), ...}", e.span,
                                    hint="write ModuleDict({'a': Linear(8, 8)}), or a comprehension: "
                                         "ModuleDict({'layer' + str(i): Linear(8, 8) for i in range(3)})")
@@ -582,6 +690,11 @@ class StaticEvaluator:
         return Recipe(name.lower(), e.span, name, items=items, keys=keys, repeat=repeat)
 
     # -- building modules -------------------------------------------------------------
+
+
+def _ordered_dict(e) -> bool:
+    """``OrderedDict([...])``: named modules, as torch's containers take them."""
+    return e.kind == "call" and StaticEvaluator.dotted(e.func) == "OrderedDict"
 
 
 def _loop_value(item, iterable) -> Val:

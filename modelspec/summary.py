@@ -50,6 +50,7 @@ class Row:
     incomplete: bool = False  # a container whose building the error interrupted
     built: bool = True  # False: the module the error stopped before it was built (its numbers unknown)
     tied: bool = False  # a parameter of its own is another module's (weight tying), counted there
+    shared: str | None = None  # the path of the module it is: a child its container holds again, counted there
 
     def to_dict(self) -> dict:
         return {
@@ -86,6 +87,8 @@ class Summary:
     error: SpecError | None = None  # set for a partial summary: the error that stopped elaboration
     sizes: dict = field(default_factory=dict)  # the symbols' sizes used: {"B": 1, "T": 128}
     train: list = field(default_factory=list)  # the train section's settings, (name, value) rows, if it has one
+    warnings: list = field(default_factory=list)  # the spec's SpecWarnings (modelspec.errors.WARNINGS)
+    path: str | None = None  # the spec's file: a warning elsewhere (in an imported block) names its own
 
     @property
     def non_trainable_params(self) -> int:
@@ -132,6 +135,8 @@ class Summary:
                              "params": self.param_bytes, "buffers": self.buffer_bytes, "total": self.total_bytes},
             "rows": [r.to_dict() for r in self.rows],
             "train": dict(self.train) if self.train else None,
+            "warnings": [{"code": w.code, "message": w.message, "line": w.line, "column": w.column, "hint": w.hint,
+                          "file": None if w.path == self.path else w.path} for w in self.warnings],
             "complete": self.complete,
             "error": None if err is None else {
                 "message": err.message, "path": err.path, "line": err.line, "column": err.column,
@@ -177,6 +182,7 @@ def summarize(spec, *, batch: int = 1, depth: int | None = None, model: str | No
                  sizes, batch, depth)
     if graph.train is not None:
         s.train = graph.train.describe()
+    s.warnings, s.path = list(graph.warnings), graph.path
     return s
 
 
@@ -222,7 +228,7 @@ def _summary(name, inputs, outputs, root: ModuleNode, children_of, sizes, batch,
             output_sizes=[_sizes_of(t, sizes) for t in node.outputs],
             params=sum(m.params for m in members), trainable=sum(m.trainable for m in members),
             kernel=_kernel(node), macs=total(_times(size_at(m.macs, sizes), times[m.path]) for m in members),
-            collapsed=collapse, expanded=bool(kids) and not collapse, tied=bool(node.tied),
+            collapsed=collapse, expanded=bool(kids) and not collapse, tied=bool(node.tied), shared=node.shared,
         ))
         if not collapse:
             for c in kids:
@@ -325,6 +331,8 @@ def render_table(s: Summary, *, with_error: bool = True) -> str:
 def _cells(r: Row) -> tuple[str, ...]:
     label = f"{r.name} ({'model' if r.kind == 'model' else r.type_name})"
     name = "  " * r.depth + label
+    if r.shared is not None:
+        name += f" = {r.shared}"  # the same module as that row: `nn.Sequential(self.flatten, ...)`
     if r.collapsed:
         name += " ..."  # deeper modules hidden: the numbers are its subtree's
     if r.failed:
@@ -334,8 +342,10 @@ def _cells(r: Row) -> tuple[str, ...]:
     else:
         output = r.output or "--"
     own_nothing = r.expanded and r.params == 0
-    params = "--" if own_nothing or not r.built else f"{r.params:,}"
-    if r.tied and r.params == 0:
+    params = "--" if own_nothing or not r.built or r.shared is not None else f"{r.params:,}"
+    if r.shared is not None:
+        trainable = "shared"  # its parameters are the child's, counted at the child's row
+    elif r.tied and r.params == 0:
         trainable = "tied"  # its parameters are another module's, counted there
     elif r.params == 0:
         trainable = "--"

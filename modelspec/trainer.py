@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import SpecError, did_you_mean
+from .errors import SpecError, did_you_mean, issue
 from .model import ModelGraph
 from .values import Limits
 
@@ -136,7 +136,7 @@ def _setting_text(v) -> str:
 def train(spec, *, model: str | None = None, epochs: int | None = None, device: str | None = None,
           seed: int | None = None, batch_size: int | None = None, out: str | None = None,
           resume: bool | str = False, progress: bool | None = None, settings: dict | None = None,
-          limits: Limits | None = None, echo=None) -> TrainResult:
+          limits: Limits | None = None, echo=None, on_warnings=None) -> TrainResult:
     """Train the model of ``spec`` as its train section says; return the module and its history.
 
     ``epochs``, ``device``, ``seed`` and ``batch_size`` override the spec's settings, as does ``settings``
@@ -144,7 +144,8 @@ def train(spec, *, model: str | None = None, epochs: int | None = None, device: 
     is the folder for the checkpoint (written after every epoch, and on Ctrl-C) and the final weights; without
     it nothing is written. ``resume`` continues from ``out``'s checkpoint (True) or from a checkpoint file.
     ``progress`` shows a progress bar (default: when stderr is a terminal); ``echo`` takes each epoch's line
-    (default: print it).
+    (default: print it). ``on_warnings`` takes the spec's warnings before training starts, and may stop it
+    by raising (default: they go to Python's `warnings` module).
 
     >>> result = train("specs/linear_regression.nnspec", epochs=2, progress=False, echo=lambda line: None)
     >>> len(result.history), result.weights
@@ -158,6 +159,7 @@ def train(spec, *, model: str | None = None, epochs: int | None = None, device: 
     if device is not None:
         overrides["device"] = json.dumps(device)
     graph, text = load_plan(spec, model=model, settings=overrides, limits=limits)
+    (on_warnings or issue)(graph.warnings)
     plan = graph.train
     world, rank = int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("RANK", "0"))
     distributed = "WORLD_SIZE" in os.environ

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import ir
-from .errors import Span, SpecArgError, SpecNameError, SpecShapeError, SpecWarning, did_you_mean
+from .errors import Span, SpecArgError, SpecNameError, SpecShapeError, did_you_mean
 from .layers import CATALOG
 from .layers.base import plain_value
 from .layers.loss import Loss, reduction_of
@@ -119,7 +119,6 @@ class TrainPlan:
     needs_closure: bool = False  # LBFGS: step(closure)
     per_batch_scheduler: bool = False
     scheduler_metric: bool = False  # ReduceLROnPlateau: step(val_loss)
-    warnings: list[SpecWarning] = field(default_factory=list)
     path: str | None = None  # the spec file, for data paths relative to it
 
     def describe(self) -> list[tuple[str, str]]:
@@ -257,7 +256,7 @@ class TrainElaborator:
             raise SpecArgError(f"{plan.scheduler} steps on the validation loss, and the train section has no "
                                "validation data", settings["scheduler"].value.span,
                                hint="add validation = 0.1 (a tenth of the data, split off), or use another scheduler")
-        plan.warnings += self.squash_warnings(loss_name, settings["loss"])
+        self.squash_warning(loss_name, settings["loss"])
         return plan
 
     @staticmethod
@@ -359,19 +358,20 @@ class TrainElaborator:
         classes = found[1] if found is not None else None
         return r.name, inst.expr, reduction, inst.node, classes
 
-    def squash_warnings(self, loss: str, stmt: ir.TrainSetting) -> list[SpecWarning]:
+    def squash_warning(self, loss: str, stmt: ir.TrainSetting) -> None:
         if loss not in ("CrossEntropyLoss",):
-            return []
+            return
         last = last_step(self.graph.root)
         if last is None or last[0] not in SQUASHERS:
-            return []
+            return
         what = SQUASHERS[last[0]]
-        return [SpecWarning(
+        self.el.state.warn(
+            "activation-before-loss",
             f"{loss} takes raw scores (logits) and applies log-softmax itself, but the model's output comes "
             f"from {last[0]}{f' `{last[1]}`' if last[1] else ''}: the scores are squashed by {what} first, "
             "and training is slower or stalls", stmt.value.span,
             hint=f"remove the last {last[0]} from the model (keep it for inference only), or use NLLLoss after "
-                 "LogSoftmax")]
+                 "LogSoftmax")
 
     # -- optimizer and scheduler ---------------------------------------------------
     def call_parts(self, e: ir.Expr, what: str):

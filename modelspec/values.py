@@ -46,7 +46,7 @@ class Limits:
 class Recipe:
     """A module expression, evaluated except for ``_``: built when first called."""
 
-    kind: str  # layer | block | sequential | modulelist | moduledict
+    kind: str  # layer | block | sequential | modulelist | moduledict | shared (a child held again)
     span: Span
     name: str  # Conv2d / BasicBlock / Sequential
     args: list = field(default_factory=list)  # Val | INFER
@@ -57,6 +57,7 @@ class Recipe:
     keys: list = field(default_factory=list)  # ModuleDict keys
     block: Any = None  # ir.Block
     repeat: Any = None  # containers made by one comprehension: the Val it ran over, `range(depth)`
+    shared: Any = None  # kind "shared": the ChildSlot of the child a container holds again, the same module
 
 
 @dataclass
@@ -175,6 +176,9 @@ class Scope:
         self.tie_lines: list[Line] = []  # `self.lm_head.weight = self.wte.weight`, after every child is made
         self.temporaries: dict = {}  # (base, call site) -> the temporary forward made for it (`ln_out`)
         self.params: dict = {}  # a block's parameters -> their values (the Val each constructor argument is)
+        self.inline: dict = {}  # call site (the span of `nn.ReLU()`) -> the child a module made in forward became
+        self.body_children: dict = {}  # name -> span of every `name = ...` of the body, for a name used above it
+        self.notes: list = []  # OpNotes of the statement being evaluated, until it is emitted
 
     def bake(self, value) -> None:
         """Note that ``value`` decided what this class's code is (a branch taken, a loop unrolled): the block
@@ -200,7 +204,14 @@ class Scope:
         return made
 
     def emit(self, stmt, shapes=()):
-        self.lines.append(Line(self.indent, stmt, list(shapes)))
+        """Print ``stmt`` next, with the operations its expressions made since the last statement."""
+        self.lines.append(Line(self.indent, stmt, list(shapes), notes=self.notes))
+        self.notes = []
+
+    def note(self, note) -> None:
+        """Record an operation of the statement being evaluated, for --explain (an `OpNote`; None: nothing)."""
+        if note is not None:
+            self.notes.append(note)
 
 
 @dataclass
@@ -234,6 +245,22 @@ class Elaboration:
     views: int = 0  # `view` calls checked so far: a block whose body has none takes input in any memory order
     building_aside: int = 0  # > 0 while building what is no row of the tree (a module argument, an absent child)
     steps: int = 0  # expressions evaluated and modules built so far, against limits.max_steps
+    warnings: list = field(default_factory=list)  # SpecWarnings, each once, in the order found
+    unregistered: list = field(default_factory=list)  # (name, span) of plain tensor attributes, which stay put
+
+    def warn(self, code: str, message: str, span, hint: str) -> None:
+        """Note a warning (modelspec.errors.WARNINGS names them) at ``span``: once, however often a block
+        instance or a loop pass meets it again; inside an imported block it points into that block's file."""
+        from .errors import SpecWarning
+
+        if self.building_aside:
+            return  # an absent child, or a module built only to print its class: nothing the model runs
+        w = SpecWarning(message, span, code=code, hint=hint)
+        if self.block_stack and self.block_stack[-1] in self.block_sources:
+            w.locate(*self.block_sources[self.block_stack[-1]])
+        key = (code, message, str(span), w.path)
+        if all((x.code, x.message, str(x.span), x.path) != key for x in self.warnings):
+            self.warnings.append(w)
 
     def step(self, span) -> None:
         """Count one step of work (an expression evaluated, a module built): a small spec cannot ask for

@@ -8,7 +8,8 @@ with the path shown as just the file name. The test compiles each spec with
 
 * a `SpecError` is raised -- any other exception is a bug in modelspec;
 * it points inside the file (``err.line``/``err.column``);
-* its rendering matches the ``.expected`` file byte for byte.
+* its rendering matches the ``.expected`` file byte for byte; after a syntax
+  error, the errors found in the rest of the file (``err.more``) follow it.
 
 To add a case, write ``NAME.nnspec`` and run::
 
@@ -69,9 +70,15 @@ def test_the_catalog_covers_every_stage_every_layer_family_and_every_op():
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
 def test_error(path: Path):
-    with pytest.raises(SpecError) as info:
-        modelspec.elaborate_spec(path)
-    err = info.value
+    if path.stem.startswith("warn_"):  # a warning case: it compiles, with exactly this one warning
+        graph = modelspec.elaborate_spec(path)
+        assert len(graph.warnings) == 1, [w.render() for w in graph.warnings]
+        err = graph.warnings[0]
+        assert err.code in path.stem.replace("_", "-"), f"{path.stem} holds a {err.code} warning"
+    else:
+        with pytest.raises(SpecError) as info:
+            modelspec.elaborate_spec(path)
+        err = info.value
 
     # it points inside the file, or inside a file it imports
     where = Path(err.path)
@@ -83,7 +90,9 @@ def test_error(path: Path):
     assert 1 <= err.column <= len(lines[err.line - 1]) + 1, f"column {err.column} is outside line {err.line}"
 
     err.path = os.path.relpath(where, HERE)
-    text = err.render() + "\n"
+    for more in err.more:  # the rest of the file, checked past a syntax error
+        more.path = os.path.relpath(more.path, HERE) if more.path else more.path
+    text = "".join(e.render() + "\n" for e in [err, *err.more])
     assert "Traceback" not in text
     assert err.hint, "every message says what to do about it: this one has no hint"
     expected = path.with_suffix(".expected")

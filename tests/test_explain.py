@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from modelspec import compile_spec, elaborate_spec, generate_code
+from conftest import SPECS, spec_ids, spec_name
+from modelspec import compile_spec, elaborate_spec, example_inputs, generate_code
 from modelspec.build import build_module
 from modelspec.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
-SPECS = sorted((ROOT / "specs").glob("*.nnspec"))
-IDS = [p.stem for p in SPECS]
+IDS = spec_ids(SPECS)  # SPECS: the bundled specs, specs/tutorials/ too
 
 
 def without_docstrings(code: str) -> str:
@@ -35,7 +35,7 @@ def test_explain_adds_only_comments_and_docstrings(spec):
     lean, explained = generate_code(graph), generate_code(graph, explain=True)
     assert explained != lean
     assert without_docstrings(explained) == without_docstrings(lean)
-    assert lean == (ROOT / "tests" / "golden" / f"{spec.stem}.py").read_text()  # lean stays the golden bytes
+    assert lean == (ROOT / "tests" / "golden" / f"{spec_name(spec)}.py").read_text()  # lean stays the golden bytes
     assert "# " not in "".join(ln.split("  # ")[0] for ln in lean.splitlines() if ln.lstrip().startswith("#"))
 
 
@@ -229,3 +229,138 @@ def test_codegen_command_explains(capsys):
     assert "# Flatten: merges dims start_dim..end_dim into one; [B, 1, 28, 28] -> [B, 784]" in out
     assert main(["codegen", str(ROOT / "specs" / "mnist_mlp.nnspec")]) == 0
     assert "# Flatten" not in capsys.readouterr().out
+
+
+TOUR = """\
+model Tour(x: [B, 64, 4, 4], a: [B, 1, 4, 8], m: [3, 8, 5], v: [8], s: [B, 3], t: [3], p: [B, 8], q: [B, 8]) {
+    fc = Linear(_, 10, bias=False)
+    conv = Conv2d(64, 32, 3, padding=1, bias=False)
+    bn = BatchNorm2d(_, affine=False)
+    bi = Bilinear(8, 8, 4, bias=False)
+
+    forward(x, a, m, v, s, t, p, q) {
+        h = bn(conv(x))
+        j = torch.cat([h, x], dim=1)
+        k = torch.stack([h, h, h], 1)
+        y = fc(x.view(x.size(0), -1))
+        r = x.reshape(x.size(0), 16, -1)
+        n = r.reshape(-1, 64)
+        g = torch.bmm(r, r.transpose(1, 2))
+        w = a @ m
+        u = torch.matmul(a, v)
+        d = v @ v
+        z = s + t
+        e = h + h
+        c = s * 2.0
+        return j, k, y, n, g, w, u, d, z, e, c, bi(p, q)
+    }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def tour() -> str:
+    return generate_code(TOUR, explain=True)
+
+
+def comment_above(code: str, statement: str) -> list[str]:
+    """The comment lines right above the line of forward that starts with ``statement``, without ``# ``."""
+    lines = code.splitlines()
+    i = next(i for i, ln in enumerate(lines) if ln.strip().startswith(statement))
+    indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+    above = []
+    while lines[i - 1].startswith(indent + "# "):
+        i -= 1
+        above.insert(0, lines[i][len(indent) + 2:])
+    return above
+
+
+def test_bmm_says_its_batch_and_the_dim_summed_over(tour):
+    assert comment_above(tour, "g = torch.bmm(") == [
+        "bmm: [B, 16, 64] @ [B, 64, 16] = [B, 16, 16]: [16, 64] @ [64, 16] for each of batch [B],",
+        "     summing over 64",
+    ]
+    code = generate_code(ROOT / "specs" / "batched_matmul.nnspec", explain=True)
+    assert "        # bmm: [N, 4, 8] @ [N, 8, 5] = [N, 4, 5]: [4, 8] @ [8, 5] for each of batch [N],\n" \
+           "        #      summing over 8\n" \
+           "        z = torch.bmm(self.proj(x), y)  # [N, 4, 5]\n" in code
+
+
+def test_matmul_broadcasts_batch_dims_and_takes_a_1d_side_as_a_matrix(tour):
+    assert comment_above(tour, "w = a @ m") == [
+        "matmul: [B, 1, 4, 8] @ [3, 8, 5] = [B, 3, 4, 5]:",
+        "        [4, 8] @ [8, 5] for each of batch [B, 3] (batch dims [B, 1] and [3] broadcast),",
+        "        summing over 8",
+    ]
+    assert comment_above(tour, "u = torch.matmul(a, v)") == [
+        "matmul: [B, 1, 4, 8] @ [8] = [B, 1, 4]: the [8] acts as [8, 1], that 1 removed after;",
+        "        [4, 8] @ [8, 1] for each of batch [B, 1], the [8, 1] shared by all, summing over 8",
+    ]
+    assert comment_above(tour, "d = v @ v") == ["matmul: [8] @ [8] = []: a dot product, summing over 8"]
+    code = generate_code(ROOT / "specs" / "my_linear.nnspec", explain=True)
+    assert "        # matmul: [B, 3] @ [3, 2] = [B, 2], summing over 3\n" in code
+
+
+def test_view_multiplies_the_sizes_out_and_says_what_the_minus_one_is(tour):
+    assert "        # view: [B, 64, 4, 4] -> [B, 1024]: -1 = 64*4*4 = 1024 elements per sample\n" \
+           "        y = self.fc(x.view(x.size(0), -1))  # [B, 10]\n" in tour
+    code = generate_code(ROOT / "specs" / "gpt.nnspec", explain=True)
+    assert "# view: [B, T, 64] -> [B, T, 4, 16]: 64 = 4*16 elements per [B, T] position\n" in code
+    code = generate_code(ROOT / "specs" / "vit.nnspec", explain=True)
+    assert "# flatten dims 2..3: [B, 64, 8, 8] -> [B, 64, 64]: 8*8 = 64\n" in code
+
+
+def test_reshape_with_a_minus_one_among_other_sizes(tour):
+    assert comment_above(tour, "r = x.reshape(") == [
+        "reshape: [B, 64, 4, 4] -> [B, 16, 64]: -1 = 64*4*4 / 16 = 64 (1024 elements per sample)"]
+    assert comment_above(tour, "n = r.reshape(-1, 64)") == [
+        "reshape: [B, 16, 64] -> [16 * B, 64]: -1 = B*16*64 / 64 = 16 * B (1024 * B elements)"]
+
+
+def test_broadcasting_is_said_dim_by_dim_and_only_where_shapes_differ(tour):
+    assert comment_above(tour, "z = s + t") == [
+        "broadcast: [B, 3] + [3] -> [B, 3] ([3] acts as [1, 3]; dim 0: B vs 1 -> B)"]
+    assert comment_above(tour, "e = h + h") == []  # one shape: nothing to say
+    assert comment_above(tour, "c = s * 2.0") == []  # a number
+    code = generate_code(ROOT / "specs" / "moe.nnspec", explain=True)
+    assert "# broadcast: [B, T, 32, 4] * [B, T, 1, 4] -> [B, T, 32, 4] (dim 2: 32 vs 1 -> 32)\n" in code
+
+
+def test_cat_adds_the_sizes_along_its_dim(tour):
+    assert comment_above(tour, "j = torch.cat(") == ["cat on dim 1: 32 + 64 = 96 -> [B, 96, 4, 4]"]
+    code = generate_code(ROOT / "specs" / "densenet.nnspec", explain=True)  # a loop whose passes differ
+    assert "            # (pass 1 of 4) cat on dim 1: 24 (one tensor) -> [B, 24, 32, 32]\n" \
+           "            # (pass 4 of 4) cat on dim 1: 24 + 12 + 12 + 12 = 60 -> [B, 60, 32, 32]\n" \
+           "            new_features = layer(torch.cat(features, 1))" in code
+
+
+def test_stack_makes_a_new_dim(tour):
+    assert comment_above(tour, "k = torch.stack(") == [
+        "stack on new dim 1: 3 tensors of [B, 32, 4, 4] -> [B, 3, 32, 4, 4]"]
+
+
+def test_a_layer_without_bias_has_no_bias_term(tour):
+    assert "        # Linear: y = x W^T over the last dim; [B, 1024] -> [B, 10]\n" \
+           "        self.fc = nn.Linear(1024, 10, bias=False)\n" in tour
+    assert "        # Bilinear: y = x1^T A x2; [B, 8], [B, 8] -> [B, 4]\n" in tour
+    code = generate_code(ROOT / "specs" / "cnn.nnspec", explain=True)
+    assert "# Linear: y = x W^T + b over the last dim; [B, 25600] -> [B, 128]\n" in code  # with its bias
+    assert "#         2-d convolution: slides out_channels kernels over the input;\n" in code
+
+
+def test_a_conv_without_bias_says_so(tour):
+    assert "        #         2-d convolution: slides out_channels kernels over the input (no bias);\n" \
+           "        #         [B, 64, 4, 4] -> [B, 32, 4, 4]\n" \
+           "        self.conv = nn.Conv2d(64, 32, 3, padding=1, bias=False)\n" in tour
+    assert "        # BatchNorm2d: normalises each channel over the batch (affine=False: no scale or shift);\n" in tour
+
+
+def test_explained_forward_runs_as_the_lean_one(tour, torch):
+    graph = elaborate_spec(TOUR)
+    assert without_docstrings(tour) == without_docstrings(generate_code(graph))
+    inputs = example_inputs(TOUR, batch=2)
+    explained = build_module(tour, graph, seed=0).eval()
+    lean = compile_spec(TOUR, seed=0).eval()
+    with torch.no_grad():
+        for a, b in zip(explained(*inputs), lean(*inputs), strict=True):
+            assert torch.equal(a, b)

@@ -83,6 +83,13 @@ CASES = [
      "model M(x: [B, 3]) {\n    \"ß-1\" = ReLU()\n    \"say \\\"hi\\\"\" = ReLU() if True\n}\n"),
     ("sequential-block", "block C(o, a=True)=Sequential(Linear(_,o), *([ReLU()] if a else []),)",
      "block C(o, a=True) = Sequential(\n    Linear(_, o),\n    *([ReLU()] if a else []),\n)\n"),
+    ("tutorial-idioms", "model M(x: [B, 28, 28]) { flatten=Flatten(); fc=Linear(784,10)\n"
+     " stack=Sequential( flatten,fc )\n named=Sequential(OrderedDict([('fc',Linear(10,10)),('act',ReLU( ))]))\n"
+     " forward(x) { return nn.Softmax(dim = 1)( nn.ReLU()(named(stack(x))) ) } }",
+     "model M(x: [B, 28, 28]) {\n    flatten = Flatten()\n    fc = Linear(784, 10)\n"
+     "    stack = Sequential(flatten, fc)\n"
+     "    named = Sequential(OrderedDict([(\"fc\", Linear(10, 10)), (\"act\", ReLU())]))\n    forward(x) {\n"
+     "        return nn.Softmax(dim=1)(nn.ReLU()(named(stack(x))))\n    }\n}\n"),
     ("empty", "", ""),
 ]
 

@@ -3,7 +3,7 @@
 Every example in it runs: a ```nnspec block is a whole spec, compiled, built,
 run on its example inputs and round-tripped through its printed code; a
 ```nnspec-error block must be refused with exactly the message in the
-```error block after it; a ```python block must be part of the code printed
+```error block after it (or warned with exactly that warning); a ```python block must be part of the code printed
 for the spec before it; a ```nnspec file=NAME block is a file the other
 examples import.
 
@@ -21,6 +21,7 @@ import dataclasses
 import os
 import re
 import typing
+import warnings
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ from lark import Tree
 from conftest import BLESS, ROOT
 from modelspec import SpecError, compile_spec, elaborate_spec, example_inputs, generate_code, ir, parse_spec
 from modelspec.elaborate import MAX_DIM, Elaborator
+from modelspec.errors import ModelspecWarning
 from modelspec.forward import MAX_LOOP_NESTING
 from modelspec.layers import CATALOG
 from modelspec.layers.base import MAX_ELEMENTS
@@ -288,8 +290,14 @@ def refusal(block: Block, where: Path) -> str | None:
     except SpecError:  # a syntax error: compiling the file says it with its place
         names = [None]
     try:
-        for name in names:
-            compile_spec(path, model=name)
+        with warnings.catch_warnings():  # a warning example shows its warning as an error example its error
+            warnings.simplefilter("error", ModelspecWarning)
+            for name in names:
+                compile_spec(path, model=name)
+    except ModelspecWarning as issued:
+        err = issued.warning
+        err.path = os.path.basename(err.path) if err.path else err.path
+        return err.render()
     except SpecError as err:
         err.path = os.path.basename(err.path) if err.path else err.path
         return err.render()

@@ -3,7 +3,9 @@ named as such, and only where they explain the error the parser met."""
 
 import pytest
 
-from modelspec import SpecError, parse_spec
+from modelspec import SpecError, elaborate_spec, parse_spec
+from modelspec.cli import main
+from modelspec.errors import MAX_ERRORS
 
 
 def refusal(text: str) -> SpecError:
@@ -50,3 +52,122 @@ def test_an_equals_sign_in_an_input_declaration():
 def test_an_open_bracket_later_in_the_file_is_not_blamed_for_an_earlier_error():
     err = refusal("modle M(x: [B, 4]) {\n    fc = Linear(4, 2)\n}\nmodel N(x: [B, 4]) {\n    fc = Linear(4, 2\n}\n")
     assert err.message.startswith("unexpected 'modle'") and err.hint == "did you mean model?"
+
+
+# ---------------------------------------------------------------- past the first syntax error
+# A syntax error skips the item that holds it; parsing resumes at the next top-level item, and what parsed and
+# uses nothing broken is checked too. The API raises the first error, the rest in its `more`.
+def every_error(text: str) -> list[SpecError]:
+    with pytest.raises(SpecError) as info:
+        elaborate_spec(text)
+    return [info.value, *info.value.more]
+
+
+GOOD = "model Good(x: [B, 4]) {\n    fc = Linear(4, 2)\n}\n"
+SHAPE_ERROR = "model Wrong(x: [B, 4]) {\n    fc = Linear(5, 2)\n}\n"
+
+
+def test_two_broken_models_are_both_reported():
+    text = "model A(x: [B, 4]) {\n    fc = Linear(4 2)\n}\n\nmodel C(x: [B, 4]) {\n    fc = Linear(4, 2\n}\n" + GOOD
+    found = every_error(text)
+    assert [(e.line, e.message) for e in found] == [
+        (2, "unexpected '2': perhaps you forgot a comma?"), (6, "'(' opened at 6:16 was never closed")]
+    assert [e.render() for e in refusal(text).more] == [e.render() for e in found[1:]]  # parse_spec: the same
+
+
+def test_a_model_after_a_syntax_error_is_elaborated():
+    found = every_error("model A(x: [B, 4]) {\n    fc = Linear(4 2)\n}\n" + GOOD + SHAPE_ERROR)
+    assert [(type(e).__name__, e.line) for e in found] == [("SpecSyntaxError", 2), ("SpecShapeError", 8)]
+    assert found[1].message == "Linear `fc` expects in_features=5 but its input is [B, 4]"
+
+
+def test_an_undefined_name_in_a_later_model_is_reported():
+    later = "model C(x: [B, 4]) {\n    fc = Linear(4, 2)\n    forward(x) {\n        return fc(hh)\n    }\n}\n"
+    found = every_error("modle A(x: [B, 4]) {\n    fc = Linear(4, 2)\n}\n" + later)
+    assert [(e.line, e.hint if e.line == 1 else e.message) for e in found] == [
+        (1, "did you mean model?"), (7, "undefined name 'hh'")]
+
+
+def test_a_brace_never_closed_ends_its_item_where_the_next_begins():
+    found = every_error("model A(x: [B, 4]) {\n    fc = Linear(4, 2)\n\n" + SHAPE_ERROR)
+    assert [(e.line, e.message) for e in found] == [
+        (1, "'{' opened at 1:20 was never closed"), (5, "Linear `fc` expects in_features=5 but its input is [B, 4]")]
+
+
+@pytest.mark.parametrize("text", [
+    GOOD + "model A(x: [B, 4]) {\n    fc = Linear(4 2)\n}\n",  # in the last item: nothing after it to resume at
+    # nothing begins at column 1 after it
+    "model A(x: [B, 4]) {\n    fc = Linear(4 2)\n}\n  " + SHAPE_ERROR.replace("\n", "\n  "),
+    "model A(x: [B, 4]) {\n    fc = Linear(4, 2\n",  # the end of the file
+])
+def test_an_error_that_cannot_be_recovered_is_reported_alone(text):
+    assert len(every_error(text)) == 1
+
+
+def test_a_cascade_is_not_reported():
+    # a block written inside a model: parsing resumes at it, and after it meets the model's own statements
+    # outside any item, "unexpected 'fc'", only a consequence of the first error: it stops there
+    text = ("model A(x: [B, 4]) {\nblock Inner(n) {\n    fc = Linear(_, n)\n}\n    fc = Linear(4, 2)\n}\n"
+            + SHAPE_ERROR)
+    found = every_error(text)
+    assert [(e.line, e.message.split(";")[0]) for e in found] == [(2, "unexpected 'block'")]
+
+
+@pytest.mark.parametrize("broken, user", [
+    ("block Stage(n) {\n    fc = Linear(_, n\n}\n", "model User(x: [B, 4]) {\n    s = Stage(3)\n}\n"),
+    ("const WIDTH = (4\n", "model User(x: [B, 4]) {\n    fc = Linear(4, WIDTH)\n}\n"),
+    ("model User(x: [B, 4]) {\n    fc = Linear(4 2)\n}\n", "train User {\n    epochs = 1\n}\n"),
+    ("modle Stage(n) {\n    fc = Linear(_, n)\n}\n", "model User(x: [B, 4]) {\n    s = Stage(3)\n}\n"),
+    # the user of a user of a broken block
+    ("block Stage(n) {\n    fc = Linear(_, n\n}\n",
+     "block Outer(n) {\n    s = Stage(n)\n}\nmodel User(x: [B, 4]) {\n    o = Outer(3)\n}\n"),
+    # a broken import: what it imports cannot be told, so nothing is elaborated
+    ('import "blocks.nnspec\n', "model User(x: [B, 4]) {\n    s = Stage(3)\n}\n" + SHAPE_ERROR),
+])
+def test_what_uses_a_broken_item_is_not_checked(broken, user):
+    found = every_error(broken + user)
+    assert len(found) == 1 and found[0].line <= broken.count("\n"), [e.message for e in found]
+
+
+def test_each_kind_of_item_recovers():
+    # a train section, a const, a string never closed and a stray character: four syntax errors; model C, which
+    # uses nothing broken, is checked, model D, which uses the broken const N, is not
+    text = ("model A(x: [B, 4]) {\n    fc = Linear(4, 2)\n}\ntrain A {\n    epochs = = 3\n}\nconst N = (3\n"
+            "block S(n) {\n    s = \"abc\n}\nmodel C(x: [B, 4]) {\n    fc = Linear(5, 2) $\n    g = Linear(5, 2)\n}\n"
+            "model D(x: [B, 4]) {\n    fc = Linear(N, 2)\n}\n")
+    assert [(e.line, e.message) for e in every_error(text)] == [
+        (5, "unexpected '='; expected '~' or an expression"), (7, "'(' opened at 7:11 was never closed"),
+        (9, "unterminated string"), (12, "unexpected character '$'")]
+    text = text.replace(" $", "")
+    assert [e.line for e in every_error(text)][-1] == 12  # C's Linear(5, 2): its input is [B, 4]
+
+
+def test_what_uses_nothing_broken_is_checked_beside_what_does():
+    text = ("block Stage(n) {\n    fc = Linear(_, n\n}\n" + "model User(x: [B, 4]) {\n    s = Stage(3)\n}\n"
+            + SHAPE_ERROR)
+    assert [e.line for e in every_error(text)] == [2, 8]
+
+
+def test_at_most_max_errors_are_reported():
+    text = "".join(f"model A{i}(x: [B, 4]) {{\n    fc = Linear(4 2)\n}}\n" for i in range(MAX_ERRORS + 5))
+    found = every_error(text)
+    assert len(found) == MAX_ERRORS and [e.line for e in found] == [2 + 3 * i for i in range(MAX_ERRORS)]
+
+
+def test_check_prints_every_error_and_their_count(tmp_path, capsys):
+    spec = tmp_path / "two.nnspec"
+    spec.write_text("model A(x: [B, 4]) {\n    fc = Linear(4 2)\n}\n" + SHAPE_ERROR, encoding="utf-8")
+    assert main(["check", str(spec)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert [line.split(": ", 1)[0] for line in err.splitlines() if line.startswith(str(spec))] == [
+        f"{spec}:2:19", f"{spec}:5:17", str(spec)]
+    assert err.endswith(f"{spec}: 2 errors\n")
+
+
+def test_check_reports_each_failing_model_of_a_file(tmp_path, capsys):
+    spec = tmp_path / "models.nnspec"
+    spec.write_text(SHAPE_ERROR + GOOD + SHAPE_ERROR.replace("Wrong", "Worse"), encoding="utf-8")
+    assert main(["check", str(spec)]) == 1
+    _, err = capsys.readouterr()
+    assert f"{spec}:2:17: " in err and f"{spec}:8:17: " in err and err.endswith("2 errors\n")

@@ -183,13 +183,15 @@ def test_a_relu_or_softmax_before_cross_entropy_is_a_warning_not_an_error(tmp_pa
                                                                                           "        ReLU(),")
     spec = write(tmp_path, text)
     graph = elaborate_spec(spec)
-    (w,) = graph.train.warnings
+    (w,) = graph.warnings
     assert "CrossEntropyLoss takes raw scores" in w.message and "ReLU" in w.message
+    assert w.code == "activation-before-loss"
     done = subprocess.run([*MODELSPEC, "check", str(spec)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and ": warning: CrossEntropyLoss takes raw scores" in done.stderr
+    assert done.stderr.split("\n")[0].endswith(" [activation-before-loss]")
     softmax = text.replace("ReLU(),\n    )", "Softmax(dim=1),\n    )")
-    assert "softmax" in elaborate_spec(write(tmp_path, softmax, "s.nnspec")).train.warnings[0].message
-    assert not elaborate_spec(ROOT / "specs" / "mnist_mlp.nnspec").train.warnings
+    assert "softmax" in elaborate_spec(write(tmp_path, softmax, "s.nnspec")).warnings[0].message
+    assert not elaborate_spec(ROOT / "specs" / "mnist_mlp.nnspec").warnings
 
 
 @pytest.mark.parametrize("optimizer, scheduler", [

@@ -270,6 +270,11 @@ class Arg:
     compare: str = "equal"  # how an explicit value is checked: "equal" to the inferred, or against "trailing" dims
 
 
+def no_state(a) -> int:
+    """The parameters (or buffer elements) of a layer that has none, whatever its arguments: ReLU, Flatten."""
+    return 0
+
+
 @dataclass(frozen=True)
 class Layer:
     """One catalog entry: a torch.nn class as modelspec knows it.
@@ -288,8 +293,8 @@ class Layer:
     args: tuple[Arg, ...]
     rule: Callable
     doc: str
-    params: Callable[[Any], Any] = lambda a: 0
-    buffers: Callable[[Any], int] = lambda a: 0  # elements of its buffers (running statistics): max_params counts them
+    params: Callable[[Any], Any] = no_state
+    buffers: Callable[[Any], int] = no_state  # elements of its buffers (running statistics): max_params counts them
     macs: Callable = lambda a, out, *inputs: 0
     ranks: tuple[int, ...] | None = None
     n_inputs: int | tuple[int, ...] = 1  # how many tensors forward takes (a tuple: each count allowed)
@@ -306,6 +311,18 @@ class Layer:
     dtypes: tuple[str, ...] | Callable[[Any], tuple[str, ...]] = FLOAT_ONLY  # float weights take float inputs
     out_dtype: Callable[[Any, str], str | tuple[str, ...]] = keep_dtype
     index_bound: Callable[[Any], int] | None = None  # (a) -> the bound an index input stays below: Embedding's size
+    doc_of: Callable[[Any], str] | None = None  # (a) -> the doc, where the arguments change it (no + b without bias)
+
+    def doc_for(self, a) -> str:
+        """What the layer computes with the arguments ``a``, as --explain says it: Linear(4, 2, bias=False)
+        is ``y = x W^T``, without ``+ b``."""
+        return self.doc if self.doc_of is None else self.doc_of(a)
+
+    @property
+    def stateless(self) -> bool:
+        """No arguments give it parameters or buffers (ReLU, Dropout, MaxPool2d), as some give Linear, BatchNorm
+        and PReLU theirs."""
+        return self.params is no_state and self.buffers is no_state
 
     def input_counts(self) -> tuple[int, ...]:
         return self.n_inputs if isinstance(self.n_inputs, tuple) else (self.n_inputs,)

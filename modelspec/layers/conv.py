@@ -166,6 +166,10 @@ def _conv_transpose_macs(a, out, x):
     return prod(v.value for v in x) * (a.out_channels // a.groups) * prod(a.kernel_size)
 
 
+def _no_bias(a) -> str:
+    return "" if a.bias else " (no bias)"
+
+
 def _conv(n: int) -> Layer:
     return Layer(
         f"Conv{n}d",
@@ -182,6 +186,7 @@ def _conv(n: int) -> Layer:
         ),
         conv_rule(n),
         f"{n}-d convolution: slides out_channels kernels over the input",
+        doc_of=lambda a: f"{n}-d convolution: slides out_channels kernels over the input{_no_bias(a)}",
         params=lambda a: a.out_channels * (a.in_channels // a.groups) * prod(a.kernel_size)
         + (a.out_channels if a.bias else 0),
         weights=lambda a: {"weight": (a.out_channels, a.in_channels // a.groups, *a.kernel_size),
@@ -214,6 +219,7 @@ def _conv_transpose(n: int) -> Layer:
         ),
         conv_transpose_rule(n),
         f"{n}-d transposed convolution: upsamples by stride",
+        doc_of=lambda a: f"{n}-d transposed convolution: upsamples by stride{_no_bias(a)}",
         params=lambda a: a.in_channels * (a.out_channels // a.groups) * prod(a.kernel_size)
         + (a.out_channels if a.bias else 0),
         weights=lambda a: {"weight": (a.in_channels, a.out_channels // a.groups, *a.kernel_size),

@@ -98,6 +98,7 @@ LAYERS = [
         ),
         linear_rule,
         "y = x W^T + b over the last dim",
+        doc_of=lambda a: f"y = x W^T{' + b' if a.bias else ''} over the last dim",
         params=lambda a: a.in_features * a.out_features + (a.out_features if a.bias else 0),
         weights=lambda a: {"weight": (a.out_features, a.in_features),
                            **({"bias": (a.out_features,)} if a.bias else {})},
@@ -115,6 +116,7 @@ LAYERS = [
         ),
         bilinear_rule,
         "y = x1^T A x2 + b",
+        doc_of=lambda a: f"y = x1^T A x2{' + b' if a.bias else ''}",
         params=lambda a: a.in1_features * a.in2_features * a.out_features + (a.out_features if a.bias else 0),
         macs=lambda a, out, x1, x2: prod(dim(x1, i) for i in range(len(x1) - 1))
         * a.in1_features * a.in2_features * a.out_features,

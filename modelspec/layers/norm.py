@@ -109,6 +109,7 @@ def _batch_norm(name, ranks, doc, *extra: Arg):
         _batch_norm_args(ranks, *extra),
         _batch_norm_rule(ranks),
         doc,
+        doc_of=lambda a: doc.replace(BATCH_NORM_DOC, _batch_norm_doc(a)),
         params=_feature_params,
         buffers=_running_stats,
         weights=_feature_weights,
@@ -205,6 +206,13 @@ def _group_check(a):
 
 
 BATCH_NORM_DOC = "normalises each channel over the batch, then scales and shifts"
+
+
+def _batch_norm_doc(a) -> str:
+    """BATCH_NORM_DOC as the arguments have it: no scale without affine, no shift without bias."""
+    if not a.affine:
+        return "normalises each channel over the batch (affine=False: no scale or shift)"
+    return BATCH_NORM_DOC if a.bias else "normalises each channel over the batch, then scales (bias=False: no shift)"
 
 LAYERS = (
     [_batch_norm(f"BatchNorm{n}d", {1: (2, 3), 2: (4,), 3: (5,)}[n], BATCH_NORM_DOC) for n in (1, 2, 3)]
