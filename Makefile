@@ -12,7 +12,7 @@ $(BIN)/modelspec: pyproject.toml constraints.txt
 	touch $@
 
 demo: $(BIN)/modelspec
-	$(BIN)/modelspec check specs/*.nnspec
+	$(BIN)/modelspec check specs/*.nnspec specs/tutorials/*.nnspec
 	$(BIN)/modelspec summary specs/cnn.nnspec
 	$(BIN)/modelspec codegen specs/cnn.nnspec
 	$(BIN)/modelspec run specs/cnn.nnspec --batch 8

@@ -5,12 +5,26 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SPECS = sorted((ROOT / "specs").glob("*.nnspec"))
+# the bundled specs: specs/*.nnspec, then one spec per topic of the tutorials, specs/tutorials/*.nnspec
+SPECS = sorted((ROOT / "specs").glob("*.nnspec")) + sorted((ROOT / "specs" / "tutorials").glob("*.nnspec"))
 BLESS = os.environ.get("MODELSPEC_BLESS") == "1"
 
 
+def spec_name(path: Path) -> str:
+    """A bundled spec's name, its path under specs/ without the suffix, which names its golden files::
+
+        spec_name(ROOT / "specs" / "cnn.nnspec") == "cnn"
+        spec_name(ROOT / "specs" / "tutorials" / "cnn.nnspec") == "tutorials/cnn"
+
+    Any other file is named by its stem."""
+    try:
+        return path.relative_to(ROOT / "specs").with_suffix("").as_posix()
+    except ValueError:
+        return path.stem
+
+
 def spec_ids(paths):
-    return [p.stem for p in paths]
+    return [spec_name(p) for p in paths]
 
 
 def fail_with_cases(report: str, failures, how: str, shown: int = 5, width: int = 4000) -> None:

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SPECS, spec_ids
 import modelspec
 from modelspec import elaborate_spec, to_dot, to_mermaid, to_svg
 from modelspec.cli import main
 from modelspec.graph import Cluster, Diagram, Edge, Node, build_diagram, diagram_dot, diagram_mermaid
 
 ROOT = Path(__file__).resolve().parent.parent
-SPECS = sorted((ROOT / "specs").glob("*.nnspec"))
-IDS = [p.stem for p in SPECS]
+IDS = spec_ids(SPECS)  # SPECS: the bundled specs, specs/tutorials/ too
 DOT = shutil.which("dot")
 needs_dot = pytest.mark.skipif(DOT is None, reason="Graphviz's dot is not installed")
 

@@ -26,7 +26,7 @@ import modelspec
 from modelspec import SpecError, compile_spec, elaborate_spec, example_inputs, generate_code, parse_spec
 from modelspec.shapes import Sym, evaluate
 
-from conftest import SPECS
+from conftest import SPECS, spec_name
 
 PROBE = "Probe__"
 
@@ -42,7 +42,8 @@ def _graph(stem: str):
 
 
 def _path(stem: str):
-    return next(p for p in SPECS if p.stem == stem)
+    """The bundled spec of that name (`cnn`, `tutorials/cnn`: conftest.spec_name)."""
+    return next(p for p in SPECS if spec_name(p) == stem)
 
 
 def _block_ir(stem: str, block: str):
@@ -56,9 +57,9 @@ def _variable_params(cls) -> list[str]:
 
 def _block_classes():
     for path in SPECS:
-        for cls in _graph(path.stem).classes:
+        for cls in _graph(spec_name(path)).classes:
             if cls.kind == "block":
-                yield path.stem, cls
+                yield spec_name(path), cls
 
 
 def _honour_cases():
@@ -155,9 +156,12 @@ def _spec_literal(v) -> str:
     raise TypeError(f"no spec literal for {v!r}")
 
 
-def _candidates(name: str, v) -> list:
-    """Other values for a parameter whose value is ``v``."""
-    if isinstance(v, bool):
+def _candidates(name: str, v, strings=()) -> list:
+    """Other values for a parameter whose value is ``v``; for a string, the other ``strings`` the spec writes
+    (a ModuleDict's keys, for ``acts[act]``)."""
+    if isinstance(v, str):
+        out = list(strings)
+    elif isinstance(v, bool):
         out = [not v]
     elif isinstance(v, int):
         out = ([3 - v] if "stride" in name and v in (1, 2) else []) + [v * 2, v + 1]
@@ -321,7 +325,8 @@ def test_printed_block_class_honours_its_parameter(stem, class_name, param, torc
     assert why is None, f"{class_name} at `{inst.path}` with its own values {inst.original}: {why}"
 
     # the choices of other values, one parameter at a time, or all at once
-    choices = {n: _candidates(n, inst.original[n]) for n in varied}
+    strings = re.findall(r"\"([^\"\n]*)\"|'([^'\n]*)'", _path(stem).read_text(encoding="utf-8"))
+    choices = {n: _candidates(n, inst.original[n], [a or b for a, b in strings]) for n in varied}
     empty = [n for n, c in choices.items() if not c]
     assert not empty, f"no other value to try for {empty} (values {[inst.original[n] for n in empty]})"
     if param == "all":

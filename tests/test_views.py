@@ -1,6 +1,7 @@
 """The views of every bundled spec are golden, like its printed code.
 
-``tests/views/`` holds, for each ``specs/NAME.nnspec``, what these commands print:
+``tests/views/`` holds, for each ``specs/NAME.nnspec`` (and ``specs/tutorials/NAME.nnspec``, under
+``KIND/tutorials/``), what these commands print:
 
     summary/NAME.txt    modelspec summary FILE            (batch 1, every depth)
     summary/NAME.json   modelspec summary FILE --json
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from conftest import ROOT, SPECS, assert_golden, spec_ids
+from conftest import ROOT, SPECS, assert_golden, spec_ids, spec_name
 from modelspec import elaborate_spec, format_spec, generate_code, summarize, to_dot, to_mermaid
 from modelspec.cli import main
 from test_fmt import check as check_fmt
@@ -41,7 +42,7 @@ class View:
     command: tuple[str, ...]  # the command line that prints the same text; FILE goes in place of "{}"
 
     def path(self, spec):
-        return VIEWS / self.folder / f"{spec.stem}{self.suffix}"
+        return VIEWS / self.folder / f"{spec_name(spec)}{self.suffix}"
 
     @property
     def id(self):
@@ -74,7 +75,8 @@ def test_view_matches_golden(spec, view):
 def test_every_view_file_belongs_to_a_spec():
     expected = {v.path(s) for v in SPEC_VIEWS for s in SPECS}
     folders = {v.folder for v in SPEC_VIEWS}
-    stale = sorted(str(p.relative_to(VIEWS)) for f in folders for p in (VIEWS / f).glob("*") if p not in expected)
+    stale = sorted(str(p.relative_to(VIEWS)) for f in folders for p in (VIEWS / f).rglob("*")
+                   if p.is_file() and p not in expected)
     assert not stale, f"view files without a spec or a view: {stale}"
 
 
