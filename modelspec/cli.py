@@ -114,8 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--batch", type=int, default=None, metavar="N", help="batch size of the random input (default 2)")
     c.add_argument("--seed", type=int, default=0, help="random seed for weights and input (default 0)")
     c.add_argument("--show", action="store_true",
-                   help="also print the output values: the first rows; for class scores [B, C], the row sums "
-                        "(probabilities or logits?), their softmax and the predicted class (argmax)")
+                   help="also print the values: the inputs' and each output's first rows; for class scores "
+                        "[B, C], the row sums (probabilities or logits?), their softmax and the predicted class "
+                        "(argmax)")
     c.add_argument("--input", metavar="FILE.pt|FILE.npz",
                    help="run on the tensors of this file instead of random input, and show the values (as --show): "
                         "a .pt file (torch.save of a tensor, a tuple, or a dict by input name, loaded with "
@@ -403,10 +404,11 @@ def cmd_run(args) -> int:
     print(f"  parameters: {params:,}")
     print(f"  build: {built * 1000:.1f} ms, forward: {took * 1000:.2f} ms")
     if args.show or given is not None:
-        from .runner import show_values
+        from .runner import output_names, show_values
 
         print()
-        print("\n".join(show_values(list(_flat(outs)))))
+        given_inputs = [(name, t) for (name, _), t in zip(graph.inputs, inputs)]
+        print("\n".join(show_values(list(_flat(outs)), output_names(graph, out), given_inputs)))
     return 0
 
 
@@ -508,8 +510,23 @@ def cmd_train(args) -> int:
     if args.json:
         print(result.to_json(), flush=True)
     else:
+        _show_learned(result.model)
         print(f"saved the weights to {result.weights}", file=sys.stderr)
     return 0
+
+
+SHOWN_PARAMS = 16  # a model this small has its learned values printed after training, as the tutorials do
+
+
+def _show_learned(model) -> None:
+    """The values a small model learned (linear regression's weight and bias), one line per parameter."""
+    named = list(model.named_parameters())
+    if not named or sum(p.numel() for _, p in named) > SHOWN_PARAMS:
+        return
+    for name, p in named:
+        values = p.detach().cpu().flatten().tolist()
+        shown = ", ".join(f"{v:.4f}" for v in values)
+        print(f"learned {name} {list(p.shape)}: {shown}", file=sys.stderr)
 
 
 def _without_nproc(argv: list[str]) -> list[str]:

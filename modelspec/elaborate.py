@@ -31,6 +31,7 @@ from .errors import (
 from .budget import Floor, check_memory, work_floor
 from .forward import ForwardEvaluator
 from .layers import CATALOG
+from .lint import input_feature_map
 from .layers.base import Bound
 from .model import ClassDef, Line, ModelGraph, ModuleNode, TensorInfo
 from .modules import ModuleBuilder
@@ -38,7 +39,7 @@ from .names import GENERATED, is_attribute_name, name_problem
 from .ops import slice_len
 from .printer import source
 from .shapes import MAX_TERMS, ExprTooLarge, Sym, Val, const_expr, evaluate, is_dim, shape_str
-from .static import StaticEvaluator
+from .static import StaticEvaluator, without_self
 from .values import (
     CONTAINERS,
     DTYPES,
@@ -218,6 +219,7 @@ class Elaborator:
             seen.add(inp.name)
             info = self.tensor_type(inp.type, scope, declare=True)
             info.source = inp.name
+            info.feature_map = input_feature_map(inp.name, info.shape)
             if not inputs and info.shape and isinstance(info.shape[0].value, Sym):
                 self.state.batch_symbols = {s for s in info.shape[0].value.symbols if self.state.symbols.get(s) is None}
             inputs.append((inp.name, info))
@@ -248,6 +250,9 @@ class Elaborator:
                                     hint="keep one; a file may hold one per model")
             graph.train = elaborate_train(self, graph, trains[0])
             graph.steps = self.state.steps
+        for key, (slot, unused_in, where) in self.state.unused_children.items():
+            if key not in self.state.used_children:  # no instance of its block calls it, not only this one
+                self.unused_warning(slot, unused_in, where)
         graph.unregistered = list(self.state.unregistered)
         graph.warnings = sorted(self.state.warnings, key=lambda w: (w.path is not None, w.line or 0, w.column or 0))
         return graph
@@ -407,6 +412,8 @@ class Elaborator:
         scope.body_children = {s.name: s.span for s in body if isinstance(s, ir.Child)}
         for stmt in body:
             if isinstance(stmt, ir.Tie):
+                if "self" in (stmt.target[0], (StaticEvaluator.dotted(stmt.value) or "").split(".")[0]):
+                    raise self.self_assignment(stmt)  # self.fc = nn.Linear(4, 2), as __init__ writes it
                 ties.append(stmt)
                 continue
             if isinstance(stmt, ir.Forward):
@@ -429,6 +436,9 @@ class Elaborator:
         # forward
         if forward is not None:
             params = forward.params
+            if params[:1] == ["self"]:  # def forward(self, x), as a PyTorch class writes it
+                raise SpecNameError("forward names only its inputs, without `self`", forward.span,
+                                    hint=f"write forward({', '.join(params[1:]) or ', '.join(n for n, _ in inputs)})")
             if len(params) != len(inputs):
                 where = forward.span
                 raise SpecArgError(
@@ -459,6 +469,8 @@ class Elaborator:
         node.flow = scope.flow
         # children never called: build those that need no input shape
         for slot in scope.children.values():
+            if slot.instance is not None and slot.present:
+                self.state.used_children.add((slot.span, slot.name))  # by this instance: by the block, then
             if slot.instance is None and slot.present:
                 if self.modules.recipe_needs_input(slot.recipe):
                     raise SpecShapeError(
@@ -469,7 +481,8 @@ class Elaborator:
                         "identifier to call it",
                     )
                 slot.instance = self.modules.instantiate(slot.recipe, None, scope, slot.name)
-                self.unused_warning(slot, scope)
+                self.state.unused_children.setdefault((slot.span, slot.name),
+                                                      (slot, scope, self.state.imported_block()))
         node.children = [s.instance.node for s in scope.children.values() if s.instance is not None]
         node.params = sum(self._raw_numel(r) for r in scope.raw if r[0] == "param")
         node.trainable = node.params
@@ -481,6 +494,30 @@ class Elaborator:
             for stmt in ties:
                 self.tie(stmt, scope, node)
         return outs
+
+    def self_assignment(self, stmt: ir.Tie) -> SpecNameError:
+        """``self.fc = nn.Linear(4, 2)``, as a PyTorch ``__init__`` writes it: a body declares its children,
+        params and values, and ties parameters, without ``self.``; the hint is the line as a spec writes it."""
+        target = stmt.target[1:] if stmt.target[0] == "self" else stmt.target
+        value, name = without_self(stmt.value), ".".join(target)
+        made = StaticEvaluator.dotted(stmt.value.func) if isinstance(stmt.value, ir.Call) else None
+        if len(target) > 1:
+            return SpecNameError("a body ties parameters without `self.`", stmt.span,
+                                 hint=f"write {name} = {value}")
+        if isinstance(stmt.value, ir.Name) and stmt.value.id == name:  # self.input_dim = input_dim
+            return SpecNameError(f"a block reads its parameter {name} by its name, without `self.`, in the body "
+                                 f"and in forward", stmt.span, hint="delete this line")
+        if made is not None and made.rpartition(".")[2] == "Parameter":  # self.W = nn.Parameter(torch.randn(3, 2))
+            inner = stmt.value.args[0] if len(stmt.value.args) == 1 else None
+            dims = [source(a) for a in inner.args] if isinstance(inner, ir.Call) and not inner.keywords else []
+            maker = (StaticEvaluator.dotted(inner.func) or "") if isinstance(inner, ir.Call) else ""
+            init = maker.rpartition(".")[2] if maker.rpartition(".")[2] in ("zeros", "ones", "randn", "rand") else (
+                "xavier_uniform" if len(dims) != 1 else "zeros")
+            return SpecNameError("a body declares a parameter as `param NAME: [dims] = init`, without `self.`",
+                                 stmt.span,
+                                 hint=f"write param {name}: [{', '.join(dims) or '...'}] = {init}")
+        return SpecNameError("a body declares its children without `self.`", stmt.span,
+                             hint=f"write {name} = {value}")
 
     def tie(self, stmt: ir.Tie, scope: Scope, node: ModuleNode) -> None:
         """``lm_head.weight = wte.weight``: one parameter held by two modules, as nanoGPT ties its embedding to
@@ -563,7 +600,7 @@ class Elaborator:
         node.children = [item.node for item in inst.items]
         return outs
 
-    def unused_warning(self, slot: ChildSlot, scope: Scope) -> None:
+    def unused_warning(self, slot: ChildSlot, scope: Scope, source: tuple | None) -> None:
         """A child forward never calls: its parameters are counted, saved and handed to the optimizer, but
         they take no part in the output (most often a layer written and then forgotten in forward)."""
         params = slot.instance.node.total_params
@@ -572,7 +609,7 @@ class Elaborator:
         self.state.warn(
             "unused-child", f"child {slot.name!r} is declared but never used in {where}{weighs}", slot.span,
             hint=f"call it in forward, e.g. x = {slot.name}(x); or delete it" if is_attribute_name(slot.name) else
-            "delete it, or name it with an identifier and call it in forward")
+            "delete it, or name it with an identifier and call it in forward", where=source)
 
     @staticmethod
     def _raw_numel(r) -> int:

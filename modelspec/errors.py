@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 
 from pydantic import BaseModel, ConfigDict
 
@@ -267,7 +268,7 @@ def issue(found, stacklevel: int = 3) -> None:
 
 
 SHOWN = 8  # candidates a hint lists in full, when there are no more
-NEAR = 0.5  # difflib's ratio of a name listed among the nearest, at least: below it such a list is noise
+NEAR = 0.7  # difflib's ratio of a name listed among the nearest, at least: at 0.5, `out` listed dropout and t
 
 
 def suggest(name: str, candidates, what: str = "names", where: str | None = None) -> str:
@@ -325,9 +326,41 @@ def nearest(name: str, candidates, what: str, prefix: str = "", n: int = 5, wher
 
 
 def _near(name: str, known: list[str], n: int) -> list[str]:
-    """The ``n`` candidates nearest ``name`` by difflib's ratio (of their lower case), above NEAR."""
+    """The ``n`` candidates nearest ``name`` by difflib's ratio (of their lower case), of those `is_near` it.
+
+    >>> _near("out", ["dropout", "float", "t", "output"], 5), _near("repeat_interleave", ["repeat", "relu"], 5)
+    (['output'], ['repeat'])
+    """
     scored = [(difflib.SequenceMatcher(None, name.lower(), c.lower()).ratio(), c) for c in known]
-    return [c for r, c in sorted(scored, key=lambda t: -t[0]) if r >= NEAR][:n]
+    return [c for r, c in sorted(scored, key=lambda t: -t[0]) if is_near(name, c, r)][:n]
+
+
+def is_near(name: str, other: str, ratio: float | None = None) -> bool:
+    """Whether ``other`` is near enough ``name`` to be listed among the nearest: close by difflib's ratio
+    (NEAR), or holding it as whole words (``repeat`` in ``repeat_interleave``, ``Linear`` in ``LinearLayer``),
+    or as its first or last half at least (``sum`` in ``cumsum``). A few letters in common is not near:
+    ``out`` is not ``dropout``, nor ``t``.
+
+    >>> is_near("out", "dropout"), is_near("cumsum", "sum"), is_near("attention", "scaled_dot_product_attention")
+    (False, True, True)
+    """
+    a, b = name.lower(), other.lower()
+    if ratio is None:
+        ratio = difflib.SequenceMatcher(None, a, b).ratio()
+    if ratio >= NEAR and _same_start(a, b):  # `pool` is not near `bool`, nor `mm` `bmm`
+        return True
+    (short, short_words), (long_, long_words) = sorted([(a, _words(name)), (b, _words(other))], key=lambda t: len(t[0]))
+    if len(short) < 3:
+        return False
+    if all(w in long_words for w in short_words):
+        return True
+    return 2 * len(short) >= len(long_) and (long_.startswith(short) or long_.endswith(short))
+
+
+def _words(name: str) -> list[str]:
+    """The words of a name, in lower case: ``LinearLayer`` -> linear, layer; ``repeat_interleave`` -> repeat,
+    interleave."""
+    return [w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+", name)]
 
 
 def did_you_mean(name: str, candidates, prefix: str = "") -> str | None:
@@ -354,10 +387,13 @@ def close_names(name: str, candidates) -> list[str]:
     Capitals are typed on purpose: a name written with them is no slip for one without (the module ``ReLU``
     is not the function ``relu``), though ``relu`` may be one for ``ReLU``. And a name whose differing part
     is another word, not a slip in it, is another name: ``encoder_out`` is not ``encoder_in``, nor ``Swish``
-    ``Mish``.
+    ``Mish``. A slip keeps the first letter, which the typist sees, or swaps it with the second: a letter more
+    or another one in front makes another name (``mm`` is not ``bmm``, nor ``elu`` ``gelu``).
 
     >>> close_names("repeat", ["reshape", "relu"]), close_names("float", ["flatten"]), close_names("ReLU", ["relu"])
     ([], [], [])
+    >>> close_names("mm", ["bmm", "matmul"]), close_names("elu", ["gelu", "selu"]), close_names("ilnear", ["linear"])
+    ([], [], ['linear'])
     >>> close_names("relu", ["ReLU", "GELU"]), close_names("fc3", ["fc1", "fc2", "relu"])
     (['ReLU'], ['fc1', 'fc2'])
     """
@@ -373,11 +409,16 @@ def close_names(name: str, candidates) -> list[str]:
     scored = []
     for c in difflib.get_close_matches(name, candidates, n=max(3, len(candidates)), cutoff=0.6):
         edits = _edits(name.lower(), c.lower())
-        if edits <= bound and not _rewritten(name.lower(), c.lower()):
+        if edits <= bound and _same_start(name.lower(), c.lower()) and not _rewritten(name.lower(), c.lower()):
             scored.append((edits, -difflib.SequenceMatcher(None, name, c).ratio(), c))
     scored.sort()
     best = [c for e, r, c in scored if (e, r) == scored[0][:2]] if scored else []
     return sorted(best[:3])
+
+
+def _same_start(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` begin with the same letter, or with the same two letters swapped."""
+    return a[:1] == b[:1] or a[:2] == b[1::-1]
 
 
 def _rewritten(a: str, b: str) -> bool:

@@ -25,9 +25,10 @@ from .ops import (BROADCAST_HINT, F_NAMES, F_SPELLINGS, OPERATORS, OPS, TORCH_DT
                   Device, DType, apply_op, function_prefix, matmul_macs, matmul_note, matmul_rule, op_indexes, op_macs,
                   op_needs, op_note, op_signature, operator_rule, result_contiguous, SAME_VALUES, slice_len, unary_rule)
 from .printer import CODE, flat, source
-from .static import BUILTIN_CALLS, StaticEvaluator, call_it_hint, quoted_child_hint
+from .static import (BUILTIN_CALLS, StaticEvaluator, call_it_hint, miscased_module, miscased_module_error,
+                     quoted_child_hint)
 from .names import child_name, is_attribute_name, name_problem
-from .shapes import ExprTooLarge, Sym, Val, evaluate
+from .shapes import ExprTooLarge, Sym, Val, evaluate, shape_str
 from .modules import _flat_infos
 from .values import (
     CONTAINERS,
@@ -48,6 +49,11 @@ from .values import (
 MAX_LOOP_NESTING = 16  # for loops inside for loops; Python compiles at most 20 nested blocks
 
 
+# torch's products of 1-d and 2-d tensors that matmul covers, and how a spec writes each
+MATMUL_SPELLINGS = {"mm": "torch.matmul(a, b), or a @ b", "mv": "torch.matmul(a, v), or a @ v",
+                    "dot": "torch.matmul(a, b), or a @ b"}
+
+
 class ForwardEvaluator:
     """The generated forward, statement by statement, evaluated on shapes."""
 
@@ -66,9 +72,14 @@ class ForwardEvaluator:
         if not scope.children:
             raise SpecArgError(f"{scope.name} has no children and no forward", span,
                                hint='add a child such as fc = Linear(_, 10), or a forward')
+        ran: list[ChildSlot] = []
         for slot in scope.children.values():
             ref = ModRef(slot, None, E.attr(E.SELF, slot.name), slot.name)
-            out = self.call_module(ref, [x], [], slot.recipe.span, scope, target=var)
+            try:
+                out = self.call_module(ref, [x], [], slot.recipe.span, scope, target=var)
+            except SpecShapeError as err:
+                raise self.run_twice(err, slot, ran, scope, var, x.info.shape != env[var].info.shape) from None
+            ran.append(slot)
             if isinstance(out, TupleVal):
                 raise SpecShapeError(f"child {slot.name!r} returns several tensors; without a forward, "
                                      f"children run in order and each must return one", slot.span,
@@ -81,6 +92,45 @@ class ForwardEvaluator:
         # children that always run in order are what nn.Sequential's own forward does, without a look-up each
         scope.sequential = all(slot.cond is None for slot in scope.children.values())
         return [x.info]
+
+    @staticmethod
+    def run_twice(err: SpecShapeError, slot: ChildSlot, ran: list[ChildSlot], scope: Scope, var: str,
+                  moved: bool):
+        """The error ``slot`` met in a body without forward, said for what it is where a container holds
+        children declared above it, as tutorial 003's ``seq_modules = nn.Sequential(flatten, layer1, ...)``
+        does: every child runs in turn, so the container runs those children a second time (or one of them
+        ran on its own before it). ``moved``: the children before ``slot`` changed the input's shape, so the
+        container would not meet this error run alone. Any other error comes back as it was."""
+        order = ", ".join(scope.children)
+        done = {s.name for s in ran}
+        again = [r for r in _held(slot.recipe) if r.shared.name in done]
+        holder = next((s for s in scope.children.values() if any(r.shared is slot for r in _held(s.recipe))), None)
+        if not again:
+            first = holder.recipe if holder is not None else None
+            while first is not None and first.items:
+                first = first.items[0]
+            if holder is None or first.kind == "shared" and first.shared is slot:
+                return err  # held first, the child would meet the same input inside its container
+            return SpecShapeError(f"without a forward, the children run one after another: {order}; so {slot.name} "
+                                  f"runs on its own before {holder.name}, which holds it, runs it: {err.message}",
+                                  err.span, hint=f"to run only {holder.name}, write forward({var}) {{ return "
+                                                 f"{holder.name}({var}) }}")
+        if not moved:  # the container meets the model's input: running it alone would not help
+            return err
+        hint = f"to run only {slot.name}, write forward({var}) {{ return {slot.name}({var}) }}"
+        names = list(dict.fromkeys(r.shared.name for r in again))
+        names = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        said = f"without a forward, the children run one after another: {order}; so {slot.name} runs {names} a " \
+               f"second time"
+        failing = next((r for r in again if r.span == err.span), None)
+        if failing is not None and next(r for r in again if r.shared is failing.shared) is not failing:
+            return err  # Sequential(mix, ..., mix): the container's own second use does not fit, alone as well
+        failing = failing.shared if failing is not None else None
+        if failing is not None and failing.instance is not None and failing.instance.node.inputs:
+            built = ", ".join(shape_str(t.shape) for t in failing.instance.node.inputs)
+            return SpecShapeError(f"{said}, and {failing.name}, built for {built}, does not fit its input there",
+                                  err.span, hint=hint)
+        return SpecShapeError(f"{said}: {err.message}", err.span, hint=hint)
 
     def run_forward(self, body, scope: Scope, env: dict, span) -> list:
         for stmt in body:
@@ -501,6 +551,8 @@ class ForwardEvaluator:
         if k == "attribute":
             if isinstance(e.value, ir.Name) and e.value.id == "torch" and "torch" not in env:
                 return self.torch_dtype(e)
+            if (self.static.dotted(e) or "").startswith("self.") and "self" not in env:
+                raise self.static.self_attribute(e, scope, env, forward=True)
             base = self.fwd_expr(e.value, scope, env)
             if isinstance(base, ModRef) and base.index is None and base.instance is not None and \
                     base.instance.recipe.kind == "moduledict" and e.attr in base.instance.recipe.keys:
@@ -697,6 +749,7 @@ class ForwardEvaluator:
                 operands = [ta if ta is not None else a, tb if tb is not None else b]
                 info = operator_rule(op, *operands)
                 info.contiguous = all(t.contiguous for t in (ta, tb) if t is not None)  # elementwise: order kept
+                info.feature_map = op_feature_map(op, op, [t for t in (ta, tb) if t is not None], tuple(info.shape))
                 scope.note(op_note(OPERATORS[op], op, info, operands, {}))
         except ShapeProblem as exc:
             hint = exc.hint or ("x @ W needs the last dim of x to equal the second-to-last of W"
@@ -908,8 +961,13 @@ class ForwardEvaluator:
 
     def fwd_call(self, e: ir.Call, scope: Scope, env: dict):
         func = e.func
+        if (found := self.static.mentions_self(e)) is not None and "self" not in env:  # self.fc(x), as in a class
+            raise self.static.self_attribute(found, scope, env, written=e, forward=True)
         if isinstance(func, ir.Call) and self.module_name(func, env) is not None:  # nn.ReLU()(h)
             return self.inline_module(func, e, scope, env)
+        made = self.static.dotted(func.func) if isinstance(func, ir.Call) else None
+        if made is not None and made.split(".")[0] not in env and miscased_module(made) is not None:  # nn.Gelu()(h)
+            raise miscased_module_error(func, miscased_module(made), made)
         # method call: x.view(...), x.size(0)
         if isinstance(func, ir.Attribute):
             dotted = self.static.dotted(func)
@@ -955,10 +1013,13 @@ class ForwardEvaluator:
                 return self.fwd_function(e, func.id, scope, env)
             if func.id in CATALOG or func.id in self.state.blocks or func.id in CONTAINERS:
                 raise self.module_not_called(e, func.id, scope)
-            raise SpecNameError(f"undefined function {func.id!r}", func.span,
-                                hint=quoted_child_hint(func.id, env) or nearest(
-                                    func.id, list(OPS) + [n for n in scope.children if is_attribute_name(n)],
-                                    "functions and children"))
+            children = [n for n in scope.children if is_attribute_name(n)]
+            hint = quoted_child_hint(func.id, env) or nearest(func.id, list(OPS) + children, "functions and children")
+            if hint.startswith("none of"):
+                hint = (f"declare it as a child, {func.id} = Linear(...), to call it; "
+                        + (f"the children here: {', '.join(children)}; " if children else "")
+                        + "the functions are listed in docs/language.md")
+            raise SpecNameError(f"undefined function {func.id!r}", func.span, hint=hint)
         if isinstance(callee, Val) and isinstance(callee.value, str) and quoted_child_hint(callee.value, env):
             raise SpecArgError("a string cannot be called, not even one that names a child", e.span,
                                hint=quoted_child_hint(callee.value, env))
@@ -1083,9 +1144,14 @@ class ForwardEvaluator:
             raise SpecNameError(f"{name} is a tensor method: write x.{name}(...)", e.func.span,
                                 hint='write it as a method of the tensor')
         prefix = function_prefix(op, ns) if op is not None else None
+        if prefix is None and ns in ("nn", "torch.nn") and miscased_module(dotted) is not None and (
+                not e.args or op is None):  # relu = nn.relu(), a module meant; nn.relu(x) is F.relu's slip
+            raise miscased_module_error(e, miscased_module(dotted), dotted, on_tensors=bool(e.args))
         if prefix is None:
             if op is not None:
                 hint = f"did you mean {op.function}.{name}?"
+            elif name in MATMUL_SPELLINGS:  # torch.mm, torch.mv, torch.dot: matmul does each
+                hint = f"write {MATMUL_SPELLINGS[name]}: torch.matmul multiplies 1-d and 2-d tensors as {name} does"
             else:  # the names that namespace has: F.softmax, not F.cat
                 known = sorted(F_NAMES if ns in F_SPELLINGS else TORCH_NAMES if ns == "torch" else OPS)
                 hint = nearest(name, known, f"{ns} functions" if ns in ("F", "torch") else "functions",
@@ -1249,7 +1315,7 @@ class ForwardEvaluator:
         tensors = [a.info for a in args if isinstance(a, TensorVal)] + [
             t.info for a in args if isinstance(a, TupleVal) for t in a.items if isinstance(t, TensorVal)]
         for code_, message, hint in op_warnings(op.name, label.removesuffix("(...)"), infos, kw_infos,
-                                                self.state.batch_symbols):
+                                                self.state.batch_symbols, method_on is not None):
             self.state.warn(code_, message, e.span, hint)
         for m in made:
             if isinstance(m, TensorInfo):
@@ -1359,6 +1425,14 @@ def as_value(out, code, src: int | None = None):
     if isinstance(out, list):
         return TupleVal([as_value(o, None, src) for o in out], code, src=src)
     return TensorVal(out, code, src=src)
+
+
+def _held(recipe) -> list:
+    """The items of a container that are children held again (``Sequential(flatten, layer1, ...)``: the
+    recipes of kind "shared"), nested containers included."""
+    if recipe.kind == "shared":
+        return [recipe]
+    return [r for item in recipe.items for r in _held(item)]
 
 
 def _sources(values) -> list[int]:

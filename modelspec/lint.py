@@ -20,23 +20,29 @@ SOFTMAXES = ("Softmax", "LogSoftmax", "Softmin")
 SOFTMAX_OPS = ("softmax", "log_softmax")
 # the layers and functions whose output is a feature map [B, C, *spatial], channels first
 MAP_FAMILIES = ("conv", "pool")
-MAP_OPS = ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
-           "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d", "avg_pool3d",
-           "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
-           "adaptive_max_pool2d", "adaptive_max_pool3d", "lp_pool1d", "lp_pool2d", "lp_pool3d")
+MAP_OPS = {f"{kind}_pool{n}d": n for kind in ("max", "avg", "adaptive_avg", "adaptive_max") for n in (1, 2, 3)}
+# what a batch is called: the first input's leading symbol is the batch only by one of these names (a
+# sequence-first [T, B, C] input leads with its time)
+BATCH_NAMES = ("B", "N", "batch", "batch_size", "bs", "BATCH", "BS")
 
 
 def is_batch(dim, batch: set) -> bool:
-    """Whether a dim is the batch: the first input's leading symbol (``B``)."""
+    """Whether a dim is the batch: the first input's leading symbol, named as a batch is (``B``, ``N``)."""
     v = getattr(dim, "value", dim)
-    return isinstance(v, Sym) and bool(v.symbols) and v.symbols <= batch and str(v) in batch
+    return isinstance(v, Sym) and str(v) in batch and str(v) in BATCH_NAMES
+
+
+def input_feature_map(name: str, shape: tuple) -> str | None:
+    """A model input of 4 or 5 dims is an image (or a volume), [B, C, H, W]: as a conv's output is, it is no
+    Linear's input until flattened."""
+    return f"the image input `{name}`" if len(shape) in (4, 5) else None
 
 
 def feature_map(layer, label: str, inputs: list, shape: tuple) -> str | None:
     """Whose feature map a layer's output is: a conv's or pool's own, or its input's where the layer keeps
     the shape (an activation, a norm, dropout after the conv)."""
     if layer.family in MAP_FAMILIES and len(shape) >= 3:
-        return label
+        return f"the feature map of {label}"
     x = inputs[0] if inputs else None
     if x is not None and x.feature_map is not None and tuple(x.shape) == shape and layer.family != "linear":
         return x.feature_map
@@ -49,7 +55,7 @@ def op_feature_map(op_name: str, spelled: str, tensors: list, shape: tuple) -> s
     from .ops import SAME_VALUES
 
     if op_name in MAP_OPS and len(shape) >= 3:
-        return f"{spelled}(...)"
+        return f"the feature map of {spelled}(...)"
     if op_name in SAME_VALUES:
         return None
     return next((t.feature_map for t in tensors if t.feature_map is not None and tuple(t.shape) == shape), None)
@@ -67,7 +73,7 @@ def layer_warnings(layer, bound, inputs: list, label: str, batch: set) -> list[t
         out_features = bound.values["out_features"]
         inferred = "in_features" in getattr(bound, "inferred", {})
         found.append(("forgotten-flatten",
-                      f"{label} is given the feature map {shape_str(x.shape)} of {x.feature_map}, and a Linear "
+                      f"{label} is given {shape_str(x.shape)}, {x.feature_map}, and a Linear "
                       f"works on the last dim only: in_features={_dim(x.shape[-1])}"
                       f"{' is inferred' if inferred else ''}, and the output is "
                       f"{shape_str(tuple(x.shape[:-1]) + (out_features,))}, not one vector per sample",
@@ -78,16 +84,25 @@ def layer_warnings(layer, bound, inputs: list, label: str, batch: set) -> list[t
     return found
 
 
-def op_warnings(op_name: str, spelled: str, args: list, kwargs: dict, batch: set) -> list[tuple[str, str, str]]:
-    """The warnings a call of the tensor operation ``op_name`` earns (its arguments: TensorInfos or Vals)."""
-    if op_name not in SOFTMAX_OPS or not args:
+def op_warnings(op_name: str, spelled: str, args: list, kwargs: dict, batch: set,
+                method: bool = False) -> list[tuple[str, str, str]]:
+    """The warnings a call of the tensor operation ``op_name`` earns (its arguments: TensorInfos or Vals;
+    ``method``: called as x.softmax(...), whose ``args`` start with x)."""
+    x = args[0] if args else None
+    if x is None or not hasattr(x, "shape"):
         return []
-    x = args[0]
+    if op_name in MAP_OPS and len(x.shape) == MAP_OPS[op_name] + 1 and is_batch(x.shape[0], batch):
+        return [("unbatched-input", f"{spelled}(...) takes {shape_str(x.shape)} as one image without a batch dim "
+                 f"(torch accepts those): its first dim {_dim(x.shape[0])}, the batch, is read as the channels",
+                 unbatched_fix(x.shape))]
+    if op_name not in SOFTMAX_OPS:
+        return []
     dim = kwargs.get("dim", args[1] if len(args) > 1 else None)
     dim = getattr(dim, "value", dim)
-    if not hasattr(x, "shape") or not isinstance(dim, int) or isinstance(dim, bool):
+    if not isinstance(dim, int) or isinstance(dim, bool):
         return []
-    return softmax_warnings(spelled, dim, x, f"{spelled}(...)", batch, f"{spelled}(x, dim=...)")
+    call = f"{spelled}(dim=...)" if method else f"{spelled}(x, dim=...)"
+    return softmax_warnings(spelled, dim, x, f"{spelled}(...)", batch, call)
 
 
 def softmax_warnings(name: str, dim, x, label: str, batch: set, spelled: str) -> list[tuple[str, str, str]]:
@@ -107,6 +122,17 @@ def softmax_warnings(name: str, dim, x, label: str, batch: set, spelled: str) ->
                  "samples of each column sum to 1, not each sample's scores",
                  f"use {want} for {classes}")]
     return []
+
+
+def flattens_to(x, size) -> bool:
+    """Whether ``size`` is what ``x`` would give each sample flattened: Linear(784, ...) for [B, 1, 28, 28]."""
+    values = [getattr(d, "value", d) for d in x.shape[1:]]
+    if not all(isinstance(v, int) for v in values):
+        return False
+    n = 1
+    for v in values:
+        n *= v
+    return n == size
 
 
 def flatten_hint(x, out_features) -> str:

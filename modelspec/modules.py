@@ -23,7 +23,7 @@ from .errors import (
 from .layers import CATALOG
 from .layers.base import (INFER, ArgError, ArgProblem, Bound, InferMismatch, ModuleArg, ShapeProblem, bind,
                           check_elements, plain_value, signature_hint)
-from .lint import feature_map, flatten_hint, layer_warnings, unbatched_fix, unbatched_problem
+from .lint import feature_map, flattens_to, flatten_hint, layer_warnings, unbatched_fix, unbatched_problem
 from .model import ClassDef, CtorParam, Line, ModuleNode, TensorInfo
 from .shapes import InputSlot, Sym, Val, const_expr, evaluate, shape_str
 from .values import (DIM_NAMES, Elaboration, Instance, Recipe, Scope, _labelled, _PathScope, _real, expr_of,
@@ -219,9 +219,10 @@ class ModuleBuilder:
             underscore = self.call_text(layer, r, exc.arg, "_")
             hint = f"use {fixed}, or {underscore} to infer it"
             x = inputs[0] if inputs else None
-            if layer.name == "Linear" and x is not None and x.feature_map is not None and len(x.shape) >= 3:
-                # not Linear(26, 10) for [B, 8, 26, 26]: the input is a feature map, not flattened
-                got = f"{got}, the feature map of {x.feature_map}"
+            if layer.name == "Linear" and x is not None and len(x.shape) >= 3 and (
+                    x.feature_map is not None or flattens_to(x, exc.given)):
+                # not Linear(26, 10) for [B, 8, 26, 26]: the input is a feature map, or an image, not flattened
+                got = f"{got}, {x.feature_map}" if x.feature_map is not None else got
                 out = r.kwargs.get("out_features", r.args[1] if len(r.args) > 1 else "...")
                 hint = flatten_hint(x, literal(plain_value(out)) if isinstance(out, Val) else out)
             elif unbatched:
@@ -539,7 +540,8 @@ class ModuleBuilder:
             for i, d in enumerate(t.shape):
                 dims.append(Val(d.value, slot=InputSlot(i, d.value, scope, d)) if k == 0 else Val(d.value))
             # what its values are known to be goes in too: an Embedding inside reads the model's Long input
-            ins.append(TensorInfo(tuple(dims), t.dtype, contiguous=t.contiguous, source=t.source, below=t.below))
+            ins.append(TensorInfo(tuple(dims), t.dtype, contiguous=t.contiguous, source=t.source, below=t.below,
+                                  feature_map=t.feature_map))
         scope.env["in_shape"] = Val(tuple(ins[0].shape))  # its dims are spelled by their slots
         node = ModuleNode(name, path, block.name, "block", r.span,
                           args={p.name: env[p.name].plain() for p in block.params})
@@ -642,7 +644,7 @@ class ModuleBuilder:
                 dims.append(Val(d.value, d._expr))
             else:
                 dims.append(Val(d.value))
-        return TensorInfo(tuple(dims), info.dtype, contiguous=info.contiguous)
+        return TensorInfo(tuple(dims), info.dtype, contiguous=info.contiguous, feature_map=info.feature_map)
 
     def default_expr(self, p: ir.BlockParam, scope):
         if p.default is None:

@@ -259,7 +259,9 @@ def gelu_rule(input, approximate):
 def softmax_rule(input, dim):
     x = _t(input)
     if dim is None or _plain(dim) is None:
-        raise ShapeProblem("needs dim= (which axis sums to 1), e.g. dim=1 for [B, classes]")
+        raise ShapeProblem("needs dim= (which axis sums to 1), e.g. dim=1 for [B, classes]",
+                           hint="say which dim sums to 1: dim=1 for [B, classes], dim=-1 for the last dim (torch's "
+                                "choice of one without dim is deprecated)")
     norm_dim(dim, len(x.shape), "dim", x)
     return TensorInfo(tuple(x.shape), x.dtype)
 

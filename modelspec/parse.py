@@ -10,6 +10,7 @@ of this module.
 from __future__ import annotations
 
 import ast
+import bisect
 import hashlib
 import keyword
 import json
@@ -26,7 +27,7 @@ from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from . import ir
-from .errors import MAX_ERRORS, Span, SpecError, SpecLimitError, SpecSyntaxError, did_you_mean
+from .errors import MAX_ERRORS, Span, SpecError, SpecLimitError, SpecSyntaxError, close_names, did_you_mean
 from .names import is_attribute_name, name_problem
 
 # How expected terminals read in a message.
@@ -433,9 +434,9 @@ def _check_nesting(tree: Tree) -> None:
 
 # ---------------------------------------------------------------- errors
 _OPERATORS = {"'+'", "'-'", "'*'", "'/'", "'//'", "'%'", "'@'", "'**'", "'=='", "'!='", "'<'", "'>'", "'<='",
-              "'>='", "'.'", "'['", "'('", "'if'", "'and'", "'or'", "'not'", "'in'", "'is'"}
-_EXPR_START = {"a name", "an integer", "a number", "a string", "_", "'('", "'['", "'{'", "'-'", "'+'", "'not'",
-               "'True'", "'False'", "'None'", "'*'"}
+              "'>='", "'&'", "'|'", "'^'", "'.'", "'['", "'('", "'if'", "'and'", "'or'", "'not'", "'in'", "'is'"}
+_EXPR_START = {"a name", "an integer", "a number", "a string", "_", "'('", "'['", "'{'", "'-'", "'+'", "'~'",
+               "'not'", "'True'", "'False'", "'None'", "'*'"}
 
 
 def _describe(names) -> str:
@@ -461,54 +462,104 @@ def _describe(names) -> str:
     if len(words & _OPERATORS) >= 4:
         words -= _OPERATORS
         summary.append("an operator")
-    listed = sorted(words) + summary
+    listed = sorted(words | set(summary), key=_listing_order)
     if len(listed) > 8:
         listed = listed[:8] + ["..."]
     return listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " or " + listed[-1]
 
 
+def _listing_order(word: str) -> tuple[int, str]:
+    """Expected things in the order a reader takes them in: what a value or name is (a name, an expression),
+    then keywords, then punctuation, then "an operator", then the end of the file."""
+    if word.startswith("'") or word == "_":
+        return (1 if word[1:2].isalpha() or word == "_" else 2), word
+    return {"an operator": 3, "end of file": 4}.get(word, 0), word
+
+
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
+
+
+def _brackets(text: str, start: int = 0):
+    """(offset, bracket) for each bracket of ``text`` from ``start`` on; strings and comments skipped."""
+    i, n = start, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "#":
+            i = text.find("\n", i)
+            if i < 0:
+                return
+        elif ch in "\"'":
+            j = i + 1
+            while j < n and text[j] not in (ch, "\n"):
+                j += 2 if text[j] == "\\" else 1
+            i = j + 1
+        else:
+            if ch in "()[]{}":
+                yield i, ch
+            i += 1
+
+
+def _closing(text: str, opened: int) -> int | None:
+    """The offset of the bracket that closes the one at offset ``opened``; None where none does."""
+    depth = 0
+    for i, ch in _brackets(text, opened):
+        depth += 1 if ch in _PAIRS else -1
+        if depth == 0:
+            return i
+    return None
+
+
+def _code(line: str) -> str:
+    """A line less its comment."""
+    return re.match(r"(?:[^#\"']|\"(?:[^\"\\\n]|\\.)*\"?|'(?:[^'\\\n]|\\.)*'?)*", line).group(0)
+
+
+# The last characters of a line that the next line continues: a bracket opened, an item or an operand to come.
+_CONTINUED = "([{,+-*/%@&|^=<>"
+
+
+def _last_line_inside(lines: list[str], opened: int, limit: int) -> int:
+    """The last line of what a bracket opened on line ``opened`` holds, before line ``limit``: each line after
+    it that continues one that ends in an opener, a ',' or an operator (blank and comment lines between)."""
+    last = opened
+    for k in range(opened + 1, limit):
+        code = _code(lines[last - 1]).rstrip()
+        if not code or code[-1] not in _CONTINUED:
+            break
+        if _code(lines[k - 1]).strip():
+            last = k
+    return last
 
 
 def _bracket_problem(text: str, at: tuple[int, int]) -> SpecSyntaxError | None:
     """A bracket that does not match, closes nothing or is never closed, as CPython's tokenizer says it, where
     it explains a syntax error at ``at`` (line, column): a closer up to there, or an opener before it. Strings
     and comments are skipped."""
+    starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    def place(i: int) -> tuple[int, int]:
+        line = bisect.bisect_right(starts, i)
+        return line, i - starts[line - 1] + 1
+
     stack: list[tuple[str, int, int]] = []
-    line, col, i, n = 1, 1, 0, len(text)
     found = None
-    while i < n:
-        ch = text[i]
-        if ch == "#":
-            while i < n and text[i] != "\n":
-                i += 1
-            continue
-        if ch in "\"'":
-            j = i + 1
-            while j < n and text[j] not in (ch, "\n"):
-                j += 2 if text[j] == "\\" else 1
-            col += j + 1 - i
-            i = j + 1
-            continue
-        if ch == "\n":
-            line, col, i = line + 1, 1, i + 1
-            continue
+    for i, ch in _brackets(text):
+        line, col = place(i)
         if ch in _PAIRS:
             stack.append((ch, line, col))
-        elif ch in ")]}":
-            if not stack:
+            continue
+        if not stack:
+            found = ("unmatched", ch, line, col, None)
+            break
+        opener, ol, oc = stack.pop()
+        if _PAIRS[opener] != ch:
+            if ch == "}" and opener in "([":  # a body closes around a call left open: that one is the fault
+                found = ("open", opener, ol, oc, (line, col))
+            elif opener == "{":  # a ')' or ']' in a body, with nothing of its kind open: one too many
                 found = ("unmatched", ch, line, col, None)
-                break
-            opener, ol, oc = stack.pop()
-            if _PAIRS[opener] != ch:
-                if ch == "}" and opener in "([":  # a body closes around a call left open: that one is the fault
-                    found = ("open", opener, ol, oc, (line, col))
-                elif opener == "{":  # a ')' or ']' in a body, with nothing of its kind open: one too many
-                    found = ("unmatched", ch, line, col, None)
-                else:
-                    found = ("mismatch", ch, line, col, (opener, ol, oc))
-                break
-        i, col = i + 1, col + 1
+            else:
+                found = ("mismatch", ch, line, col, (opener, ol, oc))
+            break
     if found is None and stack:
         opener, ol, oc = stack[-1]
         found = ("open", opener, ol, oc, None)
@@ -526,9 +577,12 @@ def _bracket_problem(text: str, at: tuple[int, int]) -> SpecSyntaxError | None:
         return SpecSyntaxError(f"'{ch}' does not match '{opener}' opened at {ol}:{oc}", span,
                                hint=f"close the '{opener}' with '{_PAIRS[opener]}'")
     where = f" before line {more[0]}" if more is not None and more[0] > bl else ""
-    last = text.split("\n")[bl - 1].rstrip()
-    end = f"; perhaps at the end of line {bl}: {last.strip()}{_PAIRS[ch]}" \
-        if ch != "{" and at[0] > bl and len(last) < 60 else ""
+    lines = text.split("\n")
+    # a call written over several lines ends on the last line of its arguments, not on the line it opens
+    last = _last_line_inside(lines, bl, more[0] if more is not None else at[0])
+    code = _code(lines[last - 1]).strip()
+    end = f"; perhaps at the end of line {last}: {code}{_PAIRS[ch]}" \
+        if ch != "{" and at[0] > last and len(code) < 60 else ""
     return SpecSyntaxError(f"'{ch}' opened at {bl}:{bc} was never closed", span,
                            hint=f"add the '{_PAIRS[ch]}' that closes it{where}{end}")
 
@@ -541,6 +595,11 @@ def _syntax_error(exc: UnexpectedInput, text: str) -> SpecSyntaxError:
         problem = _bracket_problem(text, at)
         if problem is not None:
             return problem
+        stop = _Stop.of(exc, text)
+        for rule in _STOP_RULES:
+            found = rule(stop)
+            if found is not None:
+                return found
     line, column = exc.line, exc.column
     if isinstance(exc, UnexpectedCharacters):
         ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
@@ -561,43 +620,348 @@ def _syntax_error(exc: UnexpectedInput, text: str) -> SpecSyntaxError:
         else:
             hint = "delete it; a spec uses Python's operators and brackets"
         width = 1
-    elif isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
+    elif stop.tok is None:
         lines = text.split("\n")  # as Lark counts lines; the end of the last line that has text
         if len(lines) > 1 and not lines[-1]:
             lines.pop()
         line, column = len(lines), len(lines[-1].rstrip("\r")) + 1
-        expected = _describe(exc.expected)
+        expected = _describe(stop.accepts)
         msg = f"unexpected end of file; expected {expected}"
         hint = "a '(', '[' or '{' may be left open" if any(t in expected for t in ("')'", "']'", "'}'")) else \
             "the file ends in the middle of a statement: finish it"
         width = 1
     else:
-        tok = exc.token
-        expected = _describe(getattr(exc, "accepts", None) or exc.expected)
-        shown = str(tok) if len(str(tok)) <= 30 else str(tok)[:27] + "..."
-        msg = f"unexpected {shown!r}; expected {expected}"
-        hint = None
-        if tok.type == "NAME" and tok in ("if", "else", "for", "in", "and", "or", "not", "is"):
-            hint = f"'{tok}' cannot stand here"
-        before = text[: tok.start_pos].rstrip()
-        comment = before.find("#", before.rfind("\n") + 1)  # less a comment at the end of the line (no regex:
-        before = (before[:comment] if comment >= 0 else before).rstrip()  # a long run of blanks would be slow)
-        ends_value = bool(before) and (before[-1].isalnum() or before[-1] in "_)]\"'")
-        if "','" in expected and ends_value and tok.type in (
-                "NAME", "INT", "FLOAT", "STRING", "LPAR", "LSQB", "INFER"):
-            msg = f"unexpected {shown!r}: perhaps you forgot a comma?"
-            end = before.count("\n") + 1
-            hint = f"put a ',' before {shown!r}" if end == tok.line else f"put a ',' at the end of line {end}"
-        elif tok == "=" and "':'" in expected:
-            name = re.search(r"(\w+)$", before)
-            msg = "unexpected '=': an input is declared with ':'"
-            hint = f"write {name.group(1) if name else 'x'}: [B, ...]"
-        hint = hint or _token_hint(text, tok, expected) or f"here the grammar expects {expected}"
+        tok = stop.tok
+        expected = _describe(stop.accepts)
+        msg = f"unexpected {_shown(tok)!r}; expected {expected}"
+        hint = _token_hint(text, tok, expected) or f"here the grammar expects {expected}"
         width = max(len(str(tok)), 1)
     if line is None or line < 1:
         line, column = 1, 1
     span = Span(line=line, column=column, end_line=line, end_column=column + width)
     return SpecSyntaxError(msg, span, hint=hint)
+
+
+def _shown(tok: Token) -> str:
+    return str(tok) if len(str(tok)) <= 30 else str(tok)[:27] + "..."
+
+
+# Token types that end a value, and those that begin one.
+_VALUE_END = {"NAME", "INT", "FLOAT", "STRING", "INFER", "RPAR", "RSQB", "TRUE", "FALSE", "NONE"}
+_VALUE_START = {"NAME", "INT", "FLOAT", "STRING", "INFER", "TRUE", "FALSE", "NONE"}
+# What an operand must follow (after `=`, a value).
+_NEEDS_OPERAND = {"+", "-", "*", "/", "//", "%", "@", "**", "&", "|", "^", "~", "==", "!=", "<", ">", "<=", ">=",
+                  "=", "and", "or", "not", "in", "is"}
+_COMPARISONS = ("==", "!=", "<", ">", "<=", ">=")
+# The first words of the statements that have a body in braces, and what a hint calls it.
+_BODIES = {"model": "a model's body", "block": "a block's body", "forward": "forward's body", "for": "a loop's body",
+           "if": "the body of an if", "else": "the body of an else"}
+# The keywords a statement begins with: in forward, and in a model's or a block's body.
+_FORWARD_WORDS = ("return", "for", "if", "else")
+_BODY_WORDS = ("forward", "param", "buffer")
+_SHORT = 60  # characters of a line a hint rewrites whole, at most
+
+
+@dataclass(frozen=True)
+class _Stop:
+    """Where the parser stopped: the token it could not take (None at the end of the file), the tokens before
+    it, and the terminals it would have taken there."""
+
+    text: str
+    tok: Token | None
+    before: list[Token]
+    accepts: frozenset[str]
+
+    @classmethod
+    def of(cls, exc: UnexpectedInput, text: str) -> "_Stop":
+        tok = getattr(exc, "token", None)
+        if isinstance(exc, UnexpectedEOF) or tok is None or tok.type == "$END":
+            tok = None
+        try:  # the text before the token lexed once already, so it lexes again
+            before = list(_parser().lex(text if tok is None else text[:tok.start_pos]))
+        except UnexpectedInput:
+            before = []
+        return cls(text, tok, before, frozenset(getattr(exc, "accepts", None) or exc.expected))
+
+    def back(self, n: int) -> Token | None:
+        """The ``n``-th token before the one the parser stopped at."""
+        return self.before[-n] if len(self.before) >= n else None
+
+    def line(self, number: int) -> str:
+        return self.text.split("\n")[number - 1]
+
+    def opener(self) -> int | None:
+        """The index in ``before`` of the innermost bracket still open that holds items (a call's arguments,
+        a list, a subscript, a dict), not statements (a body); None where there is none."""
+        stack: list[int] = []
+        for i, t in enumerate(self.before):
+            if t.type in ("LPAR", "LSQB", "LBRACE"):
+                stack.append(i)
+            elif t.type in ("RPAR", "RSQB", "RBRACE") and stack:
+                stack.pop()
+        if not stack:
+            return None
+        i = stack[-1]
+        if self.before[i].type != "LBRACE":
+            return i
+        kind = self.before[i - 1].type if i else None
+        return i if kind is not None and (kind in StatementIf.DICT_AFTER or kind.startswith("__ANON")) else None
+
+    def head(self, ref: Token, through: bool = False) -> str:
+        """The text of ``ref``'s line up to it (and through it), less a `}` that closes the body before."""
+        first = next((t for t in self.before if t.line == ref.line), ref)
+        end = ref.end_pos if through else ref.start_pos
+        return _code(self.text[first.start_pos:end]).strip().removeprefix("}").strip()
+
+    def terminals(self) -> set[str]:
+        """What the parser accepts, as text: '==', 'return', ..."""
+        parser = _parser()
+        found = set()
+        for name in self.accepts:
+            try:
+                pattern = parser.get_terminal(name).pattern
+            except KeyError:
+                continue
+            if pattern.type == "str":
+                found.add(pattern.value)
+        return found
+
+
+def _between(first: Token, last: Token) -> Span:
+    if first.line != last.end_line:
+        return _tok_span(first)
+    return Span(line=first.line, column=first.column, end_line=first.line, end_column=last.end_column)
+
+
+def _missing_operand(stop: _Stop) -> SpecSyntaxError | None:
+    """`return fc(x) + }`, `const N = 4 +` at the end of the file: an operator with nothing after it."""
+    op, tok = stop.back(1), stop.tok
+    if op is None or op.type == "STRING" or str(op) not in _NEEDS_OPERAND or not {"NAME", "INT"} <= stop.accepts:
+        return None
+    if tok is None or tok.type in ("RPAR", "RSQB", "RBRACE", "COMMA", "SEMICOLON") or tok.line > op.end_line:
+        hint = "write the value after '='" if op == "=" else f"write the operand after '{op}', or remove the '{op}'"
+        return SpecSyntaxError(f"expected an expression after '{op}'", _tok_span(op), hint=hint)
+    return SpecSyntaxError(f"unexpected {_shown(tok)!r}; expected an expression", _tok_span(tok),
+                           hint=f"write a value after '{op}': a name, a number, a call, ...")
+
+
+def _nested_else(stop: _Stop, test: Token) -> str:
+    """How a test that `elif` or `else if` begins is written: in the else's body."""
+    rest = _code(stop.line(test.line)[test.end_column - 1:]).strip()
+    cond = rest.removesuffix("{").strip() if rest.endswith("{") else ""
+    cond = cond if cond and len(cond) <= 40 else "..."
+    return f"nest the if in the else's body: else {{ if {cond} {{ ... }} }}"
+
+
+def _else_if(stop: _Stop) -> SpecSyntaxError | None:
+    """`} else if c {`: an else takes a body, no other test."""
+    tok, word = stop.tok, stop.back(1)
+    if tok is None or tok.type not in ("IF", "IF_STMT") or word is None or word.type != "ELSE":
+        return None
+    return SpecSyntaxError("modelspec has no `else if`: an else takes a body in braces", _between(word, tok),
+                           hint=_nested_else(stop, tok))
+
+
+def _statement_name(stop: _Stop) -> SpecSyntaxError | None:
+    """A name that begins a statement, and what follows it makes none: a misspelt keyword (`retrun x`), `elif`,
+    a second value after a first (`return h h`), a call assigned to (`fc(x) = h`), a call or a comparison
+    standing alone (`h == F.relu(h)`)."""
+    tok, before = stop.tok, stop.before
+    if not before or before[-1].type != "NAME" or "EQUAL" not in stop.accepts \
+            or not stop.accepts <= {"COMMA", "DOT", "EQUAL"} or tok is None:
+        return None
+    first = len(before) - 1  # the statement's first name: of `a, b, c` (forward's targets), a
+    while first >= 2 and before[first - 1].type == "COMMA" and before[first - 2].type in ("NAME", "INFER"):
+        first -= 2
+    name, prior = before[first], before[first - 1] if first else None
+    if prior is not None and prior.type in ("COMMA", "DOT"):
+        return None  # inside a target list or a dotted name: not the statement's first word
+    in_forward = "COMMA" in stop.accepts  # only forward's assignments take a list of targets
+    word, line = str(name), _code(stop.line(name.line))
+    if prior is not None and prior.type in _VALUE_END and prior.end_line == name.line \
+            and (tok.type not in _VALUE_START or tok.line > name.line):
+        return _second_value(stop, name)
+    # where a keyword may stand: first on its line, or after a body's brace or a ';'
+    first_word = prior is None or prior.end_line < name.line or prior.type in ("LBRACE", "RBRACE", "SEMICOLON")
+    if word == "elif":
+        return SpecSyntaxError("modelspec has no elif: an else takes a body in braces", _tok_span(name),
+                               hint=_nested_else(stop, name))
+    if word == "def":
+        return None  # _token_hint says what to write
+    keywords = _FORWARD_WORDS if in_forward else _BODY_WORDS
+    close = (close_names(word, keywords) or [k for k in keywords if _swapped(word, k)]) if first_word else []
+    if close:
+        fixed = (line[:name.column - 1] + close[0] + line[name.end_column - 1:]).strip()
+        meant = " or ".join(f"'{k}'" for k in close)
+        clean = len(fixed) <= _SHORT and line[name.end_column - 1:name.end_column] in ("", " ", "(")
+        return SpecSyntaxError(f"{word!r} is not a keyword: did you mean {meant}?", _tok_span(name),
+                               hint=f"write {fixed}" if clean else f"spell the keyword {close[0]}")
+    if tok.type == "LPAR":
+        closed = _closing(stop.text, tok.start_pos)
+        call = stop.text[name.start_pos:closed + 1] if closed is not None else ""
+        after = stop.text[closed + 1:] if closed is not None else ""
+        short = call if call and "\n" not in call and len(call) <= 40 else f"{word}(...)"
+        span = _tok_span(name) if closed is None or "\n" in call else \
+            Span(line=name.line, column=name.column, end_line=name.line, end_column=name.column + len(call))
+        if re.match(r"[ \t]*=(?!=)", after):
+            value = re.match(r"[ \t]*=[ \t]*([A-Za-z_]\w*)[ \t]*(?:[;#\n]|$)", after)
+            return SpecSyntaxError("cannot assign to a function call", span,
+                                   hint=f"the name assigned goes on the left of '=': "
+                                        f"{value.group(1) if value else 'name'} = {short}")
+        return SpecSyntaxError("a call alone is no statement here", span,
+                               hint=f"assign its value to a name: out = {short}; only a list's methods are called "
+                                    "alone, as in xs.append(x)" if in_forward else f"name the child: name = {short}")
+    if str(tok) in _COMPARISONS:
+        fixed = (line[:tok.column - 1] + "=" + line[tok.end_column - 1:]).strip()
+        hint = f"to assign, use =: {fixed}" if tok == "==" and len(fixed) <= _SHORT else \
+            "to assign, use =; a comparison's value is assigned to a name: name = a < b"
+        return SpecSyntaxError(f"unexpected '{tok}': a comparison alone does nothing here", _tok_span(tok),
+                               hint=hint)
+    return SpecSyntaxError(f"unexpected {_shown(tok)!r}; expected {_describe(stop.accepts)}", _tok_span(tok),
+                           hint=f"a statement here assigns, {word} = ..., or begins with "
+                                f"{', '.join(keywords[:-1])} or {keywords[-1]}")
+
+
+def _swapped(a: str, b: str) -> bool:
+    """Whether ``a`` is ``b`` with two letters side by side swapped: `fi` for `if`, too short for close_names."""
+    return len(a) == len(b) and any(a == b[:i] + b[i + 1] + b[i] + b[i + 2:] for i in range(len(b) - 1))
+
+
+def _second_value(stop: _Stop, value: Token) -> SpecSyntaxError:
+    """`return h h`, `const N = 4 5`: a value after a value, outside brackets (inside, a comma is missing)."""
+    line = _code(stop.line(value.line))
+    left, right = line[:value.column - 1].strip(), line[value.column - 1:].strip()
+    returns = left.removeprefix("}").strip().startswith("return ")
+    joined = f"{left} + {right}"
+    msg = f"unexpected {_shown(value)!r}; expected an operator{', a comma' if returns else ''} or the end of the " \
+          "statement"
+    if len(joined) > _SHORT:
+        hint = "join the two values with an operator, or delete one"
+    elif returns:
+        hint = f"join the two values with an operator, {joined}, or return both: {left}, {right}"
+    else:
+        hint = f"join the two values with an operator: {joined}"
+    return SpecSyntaxError(msg, _tok_span(value), hint=hint)
+
+
+def _two_values(stop: _Stop) -> SpecSyntaxError | None:
+    """A value after a value on one line, outside brackets, where no statement may begin (`return h 5`)."""
+    tok, last = stop.tok, stop.back(1)
+    if tok is None or tok.type not in _VALUE_START or last is None or last.type not in _VALUE_END \
+            or last.end_line != tok.line or stop.opener() is not None or "PLUS" not in stop.accepts:
+        return None  # (where no operator may follow, the value is no expression's: `target y Long[B]`)
+    return _second_value(stop, tok)
+
+
+def _missing_comma(stop: _Stop) -> SpecSyntaxError | None:
+    """`Linear(4 2)`: two items with no comma between them, inside brackets (as CPython says it)."""
+    tok, last = stop.tok, stop.back(1)
+    if tok is None or "COMMA" not in stop.accepts or last is None or last.type not in _VALUE_END \
+            or tok.type not in _VALUE_START | {"LPAR", "LSQB"} or stop.opener() is None:
+        return None
+    shown = _shown(tok)
+    hint = f"put a ',' before {shown!r}" if last.end_line == tok.line else f"put a ',' at the end of line " \
+                                                                            f"{last.end_line}"
+    return SpecSyntaxError(f"unexpected {shown!r}: perhaps you forgot a comma?", _tok_span(tok), hint=hint)
+
+
+def _colon_body(stop: _Stop) -> SpecSyntaxError | None:
+    """`model M(x: [B, 4]):`, `for i in range(3):`: Python's colon where a body in braces begins."""
+    tok = stop.tok
+    if tok is None or tok.type != "COLON":
+        return None
+    head = stop.head(tok)
+    if "LBRACE" not in stop.accepts and (re.match(r"\w+", head) or [None])[0] not in _BODIES \
+            or _code(stop.line(tok.line)[tok.end_column - 1:]).strip():
+        return None  # no body begins here, or something follows the colon on its line
+    return SpecSyntaxError("unexpected ':'; expected '{'", _tok_span(tok),
+                           hint=f"a body goes in braces, not after a colon: {head} {{ ... }}")
+
+
+def _missing_brace(stop: _Stop) -> SpecSyntaxError | None:
+    """`for i in range(3)` and then the loop's statements: the `{` of the body is missing."""
+    last = stop.back(1)
+    if stop.accepts != {"LBRACE"} or last is None:
+        return None
+    head = stop.head(last, through=True)
+    word = (re.match(r"\w+", head) or [None])[0]
+    if word not in _BODIES:
+        return None
+    end = Span(line=last.end_line, column=last.end_column, end_line=last.end_line, end_column=last.end_column + 1)
+    return SpecSyntaxError("expected '{'", end, hint=f"{_BODIES[word]} goes in braces: {head} {{ ... }}")
+
+
+def _assigns_in_a_test(stop: _Stop) -> SpecSyntaxError | None:
+    """`if n = 2 {`: '=' where '==' compares (CPython: "Maybe you meant '==' or ':=' instead of '='?")."""
+    tok = stop.tok
+    if tok is None or tok.type != "EQUAL" or "EQUAL" in stop.accepts or "==" not in stop.terminals():
+        return None
+    line = _code(stop.line(tok.line))
+    fixed = (line[:tok.column - 1] + "==" + line[tok.end_column - 1:]).strip()
+    return SpecSyntaxError("unexpected '=': maybe you meant '==' instead of '='?", _tok_span(tok),
+                           hint=f"use == to compare: {fixed}" if len(fixed) <= _SHORT else
+                           "use == to compare; = assigns, and only at the start of a statement")
+
+
+def _comma_after_statement(stop: _Stop) -> SpecSyntaxError | None:
+    """`fc = Linear(4, 2),`: a comma after a statement, as if statements were items."""
+    tok = stop.tok
+    if tok is None or tok.type != "COMMA" or "COMMA" in stop.accepts or "RBRACE" not in stop.accepts \
+            or stop.opener() is not None:
+        return None
+    tuple_note = "; a tuple is written in parentheses: t = (a, b)" if "RETURN" in stop.accepts else ""
+    return SpecSyntaxError("unexpected ',' after a statement", _tok_span(tok),
+                           hint=f"remove it: statements need no separator (a ';' may end one){tuple_note}")
+
+
+def _double_comma(stop: _Stop) -> SpecSyntaxError | None:
+    """`Linear(_,, 8)`: two commas with no item between them."""
+    tok, last = stop.tok, stop.back(1)
+    if tok is None or tok.type != "COMMA" or last is None or last.type != "COMMA":
+        return None
+    return SpecSyntaxError("unexpected ',': two commas with no item between them", _between(last, tok),
+                           hint="remove one, or write the item that goes between them")
+
+
+def _semicolon_in_brackets(stop: _Stop) -> SpecSyntaxError | None:
+    """`x: [B; 4]`: a ';' between the items of brackets."""
+    tok, at = stop.tok, stop.opener()
+    if tok is None or tok.type != "SEMICOLON" or at is None:
+        return None
+    opener = stop.before[at]
+    before = [t.type for t in stop.before[max(at - 2, 0):at]]
+    dims = opener.type == "LSQB" and (before[-1:] == ["COLON"] or before[-2:] == ["COLON", "NAME"])
+    closed = _closing(stop.text, opener.start_pos)
+    items = stop.text[opener.start_pos:closed + 1] if closed is not None else ""
+    fixed = re.sub(r"\s*[;,]\s*", ", ", items) if items and "\n" not in items else ""
+    return SpecSyntaxError(f"unexpected ';': {'dims' if dims else 'items in brackets'} are separated by ','",
+                           _tok_span(tok), hint=f"write {fixed}" if fixed else "write ',' in place of ';'")
+
+
+def _declared_with_colon(stop: _Stop) -> SpecSyntaxError | None:
+    """`model M(x = [B, 4])`, `y [B, 2]`, `param w [4]`: a tensor declared without its ':'."""
+    tok, name, prior = stop.tok, stop.back(1), stop.back(2)
+    if tok is None or "COLON" not in stop.accepts or name is None or name.type != "NAME":
+        return None
+    kind = {"PARAM": "a param", "BUFFER": "a buffer"}.get(prior.type if prior is not None else "") or \
+        ("a target" if prior is not None and prior == "target" else "an input")
+    if tok.type == "EQUAL":
+        return SpecSyntaxError(f"unexpected '=': {kind} is declared with ':'", _tok_span(tok),
+                               hint=f"write {name}: [B, ...]")
+    if tok.type not in ("LSQB", "NAME"):
+        return None
+    opened = stop.text.find("[", tok.start_pos)
+    closed = _closing(stop.text, opened) if opened >= 0 else None
+    dims = stop.text[tok.start_pos:closed + 1] if closed is not None else ""
+    example = f"{name}: {dims}" if dims and "\n" not in dims and len(dims) <= 40 else f"{name}: [...]"
+    return SpecSyntaxError(f"unexpected {_shown(tok)!r}; expected ':'", _tok_span(tok),
+                           hint=f"{kind} is declared as name: [dims]; write {example}")
+
+
+# What explains where the parser stopped, tried in this order; the first that knows says it.
+_STOP_RULES = (_missing_operand, _else_if, _statement_name, _two_values, _missing_comma, _colon_body,
+               _missing_brace, _assigns_in_a_test, _comma_after_statement, _double_comma, _semicolon_in_brackets,
+               _declared_with_colon)
 
 
 _KEYWORDS = ("model", "block", "const", "import", "from", "forward", "return", "param", "buffer", "for", "if", "else")
@@ -622,12 +986,8 @@ def _token_hint(text: str, tok: Token, expected: str) -> str | None:
             return "no 'def' is needed: write forward(x) { ... }"
         if word not in _KEYWORDS and (hint := did_you_mean(word, _KEYWORDS)):
             return hint
-    if tok in (")", "]", "}") and f"'{tok}'" not in expected:
-        return f"this '{tok}' closes nothing: remove it, or add the bracket that opens it"
     if tok == "{" and "'block'" in expected and re.search(r"\bblock\s+\w+\s*\([^{}]*\)\s*=[^{}]*$", before):
         return "a block written `= Sequential(...)` has no body: give it either that value or a body in braces"
-    if tok == ":" and "'{'" in expected:
-        return "a body goes in braces, not after a colon: model M(x: [B, 4]) { ... }"
     closers = [c for c in ("')'", "']'") if c in expected]
     last = before.rstrip()
     if closers and last.count("\n") + 1 < tok.line:

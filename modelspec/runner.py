@@ -9,9 +9,12 @@ float64 array becomes the float32 the model takes; integers for a Float input ar
 index range. A misfit is an `InputFileError`: one line naming the input, what the spec declares and what the
 file holds, and a hint.
 
-``show_values(outputs) -> list[str]`` prints each output's first rows with torch's own printing, saying what was
-left out; a 2-d float output [B, C] (class scores) also gets its row sums (1: probabilities; else logits, and
-their softmax) and each row's predicted class (argmax).
+``show_values(outputs, names, inputs) -> list[str]`` prints each input's and each output's first rows with torch's
+own printing (a small sample, up to 3 dims and 100 values, in its own shape; a larger one flattened), saying what
+was left out; ``output_names(graph, out)`` names each output as the spec's ``return`` does. Class scores get their
+row sums (1: probabilities; else logits, and their softmax) and each row's predicted class (argmax): a 2-d float
+output [B, C] that is the model's only output, or whose rows are probabilities or log-probabilities; another
+output of several (a Sigmoid's, a ReLU's) is no class score.
 """
 
 from __future__ import annotations
@@ -24,15 +27,20 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 
+from . import expr as E
 from .budget import human_bytes
 from .errors import did_you_mean
 from .imports import not_a_spec_file, system_dir
 from .model import ModelGraph, TensorInfo
 from .pipeline import symbol_sizes
+from .printer import source
 from .shapes import Sym, evaluate, shape_str
 
 SHOWN_ROWS = 5  # a few samples: the tutorials print one to three
 SHOWN_COLUMNS = 10  # the tutorials' ten FashionMNIST classes, in full
+SHAPED_VALUES = 100  # a sample of at most this many values (and 3 dims) is shown in its shape: 002's 2x2 pools
+SHAPED_DIMS = 3
+NAME_WIDTH = 40  # a returned expression longer than this names no output
 SUM_TOLERANCE = 1e-3  # a row of probabilities sums to 1 within this (float32 softmax rows are within 1e-6)
 MAX_PERMUTED_RANK = 6  # the hint "its dims are in another order" tries every order up to 6! = 720 of them
 FILE_KINDS = (".pt", ".pth", ".npz")
@@ -237,8 +245,9 @@ def _fit(path: str, name: str, info: TensorInfo, where: str, value):
         "complex" if value.is_complex() else "long"
     if kind != info.dtype:
         dtype = str(value.dtype).removeprefix("torch.")
-        convert = {"float": f"{name}.float()", "long": f"indices are whole numbers: {name}.long()",
-                   "bool": f"{name}.bool()"}[info.dtype]
+        pixels = f"{name}.float() / 255 (pixels 0..255 scaled to 0..1, as ToTensor does)"
+        convert = {"float": pixels if value.dtype == torch.uint8 else f"{name}.float()",
+                   "long": f"indices are whole numbers: {name}.long()", "bool": f"{name}.bool()"}[info.dtype]
         raise InputFileError(f"{path}: the spec declares {declared}; {where} holds {dtype} values: {convert}, or "
                              "declare the input as the file holds it")
     return value
@@ -342,13 +351,14 @@ def _save_hint(path: str, graph: ModelGraph) -> str:
     return f"torch.save({{{', '.join(f'{n!r}: {n}' for n in names)}}}, {file!r})"
 
 
-def show_values(outputs) -> list[str]:
-    """Lines showing each output's values: a header, its first rows, and for class scores [B, C] their row
-    sums, the softmax of logits and the predicted class of each row.
+def show_values(outputs, names=(), inputs=()) -> list[str]:
+    """Lines showing each input's values (``inputs``: (name, tensor) pairs), then each output's: a header with
+    its name in the spec where ``names`` has one, its first rows, and for class scores [B, C] their row sums,
+    the softmax of logits and the predicted class of each row.
 
     >>> import torch
-    >>> print("\\n".join(show_values([torch.tensor([[2.0, 1.0, 0.1], [0.0, 0.0, 3.0]])])))
-    output 0: [2, 3] float32
+    >>> print("\\n".join(show_values([torch.tensor([[2.0, 1.0, 0.1], [0.0, 0.0, 3.0]])], ["logits"])))
+    output 0 (logits): [2, 3] float32
       tensor([[2.0000, 1.0000, 0.1000],
               [0.0000, 0.0000, 3.0000]])
       row sums: tensor([3.1000, 3.0000])
@@ -358,44 +368,64 @@ def show_values(outputs) -> list[str]:
               [0.0453, 0.0453, 0.9094]])
       row sums after softmax: tensor([1.0000, 1.0000])
       predicted class (argmax of each row): tensor([0, 2])
+    >>> print("\\n".join(show_values([torch.tensor([[0.5, 0.7]]), torch.tensor([[0.25, 0.75]])])))
+    output 0: [1, 2] float32
+      tensor([[0.5000, 0.7000]])
+    <BLANKLINE>
+    output 1: [1, 2] float32
+      tensor([[0.2500, 0.7500]])
+      row sums: tensor([1.])
+      every row sums to 1: these are probabilities (a softmax's output)
+      predicted class (argmax of each row): tensor([1])
     """
-    lines = []
+    blocks = [_value_lines(f"input {name}", t.detach().cpu()) for name, t in inputs]
     for i, t in enumerate(outputs):
-        lines += ([""] if lines else []) + _output_lines(i, t.detach().cpu())
-    return lines
+        t, name = t.detach().cpu(), names[i] if i < len(names) else None
+        lines = _value_lines(f"output {i}" + (f" ({name})" if name else ""), t)
+        if t.dim() == 2 and t.is_floating_point() and t.shape[1] >= 2 and t.shape[0]:
+            lines += _class_score_lines(t[:SHOWN_ROWS], t, t.shape[1] > SHOWN_COLUMNS, len(outputs) == 1)
+        blocks.append(lines)
+    return [line for i, block in enumerate(blocks) for line in ([""] if i else []) + block]
 
 
-def _output_lines(index: int, t) -> list[str]:
-    head = f"output {index}: {list(t.shape)} {str(t.dtype).removeprefix('torch.')}"
+def _value_lines(label: str, t) -> list[str]:
+    """A tensor's header and its first rows: a small sample in its own shape, a larger one flattened."""
+    head = f"{label}: {list(t.shape)} {str(t.dtype).removeprefix('torch.')}"
     if t.dim() == 0 or not t.numel():
         return [head, *_indented(t)]
-    rows = t.reshape(1, -1) if t.dim() == 1 else t.reshape(t.shape[0], -1)  # a sample's [C, H, W] as one row
+    n, sample = t.shape[0], list(t.shape[1:])
+    if t.dim() > 2 and len(sample) <= SHAPED_DIMS and math.prod(sample) <= SHAPED_VALUES:
+        cut = f" (the first {SHOWN_ROWS} of {n} samples)" if n > SHOWN_ROWS else ""
+        return [head + cut, *_indented(t[:SHOWN_ROWS])]
+    rows = t.reshape(1, -1) if t.dim() == 1 else t.reshape(n, -1)  # a larger sample's [C, H, W] as one row
     n, width = rows.shape
     shown = rows[:SHOWN_ROWS, :SHOWN_COLUMNS]
     what = "values" if t.dim() != 2 else "columns"
     left_out = ([f"the first {SHOWN_ROWS} of {n} rows"] if n > SHOWN_ROWS else []) + \
                ([f"the first {SHOWN_COLUMNS} of {width} {what}"] if width > SHOWN_COLUMNS else [])
     if t.dim() > 2:
-        left_out.insert(0, f"each row one sample's {list(t.shape[1:])} flattened")
-    lines = [head + (f" ({', '.join(left_out)})" if left_out else ""), *_indented(shown if t.dim() > 1 else shown[0])]
-    if t.dim() == 2 and t.is_floating_point() and width >= 2:
-        lines += _class_score_lines(t[:SHOWN_ROWS], t, width > SHOWN_COLUMNS)
-    return lines
+        left_out.insert(0, f"each row one sample's {sample} flattened")
+    return [head + (f" ({', '.join(left_out)})" if left_out else ""), *_indented(shown if t.dim() > 1 else shown[0])]
 
 
-def _class_score_lines(shown, t, cut: bool) -> list[str]:
-    """Row sums, whether the rows are probabilities, the softmax of logits, and the predicted classes."""
+def _class_score_lines(shown, t, cut: bool, only: bool) -> list[str]:
+    """Row sums, whether the rows are probabilities, the softmax of logits, and the predicted classes; for
+    one output of several (``only`` false), nothing unless its rows are probabilities or log-probabilities."""
     import torch
 
     sums = shown.sum(dim=1)
     over = f" (over all {t.shape[1]} columns)" if cut else ""
     finite = bool(torch.isfinite(t).all())
     ones = lambda s: bool(torch.allclose(s, torch.ones_like(s), atol=SUM_TOLERANCE))
+    probabilities = finite and bool((t >= 0).all()) and ones(t.sum(dim=1))
+    log = not probabilities and finite and bool((t <= 0).all()) and ones(t.exp().sum(dim=1))
+    if not (only or probabilities or log):
+        return []
     lines = [f"  row sums{over}: {_flat_repr(sums)}"]
-    if finite and bool((t >= 0).all()) and ones(t.sum(dim=1)):
-        lines.append("  every row sums to 1: these are probabilities (the model ends in a softmax)")
+    if probabilities:
+        made = "the model ends in a softmax" if only else "a softmax's output"
+        lines.append(f"  every row sums to 1: these are probabilities ({made})")
     else:
-        log = finite and bool((t <= 0).all()) and ones(t.exp().sum(dim=1))
         probs = shown.exp() if log else torch.softmax(shown, dim=1)
         lines += ["  the rows do not sum to 1, but their exps do: these are log-probabilities (log_softmax)" if log
                   else "  the rows do not sum to 1: if these are class scores, they are logits, not probabilities",
@@ -406,8 +436,79 @@ def _class_score_lines(shown, t, cut: bool) -> list[str]:
     return lines
 
 
+def output_names(graph: ModelGraph, out) -> list[str | None]:
+    """Each output's name as the model's ``return`` spells it, one per tensor of ``out`` (the forward's
+    result, a tensor or nested tuples of them) in order; None where there is none to give (a model without
+    a forward, an expression over 40 characters): a name a tuple was assigned to gives its items' names
+    (``images = (maxed, pooled)``), else ``images[0]``.
+
+    >>> from modelspec.pipeline import load_graph
+    >>> graph = load_graph("model M(x: [B, 3]) {\\n relu = ReLU()\\n forward(x) {\\n y = x * 2\\n"
+    ...                    " pair = (y, x)\\n return relu(x), pair\\n }\\n}")
+    >>> output_names(graph, (1, (2, 3)))
+    ['relu(x)', 'y', 'x']
+    """
+    cls = graph.classes[-1]
+    lines = cls.forward_lines
+    returns = [ln.stmt for ln in lines if isinstance(ln.stmt, E.Return)]
+    if cls.base == "nn.Sequential":  # no forward in the spec: its `return x` is none of the spec's names
+        returns = []
+    once: dict[str, object] = {}  # a name assigned once in forward, to the value it holds
+    seen: set[str] = set()
+    for ln in lines:
+        for target in _targets(ln.stmt):
+            plain = isinstance(ln.stmt, E.Assign) and isinstance(ln.stmt.target, str)
+            once[target] = ln.stmt.value if plain and target not in seen else None
+            seen.add(target)
+    if len(returns) != 1 or not returns[0].values:
+        return [None] * _count(out)
+    values = returns[0].values
+    top = values[0] if len(values) == 1 else E.TupleExpr(tuple(values))
+    return _names_of(top, out, None, once)
+
+
+def _names_of(node, value, label: str | None, once: dict) -> list[str | None]:
+    if not isinstance(value, (tuple, list)):
+        return [label if node is None else _spelled(node)]
+    items = node
+    if isinstance(items, E.Name) and isinstance(once.get(items.id), (E.TupleExpr, E.ListExpr)):
+        label, items = items.id, once[items.id]
+    if isinstance(items, (E.TupleExpr, E.ListExpr)) and len(items.items) == len(value) and \
+            not any(isinstance(item, E.Starred) for item in items.items):
+        return [n for item, v in zip(items.items, value) for n in _names_of(item, v, None, once)]
+    label = _spelled(node) if node is not None else label
+    return [n for j, v in enumerate(value)
+            for n in _names_of(None, v, f"{label}[{j}]" if label else None, once)]
+
+
+def _targets(stmt) -> list[str]:
+    if isinstance(stmt, E.Assign):
+        return list(_target_names(stmt.target))
+    if isinstance(stmt, E.ForHead):
+        return list(_target_names(stmt.var))
+    return []
+
+
+def _target_names(target):
+    if isinstance(target, str):
+        yield target
+    else:
+        for t in target:
+            yield from _target_names(t)
+
+
+def _spelled(node) -> str | None:
+    """An expression as the spec writes it (``self.fc(x)`` is ``fc(x)``); None when it is too long to name."""
+    text = re.sub(r"\bself\.", "", source(node))
+    return text if len(text) <= NAME_WIDTH else None
+
+
+def _count(value) -> int:
+    return sum(map(_count, value)) if isinstance(value, (tuple, list)) else 1
+
+
 def _indented(t) -> list[str]:
-    return ["  " + line for line in repr(t).splitlines()]
+    return [f"  {line}" if line.strip() else "" for line in repr(t).splitlines()]  # a 4-d one's gaps: no spaces
 
 
 def _flat_repr(t) -> str:

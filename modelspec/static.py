@@ -22,7 +22,8 @@ from .errors import (
 from .layers import CATALOG, NOT_LAYERS
 from .layers.base import MODULE, INFER
 from .names import is_attribute_name, name_problem
-from .ops import OPS
+from .ops import F_NAMES, NO_DEFAULT, OPS
+from .printer import source
 from .shapes import InputSlot, Sym, Val, const_expr
 from .values import (
     CONTAINERS,
@@ -101,6 +102,64 @@ def quoted_child_hint(name: str, env: dict) -> str | None:
     return None
 
 
+FIXED_WIDTH = 60  # characters of an expression a hint shows rewritten; past it, the one name to rewrite
+# Other languages' spellings of Python's constants, as `bias=false` writes one
+LITERAL_SPELLINGS = {"true": "True", "false": "False", "none": "None", "null": "None"}
+
+
+def without_self(node) -> str:
+    """A surface-IR expression as the spec writes it, every ``self.`` of a PyTorch class taken off.
+
+    >>> from modelspec.parse import parse
+    >>> without_self(parse("model M(x: [B, 4]) { forward(x) { return self.fc(self.drop(x)) } }").items[0]
+    ...              .body[0].body[0].values[0])
+    'fc(drop(x))'
+    """
+    return re.sub(r"\bself\.", "", source(node))
+
+
+def self_attribute_in(node) -> "ir.Attribute | None":
+    """The first ``self.NAME`` a surface-IR expression holds, as a PyTorch class spells its attributes."""
+    if isinstance(node, list):
+        return next((a for a in map(self_attribute_in, node) if a is not None), None)
+    if not isinstance(node, ir.Node):
+        return None
+    if isinstance(node, ir.Attribute) and isinstance(node.value, ir.Name) and node.value.id == "self":
+        return node
+    return next((a for _, v in node if (a := self_attribute_in(v)) is not None), None)
+
+
+_MODULE_CLASSES = {n.lower(): n for n in (*CATALOG, *CONTAINERS)}  # relu -> ReLU
+
+
+def miscased_module(dotted: str) -> str | None:
+    """The module class a name in another case stands for, as the tutorials' ``nn.relu()`` stands for
+    ``nn.ReLU()`` (torch.nn's classes are CamelCase; ``F.relu`` is the function), in the namespace as written;
+    None for any other name.
+
+    >>> miscased_module("nn.relu"), miscased_module("Gelu"), miscased_module("nn.ReLU"), miscased_module("F.relu")
+    ('nn.ReLU', 'GELU', None, None)
+    """
+    ns, _, name = dotted.rpartition(".")
+    meant = _MODULE_CLASSES.get(name.lower())
+    if ns not in ("", "nn", "torch.nn") or meant is None or meant == name:
+        return None
+    return f"{ns}.{meant}" if ns else meant
+
+
+def miscased_module_error(e: ir.Call, meant: str, dotted: str, on_tensors: bool = False) -> SpecNameError:
+    """``nn.relu()``: the module, spelt with its arguments as written (``on_tensors``: they are tensors, for
+    the module made and called at once, ``nn.GELU()(x)``); where the name is the function's, what that is."""
+    name = dotted.rpartition(".")[2]
+    hint = f"did you mean {meant}{'()' if on_tensors else ''}{source(e)[len(source(e.func)):]}?"
+    op = OPS.get(name)
+    if name.islower() and name in F_NAMES and op is not None:
+        rest = [p for p, d in op.params[1:] if d is NO_DEFAULT and not p.startswith("*")]
+        hint += f" (the module; F.{name}({', '.join(['x', *rest])}) is the function)"
+    return SpecNameError(f"{dotted}(...) is no module: torch.nn's module classes are spelled in CamelCase",
+                         e.func.span, hint=hint)
+
+
 def call_it_hint(v, scope: Scope) -> str | None:
     """``call it: flatten(x)``, where forward uses a child module as a value (returns it, adds it, passes it to
     another module); None for anything else."""
@@ -139,6 +198,14 @@ class StaticEvaluator:
 
     def __init__(self, state: Elaboration):
         self.state = state
+        self.writes_self: bool | None = None  # whether the spec writes `self.NAME` anywhere (see mentions_self)
+
+    def mentions_self(self, e) -> "ir.Attribute | None":
+        """The first ``self.NAME`` in ``e``; looked for only where the spec, or a block it imports, writes one
+        (the spec is walked once: a call would otherwise walk its arguments on every loop pass)."""
+        if self.writes_self is None:
+            self.writes_self = self_attribute_in([*self.state.spec.items, *self.state.blocks.values()]) is not None
+        return self_attribute_in(e) if self.writes_self else None
 
     def eval_static(self, e, scope: Scope, env: dict, allow_modules: bool = False):
         """Evaluate a compile-time expression to a `Val` (or a `Recipe`)."""
@@ -181,6 +248,8 @@ class StaticEvaluator:
         if k == "call":
             return self.static_call(e, scope, env, allow_modules)
         if k == "attribute":
+            if (self.dotted(e) or "").startswith("self."):
+                raise self.self_attribute(e, scope, env)
             raise SpecNameError(f"unknown name {self.dotted(e) or e.attr!r}", e.span,
                                 hint='names here are consts and block parameters')
         raise SpecArgError(f"a {k} is not allowed here", e.span,
@@ -218,9 +287,42 @@ class StaticEvaluator:
         raise SpecNameError(f"undefined name {e.id!r}", e.span, hint=quoted_child_hint(e.id, env)
                             or self.undefined_hint(e.id, env, values))
 
+    def self_attribute(self, e: ir.Attribute, scope: Scope, env: dict, written=None,
+                       forward: bool = False) -> SpecNameError:
+        """``self.fc``, as a PyTorch class spells its attributes: a spec names its children, params, buffers and
+        values without ``self.``, and forward reads ``self.training`` as ``training``. ``e``: an attribute whose
+        value begins ``self.`` (the innermost is taken); ``written``: the expression to show fixed, where the
+        caller has one (the call ``self.fc(x)``)."""
+        while isinstance(e.value, ir.Attribute):  # self.transformer.wte: the child is transformer
+            e = e.value
+        name, reads = e.attr, "forward reads" if forward else "the body reads"
+        whole = without_self(written) if written is not None else ""
+        fixed = f"write {whole if 0 < len(whole) <= FIXED_WIDTH else without_self(e)}"
+        v = env.get(name)
+        if isinstance(v, ChildSlot):
+            what = f"the child {name}"
+        elif isinstance(v, ParamRef):
+            what = f"the {next((r[0] for r in _real(scope).raw if r[1] == name), 'param')} {name}"
+        elif name in _real(scope).params:
+            what = f"the block parameter {name}"
+        elif v is not None or name in self.state.consts:
+            what = f"the value {name}"
+        elif name == "training" and forward:
+            return SpecNameError("`self` is not needed in a spec: forward reads nn.Module's flag as `training`",
+                                 e.span, hint=fixed)
+        else:
+            known = [n for n, v in env.items() if isinstance(v, (ChildSlot, ParamRef, Val)) and is_attribute_name(n)
+                     and n not in scope.locals]
+            return SpecNameError(f"`self` is not needed in a spec: {reads} children, params and values by their "
+                                 f"names, and {scope.name} has no {name!r}", e.span,
+                                 hint=suggest(name, known, "children, params and values"))
+        return SpecNameError(f"`self` is not needed in a spec: {reads} {what} by its name", e.span, hint=fixed)
+
     def undefined_hint(self, name: str, env: dict, values: list[str] | None) -> str:
         """What to do about an undefined name: the one it is a slip for; else, in forward (``values``: its
         inputs and the names it has assigned, by here), define it; else the consts and parameters there are."""
+        if name.lower() in LITERAL_SPELLINGS:
+            return f"did you mean {LITERAL_SPELLINGS[name.lower()]}?"
         consts = [n for n, v in {**self.state.consts, **env}.items() if isinstance(v, Val) and is_attribute_name(n)]
         if values is None:
             return suggest(name, consts, "consts and parameters")
@@ -481,6 +583,8 @@ class StaticEvaluator:
     # -- calls at definition time: modules and a few builtins
     def static_call(self, e: ir.Call, scope, env, allow_modules):
         fname = self.dotted(e.func)
+        if (found := self.mentions_self(e)) is not None and "self" not in env:  # Sequential(self.flatten, ...)
+            raise self.self_attribute(found, scope, env, written=e)
         if fname is None:
             raise SpecArgError("only layers, blocks and range(...) can be called here", e.func.span,
                                hint='call a layer, a block, range, len, min, max, abs, int, float or round')
@@ -493,6 +597,8 @@ class StaticEvaluator:
                                    hint='call it in forward instead')
             return self.module_recipe(bare if fname not in self.state.blocks else fname, e, scope, env)
         if fname in OPS or bare.removeprefix("F.") in OPS or fname.startswith("F."):
+            if miscased_module(fname) is not None:  # relu = nn.relu(), as tutorial 001 comments it out
+                raise miscased_module_error(e, miscased_module(fname), fname)
             raise SpecArgError(f"{fname}(...) works on tensors: call it in forward", e.span,
                                hint='move it into forward')
         candidates = list(CATALOG) + list(self.state.blocks) + list(CONTAINERS)

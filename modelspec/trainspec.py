@@ -58,9 +58,13 @@ SCRIPT_NAMES = {
     "train_loop", "evaluate", "setup", "main",
 }
 # a prediction passed through one of these before CrossEntropyLoss is squashed: the loss applies log-softmax
-SQUASHERS = {"ReLU": "ReLU", "Softmax": "softmax", "LogSoftmax": "log-softmax", "F.relu": "ReLU",
-             "torch.relu": "ReLU", "F.softmax": "softmax", "torch.softmax": "softmax",
-             "F.log_softmax": "log-softmax", "torch.log_softmax": "log-softmax"}
+# what may make a model's output, by how it changes the scores a CrossEntropyLoss takes: layer names, and
+# functions as forward spells them (F.relu, torch.relu, .relu for the method)
+_SQUASHING = {"relu": "ReLU", "relu6": "ReLU6", "leaky_relu": "LeakyReLU", "elu": "ELU", "selu": "SELU",
+              "sigmoid": "Sigmoid", "tanh": "Tanh", "softplus": "Softplus", "softmax": "Softmax",
+              "log_softmax": "LogSoftmax"}
+SQUASHERS = {**{layer: layer for layer in _SQUASHING.values()},
+             **{f"{ns}{fn}": layer for fn, layer in _SQUASHING.items() for ns in ("F.", "torch.", ".")}}
 
 
 @dataclass
@@ -359,19 +363,31 @@ class TrainElaborator:
         return r.name, inst.expr, reduction, inst.node, classes
 
     def squash_warning(self, loss: str, stmt: ir.TrainSetting) -> None:
-        if loss not in ("CrossEntropyLoss",):
-            return
+        """A CrossEntropyLoss after an activation or softmax, or an NLLLoss after a softmax: a model whose
+        last step is not what its loss takes."""
         last = last_step(self.graph.root)
         if last is None or last[0] not in SQUASHERS:
             return
-        what = SQUASHERS[last[0]]
-        self.el.state.warn(
-            "activation-before-loss",
-            f"{loss} takes raw scores (logits) and applies log-softmax itself, but the model's output comes "
-            f"from {last[0]}{f' `{last[1]}`' if last[1] else ''}: the scores are squashed by {what} first, "
-            "and training is slower or stalls", stmt.value.span,
-            hint=f"remove the last {last[0]} from the model (keep it for inference only), or use NLLLoss after "
-                 "LogSoftmax")
+        layer, made = SQUASHERS[last[0]], f"{last[0]}{f' `{last[1]}`' if last[1] else ''}"
+        if loss == "NLLLoss" and layer == "Softmax":
+            self.el.state.warn(
+                "activation-before-loss", f"NLLLoss takes log-probabilities, but the model's output comes from "
+                f"{made}: probabilities, whose log it never takes", stmt.value.span,
+                hint="use LogSoftmax(dim=1) as the model's last step, or CrossEntropyLoss on the scores before it")
+            return
+        if loss != "CrossEntropyLoss":
+            return
+        if layer == "LogSoftmax":
+            message = (f"CrossEntropyLoss applies log-softmax itself, and the model's output comes from {made}: "
+                       "applied twice it changes nothing, so the model's own is redundant")
+            hint = "use NLLLoss, which takes log-probabilities, or remove the LogSoftmax and keep CrossEntropyLoss"
+        else:
+            message = (f"CrossEntropyLoss takes raw scores (logits) and applies log-softmax itself, but the model's "
+                       f"output comes from {made}: the scores are squashed first, and training is slower or stalls")
+            hint = (f"remove the last {layer}: the last Linear's raw scores are what CrossEntropyLoss takes"
+                    + ("; for probabilities, apply softmax to the model's output after training" if layer == "Softmax"
+                       else ""))
+        self.el.state.warn("activation-before-loss", message, stmt.value.span, hint=hint)
 
     # -- optimizer and scheduler ---------------------------------------------------
     def call_parts(self, e: ir.Expr, what: str):

@@ -247,8 +247,10 @@ class Elaboration:
     steps: int = 0  # expressions evaluated and modules built so far, against limits.max_steps
     warnings: list = field(default_factory=list)  # SpecWarnings, each once, in the order found
     unregistered: list = field(default_factory=list)  # (name, span) of plain tensor attributes, which stay put
+    used_children: set = field(default_factory=set)  # (span, name) of children some instance calls
+    unused_children: dict = field(default_factory=dict)  # (span, name) -> (slot, scope) of one that does not
 
-    def warn(self, code: str, message: str, span, hint: str) -> None:
+    def warn(self, code: str, message: str, span, hint: str, where: tuple | None = None) -> None:
         """Note a warning (modelspec.errors.WARNINGS names them) at ``span``: once, however often a block
         instance or a loop pass meets it again; inside an imported block it points into that block's file."""
         from .errors import SpecWarning
@@ -256,11 +258,18 @@ class Elaboration:
         if self.building_aside:
             return  # an absent child, or a module built only to print its class: nothing the model runs
         w = SpecWarning(message, span, code=code, hint=hint)
-        if self.block_stack and self.block_stack[-1] in self.block_sources:
-            w.locate(*self.block_sources[self.block_stack[-1]])
+        where = where or self.imported_block()
+        if where is not None:
+            w.locate(*where)
         key = (code, message, str(span), w.path)
         if all((x.code, x.message, str(x.span), x.path) != key for x in self.warnings):
             self.warnings.append(w)
+
+    def imported_block(self) -> tuple | None:
+        """(path, text) of the file of the block being built, when it is an imported one."""
+        if self.block_stack and self.block_stack[-1] in self.block_sources:
+            return self.block_sources[self.block_stack[-1]]
+        return None
 
     def step(self, span) -> None:
         """Count one step of work (an expression evaluated, a module built): a small spec cannot ask for

@@ -6,10 +6,12 @@ its name, a different name that shares letters, a prefix or a case-insensitive s
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from modelspec import SpecError, elaborate_spec
-from modelspec.errors import NEAR, SHOWN, close_names, did_you_mean, nearest, suggest
+from modelspec.errors import SHOWN, _edits, close_names, did_you_mean, nearest, suggest
 from modelspec.layers import CATALOG, NOT_LAYERS
 from modelspec.ops import OPS
 from modelspec.optim import OPTIMIZERS
@@ -91,16 +93,60 @@ def test_a_long_list_is_cut_to_the_nearest_or_says_where_it_is():
     assert len(few) <= SHOWN
 
 
-@pytest.mark.parametrize("name", ["repeat_interleave", "cumsum", "Quux", "xyzzy", "h"])
-def test_the_nearest_are_near(name):
-    import difflib
+def plainly_near(name: str, other: str) -> bool:
+    """What a reader calls near, said without difflib: at most half the letters of the longer name changed
+    (`sum` for `cumsum`), or the shorter spelled whole in the longer between word boundaries (`repeat` in
+    `repeat_interleave`, `Linear` in `LinearLayer`), not as the tail of another word (`out` in `dropout`)."""
+    a, b = sorted([name, other], key=len)
+    if _edits(a.lower(), b.lower()) <= len(b) // 2:
+        return True
+    at = b.lower().find(a.lower())
+    while len(a) >= 3 and at >= 0:
+        end = at + len(a)
+        starts = at == 0 or b[at - 1] == "_" or b[at].isupper() and b[at - 1].islower()
+        ends = end == len(b) or b[end] in "_0123456789" or b[end].isupper() and b[end - 1].islower()
+        if starts and ends:
+            return True
+        at = b.lower().find(a.lower(), at + 1)
+    return False
 
-    hint = nearest(name, sorted(OPS), "functions")
-    if hint.startswith("the nearest functions: "):
-        listed = hint.removeprefix("the nearest functions: ").split(", ")
-        assert all(difflib.SequenceMatcher(None, name.lower(), c.lower()).ratio() >= NEAR for c in listed)
-    else:
-        assert hint == f"none of the functions is near {name!r}: they are listed in docs/language.md"
+
+FAR_OR_NEAR = ["out", "outt", "t", "h", "mm", "pool", "stem", "Net", "argsort", "logsumexp", "Quux", "xyzzy", "cumsum",
+               "repeat_interleave", "LinearLayer", "attention", "GlobalAvgPool2d", "masked", "Concat", "Tensor"]
+
+
+def listed(hint: str) -> list[str]:
+    """The names a "the nearest ...: a, b" hint lists (less its prefix), none for any other hint."""
+    found = re.match(r"the nearest [\w ]+: (.*?)(?:; all of them: .*| \(of \d+\))?$", hint)
+    return [n.removeprefix("F.") for n in found.group(1).split(", ")] if found else []
+
+
+@pytest.mark.parametrize("name", FAR_OR_NEAR)
+def test_the_nearest_are_near(name):
+    """No hint lists a name that shares only a few letters with the one written: `out` got "dropout, float, t"."""
+    names = listed(nearest(name, EVERY_NAME, "functions", prefix="F.")) + listed(suggest(name, EVERY_NAME))
+    far = [n for n in names if not plainly_near(name, n)]
+    assert not far, f"{name!r}: listed as near: {far}"
+
+
+def test_near_names_are_still_listed():
+    # the rule above holds of an empty list too: the lists that help must stay
+    assert listed(nearest("repeat_interleave", sorted(OPS), "functions")) == ["repeat"]
+    assert listed(suggest("LinearLayer", EVERY_NAME, "layers", where="docs"))[:1] == ["Linear"]
+    assert "scaled_dot_product_attention" in listed(nearest("attention", sorted(OPS), "functions"))
+    assert listed(nearest("cumsum", sorted(OPS), "functions")) == ["sum"]
+    assert not plainly_near("out", "dropout") and not plainly_near("out", "float") and not plainly_near("out", "t")
+    assert "bool" not in listed(nearest("pool", sorted(OPS), "functions"))  # one letter apart, but the first
+
+
+def test_an_unknown_function_lists_no_far_names():
+    err = refusal("model Net(x: [B, 4]) {\n    drop = Dropout(0.1)\n    forward(x) {\n        return out(x)\n"
+                  "    }\n}\n")
+    assert (err.message, err.hint) == ("undefined function 'out'", "declare it as a child, out = Linear(...), to "
+                                       "call it; the children here: drop; the functions are listed in docs/language.md")
+    err = refusal("model Net(x: [B, 4, 4]) {\n    forward(x) {\n        return torch.mm(x[0], x[0])\n    }\n}\n")
+    assert "bmm" not in err.hint  # torch.mm (2-d) is not torch.bmm (batched 3-d): another op
+    assert err.hint.startswith("write torch.matmul(a, b), or a @ b")
 
 
 def refusal(text: str) -> SpecError:

@@ -6,6 +6,10 @@
   ``nn.Sequential(self.flatten, self.layer1)`` holds them; their parameters are counted once.
 * ``Sequential(OrderedDict([("fc", Linear(...)), ...]))``: named layers, printed in that form.
 * ``x.to(device)``, ``x.cuda()``: refused, with how modelspec places the module instead; ``.to(dtype)`` works.
+* ``self.fc(x)``, ``self.fc = nn.Linear(4, 2)``, ``forward(self, x)``, ``nn.relu()``, ``bias=false``: refused
+  where written, with the line as a spec writes it (``fc(x)``, ``fc = nn.Linear(4, 2)``, ``nn.ReLU()``, ``False``).
+* tutorial 003's ``seq_modules`` in a body without forward: every child runs in turn, so the container runs the
+  children it holds a second time; the error says so, and which forward runs only the container.
 
 Each working spec is built with torch and held to the project's promise: the printed code is the built
 module (same state_dict keys, same outputs), the output shapes are the inferred ones, and the parameters and
@@ -359,3 +363,136 @@ model M(x: [B, 4], ids: Long[B, 4]) {
     built(text, torch)
     with pytest.raises(SpecError, match="torch.float16 is not a dtype modelspec tracks"):
         elaborate_spec("model M(x: [B, 4]) { forward(x) { return x.to(torch.float16) } }")
+
+
+# ---------------------------------------------------------------- self.fc, written as a class writes it
+def refusal(text: str) -> SpecError:
+    with pytest.raises(SpecError) as info:
+        elaborate_spec(text)
+    return info.value
+
+
+@pytest.mark.parametrize("written, fixed, message, hint", [
+    ("self.fc(x)", "fc(x)", "forward reads the child fc by its name", "write fc(x)"),
+    ("fc(x) + x @ self.W", "fc(x) + x @ W", "forward reads the param W by its name", "write W"),
+    ("fc(x) * self.mask", "fc(x) * mask", "forward reads the buffer mask by its name", "write mask"),
+    ("self.fc(self.drop(x))", "fc(drop(x))", "forward reads the child fc by its name", "write fc(drop(x))"),
+    ("F.dropout(fc(x), 0.1, self.training)", "F.dropout(fc(x), 0.1, training)",
+     "forward reads nn.Module's flag as `training`", "write F.dropout(fc(x), 0.1, training)"),
+    ("fc(x) if self.training else fc(x) * 0.5", "fc(x) if training else fc(x) * 0.5",
+     "forward reads nn.Module's flag as `training`", "write training"),
+])
+def test_self_in_forward_is_refused_with_the_line_without_it(written, fixed, message, hint):
+    """A spec's forward names children, params and buffers without ``self.``; where the call is at hand, the
+    hint is the call rewritten."""
+    body = ("    fc = Linear(4, 2)\n    drop = Dropout(0.1)\n    param W: [4, 2] = randn\n    buffer mask: [2] = ones\n"
+            "    forward(x) {{\n        return {}\n    }}\n")
+    err = refusal(f"model M(x: [B, 4]) {{\n{body.format(written)}}}")
+    assert err.message == f"`self` is not needed in a spec: {message}"
+    assert (err.line, err.column, err.hint) == (7, 16 + written.index("self."), hint)
+    elaborate_spec(f"model M(x: [B, 4]) {{\n{body.format(fixed)}}}")  # the hint's fix compiles
+
+
+@pytest.mark.parametrize("line, message, hint", [
+    ("self.fc = nn.Linear(4, 2)", "a body declares its children without `self.`", "write fc = nn.Linear(4, 2)"),
+    ("self.W = nn.Parameter(torch.randn(4, 2))", "a body declares a parameter as `param NAME: [dims] = init`, "
+     "without `self.`", "write param W: [4, 2] = randn"),
+    ("self.W = nn.Parameter(torch.FloatTensor(4, 2))", "a body declares a parameter", "write param W: [4, 2] = "
+     "xavier_uniform"),
+    ("self.head.weight = self.fc.weight", "a body ties parameters without `self.`",
+     "write head.weight = fc.weight"),
+    ("head.weight = self.fc.weight", "a body ties parameters without `self.`", "write head.weight = fc.weight"),
+    ("stack = Sequential(self.fc, ReLU())", "`self` is not needed in a spec: the body reads the child fc by its "
+     "name", "write Sequential(fc, ReLU())"),
+    ("self.width = width", "a block reads its parameter width by its name, without `self.`", "delete this line"),
+    ("other = Linear(self.width, 2)", "`self` is not needed in a spec: the body reads the block parameter width "
+     "by its name", "write Linear(width, 2)"),
+])
+def test_self_in_a_body_is_refused_with_the_line_without_it(line, message, hint):
+    """``__init__``'s ``self.fc = nn.Linear(4, 2)`` is no weight tie, and no model without children."""
+    err = refusal(f"block Blk(width) {{\n    fc = Linear(_, 2)\n    head = Linear(2, 2)\n    {line}\n}}\n\n"
+                  f"model M(x: [B, 4]) {{\n    b = Blk(4)\n}}")
+    assert err.message.startswith(message), err.message
+    assert err.hint == hint and err.line == 4
+
+
+@pytest.mark.parametrize("params, fixed", [("self, x", "x"), ("self", "x"), ("self, img, m", "img, m")])
+def test_forward_with_self_is_refused_with_its_inputs(params, fixed):
+    err = refusal(f"model M(x: [B, 4]) {{\n    forward({params}) {{\n        return x\n    }}\n}}")
+    assert err.message == "forward names only its inputs, without `self`" and err.hint == f"write forward({fixed})"
+
+
+@pytest.mark.parametrize("where, written, hint", [
+    ("body", "relu = nn.relu()", "did you mean nn.ReLU()? (the module; F.relu(x) is the function)"),
+    ("body", "act = nn.softmax(dim=1)", "did you mean nn.Softmax(dim=1)? (the module; F.softmax(x) is the function)"),
+    ("body", "fc2 = nn.linear(2, 2)", "did you mean nn.Linear(2, 2)? (the module; F.linear(x, weight) is the "
+                                      "function)"),
+    ("forward", "relu = nn.relu()", "did you mean nn.ReLU()? (the module; F.relu(x) is the function)"),
+    ("forward", "h = nn.relu()(h)", "did you mean nn.ReLU()? (the module; F.relu(x) is the function)"),
+    ("forward", "h = nn.Gelu()(h)", "did you mean nn.GELU()?"),
+    ("forward", "h = torch.nn.gelu()(h)", "did you mean torch.nn.GELU()? (the module; F.gelu(x) is the function)"),
+    ("forward", "h = nn.Gelu(h)", "did you mean nn.GELU()(h)?"),
+])
+def test_a_module_spelt_in_another_case_names_its_class(where, written, hint):
+    """torch.nn's modules are CamelCase classes; ``nn.relu`` is no function of torch.nn, but F.relu is."""
+    line = f"    {written}\n" if where == "body" else ""
+    forward = f"        {written}\n" if where == "forward" else ""
+    err = refusal(f"model M(x: [B, 2]) {{\n    fc = Linear(2, 2)\n{line}    forward(x) {{\n        h = fc(x)\n"
+                  f"{forward}        return h\n    }}\n}}")
+    assert err.message.endswith("(...) is no module: torch.nn's module classes are spelled in CamelCase")
+    assert err.hint == hint
+
+
+def test_a_function_spelt_in_torch_nn_still_points_to_f():
+    err = refusal("model M(x: [B, 2]) {\n    forward(x) {\n        return nn.relu(x)\n    }\n}")
+    assert err.message == "unknown function 'nn.relu'" and err.hint == "did you mean F.relu?"
+
+
+@pytest.mark.parametrize("written, meant", [("false", "False"), ("true", "True"), ("none", "None"),
+                                            ("null", "None"), ("FALSE", "False")])
+def test_other_languages_constants_point_to_pythons(written, meant):
+    err = refusal(f"model M(x: [B, 4]) {{\n    fc = Linear(4, 2, bias={written})\n}}")
+    assert err.message == f"undefined name {written!r}" and err.hint == f"did you mean {meant}?"
+    err = refusal(f"model M(x: [B, 4]) {{\n    forward(x) {{\n        return x if {written} else x\n    }}\n}}")
+    assert err.hint == f"did you mean {meant}?"
+
+
+# ---------------------------------------------------------------- seq_modules without a forward
+SEQ_MODULES = """
+model SeqModules(x: [B, 1, 28, 28]) {
+    flatten = nn.Flatten()
+    layer1 = nn.Linear(28 * 28, 20)
+    seq_modules = nn.Sequential(flatten, layer1, nn.ReLU(), nn.Linear(20, 10))
+"""
+
+
+def test_without_forward_a_container_runs_the_children_it_holds_again(torch):
+    """Tutorial 003's seq_modules in a body without forward: every child runs in turn, seq_modules too, so
+    flatten and layer1 run twice; the error says so, and the forward it suggests runs only seq_modules."""
+    err = refusal(SEQ_MODULES + "}")
+    assert err.message == ("without a forward, the children run one after another: flatten, layer1, seq_modules; "
+                           "so seq_modules runs flatten and layer1 a second time, and layer1, built for [B, 784], "
+                           "does not fit its input there")
+    assert (err.line, err.column) == (5, 42)
+    assert err.hint == "to run only seq_modules, write forward(x) { return seq_modules(x) }"
+    built(SEQ_MODULES + "    forward(x) { return seq_modules(x) }\n}", torch)
+
+
+@pytest.mark.parametrize("body, message", [
+    # a child the container holds runs first, on the model's input
+    ("    layer1 = Linear(784, 20)\n    seq = Sequential(Flatten(), layer1)\n",
+     "without a forward, the children run one after another: layer1, seq; so layer1 runs on its own before seq, "
+     "which holds it, runs it: Linear `layer1` expects in_features=784"),
+    # a stateless child run twice changes the shape a later layer meets
+    ("    pool = MaxPool2d(2)\n    seq = Sequential(pool, Flatten(), Linear(196, 10))\n",
+     "without a forward, the children run one after another: pool, seq; so seq runs pool a second time: Linear "
+     "`seq.2` expects in_features=196 but its input is [B, 49]"),
+    # a mistake of its own, which running twice does not explain: said as it is
+    ("    flatten = Flatten()\n    seq = Sequential(flatten, Linear(100, 10))\n",
+     "Linear `seq.1` expects in_features=100 but its input is [B, 784]"),
+])
+def test_without_forward_only_the_errors_the_second_run_explains_say_so(body, message):
+    shape = "[B, 784]" if "100" in body else "[B, 1, 28, 28]"
+    err = refusal(f"model M(x: {shape}) {{\n{body}}}")
+    assert err.message.startswith(message), err.message
+    assert ("to run only seq" in err.hint) == message.startswith("without a forward")

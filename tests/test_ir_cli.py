@@ -45,7 +45,7 @@ def test_ir_reports_a_syntax_error_with_its_place(capsys):
     assert main(["ir", str(bad), "--json"]) == 1
     out, err = capsys.readouterr()
     assert out == ""
-    assert f"{bad}:2:16: '(' opened at 2:16 was never closed" in err
+    assert f"{bad}:2:19: '(' opened at 2:19 was never closed" in err
     assert "Traceback" not in err
 
 

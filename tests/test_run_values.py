@@ -67,7 +67,12 @@ def rows_of(block: str) -> list[list[float]]:
 
 
 def indented(torch, t) -> str:
-    return "\n".join("  " + line for line in repr(t).splitlines())
+    return "\n".join(f"  {line}" if line.strip() else "" for line in repr(t).splitlines())
+
+
+ACTIVATIONS = str(ROOT / "specs" / "tutorials" / "activations.nnspec")  # six outputs: four activations, two softmaxes
+POOLING = str(ROOT / "specs" / "tutorials" / "pooling.nnspec")  # returns two tuples of four pooled maps each
+MATMUL = str(ROOT / "specs" / "tutorials" / "matmul_bmm.nnspec")  # returns batched, same, shared, linear
 
 
 # ---------------------------------------------------------------- --show
@@ -75,7 +80,7 @@ def test_show_prints_logits_their_softmax_sums_and_argmax(torch, capsys):
     _, logits = reference(torch, MLP)
     code, out, err = run(capsys, MLP, "--show")
     assert code == 0 and err == ""
-    assert "\noutput 0: [2, 10] float32\n" in out
+    assert "\noutput 0: [2, 10] float32\n" in out  # no forward in the spec: no name for its output
     assert indented(torch, logits) in out  # the rows as torch prints them, all 10 classes
     assert printed_tensor(out, "  row sums: ") == pytest.approx(logits.sum(dim=1).tolist(), abs=1e-4)
     assert "the rows do not sum to 1: if these are class scores, they are logits, not probabilities" in out
@@ -91,7 +96,7 @@ def test_show_tells_probabilities_and_cuts_rows(torch, capsys):
     _, probs = reference(torch, CNN, batch=7)
     code, out, _ = run(capsys, CNN, "--show", "--batch", "7")
     assert code == 0
-    assert "\noutput 0: [7, 10] float32 (the first 5 of 7 rows)\n" in out
+    assert "\noutput 0 (F.softmax(x, dim=1)): [7, 10] float32 (the first 5 of 7 rows)\n" in out
     assert indented(torch, probs[:5]) in out and indented(torch, probs[:6]) not in out
     assert printed_tensor(out, "  row sums: ") == pytest.approx(probs[:5].sum(dim=1).tolist(), abs=1e-4)
     assert "every row sums to 1: these are probabilities (the model ends in a softmax)" in out
@@ -110,10 +115,74 @@ def test_show_cuts_columns_and_flattens_samples(torch, capsys, tmp_path):
     spec.write_text("model Img(x: [B, 3, 4, 4]) {\n    conv = Conv2d(3, 2, 1)\n}\n")
     inputs, y = reference(torch, str(spec))
     code, out, _ = run(capsys, str(spec), "--show")
-    assert "output 0: [2, 2, 4, 4] float32 (each row one sample's [2, 4, 4] flattened, the first 10 of 32 " \
-           "values)" in out
-    assert indented(torch, y.reshape(2, -1)[:, :10]) in out
+    assert "output 0: [2, 2, 4, 4] float32\n" in out  # a small sample in its own shape
+    assert indented(torch, y) in out
     assert "row sums" not in out and "predicted class" not in out  # images are not class scores
+    spec.write_text("model Img(x: [B, 3, 8, 8]) {\n    conv = Conv2d(3, 2, 1)\n}\n")
+    inputs, y = reference(torch, str(spec))
+    code, out, _ = run(capsys, str(spec), "--show")
+    assert "output 0: [2, 2, 8, 8] float32 (each row one sample's [2, 8, 8] flattened, the first 10 of " \
+           "128 values)" in out  # over 100 values: flattened
+    assert indented(torch, y.reshape(2, -1)[:, :10]) in out
+
+
+def test_show_prints_the_inputs_before_the_outputs(torch, capsys):
+    (x,), y = reference(torch, ACTIVATIONS)
+    code, out, _ = run(capsys, ACTIVATIONS, "--show")
+    assert code == 0
+    assert f"\n\ninput x: [2, 3] float32\n{indented(torch, x)}\n\noutput 0 (sigmoid(x)): " in out
+    (image, seq), _ = reference(torch, POOLING)
+    code, out, _ = run(capsys, POOLING, "--show")
+    assert f"\ninput image: [2, 1, 4, 4] float32\n{indented(torch, image)}\n" in out  # 16 values: in its shape
+    assert "\ninput seq: [2, 8, 16] float32 (each row one sample's [8, 16] flattened, the first 10 of 128 values)\n" \
+           f"{indented(torch, seq.reshape(2, -1)[:, :10])}\n" in out
+
+
+def test_show_names_the_outputs_as_the_spec_returns_them(torch, capsys, tmp_path):
+    code, out, _ = run(capsys, ACTIVATIONS, "--show")
+    names = re.findall(r"^output (\d) \((.*?)\): \[2, 3\] float32$", out, flags=re.M)
+    assert names == [("0", "sigmoid(x)"), ("1", "tanh(x)"), ("2", "relu(x)"), ("3", "leaky_relu(x)"),
+                     ("4", "probs"), ("5", "log_probs")]
+    code, out, _ = run(capsys, MATMUL, "--show")
+    assert re.findall(r"^output (\d) \((\w+)\):", out, flags=re.M) == \
+        [("0", "batched"), ("1", "same"), ("2", "shared"), ("3", "linear")]
+    code, out, _ = run(capsys, POOLING, "--show")  # `return images, sequences`: two tuples of four names each
+    pooled = ["maxed", "averaged", "adaptive", "pooled", "seq_maxed", "seq_averaged", "seq_adaptive_avg",
+              "seq_adaptive_max"]
+    assert re.findall(r"^output (\d) \((\w+)\):", out, flags=re.M) == [(str(i), n) for i, n in enumerate(pooled)]
+    assert "  input  image: [2, 1, 4, 4] float32\n" in out and "\n  output 0: [2, 1, 2, 2] float32\n" in out
+    spec = tmp_path / "lstm.nnspec"  # a child's tuple, returned by a name: its items by index
+    spec.write_text("model M(x: [B, T=5, 4]) {\n    lstm = LSTM(4, 3, batch_first=True)\n"
+                    "    forward(x) {\n        out = lstm(x)\n        return out\n    }\n}\n")
+    code, out, _ = run(capsys, str(spec), "--show")
+    assert re.findall(r"^output (\d) \((.*?)\):", out, flags=re.M) == \
+        [("0", "out[0]"), ("1", "out[1][0]"), ("2", "out[1][1]")]
+
+
+def test_a_small_pooled_map_is_shown_as_a_grid(torch, capsys):
+    _, ((maxed, averaged, adaptive, pooled), _) = reference(torch, POOLING)
+    code, out, _ = run(capsys, POOLING, "--show")
+    assert f"output 2 (adaptive): [2, 1, 2, 2] float32\n{indented(torch, adaptive)}\n" in out
+    assert "tensor([[[[" in indented(torch, adaptive)  # each sample a 2x2 grid, as 002 prints it
+    assert f"output 3 (pooled): [2, 1, 1, 1] float32\n{indented(torch, pooled)}\n" in out
+    assert not re.search(r" $", out, flags=re.M)  # torch's gaps between samples: no trailing spaces
+
+
+def test_class_scores_only_where_they_mean_something(torch, capsys):
+    _, (sig, tanh, relu, leaky, probs, log_probs) = reference(torch, ACTIVATIONS)
+    code, out, _ = run(capsys, ACTIVATIONS, "--show")
+    assert code == 0
+    blocks = out.split("\n\noutput ")[1:]
+    assert len(blocks) == 6
+    for block, t in zip(blocks[:4], (sig, tanh, relu, leaky)):  # activations, 4 of 6 outputs: their values alone
+        assert block.split("\n", 1)[1] == indented(torch, t)
+    assert "every row sums to 1: these are probabilities (a softmax's output)" in blocks[4]
+    assert printed_tensor(blocks[4], "predicted class (argmax of each row): ") == probs.argmax(dim=1).tolist()
+    assert "these are log-probabilities (log_softmax)" in blocks[5]
+    shown = rows_of(printed_block(blocks[5], "exp, the probability of each class:"))
+    assert shown == [pytest.approx(row, abs=1e-4) for row in log_probs.exp().tolist()]
+    code, out, _ = run(capsys, MATMUL, "--show")  # its [2, 2] `linear`, one of four outputs: no class scores
+    assert "row sums" not in out and "logits" not in out and "predicted class" not in out
 
 
 def test_without_the_new_flags_run_prints_what_it_did(capsys):
@@ -142,6 +211,8 @@ def test_input_pt_tensor_sets_the_batch_and_shows_the_values(torch, capsys, tmp_
                           "  input  x: [3, 1, 28, 28] float32\n")
     logits = forward(torch, MLP, x)
     assert indented(torch, logits) in out  # --input shows the values without --show
+    assert "\n\ninput x: [3, 1, 28, 28] float32 (each row one sample's [1, 28, 28] flattened, the first 10 of 784 " \
+           f"values)\n{indented(torch, x.reshape(3, -1)[:, :10])}\n\noutput 0: [3, 10] float32\n" in out
     assert printed_tensor(out, "predicted class (argmax of each row): ") == logits.argmax(dim=1).tolist()
 
 
@@ -152,6 +223,7 @@ def test_input_pt_dict_is_cast_to_the_declared_dtype(torch, capsys, tmp_path):
     assert code == 0
     assert "  input  x: [2, 1, 28, 28] float32 (float64 in the file)\n" in out
     assert indented(torch, forward(torch, MLP, x.float(), seed=3)) in out
+    assert indented(torch, x.float().reshape(2, -1)[:, :10]) in out  # the input as the model took it: float32
 
 
 @pytest.mark.parametrize("payload", ["tuple", "list", "dict"])
@@ -244,8 +316,12 @@ def test_symbols_agree_across_inputs(torch, capsys, tmp_path):
 
 def test_dtype_kind_and_index_range(torch, capsys, tmp_path):
     torch.save(torch.randint(0, 255, (2, 1, 28, 28), dtype=torch.uint8), tmp_path / "u8.pt")
-    assert "the spec declares x: [B, 1, 28, 28]; the file holds uint8 values: x.float()" in \
+    assert "the spec declares x: [B, 1, 28, 28]; the file holds uint8 values: x.float() / 255 (pixels 0..255 " \
+           "scaled to 0..1, as ToTensor does), or declare the input as the file holds it" in \
         refused(capsys, MLP, tmp_path / "u8.pt")
+    torch.save(torch.randint(0, 9, (2, 1, 28, 28), dtype=torch.int16), tmp_path / "i16.pt")  # no pixels: no / 255
+    assert refused(capsys, MLP, tmp_path / "i16.pt").endswith(
+        "the file holds int16 values: x.float(), or declare the input as the file holds it")
     torch.save(torch.rand(2, 20), tmp_path / "f.pt")
     assert "the spec declares tokens: Long[B, T]; the file holds float32 values: indices are whole numbers: " \
            "tokens.long()" in refused(capsys, LSTM, tmp_path / "f.pt")

@@ -176,6 +176,24 @@ def test_the_tutorials_first_my_linear_gets_both_its_warnings(tmp_path):
     ("model M(x: [B, 28, 28]) { pool = AvgPool2d(2) }", "unbatched-input"),
     ("model M(x: [B, 4]) {\n param w: [4] = ones\n forward(x) { return x * w }\n}", None),
     ("model M(x: [B, 4]) {\n buffer m: [4]\n forward(x) { return x + m }\n}", None),  # a buffer of zeros is common
+    # through arithmetic and out of a block, a feature map still is one; an image input is one too
+    ("model M(x: [B, 1, 28, 28]) {\n c = Conv2d(1, 4, 3)\n d = Conv2d(1, 4, 3)\n fc = Linear(_, 3)\n"
+     " forward(x) { return fc((c(x) + d(x)) * 2) }\n}", "forgotten-flatten"),
+    ("block Feat() {\n c = Conv2d(_, 4, 3)\n a = ReLU()\n}\nmodel M(x: [B, 1, 28, 28]) {\n f = Feat()\n"
+     " fc = Linear(_, 3)\n}", "forgotten-flatten"),
+    ("model M(x: [B, 1, 28, 28]) { s = Sequential(Linear(_, 512), ReLU(), Linear(512, 10)) }", "forgotten-flatten"),
+    ("model M(x: [B, 1, 28, 28]) { s = Sequential(Flatten(), Linear(_, 512), ReLU(), Linear(512, 10)) }", None),
+    # a sequence-first input leads with its time, not a batch
+    ("model M(enc: [T, B, 16]) {\n forward(enc) { return F.softmax(enc, dim=0) }\n}", None),
+    ("model M(x: [N, 10]) {\n forward(x) { return x.softmax(0) }\n}", "softmax-dim"),
+    ("model M(x: [B, 28, 28]) {\n forward(x) { return F.max_pool2d(x, 2) }\n}", "unbatched-input"),
+    # a child one instance of a block uses is used, though another instance leaves it out
+    ("block K(c, bn_on=True) {\n conv = Conv2d(_, c, 3)\n bn = BatchNorm2d(c)\n forward(x) {\n x = conv(x)\n"
+     " if bn_on {\n x = bn(x)\n }\n return x\n }\n}\nmodel M(x: [B, 3, 8, 8]) {\n a = K(4)\n b = K(4, bn_on=False)\n}",
+     None),
+    ("block K(c, bn_on=True) {\n conv = Conv2d(_, c, 3)\n bn = BatchNorm2d(c)\n forward(x) {\n x = conv(x)\n"
+     " if bn_on {\n x = bn(x)\n }\n return x\n }\n}\nmodel M(x: [B, 3, 8, 8]) {\n a = K(4, bn_on=False)\n}",
+     "unused-child"),
 ])
 def test_each_warning_fires_where_it_should_and_nowhere_else(text, code):
     assert [w.code for w in elaborate_spec(text).warnings] == ([code] if code else [])
@@ -186,3 +204,36 @@ def test_check_shows_the_warnings_of_the_models_that_pass_beside_the_errors_of_t
     done = run("check", spec)
     assert done.returncode == 1
     assert "3:5: warning: child 'extra'" in done.stderr and "7:17: Linear `fc` expects in_features=4" in done.stderr
+
+
+TRAINED = """model C(x: [B, 8]) {
+    fc = Linear(8, 3)
+    forward(x) { return LAST }
+}
+train C {
+    target y: Long[B]
+    loss = LOSS()
+    optimizer = SGD(lr=0.1)
+    data {
+        x = torch.randn(16, 8)
+        y = torch.randint(0, 3, (16,))
+    }
+}
+"""
+
+
+@pytest.mark.parametrize("last, loss, said", [
+    ("F.relu(fc(x))", "CrossEntropyLoss", "squashed first"),
+    ("torch.sigmoid(fc(x))", "CrossEntropyLoss", "squashed first"),
+    ("fc(x).relu()", "CrossEntropyLoss", "squashed first"),
+    ("F.leaky_relu(fc(x))", "CrossEntropyLoss", "squashed first"),
+    ("fc(x).softmax(dim=1)", "CrossEntropyLoss", "squashed first"),
+    ("F.log_softmax(fc(x), dim=1)", "CrossEntropyLoss", "applied twice it changes nothing"),
+    ("F.softmax(fc(x), dim=1)", "NLLLoss", "NLLLoss takes log-probabilities"),
+    ("fc(x)", "CrossEntropyLoss", None),
+    ("F.log_softmax(fc(x), dim=1)", "NLLLoss", None),
+])
+def test_the_last_step_before_the_loss(last, loss, said):
+    found = elaborate_spec(TRAINED.replace("LAST", last).replace("LOSS", loss)).warnings
+    assert [w.code for w in found] == (["activation-before-loss"] if said else [])
+    assert said is None or said in found[0].message
