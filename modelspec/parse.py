@@ -258,6 +258,24 @@ def parse_with_comments(text: str, path: str | None = None) -> tuple[ir.SpecFile
     return spec, [(t.line, t.column, str(t).rstrip()) for t in found]
 
 
+def comments_of(text: str) -> list[tuple[int, int, str]]:
+    """The comments of ``text`` as (line, column, text), as the lexer finds them; in a text that does not
+    parse, those before its first syntax error (the error is `parse`'s to report).
+
+    >>> comments_of('const S = "# not one"  # one')
+    [(1, 24, '# one')]
+    """
+    found: list[Token] = []
+    token = _COMMENTS.set(found)
+    try:
+        _parse_with(_comment_parser(), text, None)
+    except SpecError:
+        pass
+    finally:
+        _COMMENTS.reset(token)
+    return [(t.line, t.column, str(t).rstrip()) for t in found]
+
+
 # Where the comment parser's lexer callback puts the comments of the parse in progress.
 _COMMENTS: ContextVar[list[Token]] = ContextVar("modelspec_comments")
 

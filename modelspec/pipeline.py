@@ -26,7 +26,7 @@ from .errors import (MAX_ERRORS, WARNINGS, Span, SpecError, SpecImportError, Spe
                      did_you_mean)
 from .imports import not_a_spec_file, resolve_imports, system_dir
 from .model import ModelGraph
-from .parse import Parsed, decode_source, parse, parse_partial
+from .parse import Parsed, comments_of, decode_source, parse, parse_partial
 from .shapes import Sym, evaluate
 
 MAX_FILE_BYTES = 5_000_000
@@ -292,40 +292,23 @@ NOWARN = re.compile(r"nowarn:\s*([\w-]+(?:\s*,\s*[\w-]+)*)")
 def nowarn_lines(text: str, path: str | None) -> dict[int, set[str]]:
     """The lines of ``text`` whose comment says ``# nowarn: NAME, ...``: line -> the warnings it silences.
     A name that is no warning is an error (a misspelt one would silence nothing)."""
+    if "nowarn" not in text:
+        return {}  # the common case, without lexing the text again
     found = {}
-    for number, line in enumerate(text.removeprefix("\ufeff").split("\n"), 1):
-        if "nowarn" not in line:
-            continue
-        at = _comment_start(line)
-        m = NOWARN.search(line, at) if at is not None else None
-        if m is None or line[at + 1:m.start()].strip():
+    for number, column, comment in comments_of(text):
+        m = NOWARN.match(comment, 1 + len(comment[1:]) - len(comment[1:].lstrip()))
+        if m is None:
             continue
         names = [n.strip() for n in m.group(1).split(",")]
         for n in names:
             if n not in WARNINGS:
-                column = line.index(n, m.start(1)) + 1
+                at = column + comment.index(n, m.start(1))
                 raise SpecNameError(f"# nowarn: there is no warning {n!r}",
-                                    Span(line=number, column=column, end_line=number, end_column=column + len(n)),
+                                    Span(line=number, column=at, end_line=number, end_column=at + len(n)),
                                     hint=did_you_mean(n, WARNINGS) or "the warnings: " + ", ".join(WARNINGS),
                                     path=path, source=text)
         found[number] = set(names)
     return found
-
-
-def _comment_start(line: str) -> int | None:
-    """Where the comment of a spec line starts (its ``#`` outside strings), or None."""
-    quote, escaped = None, False
-    for i, c in enumerate(line):
-        if escaped:
-            escaped = False
-        elif quote is not None:
-            escaped = c == "\\"
-            quote = None if c == quote else quote
-        elif c in "\"'":
-            quote = c
-        elif c == "#":
-            return i
-    return None
 
 
 def unsilenced(found, texts: dict) -> list:
