@@ -9,28 +9,45 @@ import time
 
 from .errors import WARNINGS, SpecError, WarningPolicy
 
+# Every example starts from a spec that `modelspec examples` writes, so that it runs as printed after a pip
+# install, with no checkout of the repository at hand
 EXAMPLES = {
-    "check": "examples:\n  modelspec check specs/cnn.nnspec\n  modelspec check specs/*.nnspec\n"
-    "  modelspec check -W error -W no-unused-child specs/*.nnspec   (warnings fail, but for one)\n\n"
+    "check": "examples:\n  modelspec examples cnn > cnn.nnspec    (a bundled spec; `modelspec examples` lists them)\n"
+    "  modelspec check cnn.nnspec\n  modelspec check *.nnspec\n  modelspec examples vit | modelspec check -\n"
+    "  modelspec check -W error -W no-unused-child *.nnspec   (warnings fail, but for one)\n\n"
     "A line's own warning is silenced by a comment on it: # nowarn: unused-child",
-    "codegen": "examples:\n  modelspec codegen specs/cnn.nnspec\n  modelspec codegen specs/cnn.nnspec -o cnn.py",
-    "summary": "examples:\n  modelspec summary specs/cnn.nnspec\n  modelspec summary specs/vgg_blocks.nnspec --batch 32"
-    "\n  modelspec summary specs/resnet18.nnspec --depth 2\n  modelspec summary specs/cnn.nnspec --json",
-    "graph": "examples:\n  modelspec graph specs/inception.nnspec > inception.dot\n"
-    "  modelspec graph specs/resnet18.nnspec --depth 2 --format mermaid\n"
-    "  modelspec graph specs/cnn.nnspec --format svg -o cnn.svg",
-    "run": "examples:\n  modelspec run specs/cnn.nnspec\n  modelspec run specs/cnn.nnspec --batch 64 --device cuda\n"
-    "  modelspec run specs/mnist_mlp.nnspec --show\n"
-    "  modelspec run specs/mnist_mlp.nnspec --input images.pt      # torch.save(x, 'images.pt'), x: [N, 1, 28, 28]",
-    "fmt": "examples:\n  modelspec fmt specs/*.nnspec\n  modelspec fmt --check specs/*.nnspec\n"
+    "codegen": "examples:\n  modelspec examples cnn > cnn.nnspec\n  modelspec codegen cnn.nnspec\n"
+    "  modelspec codegen cnn.nnspec -o cnn.py",
+    "summary": "examples:\n  modelspec examples cnn > cnn.nnspec\n  modelspec summary cnn.nnspec\n"
+    "  modelspec summary cnn.nnspec --batch 32\n  modelspec summary cnn.nnspec --json\n"
+    "  modelspec examples resnet18 | modelspec summary - --depth 2",
+    "graph": "examples:\n  modelspec examples inception > inception.nnspec\n"
+    "  modelspec graph inception.nnspec > inception.dot\n"
+    "  modelspec graph inception.nnspec --format svg -o inception.svg\n"
+    "  modelspec examples resnet18 | modelspec graph - --depth 2 --format mermaid",
+    "run": "examples:\n  modelspec examples cnn > cnn.nnspec\n  modelspec run cnn.nnspec\n"
+    "  modelspec run cnn.nnspec --batch 64 --device cuda\n"
+    "  modelspec examples mnist_mlp > mnist_mlp.nnspec\n  modelspec run mnist_mlp.nnspec --show\n"
+    "  modelspec run mnist_mlp.nnspec --input images.pt      # torch.save(x, 'images.pt'), x: [N, 1, 28, 28]",
+    "fmt": "examples:\n  modelspec fmt *.nnspec\n  modelspec fmt --check *.nnspec\n"
     "  modelspec fmt - < messy.nnspec > tidy.nnspec",
-    "ir": "examples:\n  modelspec ir specs/cnn.nnspec --json\n  modelspec ir specs/cnn.nnspec --json > cnn.ir.json",
+    "ir": "examples:\n  modelspec examples cnn > cnn.nnspec\n  modelspec ir cnn.nnspec --json\n"
+    "  modelspec ir cnn.nnspec --json > cnn.ir.json",
     "schema": "examples:\n  modelspec schema > nnspec-ir.schema.json",
-    "train": "examples:\n  modelspec train specs/linear_regression.nnspec\n"
-    "  modelspec train specs/mnist_mlp.nnspec --epochs 2 --out runs/mlp\n"
-    "  modelspec train specs/mnist_mlp.nnspec --out runs/mlp --resume\n"
-    "  modelspec train specs/mnist_mlp.nnspec --set 'data=FakeData(size=256, image_size=(1, 28, 28))'\n"
-    "  modelspec train specs/mnist_mlp.nnspec --nproc 2 --json\n\n"
+    "export": "examples:\n  modelspec examples cnn > cnn.nnspec\n"
+    "  modelspec export cnn.nnspec --format onnx -o cnn.onnx\n"
+    "  modelspec export cnn.nnspec --format pt2 -o cnn.pt2\n  modelspec export cnn.nnspec --format torchscript",
+    "lsp": "examples:\n  modelspec lsp        (an editor starts it, and speaks to it on stdin and stdout)",
+    "examples": "examples:\n  modelspec examples                        (each one's name, and what it is)\n"
+    "  modelspec examples cnn > cnn.nnspec       (write one, to read, change and run)\n"
+    "  modelspec examples tutorials/conv > conv.nnspec\n  modelspec examples cnn | modelspec check -",
+    "train": "examples:\n  modelspec examples linear_regression > linear_regression.nnspec\n"
+    "  modelspec train linear_regression.nnspec\n"
+    "  modelspec examples mnist_mlp > mnist_mlp.nnspec\n"
+    "  modelspec train mnist_mlp.nnspec --epochs 2 --out runs/mlp\n"
+    "  modelspec train mnist_mlp.nnspec --out runs/mlp --resume\n"
+    "  modelspec train mnist_mlp.nnspec --set 'data=FakeData(size=256, image_size=(1, 28, 28))'\n"
+    "  modelspec train mnist_mlp.nnspec --nproc 2 --json\n\n"
     "On several machines, start the same command on each under torchrun:\n"
     "  torchrun --nnodes 2 --node-rank R --master-addr HOST --master-port 29500 --nproc-per-node G \\\n"
     "      -m modelspec train spec.nnspec --out runs/x",
@@ -42,8 +59,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="modelspec",
         description="Compile .nnspec model specs into PyTorch: check them, print their code, "
         "summarise their shapes, or run them.",
-        epilog="examples:\n  modelspec check specs/cnn.nnspec\n  modelspec summary specs/cnn.nnspec\n"
-        "  modelspec codegen specs/cnn.nnspec -o cnn.py\n  modelspec run specs/cnn.nnspec --batch 8\n\n"
+        epilog="examples:\n  modelspec examples                     (the example specs installed with modelspec)\n"
+        "  modelspec examples cnn > cnn.nnspec\n  modelspec check cnn.nnspec\n  modelspec summary cnn.nnspec\n"
+        "  modelspec codegen cnn.nnspec -o cnn.py\n  modelspec run cnn.nnspec --batch 8\n\n"
         "Run 'modelspec COMMAND --help' for a command's options.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -55,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     def command(name, help_):
         c = sub.add_parser(name, help=help_, description=help_, epilog=EXAMPLES[name],
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        if name in ("check", "codegen", "summary", "graph", "run", "train"):
+        if name in ("check", "codegen", "summary", "graph", "run", "train", "export"):
             from .values import Limits
 
             c.add_argument("--max-params", type=_count, default=None, metavar="N",
@@ -75,11 +93,15 @@ def _parser() -> argparse.ArgumentParser:
         return c
 
     c = command("check", "check specs: syntax, names, arguments and every shape (no torch needed)")
-    c.add_argument("files", nargs="+", metavar="FILE", help=".nnspec files")
+    c.add_argument("files", nargs="+", metavar="FILE", help=".nnspec files; - reads stdin")
     c.add_argument("--model", help="the model to check when a file defines several (default: all)")
+    c.add_argument("--format", choices=("text", "json", "sarif"), default="text",
+                   help="text: as a compiler prints them, on stderr; json: every error and warning of every "
+                   "file, located, with its code (docs/errors.md), on stdout; sarif: the same as SARIF 2.1.0, "
+                   "which GitHub code scanning and other CI systems read (default text)")
 
     c = command("codegen", "print the PyTorch source a spec stands for")
-    c.add_argument("file", metavar="FILE")
+    c.add_argument("file", metavar="FILE", help="the .nnspec file; - reads stdin")
     c.add_argument("-o", "--output", metavar="OUT.py", help="write the code here instead of stdout")
     c.add_argument("--model", help="the model, when the file defines several")
     c.add_argument("--explain", action="store_true",
@@ -90,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --train: a script that also trains under torchrun (DistributedDataParallel)")
 
     c = command("summary", "a table of every layer: output shape, parameters, mult-adds")
-    c.add_argument("file", metavar="FILE")
+    c.add_argument("file", metavar="FILE", help="the .nnspec file; - reads stdin")
     c.add_argument("--model", help="the model, when the file defines several")
     c.add_argument("--batch", type=int, default=1, metavar="N", help="batch size for mult-adds and memory (default 1)")
     c.add_argument("--depth", type=int, default=None, metavar="N",
@@ -99,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="print the summary as JSON (total_params, trainable_params, total_mult_adds, rows, ...)")
 
     c = command("graph", "draw the model: modules as nodes, dataflow as edges labelled with shapes")
-    c.add_argument("file", metavar="FILE")
+    c.add_argument("file", metavar="FILE", help="the .nnspec file; - reads stdin")
     c.add_argument("--model", help="the model, when the file defines several")
     c.add_argument("--format", choices=("dot", "mermaid", "svg"), default="dot",
                    help="dot and mermaid are text and need nothing installed; svg runs Graphviz's dot (default dot)")
@@ -108,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", metavar="OUT", help="write the diagram here instead of stdout")
 
     c = command("run", "build the model, run one forward pass on random input, report shapes and time")
-    c.add_argument("file", metavar="FILE")
+    c.add_argument("file", metavar="FILE", help="the .nnspec file; - reads stdin")
     c.add_argument("--model", help="the model, when the file defines several")
     c.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
     c.add_argument("--batch", type=int, default=None, metavar="N", help="batch size of the random input (default 2)")
@@ -129,14 +151,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="change nothing: list the files that would change, and exit 1 if there are any")
 
     c = command("ir", "print the validated surface IR of a spec: what the parser understood")
-    c.add_argument("file", metavar="FILE")
+    c.add_argument("file", metavar="FILE", help="the .nnspec file; - reads stdin")
     c.add_argument("--json", action="store_true",
                    help="as JSON, which ir.SpecFile.model_validate_json reads back (the only format so far)")
 
     command("schema", "print the JSON Schema of the surface IR that `modelspec ir --json` prints")
 
     c = command("train", "train a spec's model as its train section says: progress, checkpoints, --resume")
-    c.add_argument("file", metavar="FILE")
+    c.add_argument("file", metavar="FILE", help="the .nnspec file; - reads stdin")
     c.add_argument("--model", help="the model, when the file defines several")
     c.add_argument("--epochs", type=int, default=None, metavar="N", help="train this many epochs in all")
     c.add_argument("--device", default=None, help='cpu, cuda, cuda:1, auto, ... (default: the spec\'s, else "auto")')
@@ -153,7 +175,40 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true",
                    help="print the final metrics and the weights' path as one JSON object on stdout")
     c.add_argument("--no-progress", action="store_true", help="no progress bar, even on a terminal")
+
+    c = command("export", "export a spec's model for deployment: ONNX, torch.export's .pt2, or TorchScript, "
+                "with the spec's symbolic dims dynamic and its input and output names")
+    c.add_argument("file", metavar="FILE", help="the .nnspec file; - reads stdin")
+    c.add_argument("--model", help="the model, when the file defines several")
+    c.add_argument("--format", choices=("onnx", "pt2", "torchscript"), default="onnx",
+                   help="onnx (needs the [export] extra: onnx, onnxscript), pt2 (torch.export) or torchscript "
+                   "(default onnx)")
+    c.add_argument("-o", "--output", metavar="OUT", help="where to write it (default: the model's name, "
+                   "with .onnx, .pt2 or .pt, in the working directory)")
+    c.add_argument("--seed", type=int, default=0, help="random seed of the weights (default 0)")
+
+    command("lsp", "run the language server an editor talks to over stdin and stdout (needs the [lsp] extra)")
+
+    c = command("examples", "list the example specs installed with modelspec, or print one")
+    c.add_argument("name", nargs="?", metavar="NAME", help="the example to print (cnn, resnet18, tutorials/conv, ...)")
     return p
+
+
+class UsageError(Exception):
+    """A mistake in how modelspec was called, not in a spec (a bad -o path, an unknown device): one line on
+    stderr, exit code 2, as argparse does for its own."""
+
+
+# packages a command may need that modelspec does not install by itself: the module -> how to get it
+OPTIONAL_PACKAGES = {
+    "torch": "pip install torch",
+    "onnx": 'pip install "modelspec[export]"',
+    "onnxscript": 'pip install "modelspec[export]"',
+    "onnxruntime": 'pip install "modelspec[export]"',
+    "pygls": 'pip install "modelspec[lsp]"',
+    "lsprotocol": 'pip install "modelspec[lsp]"',
+    "torchvision": 'pip install "modelspec[vision]"',
+}
 
 
 def _count(text: str) -> int:
@@ -219,6 +274,16 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as err:
         print(err.render(), file=sys.stderr)
         return 1
+    except UsageError as err:
+        print(f"modelspec {args.command}: {err}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        top = (exc.name or "").partition(".")[0]
+        if top not in OPTIONAL_PACKAGES:
+            raise
+        print(f"modelspec {args.command}: this needs {top}, which is not installed: {OPTIONAL_PACKAGES[top]}",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `modelspec codegen x | head`: the reader left; nothing to report
@@ -233,14 +298,44 @@ def main(argv: list[str] | None = None) -> int:
         return 3
 
 
+def _source(path: str):
+    """A FILE argument as the pipeline reads it: the path itself, or for ``-`` the text on stdin, named
+    "<stdin>" in errors (its imports are read from the working directory)."""
+    if path != "-":
+        return path
+    from .pipeline import SpecText
+
+    return SpecText(sys.stdin.read(), "<stdin>")
+
+
+def _write(path: str, data: str | bytes) -> None:
+    """Write a command's output to ``-o``'s file; a folder that is not there is the caller's mistake (rc 2)."""
+    try:
+        if isinstance(data, str):
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(data)
+        else:
+            with open(path, "wb") as f:
+                f.write(data)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    print(f"wrote {path}", file=sys.stderr)
+
+
 def cmd_check(args) -> int:
     from .errors import MAX_ERRORS
     from .pipeline import check_source
 
+    if args.files.count("-") > 1:
+        raise UsageError("- (stdin) can be read once; name it once")
+    if args.format != "text":
+        return _check_report(args)
     failed = 0
     for path in args.files:
+        source = _source(path)
+        path = "<stdin>" if path == "-" else path
         try:
-            checked = check_source(path, model=args.model or None, limits=_limits(args))
+            checked = check_source(source, model=args.model or None, limits=_limits(args))
             if not checked:
                 raise SpecError("the spec defines no model", path=path,
                                 hint="add `model Name(x: [B, ...]) { ... }`")
@@ -266,11 +361,30 @@ def cmd_check(args) -> int:
     return 1 if failed else 0
 
 
+def _check_report(args) -> int:
+    """`check --format json|sarif`: every error and warning of every file, as one document on stdout."""
+    import json
+
+    from .diagnostics import check, to_json, to_sarif
+
+    policy = WarningPolicy.parse(args.warn)
+    files = {("<stdin>" if path == "-" else path): check(_source(path), model=args.model or None,
+                                                        limits=_limits(args), policy=policy)
+             for path in args.files}
+    if args.format == "json":
+        report = to_json(files)
+    else:
+        report = to_sarif([d for got in files.values() for d in got.diagnostics])
+    print(json.dumps(report, indent=2, ensure_ascii=False), flush=True)
+    failed = any(d.severity == "error" for got in files.values() for d in got.diagnostics)
+    return 1 if failed else 0
+
+
 def cmd_codegen(args) -> int:
     from .codegen import generate_code
     from .pipeline import load_graph
 
-    graph = load_graph(args.file, model=args.model, limits=_limits(args))
+    graph = load_graph(_source(args.file), model=args.model, limits=_limits(args))
     if _warned(args, graph.warnings):
         return 1
     if args.train:
@@ -281,13 +395,11 @@ def cmd_codegen(args) -> int:
                             hint=f"add `train {graph.name} {{ loss = ...; optimizer = ...; data = ... }}`")
         code = training_script(graph, distributed=args.distributed)
     elif args.distributed:
-        raise SystemExit("modelspec codegen: --distributed goes with --train")
+        raise UsageError("--distributed goes with --train")
     else:
         code = generate_code(graph, explain=args.explain)
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(code)
-        print(f"wrote {args.output}", file=sys.stderr)
+        _write(args.output, code)
     else:
         sys.stdout.write(code)
     return 0
@@ -297,11 +409,11 @@ def cmd_summary(args) -> int:
     from .summary import summarize
 
     if args.batch < 1:
-        raise SystemExit("modelspec summary: --batch must be at least 1")
+        raise UsageError("--batch must be at least 1")
     if args.depth is not None and args.depth < 0:
-        raise SystemExit("modelspec summary: --depth must be 0 or more")
+        raise UsageError("--depth must be 0 or more")
     # a spec that fails part-way still shows the modules built before the error, then the error
-    summary = summarize(args.file, model=args.model, batch=args.batch, depth=args.depth, partial=True,
+    summary = summarize(_source(args.file), model=args.model, batch=args.batch, depth=args.depth, partial=True,
                         limits=_limits(args))
     if _warned(args, summary.warnings):
         return 1
@@ -317,7 +429,7 @@ def cmd_graph(args) -> int:
     from .graph import GraphvizNotFound, to_dot, to_mermaid, to_svg
 
     if args.depth is not None and args.depth < 0:
-        raise SystemExit("modelspec graph: --depth must be 0 or more")
+        raise UsageError("--depth must be 0 or more")
     graph = elaborate_spec(args.file, model=args.model, limits=_limits(args))
     if _warned(args, graph.warnings):
         return 1
@@ -343,12 +455,12 @@ def cmd_run(args) -> int:
     from .codegen import generate_code
 
     if args.batch is not None and args.batch < 1:
-        raise SystemExit("modelspec run: --batch must be at least 1")
+        raise UsageError("--batch must be at least 1")
     if args.batch is not None and args.input is not None:
-        raise SystemExit("modelspec run: --batch sizes the random input; with --input the file's tensors set the batch")
+        raise UsageError("--batch sizes the random input; with --input the file's tensors set the batch")
     batch = 2 if args.batch is None else args.batch
     limits = _limits(args)
-    graph = elaborate_spec(args.file, model=args.model, limits=limits)
+    graph = elaborate_spec(_source(args.file), model=args.model, limits=limits)
     if _warned(args, graph.warnings):
         return 1
     if args.input is None:
@@ -361,9 +473,7 @@ def cmd_run(args) -> int:
         batch = given.batch
         check_batch_memory(graph, batch or 1, limits, sizes=given.sizes)  # before the model exists
     torch = _torch()
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        print("modelspec run: CUDA is not available on this machine; use --device cpu", file=sys.stderr)
-        return 1
+    _device(torch, args.device)
     t0 = time.perf_counter()
     model = build_module(generate_code(graph), graph, device=args.device, seed=args.seed)
     built = time.perf_counter() - t0
@@ -410,6 +520,25 @@ def cmd_run(args) -> int:
         given_inputs = [(name, t) for (name, _), t in zip(graph.inputs, inputs)]
         print("\n".join(show_values(list(_flat(outs)), output_names(graph, out), given_inputs)))
     return 0
+
+
+def _device(torch, text: str):
+    """``--device``, held to what this machine has: a misspelt or absent device is a usage mistake (rc 2)."""
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"unknown device {text!r}: say cpu, cuda, cuda:1 or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError("CUDA is not available on this machine; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise UsageError(f"there is no {text}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise UsageError("MPS is not available on this machine; use --device cpu")
+    elif device.type != "cpu":
+        raise UsageError(f"modelspec runs a model on cpu, cuda or mps, not on {device.type}")
+    return device
 
 
 def _run_inputs(path: str, graph, limits):
@@ -460,7 +589,7 @@ def _fmt_summary(changed: int, same: int, failed: int, check: bool) -> str:
 def cmd_ir(args) -> int:
     from .pipeline import parse_source as parse_spec
 
-    print(parse_spec(args.file).model_dump_json(indent=2))
+    print(parse_spec(_source(args.file)).model_dump_json(indent=2))
     return 0
 
 
@@ -476,21 +605,24 @@ def cmd_schema(args) -> int:
 def cmd_train(args) -> int:
     for what, v in (("--epochs", args.epochs), ("--batch-size", args.batch_size), ("--nproc", args.nproc)):
         if v is not None and v < 1:
-            raise SystemExit(f"modelspec train: {what} must be at least 1")
+            raise UsageError(f"{what} must be at least 1")
     settings = {}
     for item in args.set:
         name, eq, value = item.partition("=")
         if not eq or not name.strip():
-            raise SystemExit(f"modelspec train: --set takes NAME=VALUE, not {item!r}")
+            raise UsageError(f"--set takes NAME=VALUE, not {item!r}")
         settings[name.strip()] = value.strip()
     if args.nproc is not None and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        if args.file == "-":
+            raise UsageError("--nproc starts a process for each share of the work, and they cannot all read "
+                             "stdin: name the spec's file")
         from .trainer import launch
         from .pipeline import load_graph
 
         graph = load_graph(args.file, model=args.model, limits=_limits(args))  # errors before any process starts
         batch = args.batch_size or (graph.train.batch_size if graph.train else 1)
         if graph.train is not None and batch % args.nproc:
-            raise SystemExit(f"modelspec train: batch_size {batch} does not split evenly over {args.nproc} "
+            raise UsageError(f"batch_size {batch} does not split evenly over {args.nproc} "
                              f"processes; choose a batch size divisible by {args.nproc} (--batch-size)")
         argv = args._argv if args._argv is not None else sys.argv[1:]
         return launch(_without_nproc(argv), args.nproc)
@@ -501,7 +633,7 @@ def cmd_train(args) -> int:
         if _warned(args, found, show=int(os.environ.get("RANK", "0")) == 0):
             raise SystemExit(1)
 
-    result = train(args.file, model=args.model, epochs=args.epochs, device=args.device, seed=args.seed,
+    result = train(_source(args.file), model=args.model, epochs=args.epochs, device=args.device, seed=args.seed,
                    batch_size=args.batch_size, out=args.out, resume=args.resume,
                    progress=False if args.no_progress else None, settings=settings, limits=_limits(args), echo=echo,
                    on_warnings=warned)

@@ -24,6 +24,8 @@ MAX_CHECKED_ROWS = 10_000_000
 class DataError(SpecError):
     """Data that does not fit the spec: a missing file, a wrong column, a value that is not a number."""
 
+    CODE = "MS702"
+
 
 def sources(plan: TrainPlan) -> list[DataSource]:
     return [plan.data] + ([plan.validation] if isinstance(plan.validation, DataSource) else [])

@@ -47,6 +47,7 @@ class SpecError(Exception):
     """
 
     kind = "error"
+    CODE = "MS900"  # the stable code of each kind of problem: CODES, and docs/errors.md, say what each means
 
     def __init__(
         self,
@@ -65,6 +66,11 @@ class SpecError(Exception):
         self.source = source
         self.more: list[SpecError] = []
         self.checked: list = []  # set by `modelspec.pipeline.check_source`: the models that did elaborate
+
+    @property
+    def code(self) -> str:
+        """The stable code of this kind of problem (``MS401``: a shape), as ``check --format json`` reports it."""
+        return self.CODE
 
     @property
     def line(self) -> int | None:
@@ -125,33 +131,38 @@ class SpecError(Exception):
 class SpecWarning(SpecError):
     """Not an error: something a spec may mean, but most likely does not (a softmax before
     CrossEntropyLoss). Located and rendered as errors are, with its name (one of `WARNINGS`) after the
-    message: ``cnn.nnspec:4:5: warning: ... [unused-child]``. Elaboration collects them on the model
-    graph (``graph.warnings``) and never raises one; `WarningPolicy` makes some of them errors, or drops
-    them; the API issues them through Python's `warnings` module as `ModelspecWarning`s.
+    message: ``cnn.nnspec:4:5: warning: ... [unused-child]``; its stable ``code`` is an MS8xx.
+    Elaboration collects them on the model graph (``graph.warnings``) and never raises one; `WarningPolicy`
+    makes some of them errors, or drops them; the API issues them through Python's `warnings` module as
+    `ModelspecWarning`s.
     """
 
     kind = "warning"
 
-    def __init__(self, message: str, span: Span | None = None, *, code: str, hint: str | None = None,
+    def __init__(self, message: str, span: Span | None = None, *, name: str, hint: str | None = None,
                  path: str | None = None, source: str | None = None):
-        if code not in WARNINGS:
-            raise ValueError(f"unknown warning {code!r}")
+        if name not in WARNINGS:
+            raise ValueError(f"unknown warning {name!r}")
         super().__init__(message, span, hint=hint, path=path, source=source)
-        self.code = code
+        self.name = name  # what -W and `# nowarn:` call it
         self.as_error = False  # set by WarningPolicy.apply: rendered as an error
 
-    def __reduce__(self):  # copy and pickle: the keyword-only code is no argument Exception keeps
-        return _warning, (self.message, self.code), dict(self.__dict__)
+    @property
+    def code(self) -> str:
+        return WARNING_CODES[self.name]
+
+    def __reduce__(self):  # copy and pickle: the keyword-only name is no argument Exception keeps
+        return _warning, (self.message, self.name), dict(self.__dict__)
 
     def render(self) -> str:
         first, _, rest = super().render().partition("\n")
         if self.as_error:
             first = first.replace(": warning: ", ": error: ", 1)
-        return f"{first} [{self.code}]" + (f"\n{rest}" if rest else "")
+        return f"{first} [{self.name}]" + (f"\n{rest}" if rest else "")
 
 
-def _warning(message: str, code: str) -> SpecWarning:
-    return SpecWarning(message, code=code)
+def _warning(message: str, name: str) -> SpecWarning:
+    return SpecWarning(message, name=name)
 
 
 # every warning there is, by the name -W takes, with what it catches (`modelspec check --help` lists them)
@@ -164,6 +175,24 @@ WARNINGS = {
     "unregistered-tensor": "a plain tensor attribute: not a parameter, not trained, not saved, not moved",
     "unused-child": "a child declared but never used in forward",
     "unbatched-input": "a conv or pool given an input without a batch dim, which reads the batch as channels",
+}
+
+# each warning's stable code, in the order of WARNINGS: a new warning takes the next number, none is reused
+WARNING_CODES = {name: f"MS8{n:02d}" for n, name in enumerate(WARNINGS, 1)}
+
+# every stable code an error or warning has, with what it means: `check --format json|sarif` reports them, and
+# docs/errors.md shows an example of each (its tests run them)
+CODES = {
+    "MS101": "syntax: the text does not follow the grammar",
+    "MS201": "name: an undefined, duplicate or reserved name",
+    "MS301": "argument: a layer, op or setting given arguments it does not take",
+    "MS401": "shape: a tensor shape that does not fit where it is used",
+    "MS501": "import: an import that cannot be read or does not hold the name",
+    "MS601": "limit: a model over a limit (parameters, activations, depth, file size)",
+    "MS701": "train: a problem found while training (a checkpoint that does not fit)",
+    "MS702": "data: data that does not fit the spec (a missing file, a wrong column)",
+    "MS900": "spec: a spec with no model, or several and none chosen; a model that cannot be built as asked",
+    **{code: f"{name}: {WARNINGS[name]}" for name, code in WARNING_CODES.items()},
 }
 
 
@@ -213,9 +242,9 @@ class WarningPolicy:
         """The warnings shown, each marked an error where the policy says so."""
         shown = []
         for w in warnings:
-            if self.shown(w.code):
+            if self.shown(w.name):
                 w = copy.copy(w)  # a graph's own warnings stay as they are: a cached graph is shared
-                w.as_error = self.fails(w.code)
+                w.as_error = self.fails(w.name)
                 shown.append(w)
         return shown
 
@@ -227,25 +256,37 @@ MAX_ERRORS = 20
 class SpecSyntaxError(SpecError):
     """The text does not follow the grammar."""
 
+    CODE = "MS101"
+
 
 class SpecNameError(SpecError):
     """An undefined, duplicate or reserved name."""
+
+    CODE = "MS201"
 
 
 class SpecArgError(SpecError):
     """A constructor or function call with wrong arguments."""
 
+    CODE = "MS301"
+
 
 class SpecShapeError(SpecError):
     """A tensor shape that does not fit where it is used."""
+
+    CODE = "MS401"
 
 
 class SpecImportError(SpecError):
     """An import that cannot be resolved."""
 
+    CODE = "MS501"
+
 
 class SpecLimitError(SpecError):
     """A spec that would exceed a configured limit."""
+
+    CODE = "MS601"
 
 
 class ModelspecWarning(UserWarning):

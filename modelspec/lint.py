@@ -8,7 +8,7 @@ occur (`Elaboration.warn`), so each is located at its own line. The names are
 
     >>> from modelspec import elaborate_spec
     >>> graph = elaborate_spec("model M(x: [B, 10]) { sm = Softmax()\\n forward(x) { return sm(x) } }")
-    >>> [w.code for w in graph.warnings]
+    >>> [w.name for w in graph.warnings]
     ['softmax-dim']
 """
 

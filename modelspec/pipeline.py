@@ -18,6 +18,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from . import ir
 from .budget import check_memory
@@ -62,8 +63,16 @@ def pausing_gc(fn):
     return paused
 
 
+class SpecText(NamedTuple):
+    """Spec text with the name of the file it stands for: what stdin (``-``) or an editor's unsaved buffer
+    holds. Errors name ``path``, and its imports are read beside it (the working directory for "<stdin>")."""
+
+    text: str
+    path: str
+
+
 def read_spec(source_or_path, *, same_file: os.stat_result | None = None) -> tuple[str, str | None]:
-    """(text, path) for a path or for spec text itself.
+    """(text, path) for a path, for spec text itself, or for a `SpecText`.
 
     A `Path`, or a string without braces or newlines, is a file name. The file
     must be a regular file: a directory, device, FIFO or socket is refused
@@ -77,6 +86,11 @@ def read_spec(source_or_path, *, same_file: os.stat_result | None = None) -> tup
     ``same_file``, an `os.stat_result`, is the file the caller checked: the
     one opened must be it (not a link swapped in since), or it is refused.
     """
+    if isinstance(source_or_path, SpecText):
+        if len(source_or_path.text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+            raise SpecLimitError(f"the spec is over the limit of {MAX_FILE_BYTES:,} bytes", path=source_or_path.path,
+                                 hint=SIZE_HINT)
+        return source_or_path.text, source_or_path.path
     if isinstance(source_or_path, os.PathLike) or (
         isinstance(source_or_path, str) and "{" not in source_or_path and "\n" not in source_or_path
     ):
@@ -321,7 +335,7 @@ def unsilenced(found, texts: dict) -> list:
         if key not in lines:
             text = texts.get(key, w.source)
             lines[key] = nowarn_lines(text, key) if text is not None else {}
-        if w.code not in lines[key].get(w.line, ()):
+        if w.name not in lines[key].get(w.line, ()):
             kept.append(w)
     return kept
 

@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from .budget import forward_memory, human_bytes, runs, size_at, total
+from .diagnostics import from_error
 from .errors import SpecError
+from .keyargs import kernel_text
 from .model import ModelGraph, ModuleNode, TensorInfo
 from .pipeline import load_graph, symbol_sizes
 from .shapes import shape_str
@@ -135,13 +137,17 @@ class Summary:
                              "params": self.param_bytes, "buffers": self.buffer_bytes, "total": self.total_bytes},
             "rows": [r.to_dict() for r in self.rows],
             "train": dict(self.train) if self.train else None,
-            "warnings": [{"code": w.code, "message": w.message, "line": w.line, "column": w.column, "hint": w.hint,
-                          "file": None if w.path == self.path else w.path} for w in self.warnings],
+            # as `check --format json` reports them (modelspec/diagnostics.py), the path null in the spec's own file
+            "warnings": [self._diagnostic(w) for w in self.warnings],
             "complete": self.complete,
-            "error": None if err is None else {
-                "message": err.message, "path": err.path, "line": err.line, "column": err.column,
-                "hint": err.hint, "text": err.render()},
+            "error": None if err is None else {**self._diagnostic(err), "text": err.render()},
         }
+
+    def _diagnostic(self, err: SpecError) -> dict:
+        found = from_error(err).to_dict()
+        if found["path"] == self.path:
+            found["path"] = None
+        return found
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
@@ -227,7 +233,8 @@ def _summary(name, inputs, outputs, root: ModuleNode, children_of, sizes, batch,
             output=", ".join(shape_str(t.shape) for t in node.outputs),
             output_sizes=[_sizes_of(t, sizes) for t in node.outputs],
             params=sum(m.params for m in members), trainable=sum(m.trainable for m in members),
-            kernel=_kernel(node), macs=total(_times(size_at(m.macs, sizes), times[m.path]) for m in members),
+            kernel=kernel_text(node.args) if node.kind == "layer" else None,
+            macs=total(_times(size_at(m.macs, sizes), times[m.path]) for m in members),
             collapsed=collapse, expanded=bool(kids) and not collapse, tied=bool(node.tied), shared=node.shared,
         ))
         if not collapse:
@@ -264,15 +271,6 @@ def _sizes_of(t: TensorInfo, sizes) -> list:
     return [size_at(d, sizes) for d in t.shape]
 
 
-
-
-def _kernel(node: ModuleNode) -> str | None:
-    k = node.args.get("kernel_size") if node.kind == "layer" else None
-    if k is None:
-        return None
-    if isinstance(k, (tuple, list)):
-        return "x".join(str(v) for v in k)
-    return str(k)
 
 
 # ---------------------------------------------------------------- the table

@@ -31,6 +31,8 @@ INTERRUPTED = "interrupted.pt"
 class TrainError(SpecError):
     """A problem found while training: bad data, a missing file, a checkpoint that does not fit."""
 
+    CODE = "MS701"
+
 
 @dataclass
 class TrainResult:

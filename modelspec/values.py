@@ -250,19 +250,19 @@ class Elaboration:
     used_children: set = field(default_factory=set)  # (span, name) of children some instance calls
     unused_children: dict = field(default_factory=dict)  # (span, name) -> (slot, scope) of one that does not
 
-    def warn(self, code: str, message: str, span, hint: str, where: tuple | None = None) -> None:
+    def warn(self, name: str, message: str, span, hint: str, where: tuple | None = None) -> None:
         """Note a warning (modelspec.errors.WARNINGS names them) at ``span``: once, however often a block
         instance or a loop pass meets it again; inside an imported block it points into that block's file."""
         from .errors import SpecWarning
 
         if self.building_aside:
             return  # an absent child, or a module built only to print its class: nothing the model runs
-        w = SpecWarning(message, span, code=code, hint=hint)
+        w = SpecWarning(message, span, name=name, hint=hint)
         where = where or self.imported_block()
         if where is not None:
             w.locate(*where)
-        key = (code, message, str(span), w.path)
-        if all((x.code, x.message, str(x.span), x.path) != key for x in self.warnings):
+        key = (name, message, str(span), w.path)
+        if all((x.name, x.message, str(x.span), x.path) != key for x in self.warnings):
             self.warnings.append(w)
 
     def imported_block(self) -> tuple | None:

@@ -74,7 +74,7 @@ def test_error(path: Path):
         graph = modelspec.elaborate_spec(path)
         assert len(graph.warnings) == 1, [w.render() for w in graph.warnings]
         err = graph.warnings[0]
-        assert err.code in path.stem.replace("_", "-"), f"{path.stem} holds a {err.code} warning"
+        assert err.name in path.stem.replace("_", "-"), f"{path.stem} holds a {err.name} warning"
     else:
         with pytest.raises(SpecError) as info:
             modelspec.elaborate_spec(path)

@@ -185,7 +185,7 @@ def test_a_relu_or_softmax_before_cross_entropy_is_a_warning_not_an_error(tmp_pa
     graph = elaborate_spec(spec)
     (w,) = graph.warnings
     assert "CrossEntropyLoss takes raw scores" in w.message and "ReLU" in w.message
-    assert w.code == "activation-before-loss"
+    assert w.name == "activation-before-loss"
     done = subprocess.run([*MODELSPEC, "check", str(spec)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and ": warning: CrossEntropyLoss takes raw scores" in done.stderr
     assert done.stderr.split("\n")[0].endswith(" [activation-before-loss]")

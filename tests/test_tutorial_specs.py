@@ -81,7 +81,7 @@ def test_each_spec_opens_with_a_comment_on_what_it_teaches(name):
 @pytest.mark.parametrize("name", sorted(PATHS))
 def test_each_spec_gives_exactly_its_warnings(name):
     graph = elaborate_spec(PATHS[name])
-    assert {w.code for w in graph.warnings} == EXPECTED_WARNINGS[name]
+    assert {w.name for w in graph.warnings} == EXPECTED_WARNINGS[name]
 
 
 # ---------------------------------------------------------------- what the comments say, held true

@@ -85,11 +85,11 @@ def test_nowarn_comment_silences_its_own_line_only(tmp_path):
     quiet = UNUSED.replace("extra = Linear(4, 4)", "extra = Linear(4, 4)  # nowarn: unused-child")
     assert not elaborate_spec(write(tmp_path, quiet)).warnings
     other = UNUSED.replace("extra = Linear(4, 4)", "extra = Linear(4, 4)  # nowarn: empty-init")
-    assert [w.code for w in elaborate_spec(write(tmp_path, other, "o.nnspec")).warnings] == ["unused-child"]
+    assert [w.name for w in elaborate_spec(write(tmp_path, other, "o.nnspec")).warnings] == ["unused-child"]
     above = UNUSED.replace("    extra = Linear(4, 4)", "    # nowarn: unused-child\n    extra = Linear(4, 4)")
-    assert [w.code for w in elaborate_spec(write(tmp_path, above, "a.nnspec")).warnings] == ["unused-child"]
+    assert [w.name for w in elaborate_spec(write(tmp_path, above, "a.nnspec")).warnings] == ["unused-child"]
     quoted = UNUSED.replace("extra = Linear(4, 4)", 'extra = Linear(4, 4)\n    s = "# nowarn: unused-child"')
-    assert [w.code for w in elaborate_spec(write(tmp_path, quoted, "q.nnspec")).warnings] == ["unused-child"]
+    assert [w.name for w in elaborate_spec(write(tmp_path, quoted, "q.nnspec")).warnings] == ["unused-child"]
 
 
 def test_a_warning_inside_an_imported_block_points_into_its_file_and_its_comment_silences_it(tmp_path):
@@ -97,7 +97,7 @@ def test_a_warning_inside_an_imported_block_points_into_its_file_and_its_comment
                           "    forward(x) { return fc(x) }\n}\n", "lib.nnspec")
     main = write(tmp_path, 'import "lib.nnspec"\nmodel M(x: [B, 4]) {\n    h = Head(2)\n}\n')
     (w,) = elaborate_spec(main).warnings
-    assert w.path == str(lib) and w.line == 3 and w.code == "unused-child"
+    assert w.path == str(lib) and w.line == 3 and w.name == "unused-child"
     assert "    spare = ReLU()" in w.render()
     lib.write_text(lib.read_text().replace("spare = ReLU()", "spare = ReLU()  # nowarn: unused-child"))
     assert not elaborate_spec(main).warnings
@@ -106,7 +106,8 @@ def test_a_warning_inside_an_imported_block_points_into_its_file_and_its_comment
 def test_summary_json_lists_the_warnings(tmp_path):
     done = run("summary", write(tmp_path, UNUSED), "--json")
     (w,) = json.loads(done.stdout)["warnings"]
-    assert w["code"] == "unused-child" and w["line"] == 3 and w["hint"].startswith("call it in forward")
+    assert w["name"] == "unused-child" and w["code"] == "MS807" and w["severity"] == "warning"
+    assert w["line"] == 3 and w["hint"].startswith("call it in forward")
 
 
 def test_the_api_hands_warnings_to_pythons_warnings_module(tmp_path, torch):
@@ -118,7 +119,7 @@ def test_the_api_hands_warnings_to_pythons_warnings_module(tmp_path, torch):
         warnings.simplefilter("error", ModelspecWarning)
         with pytest.raises(ModelspecWarning) as info:
             modelspec.compile_spec(spec)
-    assert info.value.warning.code == "unused-child" and isinstance(info.value.warning, SpecError)
+    assert info.value.warning.name == "unused-child" and isinstance(info.value.warning, SpecError)
 
 
 def test_a_warning_survives_copy_and_pickle():
@@ -127,7 +128,7 @@ def test_a_warning_survives_copy_and_pickle():
 
     w = elaborate_spec(UNUSED).warnings[0]
     for again in (copy.copy(w), pickle.loads(pickle.dumps(w))):
-        assert again.code == w.code and again.render() == w.render()
+        assert again.name == w.name and again.render() == w.render()
 
 
 UNREGISTERED = (CASES / "warn_unregistered_tensor.nnspec").read_text()
@@ -152,7 +153,7 @@ def test_a_plain_tensor_attribute_is_printed_as_written_and_is_no_parameter(torc
 def test_the_tutorials_first_my_linear_gets_both_its_warnings(tmp_path):
     spec = write(tmp_path, "model MyLinear1(x: [B, 3]) {\n    W = torch.FloatTensor(3, 2)\n"
                            "    b = torch.FloatTensor(2)\n    forward(x) { return torch.matmul(x, W) + b }\n}\n")
-    codes = [(w.code, w.line) for w in elaborate_spec(spec).warnings]
+    codes = [(w.name, w.line) for w in elaborate_spec(spec).warnings]
     assert codes == [("unregistered-tensor", 2), ("empty-init", 2), ("unregistered-tensor", 3), ("empty-init", 3)]
 
 
@@ -196,7 +197,7 @@ def test_the_tutorials_first_my_linear_gets_both_its_warnings(tmp_path):
      "unused-child"),
 ])
 def test_each_warning_fires_where_it_should_and_nowhere_else(text, code):
-    assert [w.code for w in elaborate_spec(text).warnings] == ([code] if code else [])
+    assert [w.name for w in elaborate_spec(text).warnings] == ([code] if code else [])
 
 
 def test_check_shows_the_warnings_of_the_models_that_pass_beside_the_errors_of_those_that_fail(tmp_path):
@@ -235,5 +236,5 @@ train C {
 ])
 def test_the_last_step_before_the_loss(last, loss, said):
     found = elaborate_spec(TRAINED.replace("LAST", last).replace("LOSS", loss)).warnings
-    assert [w.code for w in found] == (["activation-before-loss"] if said else [])
+    assert [w.name for w in found] == (["activation-before-loss"] if said else [])
     assert said is None or said in found[0].message
