@@ -1,39 +1,53 @@
 """Model graph -> a diagram: modules as nodes, dataflow as edges labelled with shapes.
 
 The diagram follows each forward's recorded dataflow (`FlowNode`s): an input,
-a parameter, a call of a module, a tensor operation, an output. A block or a
-Sequential above ``depth`` is drawn open, as a box (a cluster) around its own
-dataflow, its inputs wired to whatever feeds the call; at ``depth`` it is one
-node (drawn double-bordered: there is more inside). Branches are a value read
-by several steps, merges an operation that reads several (``+``,
-``torch.cat``); an absent conditional child acts as the identity, so its
-input flows straight on. Names come from the user's spec, so every id and
-label is written quoted and escaped: no name can break the syntax.
+a parameter, a call of a module, a tensor operation, an output. A layer's node
+says its name, its type with its key arguments (``Conv2d 3→64, k7 s2 p3``, as
+modelspec/keyargs.py says them) and its parameters. A block or a Sequential
+above ``depth`` is drawn open, as a box (a cluster) around its own dataflow,
+its inputs wired to whatever feeds the call; at ``depth`` it is one node,
+drawn double-bordered, that says how many layers and parameters it holds.
+The default depth, "auto", opens every module of a model whose diagram has
+at most `MAX_NODES` nodes and folds a bigger one to fit (`fold_depth`).
+Branches are a value read by several steps, merges an operation that reads
+several (``+``, ``torch.cat``); an absent conditional child acts as the
+identity, so its input flows straight on. Names come from the user's spec,
+so every id and label is written quoted and escaped: no name can break the
+syntax.
 
-`to_dot` and `to_mermaid` return text that needs nothing installed;
-`to_svg` runs Graphviz's ``dot`` on the DOT text.
+`draw(spec, format)` makes every format of `FORMATS`: DOT, Mermaid and a
+self-contained HTML page (Graphviz compiled to WebAssembly draws it in the
+browser) need nothing installed; SVG, PNG and PDF run Graphviz's ``dot``.
 """
 
 from __future__ import annotations
 
+import functools
+import html
+import json
 import shutil
+import string
 import subprocess
 from dataclasses import dataclass, field
+from importlib import resources
 
+from .keyargs import key_args
 from .model import FlowNode, ModelGraph, ModuleNode
 from .pipeline import load_graph
 from .shapes import shape_str
 
 GRAPHVIZ_HELP = (
-    "--format svg needs Graphviz's `dot` program, which is not on PATH.\n"
+    "--format {format} needs Graphviz's `dot` program, which is not on PATH.\n"
     "  install Graphviz: `apt-get install graphviz` (Debian, Ubuntu), `brew install graphviz` (macOS),\n"
     "  `conda install graphviz`, or see https://graphviz.org/download/\n"
-    "  or print DOT and render it elsewhere: modelspec graph FILE --format dot -o model.dot"
+    "  or draw it with nothing installed: --format html -o model.html (any browser shows it), or --format dot"
 )
+MAX_NODES = 40  # what a screen or a page shows legibly; "auto" folds a bigger diagram down to it
+RANKDIRS = ("TB", "LR")  # top to bottom, left to right
 
 
 class GraphvizNotFound(RuntimeError):
-    """SVG was asked for, but Graphviz's ``dot`` is not installed."""
+    """SVG, PNG or PDF was asked for, but Graphviz's ``dot`` is not installed."""
 
 
 @dataclass
@@ -72,19 +86,75 @@ class Diagram:
 Producer = tuple  # (node id, shape text): where a value comes from, and what flows
 
 
-def build_diagram(graph: ModelGraph, depth: int | None = None) -> Diagram:
+def build_diagram(graph: ModelGraph, depth: int | str | None = None) -> Diagram:
     """Lay out a model's dataflow; modules deeper than ``depth`` are folded into their parent's node.
+
+    ``depth``: None opens every module, "auto" folds a big model (`fold_depth`).
 
     >>> from modelspec.pipeline import load_graph
     >>> d = build_diagram(load_graph("model M(x: [B, 4]) { fc = Linear(_, 2) }"))
     >>> [(n.kind, n.lines) for n in d.nodes]
-    [('input', ['x']), ('module', ['fc', 'Linear']), ('output', ['output'])]
+    [('input', ['x']), ('module', ['fc', 'Linear 4→2', '10 params']), ('output', ['output'])]
     >>> [e.label for e in d.edges]
     ['[B, 4]', '[B, 2]']
     """
-    if depth is not None and depth < 0:
-        raise ValueError(f"depth must be 0 or more, not {depth!r}")
+    if depth == "auto":
+        depth = fold_depth(graph)
+    if depth is not None and (not isinstance(depth, int) or depth < 0):
+        raise ValueError(f"depth must be 0 or more, None or 'auto', not {depth!r}")
     return _Layout(graph, depth).run()
+
+
+def fold_depth(graph: ModelGraph, max_nodes: int = MAX_NODES) -> int | None:
+    """The depth "auto" draws: None (every module open) when that diagram has at most ``max_nodes`` nodes, else
+    the deepest depth whose diagram keeps to them, and at least 1 (the model's own children).
+
+    >>> from modelspec.pipeline import load_graph
+    >>> fold_depth(load_graph("specs/resnet18.nnspec")), fold_depth(load_graph("specs/cnn.nnspec"))
+    (2, None)
+    """
+    if len(build_diagram(graph).nodes) <= max_nodes:
+        return None
+    deepest = max(n.depth for n in graph.root.walk())
+    depth = 1
+    while depth < deepest and len(build_diagram(graph, depth + 1).nodes) <= max_nodes:
+        depth += 1
+    return depth
+
+
+def counted(n: int, noun: str) -> str:
+    """A count in three digits at most, and what it counts: ``1 layer``, ``9.41k params``, ``11.7M params``.
+
+    >>> counted(1, "layer"), counted(9408, "param"), counted(147968, "param"), counted(999_999, "param")
+    ('1 layer', '9.41k params', '148k params', '1M params')
+    """
+    text = str(n)
+    for unit, scale in (("T", 10 ** 12), ("G", 10 ** 9), ("M", 10 ** 6), ("k", 10 ** 3)):
+        if n >= scale * 0.9995:  # what rounds up to 1000 of the unit below is 1 of this one
+            text = f"{n / scale:.3g}{unit}"
+            break
+    return f"{text} {noun}{'' if n == 1 else 's'}"
+
+
+def module_lines(node: ModuleNode, name: str, folded: bool) -> list[str]:
+    """A module's label: its name, its type (a layer's with its key arguments), and what it holds.
+
+    A folded module says how many layers and parameters are inside it; a layer, its own parameters, and any
+    it shares with another module (weight tying: ``weight = lm_head.weight``).
+    """
+    if folded:
+        layers = sum(1 for n in node.walk() if n.kind == "layer" and n.shared is None)
+        holds = [counted(layers, "layer")] if layers else []
+        params = node.total_params
+    else:
+        holds, params = [], node.params
+    if params:
+        holds.append(counted(params, "param"))
+    holds += [f"{own} = {other}" for own, other in node.tied.items()]
+    kind = node.type_name
+    if node.kind == "layer":
+        kind = f"{kind} {key_args(kind, node.args)}".rstrip()
+    return [name] + ([kind] if kind != name else []) + ([", ".join(holds)] if holds else [])
 
 
 class _Layout:
@@ -183,7 +253,7 @@ class _Layout:
                 return current
             return self.flow(node, groups, inner)
         kind = "block" if node.children else "module"
-        nid = self.node(kind, [self.name_in(node, cluster), node.type_name], cluster)
+        nid = self.node(kind, module_lines(node, self.name_in(node, cluster), bool(node.children)), cluster)
         self.connect(ins, nid)
         return [(nid, ", ".join(s for s in shapes if s))]
 
@@ -204,10 +274,12 @@ def dot_quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "").replace("\n", "\\n") + '"'
 
 
-def diagram_dot(d: Diagram) -> str:
+def diagram_dot(d: Diagram, rankdir: str = "TB") -> str:
+    """The diagram as a Graphviz digraph, laid out top to bottom (``rankdir="TB"``) or left to right ("LR")."""
     out = [
         f"digraph {dot_quote(d.name)} {{",
-        '  graph [rankdir=TB, fontname="Helvetica", fontsize=11];',
+        # ranksep: each labelled edge takes a rank of its own, so the default 0.5 makes a tall strip of a chain
+        f'  graph [rankdir={rankdir}, ranksep=0.25, fontname="Helvetica", fontsize=11];',
         '  node [shape=box, style="rounded,filled", fillcolor="#e8f0fb", color="#4a6fa5", '
         'fontname="Helvetica", fontsize=11];',
         '  edge [fontname="Helvetica", fontsize=9, color="#555555"];',
@@ -253,8 +325,9 @@ def mermaid_text(text: str) -> str:
     return "".join(MERMAID_ENTITIES.get(ch, " " if ch in "\r\n\t" else ch) for ch in text)
 
 
-def diagram_mermaid(d: Diagram) -> str:
-    out = ["flowchart TB"]
+def diagram_mermaid(d: Diagram, rankdir: str = "TB") -> str:
+    """The diagram as a Mermaid flowchart, top to bottom (``rankdir="TB"``) or left to right ("LR")."""
+    out = [f"flowchart {rankdir}"]
 
     def emit(cluster: int | None, indent: str):
         for n in d.nodes:
@@ -282,32 +355,139 @@ def diagram_mermaid(d: Diagram) -> str:
     return "\n".join(out) + "\n"
 
 
+# ---------------------------------------------------------------- Graphviz: SVG, PNG, PDF
+def run_graphviz(dot_text: str, fmt: str, timeout: float = 60) -> bytes:
+    """Graphviz's ``dot -T<fmt>`` on DOT text; `GraphvizNotFound` says how to install it."""
+    dot = shutil.which("dot")
+    if dot is None:
+        raise GraphvizNotFound(GRAPHVIZ_HELP.format(format=fmt))
+    done = subprocess.run([dot, f"-T{fmt}"], input=dot_text.encode("utf-8"), capture_output=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"Graphviz's dot failed: {done.stderr.decode('utf-8', 'replace').strip()}")
+    return done.stdout
+
+
+def diagram_svg(d: Diagram, rankdir: str = "TB") -> str:
+    return run_graphviz(diagram_dot(d, rankdir), "svg").decode("utf-8")
+
+
+def diagram_png(d: Diagram, rankdir: str = "TB") -> bytes:
+    return run_graphviz(diagram_dot(d, rankdir), "png")
+
+
+def diagram_pdf(d: Diagram, rankdir: str = "TB") -> bytes:
+    return run_graphviz(diagram_dot(d, rankdir), "pdf")
+
+
+# ---------------------------------------------------------------- HTML: one page, drawn in the browser
+VIZ_JS = "viz-global.js"  # Viz.js: Graphviz compiled to WebAssembly (modelspec/assets/README.md)
+
+
+@functools.cache
+def viz_script() -> str:
+    """The JavaScript of Viz.js, which defines ``Viz``: every page that draws DOT in a browser inlines this one.
+
+    >>> "Viz.js" in viz_script()[:100]
+    True
+    """
+    return (resources.files(__package__) / "assets" / VIZ_JS).read_text(encoding="utf-8")
+
+
+# The page holds all it needs: Viz.js, then the DOT text as a JSON string (every <, > and & escaped: no label
+# can end the script), which Viz draws as inline SVG. "fit" scales a big diagram to the window's width.
+HTML_PAGE = string.Template("""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>$title</title>
+<style>
+body { margin: 1em 1.5em; font: 14px Helvetica, Arial, sans-serif; color: #222; }
+h1 { font-size: 1.2em; font-weight: normal; }
+button { margin-left: 1em; font-size: 0.8em; }
+#diagram.fit svg { max-width: 100%; height: auto; }
+</style>
+</head>
+<body>
+<h1>$title <button id="fit" type="button">actual size / fit the window</button></h1>
+<div id="diagram" class="fit">Drawing the diagram...<noscript> It needs JavaScript, which is off.</noscript></div>
+<script>$viz</script>
+<script>
+(function () {
+  var dot = $dot;
+  var box = document.getElementById("diagram");
+  document.getElementById("fit").onclick = function () { box.classList.toggle("fit"); };
+  Viz.instance().then(function (viz) {
+    box.innerHTML = viz.renderString(dot, {format: "svg_inline"});
+  }).catch(function (err) {
+    box.textContent = "The diagram could not be drawn: " + err;
+  });
+})();
+</script>
+</body>
+</html>
+""")
+
+
+def diagram_html(d: Diagram, rankdir: str = "TB") -> str:
+    """A self-contained HTML page that draws the diagram in a browser: no install, no network."""
+    dot = json.dumps(diagram_dot(d, rankdir))
+    for ch, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        dot = dot.replace(ch, escaped)
+    return HTML_PAGE.substitute(title=html.escape(d.name), viz=viz_script(), dot=dot)
+
+
 # ---------------------------------------------------------------- public API
-def to_dot(spec, *, depth: int | None = None, model: str | None = None) -> str:
+FORMATS = {"dot": diagram_dot, "mermaid": diagram_mermaid, "html": diagram_html, "svg": diagram_svg,
+           "png": diagram_png, "pdf": diagram_pdf}  # format -> (Diagram, rankdir) -> its text or bytes
+BINARY_FORMATS = ("png", "pdf")  # bytes: for a file or a pipe, not a terminal
+
+
+def draw(spec, format: str = "dot", *, depth: int | str | None = "auto", rankdir: str = "TB",
+         model: str | None = None) -> str | bytes:
+    """The model as a diagram in ``format`` (one of `FORMATS`): bytes for png and pdf, text for the others.
+
+    ``depth``: "auto" folds a big model to fit (`fold_depth`), None opens every module, N opens modules down
+    to depth N. ``rankdir``: "TB" (top to bottom) or "LR" (left to right).
+
+    >>> print(draw("model M(x: [B, 4]) { fc = Linear(_, 2) }", "mermaid", rankdir="LR").splitlines()[:3])
+    ['flowchart LR', '    n0(["x"])', '    n1["fc<br/>Linear 4→2<br/>10 params"]']
+    """
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
+    if rankdir not in RANKDIRS:
+        raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)}, not {rankdir!r}")
+    return FORMATS[format](build_diagram(load_graph(spec, model=model), depth), rankdir)
+
+
+def to_dot(spec, *, depth: int | str | None = "auto", rankdir: str = "TB", model: str | None = None) -> str:
     """The model as a Graphviz DOT digraph (a path, spec text or `ModelGraph`).
 
     >>> print(to_dot("model M(x: [B, 4]) { fc = Linear(_, 2) }").splitlines()[-2])
       "n1" -> "n2" [label="[B, 2]"];
     """
-    return diagram_dot(build_diagram(load_graph(spec, model=model), depth))
+    return draw(spec, "dot", depth=depth, rankdir=rankdir, model=model)
 
 
-def to_mermaid(spec, *, depth: int | None = None, model: str | None = None) -> str:
+def to_mermaid(spec, *, depth: int | str | None = "auto", rankdir: str = "TB", model: str | None = None) -> str:
     """The model as a Mermaid flowchart, which GitHub and many editors render.
 
     >>> print(to_mermaid("model M(x: [B, 4]) { fc = Linear(_, 2) }").splitlines()[2])
-        n1["fc<br/>Linear"]
+        n1["fc<br/>Linear 4→2<br/>10 params"]
     """
-    return diagram_mermaid(build_diagram(load_graph(spec, model=model), depth))
+    return draw(spec, "mermaid", depth=depth, rankdir=rankdir, model=model)
 
 
-def to_svg(spec, *, depth: int | None = None, model: str | None = None, timeout: float = 60) -> str:
+def to_svg(spec, *, depth: int | str | None = "auto", rankdir: str = "TB", model: str | None = None) -> str:
     """The DOT diagram rendered by Graphviz's ``dot``; `GraphvizNotFound` says how to install it."""
-    dot = shutil.which("dot")
-    if dot is None:
-        raise GraphvizNotFound(GRAPHVIZ_HELP)
-    done = subprocess.run([dot, "-Tsvg"], input=to_dot(spec, depth=depth, model=model), capture_output=True,
-                          text=True, timeout=timeout)
-    if done.returncode != 0:
-        raise RuntimeError(f"Graphviz's dot failed: {done.stderr.strip()}")
-    return done.stdout
+    return draw(spec, "svg", depth=depth, rankdir=rankdir, model=model)
+
+
+def to_html(spec, *, depth: int | str | None = "auto", rankdir: str = "TB", model: str | None = None) -> str:
+    """The diagram as one HTML page that any browser draws, offline: Viz.js and the DOT text inlined.
+
+    >>> page = to_html("model M(x: [B, 4]) { fc = Linear(_, 2) }")
+    >>> page.startswith("<!DOCTYPE html>"), "<script src" in page
+    (True, False)
+    """
+    return draw(spec, "html", depth=depth, rankdir=rankdir, model=model)

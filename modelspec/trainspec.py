@@ -31,6 +31,7 @@ SETTINGS = {
     "epochs": 10, "batch_size": 64, "shuffle": True, "seed": 0, "device": "auto", "metrics": None,
 }
 REQUIRED_SETTINGS = ("loss", "optimizer", "data")
+DEVICES = r"auto|cpu|mps|cuda(:\d+)?"  # the devices a train section (or train --device) may name
 METRICS = ("loss", "accuracy")
 
 # torchvision's datasets a spec may name: their samples (an image tensor after ToTensor, a class index)
@@ -298,7 +299,7 @@ class TrainElaborator:
         v = plain.get("device", "auto")
         import re
 
-        if not isinstance(v, str) or not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v):
+        if not isinstance(v, str) or not re.fullmatch(DEVICES, v):
             raise SpecArgError(f"device must be \"auto\", \"cpu\", \"cuda\", \"cuda:N\" or \"mps\", not {v!r}",
                                settings["device"].value.span,
                                hint='"auto" takes a GPU where there is one, as the tutorials do')

@@ -171,6 +171,8 @@ def test_stdin_is_read_once(capsys):
     (["run", "specs/cnn.nnspec", "--device", "meta"], "modelspec run: modelspec runs a model on cpu, cuda or mps, "
                                                        "not on meta"),
     (["summary", "specs/cnn.nnspec", "--batch", "0"], "modelspec summary: --batch must be at least 1"),
+    (["train", "specs/linear_regression.nnspec", "--device", "gpu"],
+     "modelspec train: unknown device 'gpu': say auto, cpu, cuda, cuda:1 or mps"),
     (["check", "--format", "xml", "specs/cnn.nnspec"], None),  # argparse's own: rc 2 as well
 ])
 def test_usage_mistakes_are_one_line_and_exit_2(argv, said, capsys, monkeypatch):

@@ -289,7 +289,7 @@ DYNAMIC_GETATTR_ALLOWED = {
     ("recurrent.py", "a"): "bound layer arguments, by the catalog's own argument names",
     ("transformer.py", "a"): "bound layer arguments, by the catalog's own argument names",
 }
-ALLOWED_PROCESSES = {"graph.py": "runs Graphviz's dot on DOT text, for `modelspec graph --format svg` only",
+ALLOWED_PROCESSES = {"graph.py": "runs Graphviz's dot on DOT text, for `modelspec graph --format svg|png|pdf` only",
                      "trainer.py": "starts torch's own launcher, python -m torch.distributed.run, with modelspec "
                                    "train's own arguments, for `modelspec train --nproc N` only"}
 

@@ -5,7 +5,7 @@
 
     summary/NAME.txt    modelspec summary FILE            (batch 1, every depth)
     summary/NAME.json   modelspec summary FILE --json
-    graph/NAME.dot      modelspec graph FILE              (DOT, every depth)
+    graph/NAME.dot      modelspec graph FILE              (DOT, folded as --depth auto folds a deep model)
     graph/NAME.mmd      modelspec graph FILE --format mermaid
     explain/NAME.txt    modelspec codegen FILE --explain  (Python, kept as .txt so that ruff leaves it alone)
 
