@@ -8,10 +8,11 @@ BIN     = $(VENV)/bin
 
 $(BIN)/modelspec: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,lsp,export]"
 	touch $@
 
 demo: $(BIN)/modelspec
+	$(BIN)/modelspec examples
 	$(BIN)/modelspec check specs/*.nnspec specs/tutorials/*.nnspec
 	$(BIN)/modelspec summary specs/cnn.nnspec
 	$(BIN)/modelspec codegen specs/cnn.nnspec
