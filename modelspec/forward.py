@@ -153,7 +153,7 @@ class ForwardEvaluator:
             value = self.fwd_expr(stmt.value, scope, env)
             self.assign(stmt.target, value, env, scope, stmt)
             shapes = self.shapes_of(value)
-            scope.emit(E.Assign(self.target_names(stmt.target), expr_of(value)), shapes)
+            scope.emit(E.Assign(self.target_names(stmt.target), expr_of(value)), shapes, stmt.span)
             return None
         if k == "return":
             if not stmt.values:
@@ -169,7 +169,8 @@ class ForwardEvaluator:
                 else:
                     raise SpecArgError(f"forward must return tensors, not {self.static.describe(v)}", e.span,
                                        hint=call_it_hint(v, scope) or 'return the tensors forward computes')
-            scope.emit(E.Return(tuple(v.expr for v in vals)), [s for v in vals for s in self.shapes_of(v)])
+            scope.emit(E.Return(tuple(v.expr for v in vals)), [s for v in vals for s in self.shapes_of(v)],
+                       stmt.span)
             for i, v in enumerate(vals):
                 scope.step("output", "output" if len(vals) == 1 else f"output {i}", _sources([v]),
                            self.shapes_of(v))
@@ -177,7 +178,7 @@ class ForwardEvaluator:
         if k == "for":
             return self.fwd_for(stmt, scope, env)
         if k == "call_stmt":
-            return self.grow_list(stmt.call, scope, env)
+            return self.grow_list(stmt.call, scope, env, stmt.span)
         if k == "if":
             test = self.fwd_expr(stmt.test, scope, env)
             if isinstance(test, Val) and isinstance(test.value, Mode):
@@ -204,7 +205,7 @@ class ForwardEvaluator:
         """``if training { ... } else { ... }``: both branches printed under ``if self.training:``, as stochastic
         depth is written. A name either branch assigns keeps one shape after it, whichever ran."""
         lists = {id(v.items): (v, len(v.items)) for v in env.values() if isinstance(v, ListVal)}
-        scope.emit(E.IfHead(test.expr))
+        scope.emit(E.IfHead(test.expr), span=stmt.span)
         envs = []
         for i, branch in enumerate((stmt.body, stmt.orelse)):
             if i == 1:
@@ -310,7 +311,7 @@ class ForwardEvaluator:
         if scope.indent >= 2 + MAX_LOOP_NESTING:
             raise SpecLimitError(f"for loops nest more than {MAX_LOOP_NESTING} deep", stmt.span,
                                  hint="Python refuses more than 20 nested blocks; flatten the loops")
-        scope.emit(E.ForHead(self.target_names(stmt.target), expr_of(it)))
+        scope.emit(E.ForHead(self.target_names(stmt.target), expr_of(it)), span=stmt.span)
         lists = [(v, len(v.items)) for v in env.values() if isinstance(v, ListVal)]
         start = len(scope.lines)
         scope.indent += 1
@@ -406,7 +407,7 @@ class ForwardEvaluator:
             return ModRef(None, self.modules.element(inst, i, None, span), expr, f"{base.path}.{name}")
         return ModRef(None, inst, expr, f"{base.path}.{name}", i)
 
-    def grow_list(self, call: ir.Call, scope: Scope, env: dict):
+    def grow_list(self, call: ir.Call, scope: Scope, env: dict, span=None):
         """``xs.append(h)`` and ``xs.extend(hs)``: the only calls forward runs for their effect."""
         obj, method = call.func.value, call.func.attr
         target = self.fwd_expr(obj, scope, env)
@@ -445,7 +446,7 @@ class ForwardEvaluator:
             raise SpecLimitError(f"the list would hold more than {self.state.limits.max_unroll:,} values",
                                  call.span, hint="build shorter lists; or pass limits=Limits(max_unroll=...)")
         target.items.extend(added)
-        scope.emit(E.ExprStmt(E.call(E.Attribute(expr_of(target), method), expr_of(v))), self.shapes_of(v))
+        scope.emit(E.ExprStmt(E.call(E.Attribute(expr_of(target), method), expr_of(v))), self.shapes_of(v), span)
         return None
 
     def fwd_listcomp(self, e: ir.ListComp, scope: Scope, env: dict):

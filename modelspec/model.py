@@ -117,6 +117,7 @@ class Line:
     more: list[list[tuple]] = field(default_factory=list)  # the shapes of further passes (loops, instances)
     notes: list[OpNote] = field(default_factory=list)  # its operations, for --explain (a loop's first pass)
     more_notes: list[list[OpNote]] = field(default_factory=list)  # those of a loop's further passes
+    span: Any = None  # the spec's statement it prints (a Span); None for a line of modelspec's own
 
 
 @dataclass

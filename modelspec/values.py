@@ -203,9 +203,10 @@ class Scope:
         self.ctor.insert(len(inferred), Inferred(made, None, True, slot, value, name))
         return made
 
-    def emit(self, stmt, shapes=()):
-        """Print ``stmt`` next, with the operations its expressions made since the last statement."""
-        self.lines.append(Line(self.indent, stmt, list(shapes), notes=self.notes))
+    def emit(self, stmt, shapes=(), span=None):
+        """Print ``stmt`` next, with the operations its expressions made since the last statement; ``span``:
+        the spec's statement it stands for (what an editor's hover finds a value's shapes by)."""
+        self.lines.append(Line(self.indent, stmt, list(shapes), notes=self.notes, span=span))
         self.notes = []
 
     def note(self, note) -> None:
