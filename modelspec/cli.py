@@ -29,7 +29,8 @@ EXAMPLES = {
     "  modelspec run cnn.nnspec --batch 64 --device cuda\n"
     "  modelspec examples mnist_mlp > mnist_mlp.nnspec\n  modelspec run mnist_mlp.nnspec --show\n"
     "  modelspec run mnist_mlp.nnspec --input images.pt      # torch.save(x, 'images.pt'), x: [N, 1, 28, 28]",
-    "fmt": "examples:\n  modelspec fmt *.nnspec\n  modelspec fmt --check *.nnspec\n"
+    "fmt": "examples:\n  modelspec examples cnn > cnn.nnspec\n  modelspec fmt *.nnspec\n"
+    "  modelspec fmt --check *.nnspec\n"
     "  modelspec fmt - < messy.nnspec > tidy.nnspec",
     "ir": "examples:\n  modelspec examples cnn > cnn.nnspec\n  modelspec ir cnn.nnspec --json\n"
     "  modelspec ir cnn.nnspec --json > cnn.ir.json",
@@ -120,13 +121,21 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true",
                    help="print the summary as JSON (total_params, trainable_params, total_mult_adds, rows, ...)")
 
-    c = command("graph", "draw the model: modules as nodes, dataflow as edges labelled with shapes")
+    c = command("graph", "draw the model: layers with their key arguments and parameters as nodes, dataflow as "
+                "edges labelled with shapes")
     c.add_argument("file", metavar="FILE", help="the .nnspec file; - reads stdin")
     c.add_argument("--model", help="the model, when the file defines several")
-    c.add_argument("--format", choices=("dot", "mermaid", "svg"), default="dot",
-                   help="dot and mermaid are text and need nothing installed; svg runs Graphviz's dot (default dot)")
-    c.add_argument("--depth", type=int, default=None, metavar="N",
-                   help="open blocks and Sequentials down to this depth; deeper ones are one node (default: all)")
+    c.add_argument("--format", choices=("dot", "mermaid", "html", "svg", "png", "pdf"), default="dot",
+                   help="dot, mermaid and html need nothing installed (html: one page that any browser draws, "
+                   "offline); svg, png and pdf run Graphviz's dot; png and pdf go to -o or a pipe (default dot)")
+    from .graph import MAX_NODES
+
+    c.add_argument("--depth", default="auto", metavar="N|all",
+                   help="open blocks and Sequentials down to depth N; a deeper one is one node, which says how "
+                   f"many layers it holds; all: open every one (default: all for a diagram of up to {MAX_NODES} "
+                   f"nodes, else the deepest depth that keeps to {MAX_NODES})")
+    c.add_argument("--rankdir", choices=("TB", "LR"), default="TB",
+                   help="TB: top to bottom (default); LR: left to right, for a wide screen")
     c.add_argument("-o", "--output", metavar="OUT", help="write the diagram here instead of stdout")
 
     c = command("run", "build the model, run one forward pass on random input, report shapes and time")
@@ -425,26 +434,33 @@ def cmd_summary(args) -> int:
 
 
 def cmd_graph(args) -> int:
-    from .pipeline import load_graph as elaborate_spec
-    from .graph import GraphvizNotFound, to_dot, to_mermaid, to_svg
+    from .graph import BINARY_FORMATS, GraphvizNotFound, draw, fold_depth
+    from .pipeline import load_graph
 
-    if args.depth is not None and args.depth < 0:
-        raise UsageError("--depth must be 0 or more")
-    graph = elaborate_spec(args.file, model=args.model, limits=_limits(args))
+    if args.depth not in ("all", "auto") and not args.depth.isdecimal():
+        raise UsageError(f"--depth takes a number (0 or more) or all, not {args.depth!r}")
+    if args.format in BINARY_FORMATS and not args.output and sys.stdout.isatty():
+        raise UsageError(f"--format {args.format} is binary: write it to a file with -o model.{args.format}, "
+                         "or redirect stdout")
+    graph = load_graph(_source(args.file), model=args.model, limits=_limits(args))
     if _warned(args, graph.warnings):
         return 1
-    render = {"dot": to_dot, "mermaid": to_mermaid, "svg": to_svg}[args.format]
+    depth = None if args.depth == "all" else fold_depth(graph) if args.depth == "auto" else int(args.depth)
+    if args.depth == "auto" and depth is not None:
+        print(f"modelspec graph: {graph.name} drawn to --depth {depth}, deeper blocks folded; "
+              "--depth all draws every layer", file=sys.stderr)
     try:
-        text = render(graph, depth=args.depth)
+        out = draw(graph, args.format, depth=depth, rankdir=args.rankdir)
     except GraphvizNotFound as exc:
         print(f"modelspec graph: {exc}", file=sys.stderr)
         return 1
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(text)
-        print(f"wrote {args.output}", file=sys.stderr)
+        _write(args.output, out)
+    elif isinstance(out, bytes):
+        sys.stdout.buffer.write(out)
+        sys.stdout.flush()
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(out)
     return 0
 
 
@@ -602,10 +618,60 @@ def cmd_schema(args) -> int:
     return 0
 
 
+def cmd_lsp(args) -> int:
+    from .lsp import serve  # needs pygls: without it, main says how to install the [lsp] extra
+
+    return serve()
+
+
+def cmd_examples(args) -> int:
+    import shutil
+
+    from .errors import suggest
+    from .examples import SUFFIX, WIDTH, examples, listing
+
+    found = examples()
+    if args.name is None:
+        print(listing(found, shutil.get_terminal_size((WIDTH, 24)).columns))
+        return 0
+    name = args.name.removesuffix(SUFFIX)
+    if name not in found:
+        raise UsageError(f"no example {args.name!r}; {suggest(name, found, 'examples', '`modelspec examples`')}")
+    sys.stdout.write(found[name].read_text(encoding="utf-8"))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .exporting import OutputError, export
+
+    def warned(found):
+        if _warned(args, found):
+            raise SystemExit(1)
+
+    try:
+        done = export(_source(args.file), args.output, format=args.format, model=args.model, seed=args.seed,
+                      limits=_limits(args), on_warnings=warned)
+    except OutputError as exc:
+        raise UsageError(str(exc)) from None
+    for note in done.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"wrote {done.path} ({done.format}; {done.describe()})", file=sys.stderr)
+    return 0
+
+
 def cmd_train(args) -> int:
     for what, v in (("--epochs", args.epochs), ("--batch-size", args.batch_size), ("--nproc", args.nproc)):
         if v is not None and v < 1:
             raise UsageError(f"{what} must be at least 1")
+    if args.device is not None:
+        import re
+
+        from .trainspec import DEVICES
+
+        if not re.fullmatch(DEVICES, args.device):
+            raise UsageError(f"unknown device {args.device!r}: say auto, cpu, cuda, cuda:1 or mps")
+        if args.device.startswith("cuda") or args.device == "mps":
+            _device(_torch(), args.device)  # there on this machine
     settings = {}
     for item in args.set:
         name, eq, value = item.partition("=")
@@ -694,4 +760,5 @@ def _torch():
 
 
 COMMANDS = {"check": cmd_check, "codegen": cmd_codegen, "summary": cmd_summary, "run": cmd_run, "fmt": cmd_fmt,
-            "ir": cmd_ir, "schema": cmd_schema, "graph": cmd_graph, "train": cmd_train}
+            "ir": cmd_ir, "schema": cmd_schema, "graph": cmd_graph, "train": cmd_train,
+            "examples": cmd_examples, "export": cmd_export, "lsp": cmd_lsp}

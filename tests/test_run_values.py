@@ -198,7 +198,7 @@ def test_help_names_the_new_options(capsys):
         main(["run", "--help"])
     out = capsys.readouterr().out
     assert "--show" in out and "--input FILE.pt|FILE.npz" in out and "weights_only=True" in out
-    assert "modelspec run specs/mnist_mlp.nnspec --input" in out
+    assert "modelspec run mnist_mlp.nnspec --input" in out
 
 
 # ---------------------------------------------------------------- --input: files that fit
