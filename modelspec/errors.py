@@ -295,7 +295,7 @@ class ModelspecWarning(UserWarning):
     ``warnings.simplefilter("ignore", modelspec.ModelspecWarning)`` hides them."""
 
     def __init__(self, warning: SpecWarning):
-        super().__init__(warning.render())
+        super().__init__(warning)  # its one argument, so that it copies and pickles; str() renders it
         self.warning = warning
 
 

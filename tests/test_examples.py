@@ -39,7 +39,8 @@ def test_each_example_stands_alone(name, tmp_path, capsys):
     assert main(["check", str(alone)]) == 0, f"{name}, written by itself, does not check:\n{capsys.readouterr().err}"
 
 
-def test_the_listing_names_each_example_and_says_what_it_is(capsys):
+def test_the_listing_names_each_example_and_says_what_it_is(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")  # the width of a pipe, whatever terminal the tests run in
     assert main(["examples"]) == 0
     lines = capsys.readouterr().out.splitlines()
     listed = dict(re.fullmatch(r"(\S+) +(.*)", line).groups() for line in lines)
