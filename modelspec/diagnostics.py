@@ -13,12 +13,20 @@ docs/errors.md, say what each means), the message and the hint.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from urllib.parse import quote
 
-from .errors import CODES, SpecError, WarningPolicy
+from .errors import CODES, MAX_ERRORS, SpecError, WarningPolicy
 from .version import __version__
 
 DOCS = "https://github.com/modelspec/modelspec/blob/main/docs/errors.md"
+
+
+def doc_url(code: str) -> str:
+    """Where docs/errors.md explains ``code`` (each heading there has its anchor, ``<a id="ms401">``)."""
+    return f"{DOCS}#{code.lower()}"
 
 
 @dataclass(frozen=True)
@@ -50,7 +58,7 @@ def from_error(err: SpecError) -> Diagnostic:
     warning = err.kind == "warning"
     return Diagnostic(path=err.path, line=line, column=column, end_line=end_line, end_column=end_column,
                       severity="error" if not warning or getattr(err, "as_error", False) else "warning",
-                      code=err.code, name=getattr(err, "name", None) if warning else CODES[err.code].partition(":")[0],
+                      code=err.code, name=CODES[err.code][0],
                       message=err.message, hint=err.hint)
 
 
@@ -61,6 +69,7 @@ class Checked:
 
     diagnostics: list[Diagnostic]
     models: list  # ModelGraph
+    truncated: bool = False  # it stopped at errors.MAX_ERRORS errors: there may be more
 
     def models_json(self) -> list[dict]:
         return [{"name": g.name, "inputs": {name: str(t) for name, t in g.inputs},
@@ -88,12 +97,10 @@ def check(source_or_path, *, model: str | None = None, limits=None, policy: Warn
     found: list[SpecError] = []
     try:
         checked = check_source(SpecText(text, path) if path is not None else text, model=model, limits=limits)
-        if not checked:
-            found.append(SpecError("the spec defines no model", path=path,
-                                   hint="add `model Name(x: [B, ...]) { ... }`"))
     except SpecError as err:
         checked = err.checked
         found += [err, *err.more]
+    errors = len(found)
     for got in checked:
         found += policy.apply(got.graph.warnings)
     out, seen = [], set()
@@ -103,16 +110,16 @@ def check(source_or_path, *, model: str | None = None, limits=None, policy: Warn
             seen.add(key)
             out.append(d)
     out.sort(key=lambda d: (d.path != path, d.path or "", d.line, d.column))
-    return Checked(out, [got.graph for got in checked])
+    return Checked(out, [got.graph for got in checked], truncated=errors >= MAX_ERRORS)
 
 
-def to_json(files: dict[str, Checked]) -> dict:
-    """`check --format json`: what `check` found in each file named (path -> `Checked`)."""
-    diagnostics = [d.to_dict() for got in files.values() for d in got.diagnostics]
+def to_json(files: list[tuple[str, Checked]]) -> dict:
+    """`check --format json`: what `check` found in each file named, as (path, `Checked`) pairs."""
+    diagnostics = [d.to_dict() for _, got in files for d in got.diagnostics]
     return {
         "version": __version__,
         "files": [{"path": path, "ok": not any(d.severity == "error" for d in got.diagnostics),
-                   "models": got.models_json()} for path, got in files.items()],
+                   "models": got.models_json(), "truncated": got.truncated} for path, got in files],
         "diagnostics": diagnostics,
         "errors": sum(d["severity"] == "error" for d in diagnostics),
         "warnings": sum(d["severity"] == "warning" for d in diagnostics),
@@ -122,24 +129,34 @@ def to_json(files: dict[str, Checked]) -> dict:
 def to_sarif(found: list[Diagnostic]) -> dict:
     """The diagnostics as a SARIF 2.1.0 log, which GitHub code scanning and other CI systems read."""
     used = sorted({d.code for d in found})
-    rules = [{"id": code, "name": CODES[code].partition(":")[0],
-              "shortDescription": {"text": CODES[code].partition(": ")[2]},
-              "helpUri": f"{DOCS}#{code.lower()}"} for code in used]
+    rules = [{"id": code, "name": CODES[code][0], "shortDescription": {"text": CODES[code][1]},
+              "helpUri": doc_url(code)} for code in used]
     results = []
     for d in found:
         text = d.message + (f"\nhint: {d.hint}" if d.hint else "")
+        region = {"startLine": d.line, "startColumn": d.column, "endLine": d.end_line, "endColumn": d.end_column}
+        artifact = _artifact(d.path)
+        if artifact is None:  # spec text from stdin: no file to point at, so the place goes in the message
+            text = f"line {d.line}, column {d.column}: {text}"
         results.append({
             "ruleId": d.code, "ruleIndex": used.index(d.code), "level": d.severity, "message": {"text": text},
-            "locations": [{"physicalLocation": {
-                "artifactLocation": {"uri": (d.path or "<spec>").replace("\\", "/")},
-                "region": {"startLine": d.line, "startColumn": d.column, "endLine": d.end_line,
-                           "endColumn": d.end_column},
-            }}],
+            "locations": [] if artifact is None else [{"physicalLocation": {"artifactLocation": artifact,
+                                                                            "region": region}}],
         })
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
         "runs": [{"tool": {"driver": {"name": "modelspec", "version": __version__,
                                       "informationUri": DOCS.rsplit("/blob/", 1)[0], "rules": rules}},
+                  "originalUriBaseIds": {"%SRCROOT%": {"uri": Path.cwd().as_uri() + "/"}},
                   "columnKind": "unicodeCodePoints", "results": results}],
     }
+
+
+def _artifact(path: str | None) -> dict | None:
+    """A file as SARIF names it: a URI relative to the working directory (%SRCROOT%), or a file: URI."""
+    if path is None or path == "<stdin>":
+        return None
+    if os.path.isabs(path):
+        return {"uri": Path(path).as_uri()}
+    return {"uri": quote(Path(path).as_posix()), "uriBaseId": "%SRCROOT%"}

@@ -180,19 +180,20 @@ WARNINGS = {
 # each warning's stable code, in the order of WARNINGS: a new warning takes the next number, none is reused
 WARNING_CODES = {name: f"MS8{n:02d}" for n, name in enumerate(WARNINGS, 1)}
 
-# every stable code an error or warning has, with what it means: `check --format json|sarif` reports them, and
-# docs/errors.md shows an example of each (its tests run them)
+# every stable code an error or warning has: its name and what it means. `check --format json|sarif` reports
+# them, and docs/errors.md shows an example of each (its tests run them)
 CODES = {
-    "MS101": "syntax: the text does not follow the grammar",
-    "MS201": "name: an undefined, duplicate or reserved name",
-    "MS301": "argument: a layer, op or setting given arguments it does not take",
-    "MS401": "shape: a tensor shape that does not fit where it is used",
-    "MS501": "import: an import that cannot be read or does not hold the name",
-    "MS601": "limit: a model over a limit (parameters, activations, depth, file size)",
-    "MS701": "train: a problem found while training (a checkpoint that does not fit)",
-    "MS702": "data: data that does not fit the spec (a missing file, a wrong column)",
-    "MS900": "spec: a spec with no model, or several and none chosen; a model that cannot be built as asked",
-    **{code: f"{name}: {WARNINGS[name]}" for name, code in WARNING_CODES.items()},
+    "MS101": ("syntax", "the text does not follow the grammar"),
+    "MS201": ("name", "an undefined, duplicate or reserved name"),
+    "MS301": ("argument", "a layer, op or setting given arguments it does not take"),
+    "MS401": ("shape", "a tensor shape that does not fit where it is used"),
+    "MS501": ("import", "an import, or a file named, that cannot be read or does not hold the name"),
+    "MS601": ("limit", "a model over a limit (parameters, activations, depth, file size)"),
+    "MS701": ("train", "a problem found while training (a checkpoint that does not fit)"),
+    "MS702": ("data", "data that does not fit the spec (a missing file, a wrong column)"),
+    "MS900": ("spec", "a spec with nothing in it, or several models and none chosen; a model that cannot be built "
+                      "as asked"),
+    **{code: (name, WARNINGS[name]) for name, code in WARNING_CODES.items()},
 }
 
 

@@ -46,7 +46,11 @@ MAX_NODES = 40  # what a screen or a page shows legibly; "auto" folds a bigger d
 RANKDIRS = ("TB", "LR")  # top to bottom, left to right
 
 
-class GraphvizNotFound(RuntimeError):
+class GraphvizError(RuntimeError):
+    """Graphviz's ``dot`` failed on a diagram, or took longer than it may."""
+
+
+class GraphvizNotFound(GraphvizError):
     """SVG, PNG or PDF was asked for, but Graphviz's ``dot`` is not installed."""
 
 
@@ -361,9 +365,14 @@ def run_graphviz(dot_text: str, fmt: str, timeout: float = 60) -> bytes:
     dot = shutil.which("dot")
     if dot is None:
         raise GraphvizNotFound(GRAPHVIZ_HELP.format(format=fmt))
-    done = subprocess.run([dot, f"-T{fmt}"], input=dot_text.encode("utf-8"), capture_output=True, timeout=timeout)
+    try:
+        done = subprocess.run([dot, f"-T{fmt}"], input=dot_text.encode("utf-8"), capture_output=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise GraphvizError(f"Graphviz's dot took longer than {timeout:g} s; fold the diagram with --depth, or "
+                            "draw it as --format html") from None
     if done.returncode != 0:
-        raise RuntimeError(f"Graphviz's dot failed: {done.stderr.decode('utf-8', 'replace').strip()}")
+        raise GraphvizError(f"Graphviz's dot failed: {done.stderr.decode('utf-8', 'replace').strip()}")
     return done.stdout
 
 

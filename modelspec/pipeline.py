@@ -250,7 +250,8 @@ def elaborate_parsed(spec: ir.SpecFile, text: str, path: str | None, *, model: s
 
 @pausing_gc
 def check_source(source_or_path, *, model: str | None = None, limits: Limits | None = None) -> list[Elaborated]:
-    """Every model of a spec elaborated (or the one named), as `modelspec check` does; none where it has none.
+    """Every model of a spec elaborated (or the one named), as `modelspec check` does; none for a library (blocks
+    and consts, no model), whose blocks are checked where a model uses them. A file with nothing in it is an error.
 
     Where something is wrong, the first error found is raised with every other one in its ``more``, in file
     order, each place once, MAX_ERRORS in all at most: the error of each model that fails; past a syntax
@@ -272,6 +273,9 @@ def check_source(source_or_path, *, model: str | None = None, limits: Limits | N
         names = [m.name for m in parsed.spec.models() if model in (None, m.name)]
     else:
         names = [model] if model is not None else [m.name for m in parsed.spec.models()]
+        if not parsed.spec.items:
+            raise SpecError("the spec defines nothing: no model, block or const", path=path, source=text,
+                            hint="add `model Name(x: [B, ...]) { ... }`")
     return _check_models(parsed, text, path, names, limits)
 
 

@@ -129,6 +129,8 @@ def test_sarif_is_what_code_scanning_reads(tmp_path, capsys):
     assert [(r["ruleId"], r["level"]) for r in results] == [("MS101", "error"), ("MS401", "error"),
                                                            ("MS807", "warning"), ("MS101", "error")]
     assert all(rules[r["ruleIndex"]] == r["ruleId"] for r in results)
+    artifact = results[1]["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert artifact == {"uri": bad.as_uri()}  # an absolute path: a file: URI
     region = results[1]["locations"][0]["physicalLocation"]["region"]
     assert region == {"startLine": 6, "startColumn": 17, "endLine": 6, "endColumn": 18}
     assert results[1]["message"]["text"].endswith("hint: use Linear(4, 2), or Linear(_, 2) to infer it")
@@ -173,6 +175,8 @@ def test_stdin_is_read_once(capsys):
     (["summary", "specs/cnn.nnspec", "--batch", "0"], "modelspec summary: --batch must be at least 1"),
     (["train", "specs/linear_regression.nnspec", "--device", "gpu"],
      "modelspec train: unknown device 'gpu': say auto, cpu, cuda, cuda:1 or mps"),
+    (["train", "specs/linear_regression.nnspec", "--out", "specs/cnn.nnspec"],
+     "modelspec train: cannot write to --out specs/cnn.nnspec: File exists"),
     (["check", "--format", "xml", "specs/cnn.nnspec"], None),  # argparse's own: rc 2 as well
 ])
 def test_usage_mistakes_are_one_line_and_exit_2(argv, said, capsys, monkeypatch):
@@ -210,4 +214,27 @@ def test_every_code_is_one_of_codes():
     for text in ["model M(x: [B, 4]) { fc = Linear(3, 2) }", "model M(x: [B, 4]) { fc = Lineer(3, 2) }",
                  "model M(x: [B, 4] { }", "block B(n) { fc = Linear(_, n) }"]:
         for d in diagnose(SpecText(text, "t.nnspec")):
-            assert d.code in CODES and d.name == CODES[d.code].partition(":")[0] and d.path == "t.nnspec"
+            assert d.code in CODES and d.name == CODES[d.code][0] and d.path == "t.nnspec"
+
+
+def test_sarif_names_files_as_uris(tmp_path, capsys, monkeypatch):
+    (tmp_path / "my specs").mkdir()
+    (tmp_path / "my specs" / "bad cnn.nnspec").write_text("model M(x: [B, 4]) {\n    fc = Linear(3, 2)\n}\n")
+    monkeypatch.chdir(tmp_path)
+    rc, out, _ = report(capsys, "check", "--format", "sarif", "my specs/bad cnn.nnspec")
+    run = json.loads(out)["runs"][0]
+    location = run["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert location == {"uri": "my%20specs/bad%20cnn.nnspec", "uriBaseId": "%SRCROOT%"}
+    assert run["originalUriBaseIds"]["%SRCROOT%"]["uri"] == tmp_path.as_uri() + "/"
+    rc, out, _ = report(capsys, "check", "--format", "sarif", "-", stdin="model M(x: [B, 4]) {\n  fc = Linear(3, 2)\n}",
+                        monkeypatch=monkeypatch)
+    (result,) = json.loads(out)["runs"][0]["results"]
+    assert result["locations"] == [] and result["message"]["text"].startswith("line 2, column 15: Linear `fc`")
+
+
+def test_json_says_where_it_stopped(tmp_path, capsys):
+    many = tmp_path / "many.nnspec"
+    many.write_text("".join(f"model M{i}(x: [B, 4]) {{ fc = Linear(3, 2) }}\n" for i in range(25)))
+    rc, out, _ = report(capsys, "check", "--format", "json", str(many), str(many))
+    got = json.loads(out)
+    assert rc == 1 and [f["truncated"] for f in got["files"]] == [True, True] and got["errors"] == 40

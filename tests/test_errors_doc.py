@@ -54,7 +54,7 @@ def run(command: str, spec: str, folder, monkeypatch, capsys) -> tuple[int, str]
 def test_every_code_has_its_section_and_no_other():
     assert list(SECTIONS) == list(CODES)
     for code, (name, *_ ) in SECTIONS.items():
-        assert name == CODES[code].partition(":")[0], code
+        assert name == CODES[code][0], code
 
 
 def test_every_kind_of_error_has_a_code():

@@ -481,7 +481,7 @@ def test_svg_with_graphviz(capsys, tmp_path):
 
 def test_svg_without_graphviz_says_how_to_get_it(capsys, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
-    assert main(["graph", str(ROOT / "specs" / "cnn.nnspec"), "--format", "svg"]) == 1
+    assert main(["graph", str(ROOT / "specs" / "cnn.nnspec"), "--format", "svg"]) == 2
     out, err = capsys.readouterr()
     assert out == ""
     assert "needs Graphviz's `dot` program" in err and "apt-get install graphviz" in err

@@ -36,7 +36,7 @@ SDIST_FILES = ("LICENSE", "README.md", "pyproject.toml", "MANIFEST.in")
 
 def _setuptools_needed() -> int:
     """The major version of setuptools that pyproject.toml's [build-system] requires."""
-    import tomllib  # Python 3.11 on
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 on
 
     build = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["build-system"]
     (need,) = [r for r in build["requires"] if r.startswith("setuptools")]

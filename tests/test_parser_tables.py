@@ -92,7 +92,7 @@ def test_the_shipped_tables_are_those_of_the_grammar():
 
 
 def test_the_shipped_tables_ship_in_the_wheel_beside_the_grammar():
-    import tomllib
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 on
 
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
     folder = ROOT / setuptools["package-dir"]["modelspec.grammar"]
