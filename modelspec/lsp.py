@@ -21,8 +21,11 @@ and modelspec/hover.py, which know nothing of the protocol.
   then converted in one place, `editor.TextIndex`, which counts lines as the
   protocol does and code units in the encoding the client chose (UTF-16
   unless it offers another).
+* A request about a document that is neither open nor on disk (a file
+  deleted since) answers nothing, as other servers do.
 * A bug in modelspec never stops the server: a request answers nothing and
-  logs the error, a check publishes it as a diagnostic.
+  logs the error, a check publishes it as a diagnostic that says it is
+  modelspec's own, with no code (the codes name problems in a spec).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
 from . import ir
-from .diagnostics import DOCS, Diagnostic
+from .diagnostics import Diagnostic, doc_url
 from .editor import START, Analysis, TextIndex, completions, definition, formatted
 from .errors import SpecError
 from .hover import hover
@@ -69,9 +72,13 @@ class SpecServer(LanguageServer):
         chosen = self.workspace.position_encoding
         return getattr(chosen, "value", chosen) or "utf-16"
 
-    def analysis(self, uri: str) -> Analysis:
-        """The analysis of the document's current text: the cached one while the text is unchanged."""
-        text = self.workspace.get_text_document(uri).source
+    def analysis(self, uri: str) -> Analysis | None:
+        """The analysis of the document's current text: the cached one while the text is unchanged; None for a
+        document that is neither open nor readable on disk."""
+        try:
+            text = self.workspace.get_text_document(uri).source
+        except (OSError, UnicodeDecodeError):  # not open: pygls reads it from disk
+            return None
         cached = self.analyses.get(uri)
         if cached is None or cached.text != text:
             cached = self.analyses[uri] = Analysis(text, to_fs_path(uri) or uri)
@@ -88,12 +95,14 @@ def serve() -> int:
 
 
 def answers(fn):
-    """A request handler that, should modelspec fail inside it, logs why and answers nothing."""
+    """A request handler about one document, given its analysis: it answers nothing for a document that is
+    neither open nor on disk, and nothing, logging why, should modelspec fail inside it."""
 
     @functools.wraps(fn)
     def guarded(ls: SpecServer, params):
         try:
-            return fn(ls, params)
+            a = ls.analysis(params.text_document.uri)
+            return None if a is None else fn(ls, a, params)
         except Exception as exc:  # a bug in modelspec: the editor keeps its server
             ls.window_log_message(T.LogMessageParams(T.MessageType.Error, _internal(exc)))
             return None
@@ -102,8 +111,11 @@ def answers(fn):
 
 
 def _internal(exc: Exception) -> str:
-    return (f"modelspec: internal error: {type(exc).__name__}: {exc}; this is a bug in modelspec, please report it"
-            + ("\n" + traceback.format_exc() if os.environ.get("MODELSPEC_DEBUG") else ""))
+    said = (f"internal error in modelspec, not a problem in this spec: {type(exc).__name__}: {exc}; "
+            "please report this bug in modelspec")
+    if os.environ.get("MODELSPEC_DEBUG"):
+        return f"{said}\n{traceback.format_exc()}"
+    return f"{said} (a server started with MODELSPEC_DEBUG=1 adds the traceback)"
 
 
 # ---------------------------------------------------------------- diagnostics
@@ -146,25 +158,38 @@ def did_close(ls: SpecServer, params: T.DidCloseTextDocumentParams):
 def check(ls: SpecServer, uri: str) -> None:
     """Check the document and publish what is found: here, and in the imported files it reaches."""
     a = ls.analysis(uri)
+    if a is None:
+        return  # neither open nor on disk: nothing to check
     try:
-        found = a.diagnostics
+        here, elsewhere = _found(ls, a)
     except Exception as exc:  # a bug in modelspec: said where the user looks, and the server goes on
-        found = [Diagnostic(a.path, 1, 1, 1, 2, "error", "MS900", "internal", _internal(exc), None)]
+        here, elsewhere = [_failure(exc)], {}
+    publish(ls, uri, uri, here)
+    for target, diagnostics in elsewhere.items():
+        publish(ls, target, uri, diagnostics)
+    for target in [t for t, by in ls.found.items() if uri in by and t != uri and t not in elsewhere]:
+        publish(ls, target, uri, [])  # fixed since the last check
+
+
+def _found(ls: SpecServer, a: Analysis) -> tuple[list[T.Diagnostic], dict[str, list[T.Diagnostic]]]:
+    """What the check finds, as the protocol's: in the document, and in each imported file (by its URI), each of
+    those also pointed at from the document's import."""
     here, elsewhere = [], {}
-    for d in found:
+    for d in a.diagnostics:
         if d.path in (None, a.path):
             here.append(to_lsp(d, a.index, ls.encoding))
         else:
-            elsewhere.setdefault(d.path, []).append(d)
+            target = from_fs_path(d.path) or d.path
+            elsewhere.setdefault(target, []).append(to_lsp(d, _index_of(a, d.path), ls.encoding))
             here.append(_pointer(ls, a, d))
-    publish(ls, uri, uri, here)
-    reached = set()
-    for path, ds in elsewhere.items():
-        target, index = from_fs_path(path) or path, _index_of(a, path)
-        reached.add(target)
-        publish(ls, target, uri, [to_lsp(d, index, ls.encoding) for d in ds])
-    for target in [t for t, by in ls.found.items() if uri in by and t != uri and t not in reached]:
-        publish(ls, target, uri, [])  # fixed since the last check
+    return here, elsewhere
+
+
+def _failure(exc: Exception) -> T.Diagnostic:
+    """A bug in modelspec, said at the start of the document: without a code, as the codes name a spec's
+    problems (a character past the end of the line stands for its end, so the range fits any document)."""
+    return T.Diagnostic(range=T.Range(start=T.Position(0, 0), end=T.Position(0, 1)), message=_internal(exc),
+                        severity=T.DiagnosticSeverity.Error, source="modelspec")
 
 
 def publish(ls: SpecServer, target: str, origin: str, diagnostics: list[T.Diagnostic]) -> None:
@@ -191,7 +216,7 @@ def to_lsp(d: Diagnostic, index: TextIndex, encoding: str) -> T.Diagnostic:
         range=_range(index, d.line, d.column, d.end_line, d.end_column, encoding),
         message=d.message + (f"\nhint: {d.hint}" if d.hint else ""),
         severity=SEVERITY[d.severity], code=d.code, source="modelspec",
-        code_description=T.CodeDescription(href=f"{DOCS}#{d.code.lower()}"),
+        code_description=T.CodeDescription(href=doc_url(d.code)),
     )
 
 
@@ -206,7 +231,7 @@ def _pointer(ls: SpecServer, a: Analysis, d: Diagnostic) -> T.Diagnostic:
         range=_range(a.index, span.line, span.column, span.end_line, span.end_column, ls.encoding),
         message=f"{shown}:{d.line}:{d.column}: {d.message}" + (f"\nhint: {d.hint}" if d.hint else ""),
         severity=SEVERITY[d.severity], code=d.code, source="modelspec",
-        code_description=T.CodeDescription(href=f"{DOCS}#{d.code.lower()}"),
+        code_description=T.CodeDescription(href=doc_url(d.code)),
         related_information=[T.DiagnosticRelatedInformation(location=where, message=d.message)],
     )
 
@@ -247,8 +272,7 @@ def _place(ls: SpecServer, a: Analysis, position: T.Position) -> tuple[int, int]
 # ---------------------------------------------------------------- requests
 @SERVER.feature(T.TEXT_DOCUMENT_HOVER)
 @answers
-def on_hover(ls: SpecServer, params: T.HoverParams):
-    a = ls.analysis(params.text_document.uri)
+def on_hover(ls: SpecServer, a: Analysis, params: T.HoverParams):
     got = hover(a, *_place(ls, a, params.position))
     if got is None:
         return None
@@ -258,8 +282,7 @@ def on_hover(ls: SpecServer, params: T.HoverParams):
 
 @SERVER.feature(T.TEXT_DOCUMENT_COMPLETION, T.CompletionOptions(trigger_characters=[".", "(", ","]))
 @answers
-def on_completion(ls: SpecServer, params: T.CompletionParams):
-    a = ls.analysis(params.text_document.uri)
+def on_completion(ls: SpecServer, a: Analysis, params: T.CompletionParams):
     items = [T.CompletionItem(label=c.label, kind=KINDS[c.kind], detail=c.detail or None,
                               documentation=c.doc or None, sort_text=f"{c.rank}{c.label}")
              for c in completions(a, *_place(ls, a, params.position))]
@@ -268,8 +291,7 @@ def on_completion(ls: SpecServer, params: T.CompletionParams):
 
 @SERVER.feature(T.TEXT_DOCUMENT_DEFINITION)
 @answers
-def on_definition(ls: SpecServer, params: T.DefinitionParams):
-    a = ls.analysis(params.text_document.uri)
+def on_definition(ls: SpecServer, a: Analysis, params: T.DefinitionParams):
     got = definition(a, *_place(ls, a, params.position))
     if got is None:
         return None
@@ -279,9 +301,8 @@ def on_definition(ls: SpecServer, params: T.DefinitionParams):
 
 @SERVER.feature(T.TEXT_DOCUMENT_FORMATTING)
 @answers
-def on_formatting(ls: SpecServer, params: T.DocumentFormattingParams):
+def on_formatting(ls: SpecServer, a: Analysis, params: T.DocumentFormattingParams):
     """The whole text replaced by `modelspec fmt`'s; nothing where it does not parse (its errors say why)."""
-    a = ls.analysis(params.text_document.uri)
     text = formatted(a)
     if text is None:
         return None

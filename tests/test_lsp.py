@@ -1,8 +1,9 @@
 """`modelspec lsp` driven as an editor drives it: a real client on the server's stdin and stdout.
 
-One server runs for the whole module (`python -m modelspec lsp`, started by
-pytest-lsp): it is initialized once, and each test opens documents of its own
-under their own URIs. What a hover or completion says in detail is held in
+One server runs for the whole module (`python -m modelspec lsp --stdio`, as
+an editor's language client starts it; pytest-lsp starts it here): it is
+initialized once, and each test opens documents of its own under their own
+URIs. What a hover or completion says in detail is held in
 tests/test_editor.py, without a server; here, that the protocol carries it:
 ranges in UTF-16 units, diagnostics published and withdrawn, edits that apply.
 """
@@ -21,6 +22,8 @@ pytest_lsp = pytest.importorskip("pytest_lsp")
 from lsprotocol import types as T  # noqa: E402
 from pytest_lsp import ClientServerConfig, LanguageClient  # noqa: E402
 
+from modelspec import editor, lsp  # noqa: E402
+from modelspec.cli import main  # noqa: E402
 from modelspec.fmt import format_spec  # noqa: E402
 from modelspec.summary import summarize  # noqa: E402
 
@@ -34,7 +37,7 @@ FIXED = "model M(x: [B, 4]) {\n    fc = Linear(_, 2)\n}\n"
 SERVER: dict = {}  # what the server said when initialized: its capabilities
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "modelspec", "lsp"]),
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "modelspec", "lsp", "--stdio"]),
                     scope="module")
 async def client(lsp_client: LanguageClient):
     result = await lsp_client.initialize_session(T.InitializeParams(capabilities=T.ClientCapabilities()))
@@ -58,10 +61,13 @@ async def _published(client: LanguageClient, uri: str, send) -> list[T.Diagnosti
     right behind another)."""
     client.diagnostics.pop(uri, None)
     send()
-    async with asyncio.timeout(WAIT):
-        while uri not in client.diagnostics:
-            await asyncio.sleep(0.01)
+    await asyncio.wait_for(_arrived(client, uri), WAIT)
     return list(client.diagnostics[uri])
+
+
+async def _arrived(client: LanguageClient, uri: str) -> None:
+    while uri not in client.diagnostics:
+        await asyncio.sleep(0.01)
 
 
 def _open(client: LanguageClient, uri: str, text: str):
@@ -77,6 +83,14 @@ def _change(client: LanguageClient, uri: str, text: str, version: int = 2):
 
 def _range(start: tuple[int, int], end: tuple[int, int]) -> T.Range:
     return T.Range(T.Position(*start), T.Position(*end))
+
+
+async def test_stdio_is_taken_as_language_clients_pass_it_and_said_to_be_the_only_transport(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["lsp", "--help"])
+    assert exited.value.code == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "--stdio speak on stdin and stdout: the only transport, and the default" in shown
 
 
 async def test_the_server_says_what_it_offers(client):
@@ -242,3 +256,31 @@ async def test_nasty_buffers_get_diagnostics_and_the_server_goes_on(client, fold
 async def test_a_file_of_blocks_alone_is_a_library_not_a_spec_without_a_model(client, folder):
     uri = _uri(folder, "only_blocks.nnspec")
     assert await _published(client, uri, _open(client, uri, "block B(n) {\n    fc = Linear(_, n)\n}\n")) == []
+
+
+async def test_a_request_about_a_document_neither_open_nor_on_disk_answers_nothing_and_logs_nothing(client, folder):
+    document, at = T.TextDocumentIdentifier(_uri(folder, "never_written.nnspec")), T.Position(0, 0)
+    logged = len(client.log_messages)
+    assert await client.text_document_hover_async(T.HoverParams(document, at)) is None
+    assert await client.text_document_completion_async(T.CompletionParams(document, at)) is None
+    assert await client.text_document_definition_async(T.DefinitionParams(document, at)) is None
+    assert await client.text_document_formatting_async(
+        T.DocumentFormattingParams(document, T.FormattingOptions(4, True))) is None
+    assert client.log_messages[logged:] == []  # not an internal error: other servers answer so too
+
+
+async def test_a_bug_in_modelspec_is_published_as_its_own_without_a_code(monkeypatch):
+    """In this process, with a check made to fail: what the editor shows says whose the bug is, and names no
+    code of docs/errors.md (those are a spec's problems)."""
+    def broken(analysis):
+        raise ZeroDivisionError("division by zero")
+
+    server, published = lsp.SpecServer(), []
+    monkeypatch.setattr(editor.Analysis, "diagnostics", property(broken))
+    monkeypatch.setattr(server, "analysis", lambda uri: editor.Analysis(FIXED, "fixed.nnspec"))
+    monkeypatch.setattr(server, "text_document_publish_diagnostics", published.append)
+    lsp.check(server, "file:///fixed.nnspec")
+    (params,) = published
+    (d,) = params.diagnostics
+    assert (d.code, d.code_description, d.source, d.severity) == (None, None, "modelspec", T.DiagnosticSeverity.Error)
+    assert d.message.startswith("internal error in modelspec, not a problem in this spec: ZeroDivisionError")
