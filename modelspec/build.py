@@ -23,10 +23,12 @@ import sys
 import threading
 import types
 import warnings
+from collections.abc import Mapping
 
 from .errors import SpecError
 from .model import ModelGraph
 from .pipeline import input_shapes
+from .shapes import shape_str
 
 
 # Held from the check for a module in sys.modules to its registration there. Without it, threads loading the
@@ -180,3 +182,32 @@ def make_inputs(graph: ModelGraph, *, batch: int = 2, device=None, dtype=None, g
         else:
             out.append(torch.randn(shape, device=device, dtype=dtype, generator=generator))
     return tuple(out)
+
+
+SHOWN_KEYS = 3  # a state_dict that does not fit: the first few keys of each kind are named, then how many more
+
+
+def weights_misfit(own: Mapping, given: Mapping) -> list[str]:
+    """How a state_dict ``given`` does not fit a module whose own is ``own``, a few names of each kind: the keys
+    missing, those unexpected, the tensors of another shape. Empty when it fits.
+
+    >>> import torch
+    >>> weights_misfit({"fc.weight": torch.zeros(2, 4), "fc.bias": torch.zeros(2)},
+    ...                {"fc.weight": torch.zeros(3, 4), "head.bias": torch.zeros(2)})
+    ['missing fc.bias', 'unexpected head.bias', 'fc.weight is [3, 4] there and [2, 4] in the model']
+    """
+    missing = [k for k in own if k not in given]
+    unexpected = [k for k in given if k not in own]
+    shapes = [f"{k} is {shape_str(given[k].shape)} there and {shape_str(own[k].shape)} in the model"
+              for k in own if k in given and tuple(given[k].shape) != tuple(own[k].shape)]
+    found = [f"missing {_some(missing)}"] if missing else []
+    found += [f"unexpected {_some(unexpected)}"] if unexpected else []
+    found += shapes[:SHOWN_KEYS]
+    if len(shapes) > SHOWN_KEYS:
+        found.append(f"{len(shapes) - SHOWN_KEYS} more of another shape")
+    return found
+
+
+def _some(keys: list[str]) -> str:
+    more = f" and {len(keys) - SHOWN_KEYS} more" if len(keys) > SHOWN_KEYS else ""
+    return ", ".join(keys[:SHOWN_KEYS]) + more

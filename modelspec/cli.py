@@ -36,8 +36,11 @@ EXAMPLES = {
     "  modelspec ir cnn.nnspec --json > cnn.ir.json",
     "schema": "examples:\n  modelspec schema > nnspec-ir.schema.json",
     "export": "examples:\n  modelspec examples cnn > cnn.nnspec\n"
-    "  modelspec export cnn.nnspec --format onnx -o cnn.onnx\n"
-    "  modelspec export cnn.nnspec --format pt2 -o cnn.pt2\n  modelspec export cnn.nnspec --format torchscript",
+    "  modelspec export cnn.nnspec                  (CNN.onnx, its weights random)\n"
+    "  modelspec export cnn.nnspec -o cnn.pt2       (the format as the suffix says)\n"
+    "  modelspec export cnn.nnspec --format torchscript\n"
+    "  modelspec examples mnist_mlp > mnist_mlp.nnspec\n  modelspec train mnist_mlp.nnspec --out runs/mlp\n"
+    "  modelspec export mnist_mlp.nnspec --weights runs/mlp/NeuralNetwork.pt",
     "lsp": "examples:\n  modelspec lsp        (an editor starts it, and speaks to it on stdin and stdout)",
     "examples": "examples:\n  modelspec examples                        (each one's name, and what it is)\n"
     "  modelspec examples cnn > cnn.nnspec       (write one, to read, change and run)\n"
@@ -98,8 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--model", help="the model to check when a file defines several (default: all)")
     c.add_argument("--format", choices=("text", "json", "sarif"), default="text",
                    help="text: as a compiler prints them, on stderr; json: every error and warning of every "
-                   "file, located, with its code (docs/errors.md), on stdout; sarif: the same as SARIF 2.1.0, "
-                   "which GitHub code scanning and other CI systems read (default text)")
+                   "file, located, with its code, on stdout; sarif: the same as SARIF 2.1.0, "
+                   "which GitHub code scanning and other CI systems read (default text). The codes: "
+                   "https://github.com/modelspec/modelspec/blob/main/docs/errors.md")
 
     c = command("codegen", "print the PyTorch source a spec stands for")
     c.add_argument("file", metavar="FILE", help="the .nnspec file; - reads stdin")
@@ -189,14 +193,23 @@ def _parser() -> argparse.ArgumentParser:
                 "with the spec's symbolic dims dynamic and its input and output names")
     c.add_argument("file", metavar="FILE", help="the .nnspec file; - reads stdin")
     c.add_argument("--model", help="the model, when the file defines several")
-    c.add_argument("--format", choices=("onnx", "pt2", "torchscript"), default="onnx",
-                   help="onnx (needs the [export] extra: onnx, onnxscript), pt2 (torch.export) or torchscript "
-                   "(default onnx)")
+    c.add_argument("--format", choices=("onnx", "pt2", "torchscript"), default=None,
+                   help="onnx (needs the [export] extra: onnx, onnxscript, onnxruntime), pt2 (torch.export) or "
+                   "torchscript (default: as -o's suffix says, .onnx, .pt2 or .pt; else onnx)")
     c.add_argument("-o", "--output", metavar="OUT", help="where to write it (default: the model's name, "
-                   "with .onnx, .pt2 or .pt, in the working directory)")
-    c.add_argument("--seed", type=int, default=0, help="random seed of the weights (default 0)")
+                   "with .onnx, .pt2 or .torchscript.pt, in the working directory); a file there is replaced "
+                   "only when it holds an export of the same format")
+    c.add_argument("--force", action="store_true",
+                   help="replace -o's file even when it holds something else (weights, a checkpoint)")
+    c.add_argument("--weights", metavar="FILE.pt", help="the weights to export: a state_dict (torch.save), as "
+                   "the MODEL.pt or checkpoint.pt of modelspec train; without it they are random, from --seed")
+    c.add_argument("--seed", type=int, default=0,
+                   help="random seed of the weights (without --weights) and of the example inputs (default 0)")
 
-    command("lsp", "run the language server an editor talks to over stdin and stdout (needs the [lsp] extra)")
+    c = command("lsp", "run the language server an editor talks to over stdin and stdout (needs the [lsp] extra)")
+    c.add_argument("--stdio", action="store_true",
+                   help="speak on stdin and stdout: the only transport, and the default (editors' language "
+                   "clients pass --stdio)")
 
     c = command("examples", "list the example specs installed with modelspec, or print one")
     c.add_argument("name", nargs="?", metavar="NAME", help="the example to print (cnn, resnet18, tutorials/conv, ...)")
@@ -346,8 +359,9 @@ def cmd_check(args) -> int:
         try:
             checked = check_source(source, model=args.model or None, limits=_limits(args))
             if not checked:
-                raise SpecError("the spec defines no model", path=path,
-                                hint="add `model Name(x: [B, ...]) { ... }`")
+                print(f"{path}: ok (no model: a library, whose blocks are checked where a model uses them)",
+                      flush=True)
+                continue
             shown, warned = [], False
             for g in (got.graph for got in checked):
                 outs = ", ".join(str(t) for t in g.outputs)
@@ -377,15 +391,13 @@ def _check_report(args) -> int:
     from .diagnostics import check, to_json, to_sarif
 
     policy = WarningPolicy.parse(args.warn)
-    files = {("<stdin>" if path == "-" else path): check(_source(path), model=args.model or None,
-                                                        limits=_limits(args), policy=policy)
-             for path in args.files}
-    if args.format == "json":
-        report = to_json(files)
-    else:
-        report = to_sarif([d for got in files.values() for d in got.diagnostics])
+    files = [("<stdin>" if path == "-" else path,
+              check(_source(path), model=args.model or None, limits=_limits(args), policy=policy))
+             for path in args.files]
+    found = [d for _, got in files for d in got.diagnostics]
+    report = to_json(files) if args.format == "json" else to_sarif(found)
     print(json.dumps(report, indent=2, ensure_ascii=False), flush=True)
-    failed = any(d.severity == "error" for got in files.values() for d in got.diagnostics)
+    failed = any(d.severity == "error" for d in found)
     return 1 if failed else 0
 
 
@@ -434,7 +446,7 @@ def cmd_summary(args) -> int:
 
 
 def cmd_graph(args) -> int:
-    from .graph import BINARY_FORMATS, GraphvizNotFound, draw, fold_depth
+    from .graph import BINARY_FORMATS, GraphvizError, GraphvizNotFound, draw, fold_depth
     from .pipeline import load_graph
 
     if args.depth not in ("all", "auto") and not args.depth.isdecimal():
@@ -451,7 +463,9 @@ def cmd_graph(args) -> int:
               "--depth all draws every layer", file=sys.stderr)
     try:
         out = draw(graph, args.format, depth=depth, rankdir=args.rankdir)
-    except GraphvizNotFound as exc:
+    except GraphvizNotFound as exc:  # a program this command needs is not installed: like a missing package
+        raise UsageError(str(exc)) from None
+    except GraphvizError as exc:
         print(f"modelspec graph: {exc}", file=sys.stderr)
         return 1
     if args.output:
@@ -642,20 +656,24 @@ def cmd_examples(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .exporting import OutputError, export
+    from .exporting import OutputError, WeightsError, export
+    from .pipeline import elaborate_source, read_spec
 
-    def warned(found):
-        if _warned(args, found):
-            raise SystemExit(1)
-
+    text, path = read_spec(_source(args.file))
+    graph = elaborate_source(text, path, model=args.model, limits=_limits(args)).graph
+    if _warned(args, graph.warnings):
+        return 1
     try:
-        done = export(_source(args.file), args.output, format=args.format, model=args.model, seed=args.seed,
-                      limits=_limits(args), on_warnings=warned)
-    except OutputError as exc:
+        done = export(graph, args.output, format=args.format, weights=args.weights, seed=args.seed,
+                      force=args.force, limits=_limits(args), on_warnings=lambda found: None)  # shown above
+    except (OutputError, WeightsError) as exc:
         raise UsageError(str(exc)) from None
+    except SpecError as exc:  # torch.export's refusal, shown at its line
+        raise exc.locate(graph.path, text) from None
     for note in done.notes:
         print(f"note: {note}", file=sys.stderr)
-    print(f"wrote {done.path} ({done.format}; {done.describe()})", file=sys.stderr)
+    weights = f"the weights of {args.weights}" if args.weights else f"random weights, seed {args.seed}"
+    print(f"wrote {done.path} ({done.format}; {done.describe()}; {weights})", file=sys.stderr)
     return 0
 
 
@@ -672,6 +690,10 @@ def cmd_train(args) -> int:
             raise UsageError(f"unknown device {args.device!r}: say auto, cpu, cuda, cuda:1 or mps")
         if args.device.startswith("cuda") or args.device == "mps":
             _device(_torch(), args.device)  # there on this machine
+    try:  # the folder the checkpoints go to, made now: a file in its place is the caller's mistake
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write to --out {args.out}: {exc.strerror or exc}") from None
     settings = {}
     for item in args.set:
         name, eq, value = item.partition("=")

@@ -1,7 +1,9 @@
 """Model graph -> a file to deploy: ONNX, torch.export's .pt2, or TorchScript.
 
-`export(spec, output, format=...)` builds the spec's module (seeded, in eval
-mode), makes example inputs and writes the file; `dynamic_shapes(spec)` is the
+`export(spec, output, format=...)` builds the spec's module (in eval mode,
+its weights random, drawn from ``seed``, unless ``weights`` names a
+state_dict: the MODEL.pt or a checkpoint of ``modelspec train``), makes
+example inputs and writes the file; `dynamic_shapes(spec)` is the
 ``dynamic_shapes`` argument of ``torch.export.export`` for those who call it
 themselves. Each symbol of the inputs (``B``, ``T``) is one `torch.export.Dim`
 named after it, shared by every input that has it, so that the file takes
@@ -18,10 +20,16 @@ any batch and, where the model allows, any length:
   suggested fixes say (``refine_dynamic_shapes_from_suggested_fixes``): a
   range, or a static size (nn.LSTM unrolls its time steps under
   torch.export, and MaxPool1d fixes its length, so their ``T`` stays the
-  example's). `Exported.notes` says why each symbol that is not fully
-  dynamic is so. Where torch.export refuses a dim with no fix it can apply
-  (an unpadded Conv1d's ``T``: its output may not be 1 long, which no range
-  of torch's says), a `SpecError` names the symbol and torch's reason.
+  example's);
+- where torch.export refuses a symbol with no fix it can apply, because a
+  layer may make a length of 1 of it (an unpadded Conv1d makes ``T - 4`` of
+  ``T``, and torch's code guards that this is not 1, which no range of its
+  own says), the symbol's ``min`` is raised until every length a layer makes
+  of it is 2 or more (``T >= 6``), and the export tried again.
+
+`Exported.notes` says why each symbol that is not fully dynamic is so. A
+refusal that is left is a `SpecError` naming the symbol and torch's reason,
+at the layer that shortens the symbol where there is one.
 
 ONNX goes through torch.export too (``torch.onnx.export`` of the exported
 program, torch's recommended ``dynamo=True`` exporter), with the spec's input
@@ -32,36 +40,67 @@ is plain PyTorch that TorchScript compiles, and a scripted module, unlike a
 traced one, keeps every dim dynamic and every branch of forward (torch 2.13
 deprecates TorchScript in favour of torch.export: pt2 is its successor).
 
+The file is named after the model unless ``output`` says otherwise; a
+TorchScript file is ``NAME.torchscript.pt``, not ``NAME.pt``, which holds the
+weights ``modelspec train`` writes. A file that is there already is replaced
+when it holds an export of the same format (exporting again replaces the
+last one, as ``torch.onnx.export`` and ``torch.jit.save`` do), and otherwise
+only with ``force``: weights, a checkpoint or anything else are not lost to
+a mistyped ``-o``. Every refusal about where to write, and a write that
+fails, is an `OutputError`; weights that do not fit are a `WeightsError`.
+
 torch is imported inside the functions: ``import modelspec`` stays free of it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import re
 import warnings
+import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .build import build_module, make_inputs
+from .build import build_module, make_inputs, weights_misfit
 from .codegen import generate_code
 from .elaborate import Limits
 from .errors import SpecError, issue
+from .imports import not_a_spec_file, system_dir
 from .layers.base import Bound
-from .model import ModelGraph
+from .model import ModelGraph, ModuleNode
 from .pipeline import check_batch_memory, elaborate_source, load_graph, read_spec, symbol_sizes
 from .runner import output_names
-from .shapes import Sym, Val
+from .shapes import Sym, Val, evaluate
 
-FORMATS = {"onnx": ".onnx", "pt2": ".pt2", "torchscript": ".pt"}  # each format -> the suffix of its files
+FORMATS = {"onnx": ".onnx", "pt2": ".pt2", "torchscript": ".pt"}  # each format -> the suffix that says it in -o
+# the default file's ending, where it is more than the suffix: NAME.pt is the weights modelspec train writes
+DEFAULT_ENDINGS = {"torchscript": ".torchscript.pt"}
 EXAMPLE_BATCH = 2  # torch.export specializes a dim whose example size is 0 or 1: the batch is traced at 2
 SEQUENTIAL_INPUT = "input"  # nn.Sequential's forward names its one argument so; torch.export keys by that name
+SHORTEST = 2  # torch.export keeps a dim dynamic only where it cannot be 0 or 1: the least length a layer may make
+
+# torch's zip archives, told apart by an entry under their one top folder (checked in this order: TorchScript's
+# archive holds a data.pkl too) -> what wrote it
+ARCHIVES = {"archive_format": "pt2", "code/": "torchscript", "data.pkl": "torch.save"}
+# what a file holds (as `_holds` tells) -> in words
+HOLDINGS = {"onnx": "an ONNX model", "pt2": "a torch.export program (.pt2)", "torchscript": "a TorchScript module",
+            "torch.save": "a file of torch.save (weights or a checkpoint, as modelspec train writes)"}
+# modelspec train's checkpoint.pt and interrupted.pt: a dict with the model's name and its state_dict (trainer.py)
+CHECKPOINT_NAME, CHECKPOINT_MODEL = "model_name", "model"
 
 
 class OutputError(ValueError):
-    """Export was asked to write where it cannot: a folder that does not exist, a file of another format."""
+    """Export was asked to write where it cannot: a folder that does not exist, a file of another format, a file
+    that holds something else (without ``force``), or a write that failed."""
+
+
+class WeightsError(ValueError):
+    """The weights to export are no state_dict of the model: a file torch.save did not write, another model's
+    checkpoint, keys missing or unexpected, a tensor of another shape."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +135,9 @@ def dynamic_shapes(spec, *, model: str | None = None, limits: Limits | None = No
     ``example_inputs(spec)`` at its default batch of 2. A size torch.export
     finds the module fixes (nn.LSTM's time steps) it reports as a
     ``UserError`` with suggested fixes, which ``torch.export.dynamic_shapes.
-    refine_dynamic_shapes_from_suggested_fixes`` applies; `export` does so.
+    refine_dynamic_shapes_from_suggested_fixes`` applies; `export` does so,
+    and raises the min of a symbol torch.export refuses because a layer may
+    make a length of 1 of it (an unpadded Conv1d's ``T - 4``).
 
     >>> dynamic_shapes("model M(image: [B, 3, 8, 8], features: [B, 10]) { forward(image, features) "
     ...                "{ return features } }")
@@ -107,16 +148,22 @@ def dynamic_shapes(spec, *, model: str | None = None, limits: Limits | None = No
 
 
 def export(spec, output: str | os.PathLike | None = None, *, format: str | None = None, model: str | None = None,
-           seed: int = 0, limits: Limits | None = None, on_warnings=None) -> Exported:
+           weights=None, seed: int = 0, force: bool = False, limits: Limits | None = None,
+           on_warnings=None) -> Exported:
     """Write a spec's model as ONNX, torch.export's .pt2 or TorchScript, and say what became of its dims.
 
     ``format`` is "onnx", "pt2" or "torchscript" (default: as ``output``'s
     suffix says, else onnx); ``output`` the file (default: the model's name
-    with .onnx, .pt2 or .pt, in the working directory). The weights are drawn
-    from ``seed``. ``on_warnings`` takes the spec's warnings first and may stop
-    the export by raising (default: they go to Python's `warnings` module).
-    torch's own warnings while it traces (about its internals, and that it
-    deprecates TorchScript) are not shown.
+    with .onnx, .pt2 or .torchscript.pt, in the working directory); a file
+    there already is replaced only when it holds an export of that format,
+    or with ``force``. The weights are random, drawn from ``seed``, unless
+    ``weights`` gives them: a state_dict, or the file of one (MODEL.pt, or a
+    checkpoint.pt, of ``modelspec train``), read with ``weights_only=True``.
+    ``seed`` also draws the example inputs it traces. ``on_warnings`` takes
+    the spec's warnings first and may stop the export by raising (default:
+    they go to Python's `warnings` module). torch's own warnings while it
+    traces (about its internals, and that it deprecates TorchScript) are not
+    shown.
 
     >>> import tempfile
     >>> out = os.path.join(tempfile.mkdtemp(), "m.pt2")
@@ -127,12 +174,15 @@ def export(spec, output: str | os.PathLike | None = None, *, format: str | None 
     graph, text = _load(spec, model, limits)
     (on_warnings or issue)(graph.warnings)
     format = format or _format_of(output)
-    path = _output_path(graph, output, format)
+    path = _output_path(graph, output, format, force)
     if format == "onnx":
         import onnxscript  # noqa: F401  (torch.onnx's exporter needs it, and onnx: missing, it is said before any work)
     import torch
 
+    state, named = _read_weights(weights, graph) if weights is not None else (None, None)
     module = build_module(generate_code(graph), graph, seed=seed).eval()
+    if state is not None:
+        _load_weights(module, state, named, graph)
     if format == "torchscript":
         with _quiet_torch():
             _write_torchscript(graph, text, module, path)
@@ -144,18 +194,20 @@ def export(spec, output: str | os.PathLike | None = None, *, format: str | None 
     with _quiet_torch():
         program, dims, notes = _trace(graph, text, module, inputs)
         if format == "pt2":
-            torch.export.save(program, path)
+            _write_archive(path, lambda f: torch.export.save(program, f))
         else:
             _write_onnx(graph, program, module, inputs, path)
     return Exported(path, format, dims, notes)
 
 
-def _output_path(graph: ModelGraph, output, format: str) -> str:
+def _output_path(graph: ModelGraph, output, format: str, force: bool = False) -> str:
     """Where `export` writes: ``output``, or the model's name with the format's suffix in the working directory.
-    Refused before any work (`OutputError`): a folder, a missing or read-only folder, another format's suffix."""
+    Refused before any work (`OutputError`): a folder, a missing or read-only folder, another format's suffix,
+    a file that holds something other than an export of this format (unless ``force``)."""
     if format not in FORMATS:
         raise OutputError(f"the format is one of {', '.join(FORMATS)}, not {format!r}")
-    path = os.fspath(output) if output is not None else graph.name + FORMATS[format]
+    default = graph.name + DEFAULT_ENDINGS.get(format, FORMATS[format])
+    path = os.fspath(output) if output is not None else default
     suffix = Path(path).suffix.lower()
     other = next((f for f, s in FORMATS.items() if s == suffix and f != format), None)
     if other is not None:
@@ -163,13 +215,101 @@ def _output_path(graph: ModelGraph, output, format: str) -> str:
                           f"name a {FORMATS[format]} file, or ask for {other}")
     folder = os.path.dirname(path) or "."
     if os.path.isdir(path):
-        raise OutputError(f"{path} is a folder: name the file to write, as "
-                          f"{os.path.join(path, graph.name + FORMATS[format])}")
+        raise OutputError(f"{path} is a folder: name the file to write, as {os.path.join(path, default)}")
     if not os.path.isdir(folder):
         raise OutputError(f"there is no folder {folder} to write {os.path.basename(path)} in")
-    if not os.access(folder, os.W_OK):
-        raise OutputError(f"the folder {folder} cannot be written to")
+    there = os.path.lexists(path)
+    if not os.access(path if there else folder, os.W_OK):  # a file there is written over, else made in the folder
+        raise OutputError(f"{path} cannot be written to" if there else f"the folder {folder} cannot be written to")
+    held = _holds(path) if there else format
+    if held != format and not force:
+        words = HOLDINGS.get(held, f"something that is no {format} export")
+        raise OutputError(f"{path} holds {words}: export with --force (force=True) to replace it, or name "
+                          "another file with -o")
     return path
+
+
+def _holds(path: str) -> str | None:
+    """What a file holds, as far as export tells: "onnx", "pt2" or "torchscript" (an export), "torch.save"
+    (weights, a checkpoint), or None (anything else, and anything not a regular file, which is not opened)."""
+    try:
+        if not os.path.isfile(path):
+            return None
+        if zipfile.is_zipfile(path):  # torch's archives: a top folder, and what lies in it says who wrote it
+            with zipfile.ZipFile(path) as z:
+                entries = [name.partition("/")[2] for name in z.namelist()]
+            return next((kind for mark, kind in ARCHIVES.items() if any(e.startswith(mark) for e in entries)), None)
+        with open(path, "rb") as f:
+            head = f.read(2)
+    except (OSError, zipfile.BadZipFile):
+        return None
+    # an ONNX ModelProto begins with its ir_version: protobuf field 1, a small varint (08 0a for version 10)
+    return "onnx" if len(head) == 2 and head[0] == 0x08 and 0 < head[1] < 0x80 else None
+
+
+@contextlib.contextmanager
+def _writing(path: str):
+    """A failed write of ``path`` (a full disk, /proc, a file it may not replace) as an `OutputError`."""
+    try:
+        yield
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _read_weights(weights, graph: ModelGraph) -> tuple[dict, str]:
+    """The state_dict ``weights`` gives, and how errors name it: a mapping as it is, or a file's, loaded with
+    ``weights_only=True`` (which runs nothing the file holds): a state_dict, or modelspec train's checkpoint."""
+    if isinstance(weights, Mapping):
+        return _state_dict(weights, "the weights given", graph), "the weights given"
+    import torch
+
+    path = os.fspath(weights)
+    try:
+        kind = not_a_spec_file(os.stat(path))  # a FIFO would block the reader, /dev/zero never ends
+    except OSError as exc:
+        raise WeightsError(f"cannot read the weights {path}: {exc.strerror or exc}") from None
+    where = system_dir(os.path.realpath(path))  # /proc's files pass for regular ones
+    if kind or where:
+        raise WeightsError(f"the weights {path} are {kind or f'a file under {where}'}, not a file of torch.save")
+    held = _holds(path)
+    if held in FORMATS:
+        raise WeightsError(f"{path} holds {HOLDINGS[held]}, not weights: give the state_dict it was made from "
+                           "(the MODEL.pt of modelspec train, or torch.save(model.state_dict(), path))")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's note on the pickle protocol of the file
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as exc:
+        raise WeightsError(f"cannot read the weights {path}: {exc.strerror or exc}") from None
+    except Exception:  # torch.load's refusals come as UnpicklingError, EOFError, RuntimeError, ...
+        raise WeightsError(f"{path} is not a file of weights that torch.save wrote (or it is damaged, or holds "
+                           "Python objects, which are not loaded)") from None
+    return _state_dict(obj, path, graph), path
+
+
+def _state_dict(obj, named: str, graph: ModelGraph) -> dict:
+    """A state_dict from what was loaded: itself, or the model's of a checkpoint of modelspec train."""
+    import torch
+
+    if isinstance(obj, Mapping) and CHECKPOINT_NAME in obj and isinstance(obj.get(CHECKPOINT_MODEL), Mapping):
+        if obj[CHECKPOINT_NAME] != graph.name:
+            raise WeightsError(f"{named} is a checkpoint of {obj[CHECKPOINT_NAME]!r}, not of {graph.name}: export "
+                               "it with the spec that trained it")
+        obj = obj[CHECKPOINT_MODEL]
+    if not isinstance(obj, Mapping) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                               for k, v in obj.items()):
+        raise WeightsError(f"{named} holds no state_dict (tensors by name): save model.state_dict(), as "
+                           "modelspec train saves MODEL.pt")
+    return dict(obj)
+
+
+def _load_weights(module, state: dict, named: str, graph: ModelGraph) -> None:
+    """Load ``state`` into ``module``, after one line saying every way it does not fit, if it does not."""
+    problems = weights_misfit(module.state_dict(), state)
+    if problems:
+        raise WeightsError(f"{named} does not fit {graph.name}: {'; '.join(problems)}; export it with the spec "
+                           "(and settings) that trained it")
+    module.load_state_dict(state)
 
 
 def _load(spec, model, limits) -> tuple[ModelGraph, str | None]:
@@ -239,32 +379,80 @@ def _shapes(graph: ModelGraph, dims: dict) -> dict[str, dict]:
 
 def _trace(graph: ModelGraph, text: str | None, module, inputs):
     """torch.export's program of ``module``, its dims narrowed where torch.export finds the traced code fixes
-    them: (program, symbol -> (min, max), notes)."""
+    them, or where it refuses a symbol that a layer may shorten to 1: (program, symbol -> (min, max), notes)."""
     import torch
     from torch.export.dynamic_shapes import refine_dynamic_shapes_from_suggested_fixes
 
-    dims = _dims(graph)
-    shapes, error = _shapes(graph, dims), None
-    for _ in range(len(dims) + 1):  # each round of suggested fixes settles one symbol at least
+    dims, floors = _dims(graph), _floors(graph)
+    shapes, raised, error = _shapes(graph, dims), set(), None
+    for _ in range(2 * len(dims) + 1):  # each round settles a symbol: a fix of torch's, or its floor
         try:
             program = torch.export.export(module, inputs, dynamic_shapes=shapes)
         except torch._dynamo.exc.UserError as exc:
             error, message = exc, getattr(exc, "msg", str(exc))
-            if "Suggested fixes:" not in message:
+            if "Suggested fixes:" in message:
+                try:
+                    shapes = refine_dynamic_shapes_from_suggested_fixes(message, shapes)
+                    continue
+                except Exception:  # a fix it cannot apply: a floor may still do
+                    pass
+            floored = {s: floors[s][0] for s in _violated(message) if s in floors and s not in raised}
+            if not floored:
                 break
-            try:
-                shapes = refine_dynamic_shapes_from_suggested_fixes(message, shapes)
-            except Exception:  # a fix it cannot apply: torch's message is all there is to say
-                break
+            shapes, raised = _with_floors(shapes, floored), raised | set(floored)
         except Exception as exc:
             error = exc
             break
         else:
-            return program, *_outcome(graph, dims, shapes)
-    raise _refused(graph, text, dims, error) from error
+            return program, *_outcome(graph, dims, shapes, floors)
+    raise _refused(graph, text, dims, floors, error) from error
 
 
-def _outcome(graph: ModelGraph, dims: dict, shapes: dict) -> tuple[dict, list[str]]:
+def _floors(graph: ModelGraph) -> dict[str, tuple[int, ModuleNode, Sym]]:
+    """symbol -> (the least size at which every length a layer makes of it alone is 2 or more, the layer that
+    needs the most, the length it makes): an unpadded Conv1d makes T - 4 of T, 2 from T = 6 on. Lengths grow
+    with their symbol (convolutions and pools), so the least size is found by bisection up to the example's;
+    a symbol no layer shortens below 2 has none."""
+    sizes, found = symbol_sizes(graph, EXAMPLE_BATCH), {}
+    for node in graph.root.walk():
+        if node.layer is None:
+            continue
+        for v in (d.value if isinstance(d, Val) else d for info in node.outputs for d in info.shape):
+            if not isinstance(v, Sym) or len(v.symbols) != 1:
+                continue
+            (s,) = v.symbols
+            lo, hi = SHORTEST, sizes.get(s, SHORTEST)
+            if evaluate(v, {s: lo}) >= SHORTEST or evaluate(v, {s: hi}) < SHORTEST:
+                continue  # never short, or short even at the example, which torch then specializes
+            while lo + 1 < hi:  # evaluate(v, lo) < SHORTEST <= evaluate(v, hi)
+                mid = (lo + hi) // 2
+                lo, hi = (lo, mid) if evaluate(v, {s: mid}) >= SHORTEST else (mid, hi)
+            if hi > found.get(s, (SHORTEST,))[0]:
+                found[s] = (hi, node, v)
+    return found
+
+
+def _with_floors(shapes: dict, floors: dict[str, int]) -> dict:
+    """``shapes`` with each symbol of ``floors`` a new `Dim` of that min (its max kept), the same object
+    wherever the symbol stands."""
+    from torch.export import Dim
+
+    new = {}
+    for dims in shapes.values():
+        for d in dims.values():
+            name = getattr(d, "__name__", None)
+            if name in floors and name not in new:
+                new[name] = Dim(name, min=max(floors[name], d.min), max=_range(d)[1])
+    return {arg: {i: new.get(getattr(d, "__name__", None), d) for i, d in dims.items()} for arg, dims in shapes.items()}
+
+
+def _violated(message: str) -> list[str]:
+    """The symbols torch.export names in ``Constraints violated (B, T)!``: those it cannot keep dynamic."""
+    named = re.search(r"Constraints violated \((.+?)\)!", message)
+    return [s.strip() for s in named.group(1).split(",")] if named else []
+
+
+def _outcome(graph: ModelGraph, dims: dict, shapes: dict, floors: dict) -> tuple[dict, list[str]]:
     """What became of each symbol (min, max), and why where it is not simply dynamic."""
     sizes, bounds = symbol_sizes(graph, EXAMPLE_BATCH), _bounds(graph)
     first = {}  # symbol -> (forward argument, dim index) of the first place it stands
@@ -278,13 +466,16 @@ def _outcome(graph: ModelGraph, dims: dict, shapes: dict) -> tuple[dict, list[st
         if s not in dims:
             notes.append(f"{s} stays {sizes[s]}: torch.export makes no dim dynamic from an example size of 0 or "
                          f"1; declare a larger example ({s}=16) for {s} to be dynamic")
-        elif lo == hi:
+            continue
+        if lo == hi:
             notes.append(f"{s} stays {lo}: torch.export finds that the traced code fixes it (the torchscript "
                          "format keeps it dynamic)")
-        elif s in bounds and hi == bounds[s][0]:
-            notes.append(_bounded(s, *bounds[s]))
-        elif (lo, hi) != _range(dims[s]):
-            notes.append(f"{s} is {_range_words(lo, hi)}: torch.export finds that the traced code needs it")
+            continue
+        why = [_floored(s, *floors[s])] if s in floors and lo == floors[s][0] else []
+        why += [_bounded(s, *bounds[s])] if s in bounds and hi == bounds[s][0] else []
+        if not why and (lo, hi) != _range(dims[s]):
+            why.append(f"{s} is {_range_words(lo, hi)}: torch.export finds that the traced code needs it")
+        notes += why
     return out, notes
 
 
@@ -293,6 +484,11 @@ def _range(dim) -> tuple[int, int | None]:
     if isinstance(dim, int):
         return dim, dim
     return dim.min, dim.max if isinstance(dim.max, int) else None
+
+
+def _floored(symbol: str, least: int, node: ModuleNode, length: Sym) -> str:
+    return (f"{symbol} is at least {least}: {node.type_name} `{node.path}` makes it {length} long, and torch.export "
+            "keeps no dim dynamic that may be 1")
 
 
 def _bounded(symbol: str, rows: int, layer: str) -> str:
@@ -307,21 +503,28 @@ def _range_words(lo: int, hi: int | None) -> str:
     return f"at most {hi}" if lo <= 1 else f"from {lo} to {hi}"
 
 
-def _refused(graph: ModelGraph, text: str | None, dims: dict, exc: Exception) -> SpecError:
+def _refused(graph: ModelGraph, text: str | None, dims: dict, floors: dict, exc: Exception) -> SpecError:
     """torch.export's refusal as one located line: the symbols it cannot keep dynamic and its reason, where it
-    names them (``Constraints violated (T)!`` and the guard that does not hold), else its first line."""
+    names them (``Constraints violated (T)!`` and the guard that does not hold), else its first line. It points
+    at the layer that shortens such a symbol, where one does, else at the model."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    named = re.match(r"Constraints violated \((.+?)\)!", lines[0]) if lines else None
-    if named is None:
+    symbols = _violated(lines[0]) if lines else []
+    if not symbols:
         return SpecError(f"torch.export cannot export {graph.name} with {', '.join(dims) or 'no dim'} dynamic: "
                          f"{_first_line(exc)}", graph.root.span, path=graph.path, source=text,
                          hint="the torchscript format keeps every dim dynamic")
-    symbols = named.group(1)
+    named = ", ".join(symbols)
     reason = next((ln.removeprefix("- ") for ln in lines[1:] if ln.startswith("- ")), lines[0])
-    return SpecError(f"torch.export cannot keep {symbols} dynamic in {graph.name}: {reason}", graph.root.span,
-                     path=graph.path, source=text,
-                     hint=f"declare {symbols} as a number in the input's type for a static size, or export to "
-                          "torchscript, which keeps every dim dynamic")
+    hint = (f"declare {named} as a number in the input's type for a static size, or export to torchscript, "
+            "which keeps every dim dynamic")
+    shortened = next((s for s in symbols if s in floors), None)
+    span = graph.root.span
+    if shortened is not None:
+        _, node, length = floors[shortened]
+        span = node.span or span
+        hint = f"{node.type_name} `{node.path}` makes a length of {length} of {shortened}; {hint}"
+    return SpecError(f"torch.export cannot keep {named} dynamic in {graph.name}: {reason}", span,
+                     path=graph.path, source=text, hint=hint)
 
 
 def _first_line(exc: Exception) -> str:
@@ -339,7 +542,16 @@ def _write_torchscript(graph: ModelGraph, text: str | None, module, path: str) -
         raise SpecError(f"TorchScript cannot compile {graph.name}'s code: {_first_line(exc)}", graph.root.span,
                         path=graph.path, source=text,
                         hint="export it as pt2 or onnx (torch.export), which TorchScript gives way to") from exc
-    torch.jit.save(scripted, path)
+    _write_archive(path, lambda f: torch.jit.save(scripted, f))
+
+
+def _write_archive(path: str, save) -> None:
+    """One of torch's zip archives (pt2, TorchScript): ``save`` writes it to memory, then its bytes go to
+    ``path``. torch's archive writer, given a file, aborts Python when a write fails (a full disk)."""
+    buffer = io.BytesIO()
+    save(buffer)
+    with _writing(path), open(path, "wb") as f:
+        f.write(buffer.getbuffer())
 
 
 def _write_onnx(graph: ModelGraph, program, module, inputs, path: str) -> None:
@@ -357,7 +569,8 @@ def _write_onnx(graph: ModelGraph, program, module, inputs, path: str) -> None:
             if symbol is not None and not isinstance(axis, int):
                 axes[axis] = symbol
     onnx_program.rename_axes(axes)  # torch.export's s0, s1 -> B, T, in every value of the graph
-    onnx_program.save(path)
+    with _writing(path):  # the .onnx, and its .data beside it for weights past 2 GB
+        onnx_program.save(path)
 
 
 def _onnx_outputs(graph: ModelGraph, out) -> list[str]:

@@ -352,6 +352,12 @@ def _restore(path, model, optimizer, scheduler, loader, graph):
     if state["epoch"] > graph.train.epochs:
         raise TrainError(f"{path} holds {state['epoch']} epochs already, and the spec asks for {graph.train.epochs}",
                          hint=f"give --epochs above {state['epoch']} to train more")
+    from .build import weights_misfit
+
+    problems = weights_misfit(model.state_dict(), state["model"])
+    if problems:
+        raise TrainError(f"{path} does not fit this model: {'; '.join(problems)}",
+                         hint="resume with the spec (and settings) that wrote it")
     try:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
