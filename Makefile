@@ -20,7 +20,7 @@ demo: $(BIN)/modelspec
 	$(BIN)/modelspec train specs/linear_regression.nnspec --out runs/linear_regression --json
 
 test: $(BIN)/modelspec
-	$(BIN)/python -m pytest -q -n auto --dist loadgroup
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 # After an edit of grammar/nnspec.lark: regenerate the LALR tables shipped beside it (the tests check them).
 tables: $(BIN)/modelspec

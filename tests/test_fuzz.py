@@ -28,7 +28,7 @@ from modelspec.api import elaborate_spec
 SEED = int(os.environ.get("MODELSPEC_FUZZ_SEED", "20240601"))
 CASES = int(os.environ.get("MODELSPEC_FUZZ_CASES", "5200"))
 BATCHES = 8
-RUN = {"cases": 0}
+RUN = {"cases": 0}  # counted in this process: make test runs a file's tests in one xdist worker (--dist loadfile)
 
 
 @pytest.fixture(scope="module")

@@ -234,12 +234,8 @@ train Net {
 """
 
 
-# the tests that start process groups run one after another, in one xdist worker (make test: --dist loadgroup):
-# two torchrun jobs at once on a small machine crash a gloo process now and then
-TORCHRUN = pytest.mark.xdist_group("torchrun")
-
-
-@TORCHRUN
+# The tests that start process groups run one after another: make test runs a file's tests in one xdist worker
+# (--dist loadfile), since two torchrun jobs at once on a small machine crash a gloo process now and then.
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_two_processes_with_gloo_end_as_one(tmp_path, shuffle):
     spec = write(tmp_path, DDP_SPEC.replace("SHUFFLE", str(shuffle)))
@@ -263,7 +259,6 @@ def test_two_processes_with_gloo_end_as_one(tmp_path, shuffle):
             torch.testing.assert_close(ddp[k], v, rtol=1e-5, atol=1e-6)
 
 
-@TORCHRUN
 def test_the_printed_distributed_script_runs_under_torchrun(tmp_path):
     spec = write(tmp_path, DDP_SPEC.replace("SHUFFLE", "False"))
     script = tmp_path / "ddp.py"
