@@ -17,7 +17,7 @@ demo: $(BIN)/modelspec
 	$(BIN)/modelspec summary specs/cnn.nnspec
 	$(BIN)/modelspec codegen specs/cnn.nnspec
 	$(BIN)/modelspec run specs/cnn.nnspec --batch 8
-	$(BIN)/modelspec train specs/linear_regression.nnspec --out runs/linear_regression --json
+	$(BIN)/modelspec train specs/linear_regression.nnspec --out runs/linear_regression  # ends with the learned w and b
 
 test: $(BIN)/modelspec
 	$(BIN)/python -m pytest -q -n auto --dist loadfile

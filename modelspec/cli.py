@@ -23,7 +23,8 @@ EXAMPLES = {
     "  modelspec examples resnet18 | modelspec summary - --depth 2",
     "graph": "examples:\n  modelspec examples inception > inception.nnspec\n"
     "  modelspec graph inception.nnspec > inception.dot\n"
-    "  modelspec graph inception.nnspec --format svg -o inception.svg\n"
+    "  modelspec graph inception.nnspec -o inception.svg        (the format as the suffix says)\n"
+    "  modelspec graph inception.nnspec -o inception.html --rankdir LR   (a page any browser draws)\n"
     "  modelspec examples resnet18 | modelspec graph - --depth 2 --format mermaid",
     "run": "examples:\n  modelspec examples cnn > cnn.nnspec\n  modelspec run cnn.nnspec\n"
     "  modelspec run cnn.nnspec --batch 64 --device cuda\n"
@@ -73,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p.add_argument("--version", action="version", version=f"modelspec {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    p.commands = sub.choices  # name -> the command's parser
 
     def command(name, help_):
         c = sub.add_parser(name, help=help_, description=help_, epilog=EXAMPLES[name],
@@ -129,9 +131,10 @@ def _parser() -> argparse.ArgumentParser:
                 "edges labelled with shapes")
     c.add_argument("file", metavar="FILE", help="the .nnspec file; - reads stdin")
     c.add_argument("--model", help="the model, when the file defines several")
-    c.add_argument("--format", choices=("dot", "mermaid", "html", "svg", "png", "pdf"), default="dot",
+    c.add_argument("--format", choices=("dot", "mermaid", "html", "svg", "png", "pdf"), default=None,
                    help="dot, mermaid and html need nothing installed (html: one page that any browser draws, "
-                   "offline); svg, png and pdf run Graphviz's dot; png and pdf go to -o or a pipe (default dot)")
+                   "offline); svg, png and pdf run Graphviz's dot; png and pdf go to -o or a pipe (default: "
+                   "as -o's suffix says, .dot .mmd .html .svg .png .pdf; else dot)")
     from .graph import MAX_NODES
 
     c.add_argument("--depth", default="auto", metavar="N|all",
@@ -286,7 +289,18 @@ def _limits(args):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    given = sys.argv[1:] if argv is None else list(argv)
+    if given and not given[0].startswith("-") and given[0] not in COMMANDS:
+        from .errors import did_you_mean
+
+        near = did_you_mean(given[0], COMMANDS)
+        print(f"modelspec: no command {given[0]!r}; {near or 'the commands: ' + ', '.join(COMMANDS)}",
+              file=sys.stderr)
+        return 2
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said by the command's own parser, whose usage then shows its options
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     args._argv = list(argv) if argv is not None else None
     if args.command is None:
         _parser().print_help()
@@ -451,6 +465,7 @@ def cmd_graph(args) -> int:
 
     if args.depth not in ("all", "auto") and not args.depth.isdecimal():
         raise UsageError(f"--depth takes a number (0 or more) or all, not {args.depth!r}")
+    args.format = _graph_format(args.format, args.output)
     if args.format in BINARY_FORMATS and not args.output and sys.stdout.isatty():
         raise UsageError(f"--format {args.format} is binary: write it to a file with -o model.{args.format}, "
                          "or redirect stdout")
@@ -476,6 +491,20 @@ def cmd_graph(args) -> int:
     else:
         sys.stdout.write(out)
     return 0
+
+
+# the suffix of -o that says each format of `graph`
+GRAPH_SUFFIXES = {".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".html": "html", ".svg": "svg", ".png": "png",
+                  ".pdf": "pdf"}
+
+
+def _graph_format(asked: str | None, output: str | None) -> str:
+    """`graph`'s format: as --format says, else as -o's suffix says, else dot; the two must agree."""
+    suffix = GRAPH_SUFFIXES.get(os.path.splitext(output)[1].lower()) if output else None
+    if asked is not None and suffix is not None and asked != suffix:
+        raise UsageError(f"-o {output} says {suffix}, --format says {asked}: name the file .{asked}, "
+                         f"or leave --format out")
+    return asked or suffix or "dot"
 
 
 def cmd_run(args) -> int:

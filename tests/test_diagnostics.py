@@ -177,6 +177,9 @@ def test_stdin_is_read_once(capsys):
      "modelspec train: unknown device 'gpu': say auto, cpu, cuda, cuda:1 or mps"),
     (["train", "specs/linear_regression.nnspec", "--out", "specs/cnn.nnspec"],
      "modelspec train: cannot write to --out specs/cnn.nnspec: File exists"),
+    (["graph", "specs/cnn.nnspec", "-o", "cnn.png", "--format", "svg"],
+     "modelspec graph: -o cnn.png says png, --format says svg: name the file .svg, or leave --format out"),
+    (["chek", "specs/cnn.nnspec"], "modelspec: no command 'chek'; did you mean check?"),
     (["check", "--format", "xml", "specs/cnn.nnspec"], None),  # argparse's own: rc 2 as well
 ])
 def test_usage_mistakes_are_one_line_and_exit_2(argv, said, capsys, monkeypatch):
@@ -238,3 +241,20 @@ def test_json_says_where_it_stopped(tmp_path, capsys):
     rc, out, _ = report(capsys, "check", "--format", "json", str(many), str(many))
     got = json.loads(out)
     assert rc == 1 and [f["truncated"] for f in got["files"]] == [True, True] and got["errors"] == 40
+
+
+def test_an_unknown_option_shows_the_commands_own_usage(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["check", "specs/cnn.nnspec", "--bogus"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.startswith("usage: modelspec check ")
+    assert err.rstrip().endswith("modelspec check: error: unrecognized arguments: --bogus")
+
+
+def test_graph_takes_its_format_from_the_suffix(tmp_path, capsys):
+    out = tmp_path / "cnn.mmd"
+    assert main(["graph", str(ROOT / "specs" / "cnn.nnspec"), "-o", str(out)]) == 0
+    assert out.read_text().startswith("flowchart TB")
+    html = tmp_path / "cnn.html"
+    assert main(["graph", str(ROOT / "specs" / "cnn.nnspec"), "-o", str(html)]) == 0
+    assert html.read_text().lstrip().lower().startswith("<!doctype html")
