@@ -72,6 +72,7 @@ class ModuleNode:
     repeats: int = 1  # how often its parent runs it (a block or Sequential called again on the same shape)
     depth: int = 0
     explain: list[str] | None = None  # how the output shape follows from the input, for --explain
+    imported: bool = False  # a block from another file: the spans of its children are in that file
     flow: list[FlowNode] | None = None  # the dataflow of its forward (models and blocks)
 
     def walk(self):

@@ -544,7 +544,8 @@ class ModuleBuilder:
                                   feature_map=t.feature_map))
         scope.env["in_shape"] = Val(tuple(ins[0].shape))  # its dims are spelled by their slots
         node = ModuleNode(name, path, block.name, "block", r.span,
-                          args={p.name: env[p.name].plain() for p in block.params})
+                          args={p.name: env[p.name].plain() for p in block.params},
+                          imported=block.name in self.state.block_sources)
         self.state.block_stack.append(block.name)
         views, reads = self.state.views, self.state.index_reads
         try:

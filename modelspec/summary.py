@@ -53,13 +53,15 @@ class Row:
     built: bool = True  # False: the module the error stopped before it was built (its numbers unknown)
     tied: bool = False  # a parameter of its own is another module's (weight tying), counted there
     shared: str | None = None  # the path of the module it is: a child its container holds again, counted there
+    line: int | None = None  # the line of the spec's own file that makes it (inside an imported block: the line
+    # that calls the block); None where the spec does not say (a model built in Python)
 
     def to_dict(self) -> dict:
         return {
             "path": self.path, "name": self.name, "type": self.type_name, "kind": self.kind, "depth": self.depth,
             "output_shape": self.output, "output_sizes": self.output_sizes, "params": self.params,
             "trainable_params": self.trainable, "kernel_size": self.kernel, "mult_adds": self.macs,
-            "collapsed": self.collapsed, "failed": self.failed,
+            "collapsed": self.collapsed, "failed": self.failed, "line": self.line,
         }
 
 
@@ -224,7 +226,7 @@ def _summary(name, inputs, outputs, root: ModuleNode, children_of, sizes, batch,
     rows: list[Row] = []
     times = runs(every)
 
-    def visit(node: ModuleNode, d: int):
+    def visit(node: ModuleNode, d: int, line: int | None, foreign: bool = False):
         kids = children_of(node)
         collapse = bool(kids) and depth is not None and d >= depth
         members = list(_subtree(node, children_of)) if collapse else [node]
@@ -236,12 +238,14 @@ def _summary(name, inputs, outputs, root: ModuleNode, children_of, sizes, batch,
             kernel=kernel_text(node.args) if node.kind == "layer" else None,
             macs=total(_times(size_at(m.macs, sizes), times[m.path]) for m in members),
             collapsed=collapse, expanded=bool(kids) and not collapse, tied=bool(node.tied), shared=node.shared,
+            line=line,
         ))
         if not collapse:
+            foreign |= node.imported  # inside a block of another file: its lines are not the spec's
             for c in kids:
-                visit(c, d + 1)
+                visit(c, d + 1, line if foreign or c.span is None else c.span.line, foreign)
 
-    visit(root, 0)
+    visit(root, 0, root.span.line if root.span is not None else None)
     input_bytes, activation_bytes = forward_memory([t for _, t in inputs], every, sizes)
     return Summary(
         name=name, inputs=inputs, outputs=outputs, batch=batch, depth=depth, rows=rows,

@@ -229,7 +229,7 @@ def test_json_has_the_totals_and_the_rows(capsys):
     assert conv1 == {"path": "conv1", "name": "conv1", "type": "Conv2d", "kind": "layer", "depth": 1,
                      "output_shape": "[B, 64, 112, 112]", "output_sizes": [[4, 64, 112, 112]], "params": 9408,
                      "trainable_params": 9408, "kernel_size": "7x7", "mult_adds": 4 * 118_013_952,
-                     "collapsed": False, "failed": False}
+                     "collapsed": False, "failed": False, "line": 24}
     assert max(r["depth"] for r in data["rows"]) == 2
 
 
