@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 from .errors import WARNINGS, SpecError, WarningPolicy
 
@@ -43,6 +44,11 @@ EXAMPLES = {
     "  modelspec examples mnist_mlp > mnist_mlp.nnspec\n  modelspec train mnist_mlp.nnspec --out runs/mlp\n"
     "  modelspec export mnist_mlp.nnspec --weights runs/mlp/NeuralNetwork.pt",
     "lsp": "examples:\n  modelspec lsp        (an editor starts it, and speaks to it on stdin and stdout)",
+    "serve": "examples:\n  modelspec serve                        (the bundled specs, at http://127.0.0.1:8000/)\n"
+    "  modelspec examples cnn > cnn.nnspec\n  modelspec serve cnn.nnspec --open      (edit it in the browser; Save "
+    "writes it)\n  modelspec serve --port 0               (any free port: the URL printed says which)\n"
+    "  modelspec serve --export site           (every bundled spec as static pages, for any web host)\n"
+    "  modelspec serve --export site a.nnspec b.nnspec",
     "examples": "examples:\n  modelspec examples                        (each one's name, and what it is)\n"
     "  modelspec examples cnn > cnn.nnspec       (write one, to read, change and run)\n"
     "  modelspec examples tutorials/conv > conv.nnspec\n  modelspec examples cnn | modelspec check -",
@@ -79,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     def command(name, help_):
         c = sub.add_parser(name, help=help_, description=help_, epilog=EXAMPLES[name],
                            formatter_class=argparse.RawDescriptionHelpFormatter)
-        if name in ("check", "codegen", "summary", "graph", "run", "train", "export"):
+        if name in ("check", "codegen", "summary", "graph", "run", "train", "export", "serve"):
             from .values import Limits
 
             c.add_argument("--max-params", type=_count, default=None, metavar="N",
@@ -214,6 +220,20 @@ def _parser() -> argparse.ArgumentParser:
                    help="speak on stdin and stdout: the only transport, and the default (editors' language "
                    "clients pass --stdio)")
 
+    c = command("serve", "the playground: edit a spec in the browser and see its errors, code, shapes and diagram "
+                "as you type (needs the [serve] extra)")
+    c.add_argument("files", nargs="*", metavar="FILE",
+                   help="the .nnspec file to edit (Save writes it back; a new name is created on the first save); "
+                   "without one, the page starts on a bundled spec and its menu lists them all. With --export: "
+                   "the specs to export (default: every bundled spec)")
+    c.add_argument("--host", default="127.0.0.1",
+                   help="the address to listen on (default 127.0.0.1: this machine alone can reach it)")
+    c.add_argument("--port", type=int, default=8000, help="the port (default 8000; 0 picks a free one)")
+    c.add_argument("--open", action="store_true", help="open the page in the web browser")
+    c.add_argument("--export", metavar="DIR",
+                   help="instead of serving, write read-only pages of the specs (code, shapes, diagram) to DIR, "
+                   "which any web host serves as they are")
+
     c = command("examples", "list the example specs installed with modelspec, or print one")
     c.add_argument("name", nargs="?", metavar="NAME", help="the example to print (cnn, resnet18, tutorials/conv, ...)")
     return p
@@ -231,6 +251,8 @@ OPTIONAL_PACKAGES = {
     "onnxscript": 'pip install "modelspec[export]"',
     "onnxruntime": 'pip install "modelspec[export]"',
     "pygls": 'pip install "modelspec[lsp]"',
+    "starlette": 'pip install "modelspec[serve]"',
+    "uvicorn": 'pip install "modelspec[serve]"',
     "lsprotocol": 'pip install "modelspec[lsp]"',
     "torchvision": 'pip install "modelspec[vision]"',
 }
@@ -667,6 +689,67 @@ def cmd_lsp(args) -> int:
     return serve()
 
 
+def cmd_serve(args) -> int:
+    if args.export is not None:
+        return _export_site(args)
+    if len(args.files) > 1:
+        raise UsageError("serve edits one file; to show several, use --export DIR")
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be from 0 to 65535, not {args.port}")
+    file = args.files[0] if args.files else None
+    if file is not None and (file == "-" or os.path.isdir(file)):
+        raise UsageError(f"serve edits a .nnspec file, and {file!r} is not one")
+    from .serve import create_app, run, url_of, bind  # needs starlette and uvicorn: the [serve] extra
+
+    try:
+        sock = bind(args.host, args.port)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+                         + ("; choose another port with --port N (0 picks a free one)" if args.port else "")) from None
+    url = url_of(sock)
+    what = f"editing {file}" if file is not None else "the bundled specs"
+    print(f"modelspec playground, {what}: {url}  (Ctrl+C stops it)", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"note: listening on {args.host}: whoever can reach this machine can use the page"
+              + (" and save the file" if file is not None else ""), file=sys.stderr)
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(url)
+    run(create_app(file, limits=_limits(args), host=args.host), sock)
+    return 0
+
+
+def _export_site(args) -> int:
+    """`serve --export DIR`: the read-only pages of the specs named, or of every bundled spec."""
+    from .examples import examples
+    from .pipeline import read_spec
+    from .playground import export_site
+
+    if args.files:
+        if args.files.count("-") > 1:
+            raise UsageError("- (stdin) can be read once; name it once")
+        specs, taken = [], set()
+        for path in args.files:
+            text, read = read_spec(_source(path))
+            name = "stdin" if path == "-" else Path(path).stem
+            if name in taken:  # a.nnspec of two folders: the second page is named by its folder too
+                name = Path(path).with_suffix("").as_posix().strip("./")
+            taken.add(name)
+            specs.append((name, text, read))
+    else:
+        specs = [(name, found.read_text(encoding="utf-8"), None) for name, found in examples().items()]
+    if os.path.exists(args.export) and not os.path.isdir(args.export):
+        raise UsageError(f"--export names a folder, and {args.export} is a file")
+    try:
+        written = export_site(args.export, specs, limits=_limits(args))
+    except OSError as exc:
+        raise UsageError(f"cannot write to {args.export}: {exc.strerror or exc}") from None
+    print(f"wrote {len(written) - 1} page{'s' if len(written) != 2 else ''} and their index to "
+          f"{Path(args.export) / 'index.html'}", file=sys.stderr)
+    return 0
+
+
 def cmd_examples(args) -> int:
     import shutil
 
@@ -812,4 +895,4 @@ def _torch():
 
 COMMANDS = {"check": cmd_check, "codegen": cmd_codegen, "summary": cmd_summary, "run": cmd_run, "fmt": cmd_fmt,
             "ir": cmd_ir, "schema": cmd_schema, "graph": cmd_graph, "train": cmd_train,
-            "examples": cmd_examples, "export": cmd_export, "lsp": cmd_lsp}
+            "examples": cmd_examples, "export": cmd_export, "lsp": cmd_lsp, "serve": cmd_serve}

@@ -40,3 +40,9 @@ def test_readme_error_is_what_check_prints():
         assert [first, source.split("#")[0].rstrip(), caret, hint] == shown
     else:
         raise AssertionError("the README's mistake compiled")
+
+
+def test_readme_pictures_exist():
+    """The README's pictures (the playground's, written by tests/test_browser.py) are in the repository."""
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README)
+    assert pictures and all((ROOT / p).is_file() for p in pictures), pictures

@@ -1,0 +1,258 @@
+"""What the playground shows for a spec, as data: the answers of `modelspec serve`'s API, and its static export.
+
+`analyse` is POST /api/check: a spec's diagnostics (the dicts of `check --format
+json`), the printed PyTorch code (with or without ``--explain``), the summary (the
+dict of `summary --json`; a spec that fails part-way has the rows built before
+its error, as the CLI shows them) and the diagram (its DOT text, which the page
+draws with Viz.js). None of it builds a module, so none of it needs torch.
+`run_once` is POST /api/run: one forward pass on random input, which does.
+`export_site` writes the read-only pages of `modelspec serve --export DIR`.
+
+    >>> got = analyse("model M(x: [B, 4]) {\\n  fc = Linear(3, 2)\\n}")
+    >>> [(d["code"], d["line"], d["column"]) for d in got["diagnostics"]], got["code"] is None
+    ([('MS401', 2, 15)], True)
+    >>> [(r["path"], r["line"], r["failed"]) for r in got["summary"]["rows"]]
+    [('', 1, False), ('fc', 2, True)]
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+import string
+import time
+from importlib import resources
+from pathlib import Path
+
+from .diagnostics import check
+from .errors import SpecError
+from .pipeline import SpecText
+
+ASSETS = ("editor.js", "viz-global.js", "playground.js", "playground.css")  # what a page loads, from assets/
+BATCH = 2  # the batch of /api/run's random input, unless the request says
+
+
+def assets() -> Path:
+    """The folder of the page's files: modelspec/assets, inside the installed package."""
+    return Path(str(resources.files("modelspec") / "assets"))
+
+
+def analyse(text: str, *, path: str | None = None, model: str | None = None, explain: bool = False,
+            limits=None) -> dict:
+    """Everything the page shows for spec ``text`` (read from ``path``, if it has a file: imports resolve from
+    its folder). ``model`` picks one of several models (default: the first). Diagnostics of the spec's own
+    file have ``path`` null, as in `summary --json`; those of an imported file name it."""
+    checked = check(SpecText(text, path), model=None, limits=limits)
+    names = _model_names(text, path)
+    chosen = model if model in names else (names[0] if names else None)
+    graph = next((g for g in checked.models if g.name == chosen), None)
+    return {
+        "diagnostics": [_own(d.to_dict(), path) for d in checked.diagnostics],
+        "truncated": checked.truncated,
+        "models": names,
+        "model": chosen,
+        "code": None if graph is None else _code(graph, explain),
+        "summary": _summary(text, path, chosen, graph, limits),
+        "graph": None if graph is None else _diagram(graph),
+    }
+
+
+def _own(found: dict, path: str | None) -> dict:
+    if found["path"] == path:
+        found["path"] = None
+    return found
+
+
+def _model_names(text: str, path: str | None) -> list[str]:
+    from .pipeline import parse_source
+
+    try:
+        return [m.name for m in parse_source(SpecText(text, path)).models()]
+    except SpecError:  # a syntax error: no model to show, and the diagnostics say why
+        return []
+
+
+def _code(graph, explain: bool) -> str:
+    from .codegen import generate_code
+
+    return generate_code(graph, explain=explain)
+
+
+def _summary(text: str, path: str | None, model: str | None, graph, limits) -> dict | None:
+    """The summary of the model shown: of its graph when it elaborated, else the rows built before its error."""
+    from .summary import summarize
+
+    if model is None:
+        return None
+    try:
+        found = summarize(graph if graph is not None else SpecText(text, path), model=model, partial=True,
+                          limits=limits)
+    except SpecError:  # it failed before any module was built: the diagnostics alone say it
+        return None
+    found.path = path
+    return found.to_dict()
+
+
+def _diagram(graph) -> dict:
+    from .graph import build_diagram, diagram_dot
+
+    drawn = build_diagram(graph, "auto")
+    return {"format": "dot", "model": graph.name, "nodes": len(drawn.nodes), "dot": diagram_dot(drawn)}
+
+
+def run_once(text: str, *, path: str | None = None, model: str | None = None, batch: int = BATCH,
+             limits=None) -> dict:
+    """POST /api/run: build the model and run one forward pass on random input of ``batch``, on the CPU.
+
+    The spec is held to ``limits`` before anything is built: its parameters when it elaborates, its
+    activations at ``batch`` before the input exists. A spec with an error gives its diagnostics instead."""
+    from .pipeline import check_batch_memory, load_graph
+
+    try:
+        graph = load_graph(SpecText(text, path), model=model, limits=limits)
+        check_batch_memory(graph, batch, limits)
+    except SpecError as err:
+        from .diagnostics import from_error
+
+        return {"ok": False, "diagnostics": [_own(from_error(e).to_dict(), path) for e in (err, *err.more)]}
+    import torch
+
+    from .build import build_module, make_inputs
+    from .codegen import generate_code
+
+    t0 = time.perf_counter()
+    net = build_module(generate_code(graph), graph, seed=0)
+    built = time.perf_counter() - t0
+    net.eval()
+    inputs = make_inputs(graph, batch=batch, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        out = net(*inputs)
+        took = time.perf_counter() - t0
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    return {
+        "ok": True, "model": graph.name, "device": "cpu", "batch": batch,
+        "inputs": [_tensor(t, name) for (name, _), t in zip(graph.inputs, inputs)],
+        "outputs": [_tensor(t) for t in _flat(outs)],
+        "params": sum(p.numel() for p in net.parameters()),
+        "build_ms": round(built * 1000, 3), "forward_ms": round(took * 1000, 3),
+    }
+
+
+def _tensor(t, name: str | None = None) -> dict:
+    return {"name": name, "shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")}
+
+
+def _flat(outs):
+    for t in outs:
+        if isinstance(t, (tuple, list)):
+            yield from _flat(t)
+        else:
+            yield t
+
+
+# ---------------------------------------------------------------- the page
+def page(*, title: str, state: dict) -> str:
+    """The playground's HTML: the live page (``state`` says where it starts) or, with ``state["static"]``, one
+    read-only page of the export. ``state`` travels as JSON in a script, every <, > and & escaped, so no spec
+    text can end the script or open a tag."""
+    data = json.dumps(state, ensure_ascii=False)
+    for ch, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        data = data.replace(ch, escaped)
+    return PAGE.substitute(title=html.escape(title), state=data, assets=state.get("assets", "assets"))
+
+
+PAGE = string.Template("""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>$title</title>
+<link rel="stylesheet" href="$assets/playground.css">
+</head>
+<body>
+<header>
+  <h1>$title</h1>
+  <nav id="specs"></nav>
+  <span id="file"></span>
+  <button id="save" type="button" hidden>Save</button>
+  <select id="model" hidden aria-label="model"></select>
+  <span id="status" role="status"></span>
+</header>
+<main>
+  <section id="left">
+    <div id="editor"></div>
+    <ul id="problems" aria-label="errors and warnings"></ul>
+  </section>
+  <section id="middle">
+    <h2>PyTorch <label><input id="explain" type="checkbox"> explain</label>
+        <button id="run" type="button" hidden>Run one forward pass</button></h2>
+    <div id="ran" hidden></div>
+    <div id="code"></div>
+  </section>
+  <section id="right">
+    <h2>Summary</h2>
+    <div id="summary"></div>
+    <h2>Diagram</h2>
+    <div id="diagram"></div>
+  </section>
+</main>
+<noscript>This page needs JavaScript, which is off.</noscript>
+<script>window.MODELSPEC = $state;</script>
+<script src="$assets/editor.js"></script>
+<script src="$assets/viz-global.js"></script>
+<script src="$assets/playground.js"></script>
+</body>
+</html>
+""")
+
+
+# ---------------------------------------------------------------- the static export
+def export_site(folder: str | Path, specs: list[tuple[str, str, str | None]], *, limits=None) -> list[Path]:
+    """`modelspec serve --export DIR`: one read-only page for each spec of ``specs`` ((name, text, path)
+    triples) and an index.html that lists them, with the page's files in DIR/assets: a folder that any web
+    host serves as it is, with no server of modelspec's behind it. Returns the pages written."""
+    folder = Path(folder)
+    (folder / "assets").mkdir(parents=True, exist_ok=True)
+    for name in ASSETS:
+        shutil.copyfile(assets() / name, folder / "assets" / name)
+    pages = [(name, _page_name(name)) for name, _, _ in specs]
+    menu = [{"name": name, "href": href} for name, href in pages]
+    written = []
+    for (name, text, path), (_, href) in zip(specs, pages):
+        state = {"static": True, "name": name, "source": text, "examples": menu, "assets": "assets",
+                 "analysis": analyse(text, path=path, limits=limits),
+                 "explained": analyse(text, path=path, explain=True, limits=limits)["code"]}
+        out = folder / href
+        out.write_text(page(title=f"{name} — modelspec", state=state), encoding="utf-8")
+        written.append(out)
+    index = folder / "index.html"
+    index.write_text(INDEX.substitute(items="\n".join(
+        f'  <li><a href="{html.escape(href)}">{html.escape(name)}</a></li>' for name, href in pages)),
+        encoding="utf-8")
+    return [index, *written]
+
+
+def _page_name(name: str) -> str:
+    """tutorials/conv -> tutorials-conv.html: every page in one folder, beside assets/."""
+    return name.replace("/", "-").replace("\\", "-") + ".html"
+
+
+INDEX = string.Template("""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>modelspec: the specs</title>
+<link rel="stylesheet" href="assets/playground.css">
+</head>
+<body class="index">
+<h1>The specs</h1>
+<p>Each page shows a spec, its PyTorch code, its shapes and its diagram, as modelspec infers them.</p>
+<ul>
+$items
+</ul>
+</body>
+</html>
+""")

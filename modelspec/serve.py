@@ -1,0 +1,255 @@
+"""`modelspec serve`: the playground, a local web app on Starlette and uvicorn (the ``[serve]`` extra).
+
+The page (`playground.page`, with assets/playground.js) edits a spec and shows,
+as you type, its errors at their ranges, the PyTorch code, the summary and the
+diagram. Behind it, the API:
+
+    GET  /                      the page
+    GET  /assets/NAME           its files: the editor (CodeMirror), Viz.js, the page's script and style
+    GET  /api/examples          {"examples": [names], "start": name}: the bundled specs
+    GET  /api/examples/NAME     {"name": ..., "source": ...}
+    GET  /api/file              {"path": ..., "source": ..., "version": ...}: FILE, when serve was given one
+    PUT  /api/file              {"source": ..., "version": ...}: write FILE (409 if it changed on disk since)
+    POST /api/check             {"source": ..., "model"?, "explain"?} -> `playground.analyse`
+    POST /api/run               {"source": ..., "model"?, "batch"?} -> `playground.run_once`
+
+A request body is JSON (``Content-Type: application/json``: a page of another
+site cannot send one without asking first, and is never told yes), at most
+`MAX_FILE_BYTES`, the limit of a spec file: a longer one is refused with 413
+before it is read whole. A spec is held to the same `Limits` as on the command
+line; only /api/run builds a module, one at a time. A spec's mistake is a
+diagnostic in the answer; modelspec's own failure is a 500 whose JSON says so,
+and the server goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import anyio
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from . import playground
+from .examples import examples
+from .pipeline import MAX_FILE_BYTES
+
+START = "cnn"  # the bundled spec the page starts on, without FILE
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class Refused(Exception):
+    """A request the API cannot take: its status and why, said to the page as JSON."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@dataclass
+class Settings:
+    file: Path | None = None  # the spec the page edits and saves; None: the bundled examples
+    limits: object = None  # values.Limits, or None for the defaults
+    host: str = "127.0.0.1"
+    checks: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(2))
+    runs: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(1))  # one module at a time
+
+
+def create_app(file: str | Path | None = None, *, limits=None, host: str = "127.0.0.1") -> Starlette:
+    """The playground's ASGI app: editing ``file`` (saved back to it), or the bundled examples without one.
+
+    ``host`` is where it listens: on a loopback address the app answers only requests for a loopback name,
+    so that a site whose name is made to point at 127.0.0.1 (DNS rebinding) cannot read its answers."""
+    settings = Settings(file=Path(file) if file is not None else None, limits=limits, host=host)
+    routes = [
+        Route("/", partial(index, settings)),
+        Route("/api/examples", examples_list),
+        Route("/api/examples/{name:path}", example),
+        Route("/api/file", partial(spec_file, settings), methods=["GET", "PUT"]),
+        Route("/api/check", partial(api_check, settings), methods=["POST"]),
+        Route("/api/run", partial(api_run, settings), methods=["POST"]),
+        Mount("/assets", StaticFiles(directory=playground.assets()), name="assets"),
+    ]
+    hosts = [*LOOPBACK, "[::1]"] if host in LOOPBACK else ["*"]
+    return Starlette(routes=routes, middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts)],
+                     exception_handlers={Refused: refused, Exception: failed})
+
+
+# ---------------------------------------------------------------- the routes
+async def index(settings: Settings, request: Request):
+    state = {"static": False, "file": settings.file.name if settings.file is not None else None,
+             "start": None if settings.file is not None else START, "examples": _menu(), "assets": "assets"}
+    return HTMLResponse(playground.page(title="modelspec playground", state=state))
+
+
+def _menu() -> list[dict]:
+    return [{"name": name} for name in examples()]
+
+
+async def examples_list(request: Request):
+    return JSONResponse({"examples": list(examples()), "start": START})
+
+
+async def example(request: Request):
+    name = request.path_params["name"]
+    found = examples().get(name)
+    if found is None:
+        raise Refused(404, f"there is no bundled spec {name!r}; GET /api/examples lists them")
+    return JSONResponse({"name": name, "source": found.read_text(encoding="utf-8")})
+
+
+async def spec_file(settings: Settings, request: Request):
+    path = settings.file
+    if path is None:
+        raise Refused(404, "the server edits no file: start it as `modelspec serve FILE` to edit one")
+    if request.method == "GET":
+        text = _read(path)
+        return JSONResponse({"path": str(path), "source": text, "version": _version(text)})
+    body = await _json(request)
+    source, seen = _text(body, "source"), body.get("version")
+    if seen is not None and seen != _version(_read(path)):
+        raise Refused(409, f"{path} changed on disk since the page read it: reload the page to see it, "
+                           "or copy your text first")
+    _save(path, source)
+    return JSONResponse({"path": str(path), "saved": True, "version": _version(source)})
+
+
+async def api_check(settings: Settings, request: Request):
+    body = await _json(request)
+    source, model = _text(body, "source"), _optional(body, "model", str)
+    explain = bool(_optional(body, "explain", bool))
+    got = await anyio.to_thread.run_sync(
+        partial(playground.analyse, source, path=_spec_path(settings), model=model, explain=explain,
+                limits=settings.limits), limiter=settings.checks)
+    return JSONResponse(got)
+
+
+async def api_run(settings: Settings, request: Request):
+    body = await _json(request)
+    source, model = _text(body, "source"), _optional(body, "model", str)
+    batch = _optional(body, "batch", int)
+    batch = playground.BATCH if batch is None else batch
+    if not 1 <= batch <= 1024:
+        raise Refused(422, "batch must be from 1 to 1024")
+    try:
+        import torch  # noqa: F401  (run builds a module: it needs torch, which check does not)
+    except ModuleNotFoundError:
+        raise Refused(503, "running a model needs torch, which is not installed here: pip install torch") from None
+    got = await anyio.to_thread.run_sync(
+        partial(playground.run_once, source, path=_spec_path(settings), model=model, batch=batch,
+                limits=settings.limits), limiter=settings.runs)
+    return JSONResponse(got)
+
+
+def _spec_path(settings: Settings) -> str | None:
+    """Where the text being checked lives, so that its imports resolve beside it; None for an example."""
+    return str(settings.file) if settings.file is not None else None
+
+
+# ---------------------------------------------------------------- requests and answers
+async def _json(request: Request) -> dict:
+    """The request's JSON object, read at most `MAX_FILE_BYTES` far (413 past that)."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise Refused(415, "send the request as JSON, with Content-Type: application/json")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdecimal() and int(declared) > MAX_FILE_BYTES:
+        raise Refused(413, f"the request is {int(declared):,} bytes, over the limit of {MAX_FILE_BYTES:,}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_FILE_BYTES:
+            raise Refused(413, f"the request is over the limit of {MAX_FILE_BYTES:,} bytes")
+        chunks.append(chunk)
+    try:
+        body = json.loads(b"".join(chunks))
+    except (ValueError, RecursionError):
+        raise Refused(400, "the request's body is not JSON") from None
+    if not isinstance(body, dict):
+        raise Refused(400, 'the request\'s body must be a JSON object, e.g. {"source": "model M(x: [B, 4]) {...}"}')
+    return body
+
+
+def _text(body: dict, key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str):
+        raise Refused(422, f"the request needs {key!r}, a string: the spec's text")
+    return value
+
+
+def _optional(body: dict, key: str, kind: type):
+    value = body.get(key)
+    if value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
+        raise Refused(422, f"{key!r} must be {'a string' if kind is str else f'a {kind.__name__}'}")
+    return value
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""  # a new file: saving creates it
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Refused(500, f"cannot read {path}: {exc}") from None
+
+
+def _save(path: Path, text: str):
+    """Write the file whole or not at all: a temporary file beside it, then renamed over it."""
+    part = path.with_name(f".{path.name}.saving")
+    try:
+        part.write_text(text, encoding="utf-8")
+        os.replace(part, path)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        raise Refused(500, f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _version(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+async def refused(request: Request, exc: Refused):
+    return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+
+async def failed(request: Request, exc: Exception):
+    """modelspec's own failure on a request: said in one line, as the CLI says it, and the server goes on."""
+    return JSONResponse({"error": f"internal error in modelspec, not a problem in this spec: "
+                                  f"{type(exc).__name__}: {exc}; please report it"}, status_code=500)
+
+
+# ---------------------------------------------------------------- running it
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before the server starts, so the URL printed has the real port (0: any)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(128)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def run(app, sock: socket.socket):
+    """Serve ``app`` on ``sock`` until Ctrl+C; only warnings and errors are logged, not every request."""
+    import uvicorn
+
+    uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
