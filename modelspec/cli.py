@@ -47,7 +47,7 @@ EXAMPLES = {
     "serve": "examples:\n  modelspec serve                        (the bundled specs, at http://127.0.0.1:8000/)\n"
     "  modelspec examples cnn > cnn.nnspec\n  modelspec serve cnn.nnspec --open      (edit it in the browser; Save "
     "writes it)\n  modelspec serve --port 0               (any free port: the URL printed says which)\n"
-    "  modelspec serve --export site           (every bundled spec as static pages, for any web host)\n"
+    "  modelspec serve --export site          (every bundled spec as static pages, for any web host)\n"
     "  modelspec serve --export site a.nnspec b.nnspec",
     "examples": "examples:\n  modelspec examples                        (each one's name, and what it is)\n"
     "  modelspec examples cnn > cnn.nnspec       (write one, to read, change and run)\n"
@@ -222,6 +222,8 @@ def _parser() -> argparse.ArgumentParser:
 
     c = command("serve", "the playground: edit a spec in the browser and see its errors, code, shapes and diagram "
                 "as you type (needs the [serve] extra)")
+    c.usage = ("modelspec serve [FILE] [--host H] [--port N] [--open] [options]\n"
+               "       modelspec serve --export DIR [FILE ...] [options]")
     c.add_argument("files", nargs="*", metavar="FILE",
                    help="the .nnspec file to edit (Save writes it back; a new name is created on the first save); "
                    "without one, the page starts on a bundled spec and its menu lists them all. With --export: "
@@ -716,7 +718,7 @@ def cmd_serve(args) -> int:
         import webbrowser
 
         webbrowser.open(url)
-    run(create_app(file, limits=_limits(args), host=args.host), sock)
+    run(create_app(file, limits=_limits(args), policy=WarningPolicy.parse(args.warn), host=args.host), sock)
     return 0
 
 
@@ -742,12 +744,18 @@ def _export_site(args) -> int:
     if os.path.exists(args.export) and not os.path.isdir(args.export):
         raise UsageError(f"--export names a folder, and {args.export} is a file")
     try:
-        written = export_site(args.export, specs, limits=_limits(args))
+        done = export_site(args.export, specs, limits=_limits(args), policy=WarningPolicy.parse(args.warn))
     except OSError as exc:
         raise UsageError(f"cannot write to {args.export}: {exc.strerror or exc}") from None
-    print(f"wrote {len(written) - 1} page{'s' if len(written) != 2 else ''} and their index to "
-          f"{Path(args.export) / 'index.html'}", file=sys.stderr)
-    return 0
+    pages = len(done.pages) - 1
+    print(f"wrote {pages} page{'s' if pages != 1 else ''} and an index to {Path(args.export) / 'index.html'}",
+          file=sys.stderr)
+    files = {name: path or name for name, _, path in specs}
+    for name, found in done.errors.items():  # its page shows them; the exit code says there were some
+        for d in found:
+            print(f"{d['path'] or files[name]}:{d['line']}:{d['column']}: {d['code']} {d['message']}",
+                  file=sys.stderr)
+    return 1 if done.errors else 0
 
 
 def cmd_examples(args) -> int:

@@ -96,7 +96,7 @@ def check(source_or_path, *, model: str | None = None, limits=None, policy: Warn
         return Checked([from_error(err)], [])
     found: list[SpecError] = []
     try:
-        checked = check_source(SpecText(text, path) if path is not None else text, model=model, limits=limits)
+        checked = check_source(SpecText(text, path), model=model, limits=limits)  # text, even one like a path
     except SpecError as err:
         checked = err.checked
         found += [err, *err.more]

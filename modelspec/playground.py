@@ -22,6 +22,7 @@ import json
 import shutil
 import string
 import time
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -39,21 +40,25 @@ def assets() -> Path:
 
 
 def analyse(text: str, *, path: str | None = None, model: str | None = None, explain: bool = False,
-            limits=None) -> dict:
+            limits=None, policy=None) -> dict:
     """Everything the page shows for spec ``text`` (read from ``path``, if it has a file: imports resolve from
     its folder). ``model`` picks one of several models (default: the first). Diagnostics of the spec's own
-    file have ``path`` null, as in `summary --json`; those of an imported file name it."""
-    checked = check(SpecText(text, path), model=None, limits=limits)
+    file have ``path`` null, as in `summary --json`; those of an imported file name it. ``policy``: the -W
+    options (`errors.WarningPolicy`). Besides `summary --json`'s dict, ``table`` has the cells of `summary`'s
+    table, as the CLI prints them, which the page shows."""
+    checked = check(SpecText(text, path), model=None, limits=limits, policy=policy)
     names = _model_names(text, path)
     chosen = model if model in names else (names[0] if names else None)
     graph = next((g for g in checked.models if g.name == chosen), None)
+    summary = _summary(text, path, chosen, graph, limits)
     return {
         "diagnostics": [_own(d.to_dict(), path) for d in checked.diagnostics],
         "truncated": checked.truncated,
         "models": names,
         "model": chosen,
         "code": None if graph is None else _code(graph, explain),
-        "summary": _summary(text, path, chosen, graph, limits),
+        "summary": None if summary is None else summary.to_dict(),
+        "table": None if summary is None else _table(summary),
         "graph": None if graph is None else _diagram(graph),
     }
 
@@ -79,7 +84,7 @@ def _code(graph, explain: bool) -> str:
     return generate_code(graph, explain=explain)
 
 
-def _summary(text: str, path: str | None, model: str | None, graph, limits) -> dict | None:
+def _summary(text: str, path: str | None, model: str | None, graph, limits):
     """The summary of the model shown: of its graph when it elaborated, else the rows built before its error."""
     from .summary import summarize
 
@@ -91,7 +96,14 @@ def _summary(text: str, path: str | None, model: str | None, graph, limits) -> d
     except SpecError:  # it failed before any module was built: the diagnostics alone say it
         return None
     found.path = path
-    return found.to_dict()
+    return found
+
+
+def _table(summary) -> dict:
+    """`summary`'s table as cells: its header, and each row's (the rows of ``summary.to_dict()``, in order)."""
+    from .summary import HEADER, table_cells
+
+    return {"header": list(HEADER), "rows": [list(table_cells(r)) for r in summary.rows]}
 
 
 def _diagram(graph) -> dict:
@@ -169,6 +181,7 @@ PAGE = string.Template("""<!DOCTYPE html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>$title</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="$assets/playground.css">
 </head>
 <body>
@@ -187,15 +200,21 @@ PAGE = string.Template("""<!DOCTYPE html>
   </section>
   <section id="middle">
     <h2>PyTorch <label><input id="explain" type="checkbox"> explain</label>
-        <button id="run" type="button" hidden>Run one forward pass</button></h2>
+        <button id="run" type="button" hidden>Run one forward pass</button>
+        <span class="stale-note">the spec has an error: this is the code of its last good version</span></h2>
     <div id="ran" hidden></div>
     <div id="code"></div>
   </section>
   <section id="right">
-    <h2>Summary</h2>
-    <div id="summary"></div>
-    <h2>Diagram</h2>
-    <div id="diagram"></div>
+    <div class="half">
+      <h2>Summary</h2>
+      <div id="summary"></div>
+    </div>
+    <div class="half" id="drawing">
+      <h2>Diagram <button id="fit" type="button">actual size</button>
+          <span class="stale-note">the spec has an error: this is its last good diagram</span></h2>
+      <div id="diagram" class="fit"></div>
+    </div>
   </section>
 </main>
 <noscript>This page needs JavaScript, which is off.</noscript>
@@ -209,29 +228,42 @@ PAGE = string.Template("""<!DOCTYPE html>
 
 
 # ---------------------------------------------------------------- the static export
-def export_site(folder: str | Path, specs: list[tuple[str, str, str | None]], *, limits=None) -> list[Path]:
+@dataclass
+class Exported:
+    """What `export_site` wrote: the index, then one page per spec; and the errors each spec has, by name."""
+
+    pages: list[Path]
+    errors: dict[str, list[dict]]
+
+
+def export_site(folder: str | Path, specs: list[tuple[str, str, str | None]], *, limits=None,
+                policy=None) -> Exported:
     """`modelspec serve --export DIR`: one read-only page for each spec of ``specs`` ((name, text, path)
-    triples) and an index.html that lists them, with the page's files in DIR/assets: a folder that any web
-    host serves as it is, with no server of modelspec's behind it. Returns the pages written."""
+    triples) and an index.html that lists them, each with what it is, with the page's files in DIR/assets: a
+    folder that any web host serves as it is, with no server of modelspec's behind it. A spec with errors
+    gets its page too, showing them."""
+    from .examples import describe
+
     folder = Path(folder)
     (folder / "assets").mkdir(parents=True, exist_ok=True)
     for name in ASSETS:
         shutil.copyfile(assets() / name, folder / "assets" / name)
     pages = [(name, _page_name(name)) for name, _, _ in specs]
     menu = [{"name": name, "href": href} for name, href in pages]
-    written = []
+    written, errors = [], {}
     for (name, text, path), (_, href) in zip(specs, pages):
+        shown = analyse(text, path=path, limits=limits, policy=policy)
         state = {"static": True, "name": name, "source": text, "examples": menu, "assets": "assets",
-                 "analysis": analyse(text, path=path, limits=limits),
-                 "explained": analyse(text, path=path, explain=True, limits=limits)["code"]}
+                 "analysis": shown, "explained": analyse(text, path=path, explain=True, limits=limits)["code"]}
         out = folder / href
         out.write_text(page(title=f"{name} — modelspec", state=state), encoding="utf-8")
         written.append(out)
+        errors[name] = [d for d in shown["diagnostics"] if d["severity"] == "error"]
     index = folder / "index.html"
     index.write_text(INDEX.substitute(items="\n".join(
-        f'  <li><a href="{html.escape(href)}">{html.escape(name)}</a></li>' for name, href in pages)),
-        encoding="utf-8")
-    return [index, *written]
+        f'  <li><a href="{html.escape(href)}">{html.escape(name)}</a> {html.escape(describe(text))}</li>'
+        for (name, href), (_, text, _) in zip(pages, specs))), encoding="utf-8")
+    return Exported([index, *written], {name: found for name, found in errors.items() if found})
 
 
 def _page_name(name: str) -> str:
@@ -245,6 +277,7 @@ INDEX = string.Template("""<!DOCTYPE html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>modelspec: the specs</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="assets/playground.css">
 </head>
 <body class="index">

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import anyio
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
@@ -61,17 +62,18 @@ class Refused(Exception):
 class Settings:
     file: Path | None = None  # the spec the page edits and saves; None: the bundled examples
     limits: object = None  # values.Limits, or None for the defaults
+    policy: object = None  # errors.WarningPolicy: the -W options, or None to show every warning as one
     host: str = "127.0.0.1"
     checks: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(2))
     runs: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(1))  # one module at a time
 
 
-def create_app(file: str | Path | None = None, *, limits=None, host: str = "127.0.0.1") -> Starlette:
+def create_app(file: str | Path | None = None, *, limits=None, policy=None, host: str = "127.0.0.1") -> Starlette:
     """The playground's ASGI app: editing ``file`` (saved back to it), or the bundled examples without one.
 
     ``host`` is where it listens: on a loopback address the app answers only requests for a loopback name,
     so that a site whose name is made to point at 127.0.0.1 (DNS rebinding) cannot read its answers."""
-    settings = Settings(file=Path(file) if file is not None else None, limits=limits, host=host)
+    settings = Settings(file=Path(file) if file is not None else None, limits=limits, policy=policy, host=host)
     routes = [
         Route("/", partial(index, settings)),
         Route("/api/examples", examples_list),
@@ -83,7 +85,7 @@ def create_app(file: str | Path | None = None, *, limits=None, host: str = "127.
     ]
     hosts = [*LOOPBACK, "[::1]"] if host in LOOPBACK else ["*"]
     return Starlette(routes=routes, middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts)],
-                     exception_handlers={Refused: refused, Exception: failed})
+                     exception_handlers={Refused: refused, HTTPException: refused, Exception: failed})
 
 
 # ---------------------------------------------------------------- the routes
@@ -116,8 +118,8 @@ async def spec_file(settings: Settings, request: Request):
     if request.method == "GET":
         text = _read(path)
         return JSONResponse({"path": str(path), "source": text, "version": _version(text)})
-    body = await _json(request)
-    source, seen = _text(body, "source"), body.get("version")
+    body = await _json(request, ("source", "version"))
+    source, seen = _text(body, "source"), _optional(body, "version", str)
     if seen is not None and seen != _version(_read(path)):
         raise Refused(409, f"{path} changed on disk since the page read it: reload the page to see it, "
                            "or copy your text first")
@@ -126,17 +128,19 @@ async def spec_file(settings: Settings, request: Request):
 
 
 async def api_check(settings: Settings, request: Request):
-    body = await _json(request)
+    body = await _json(request, ("source", "model", "explain"))
     source, model = _text(body, "source"), _optional(body, "model", str)
     explain = bool(_optional(body, "explain", bool))
     got = await anyio.to_thread.run_sync(
         partial(playground.analyse, source, path=_spec_path(settings), model=model, explain=explain,
-                limits=settings.limits), limiter=settings.checks)
+                limits=settings.limits, policy=settings.policy), limiter=settings.checks)
+    if model is not None and got["models"] and model not in got["models"]:
+        raise Refused(422, f"no model {model!r}: the spec defines {', '.join(got['models'])}")
     return JSONResponse(got)
 
 
 async def api_run(settings: Settings, request: Request):
-    body = await _json(request)
+    body = await _json(request, ("source", "model", "batch"))
     source, model = _text(body, "source"), _optional(body, "model", str)
     batch = _optional(body, "batch", int)
     batch = playground.BATCH if batch is None else batch
@@ -158,8 +162,9 @@ def _spec_path(settings: Settings) -> str | None:
 
 
 # ---------------------------------------------------------------- requests and answers
-async def _json(request: Request) -> dict:
-    """The request's JSON object, read at most `MAX_FILE_BYTES` far (413 past that)."""
+async def _json(request: Request, fields: tuple[str, ...]) -> dict:
+    """The request's JSON object, read at most `MAX_FILE_BYTES` far (413 past that), with no key but
+    ``fields``: a misspelt one ("explian") would otherwise be ignored without a word."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise Refused(415, "send the request as JSON, with Content-Type: application/json")
     declared = request.headers.get("content-length")
@@ -177,6 +182,9 @@ async def _json(request: Request) -> dict:
         raise Refused(400, "the request's body is not JSON") from None
     if not isinstance(body, dict):
         raise Refused(400, 'the request\'s body must be a JSON object, e.g. {"source": "model M(x: [B, 4]) {...}"}')
+    unknown = sorted(set(body) - set(fields))
+    if unknown:
+        raise Refused(422, f"unknown field {unknown[0]!r}: the fields are {', '.join(fields)}")
     return body
 
 
@@ -187,10 +195,13 @@ def _text(body: dict, key: str) -> str:
     return value
 
 
+KINDS = {str: "a string", bool: "true or false", int: "an integer"}
+
+
 def _optional(body: dict, key: str, kind: type):
     value = body.get(key)
     if value is not None and (not isinstance(value, kind) or (kind is int and isinstance(value, bool))):
-        raise Refused(422, f"{key!r} must be {'a string' if kind is str else f'a {kind.__name__}'}")
+        raise Refused(422, f"{key!r} must be {KINDS[kind]}")
     return value
 
 
@@ -218,7 +229,11 @@ def _version(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-async def refused(request: Request, exc: Refused):
+async def refused(request: Request, exc: Refused | HTTPException):
+    """A refusal as JSON: the API's own, and Starlette's (404 for an unknown path, 405 for a wrong method)."""
+    if isinstance(exc, HTTPException):
+        return JSONResponse({"error": f"{exc.detail}: {request.method} {request.url.path}"},
+                            status_code=exc.status_code)
     return JSONResponse({"error": exc.message}, status_code=exc.status)
 
 

@@ -287,7 +287,7 @@ def render_table(s: Summary, *, with_error: bool = True) -> str:
     >>> print(render_table(summarize("model M(x: [B, 4]) { fc = Linear(_, 2) }")).splitlines()[5])
       fc (Linear)               [B, 2]                  10  yes        --                     8
     """
-    body = [_cells(r) for r in s.rows]
+    body = [table_cells(r) for r in s.rows]
     widths = [max([len(HEADER[i])] + [len(b[i]) for b in body]) for i in range(len(HEADER))]
     widths[0] = max(widths[0], 26)
     widths[1] = max(widths[1], 18)
@@ -330,7 +330,8 @@ def render_table(s: Summary, *, with_error: bool = True) -> str:
     return "\n".join(out)
 
 
-def _cells(r: Row) -> tuple[str, ...]:
+def table_cells(r: Row) -> tuple[str, ...]:
+    """A row's cells in the table, as `render_table` prints them (and the playground shows them)."""
     label = f"{r.name} ({'model' if r.kind == 'model' else r.type_name})"
     name = "  " * r.depth + label
     if r.shared is not None:

@@ -211,7 +211,8 @@ print("no torch")
 
 
 def test_serve_without_its_extra_says_how_to_get_it(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "starlette", None)  # as if not installed: importing it fails
+    for name in [n for n in sys.modules if n.partition(".")[0] in ("starlette", "uvicorn")] + ["starlette"]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed: importing any of it fails
     monkeypatch.delitem(sys.modules, "modelspec.serve", raising=False)
     assert main(["serve", "--port", "0"]) == 2
     err = capsys.readouterr().err
@@ -233,8 +234,10 @@ def test_serve_export_writes_static_pages(tmp_path, capsys):
     site = tmp_path / "site"
     bad = tmp_path / "bad.nnspec"
     bad.write_text("model M(x: [B, 4]) {\n  fc = Linear(3, 2)\n}\n")
-    assert main(["serve", "--export", str(site), str(ROOT / "specs" / "cnn.nnspec"), str(bad)]) == 0
-    assert "wrote 2 pages" in capsys.readouterr().err
+    # the spec with an error gets its page, showing it; the exit code and stderr say it has one
+    assert main(["serve", "--export", str(site), str(ROOT / "specs" / "cnn.nnspec"), str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "wrote 2 pages and an index" in err and f"{bad}:2:15: MS401 Linear `fc` expects in_features=3" in err
     assert sorted(p.name for p in (site / "assets").iterdir()) == \
         ["editor.js", "playground.css", "playground.js", "viz-global.js"]
     page = (site / "cnn.html").read_text()
@@ -247,6 +250,7 @@ def test_serve_export_writes_static_pages(tmp_path, capsys):
     assert [d["code"] for d in shown["analysis"]["diagnostics"]] == ["MS401"]
     index = (site / "index.html").read_text()
     assert 'href="cnn.html"' in index and 'href="bad.html"' in index
+    assert "The CNN of the tutorials" in index  # what each spec is, from its opening comment
     assert main(["serve", "--export", str(bad), str(bad)]) == 2  # a file, not a folder
 
 

@@ -246,3 +246,80 @@ def test_fuzzed_sources_in_a_row(server):
     assert not bad, bad[:3]
     status, got = send(server, GOOD)
     assert status == 200 and got["diagnostics"] == [] and got["code"]
+
+
+def test_the_command_prints_its_url_and_opens_it(monkeypatch, capsys, tmp_path):
+    """`modelspec serve --open`: the URL printed, with the port bound, is the one the browser is sent to;
+    a port in use is one line and exit 2."""
+    import webbrowser
+
+    import modelspec.serve
+    from modelspec.cli import main
+
+    opened, served = [], []
+    monkeypatch.setattr(webbrowser, "open", opened.append)
+    monkeypatch.setattr(modelspec.serve, "run", lambda app, sock: served.append((app, sock.getsockname())))
+    assert main(["serve", str(tmp_path / "new.nnspec"), "--port", "0", "--open"]) == 0
+    out = capsys.readouterr().out
+    (url,) = opened
+    assert url in out and url.startswith("http://127.0.0.1:") and "editing" in out and "new.nnspec" in out
+    (_, (host, port)), = served
+    assert (host, port) == ("127.0.0.1", int(url.rsplit(":", 1)[1].strip("/")))
+    taken = bind("127.0.0.1", 0)
+    try:
+        assert main(["serve", "--port", str(taken.getsockname()[1])]) == 2
+        assert "cannot listen on 127.0.0.1" in capsys.readouterr().err
+    finally:
+        taken.close()
+
+
+@pytest.mark.parametrize("source, code", [
+    ("/etc/passwd", "MS101"),  # text, never a path to read: nothing of the server's disk comes back
+    ("specs/cnn.nnspec", "MS101"),
+    ("", "MS900"),
+    ("const N = 4", None),  # a library: fine, no model
+])
+def test_the_source_is_text_never_a_path(client, source, code):
+    got = post(client, "/api/check", {"source": source}).json()
+    assert [d["code"] for d in got["diagnostics"]] == ([code] if code else [])
+    assert all(d["path"] is None for d in got["diagnostics"])
+    assert "root" not in json.dumps(got)
+
+
+@pytest.mark.parametrize("body, said", [
+    ({"source": GOOD, "explian": True}, "unknown field 'explian': the fields are source, model, explain"),
+    ({"source": GOOD, "model": "Z"}, "no model 'Z': the spec defines M"),
+    ({"source": GOOD, "explain": 1}, "'explain' must be true or false"),
+])
+def test_a_mistaken_field_is_422(client, body, said):
+    r = post(client, "/api/check", body)
+    assert r.status_code == 422 and r.json()["error"] == said
+
+
+def test_unknown_paths_and_methods_answer_json(client):
+    assert client.get("/api/nothing").json()["error"].startswith("Not Found")
+    r = client.get("/api/check")
+    assert r.status_code == 405 and "GET /api/check" in r.json()["error"]
+
+
+def test_the_summary_table_is_the_clis(client):
+    from modelspec.summary import table_cells
+
+    for source in (GOOD, BAD):
+        got = post(client, "/api/check", {"source": source}).json()
+        s = summarize(source, partial=True)
+        assert got["table"]["rows"] == [list(table_cells(r)) for r in s.rows]
+        assert got["table"]["header"][0] == "Layer (type)"
+
+
+def test_warning_options_hold(client):
+    from modelspec.errors import WarningPolicy
+
+    unused = ("model M(x: [B, 4]) {\n  fc = Linear(_, 2)\n  spare = Linear(4, 4)\n"
+              "  forward(x) {\n    return fc(x)\n  }\n}\n")
+    shown = post(client, "/api/check", {"source": unused}).json()["diagnostics"]
+    assert [(d["code"], d["severity"]) for d in shown] == [("MS807", "warning")]
+    strict = TestClient(create_app(policy=WarningPolicy.parse(["error"])), base_url="http://127.0.0.1")
+    assert [d["severity"] for d in post(strict, "/api/check", {"source": unused}).json()["diagnostics"]] == ["error"]
+    quiet = TestClient(create_app(policy=WarningPolicy.parse(["no-unused-child"])), base_url="http://127.0.0.1")
+    assert post(quiet, "/api/check", {"source": unused}).json()["diagnostics"] == []

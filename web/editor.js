@@ -1,7 +1,7 @@
 // The editor of `modelspec serve`'s page: CodeMirror 6 with the nnspec language, built by build.mjs into
 // modelspec/assets/editor.js, one script that defines `window.NnspecEditor`:
 //
-//   create(parent, {doc, readOnly, onChange, language})  -> an EditorView in parent (also parent.nnspecView)
+//   create(parent, {doc, readOnly, onChange, language, wrap})  -> an EditorView in parent (parent.nnspecView)
 //   getText(view), setText(view, text)
 //   setDiagnostics(view, diagnostics)   modelspec's diagnostics (modelspec/diagnostics.py), underlined
 //   highlightLine(view, line)           one highlighted line (1-based; null clears it)
@@ -138,13 +138,14 @@ const theme = EditorView.theme({
 // Marks the transactions of setText, which onChange does not hear: the page sets the text it already knows.
 const fromSetText = Annotation.define();
 
-function create(parent, { doc = "", readOnly = false, onChange = null, language = "nnspec" } = {}) {
+function create(parent, { doc = "", readOnly = false, onChange = null, language = "nnspec", wrap = true } = {}) {
   if (!Object.hasOwn(LANGUAGES, language)) {
     throw new Error(`NnspecEditor: unknown language ${JSON.stringify(language)} (nnspec or python)`);
   }
   const extensions = [basicSetup, LANGUAGES[language](), lintGutter(), highlightField, theme,
     indentUnit.of("    "),  // as `modelspec fmt` and the printed code indent
     EditorState.readOnly.of(readOnly)];
+  if (wrap) extensions.push(EditorView.lineWrapping);  // a long comment or --explain line wraps in a narrow panel
   if (onChange) {
     extensions.push(EditorView.updateListener.of((update) => {
       if (update.transactions.some((tr) => tr.docChanged && !tr.annotation(fromSetText))) {

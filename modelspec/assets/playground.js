@@ -13,7 +13,6 @@
   var DEBOUNCE_MS = 250;
   var el = function (id) { return document.getElementById(id); };
   var editor, codeView, vizReady = null, drawnDot = null;
-  var asked = 0;  // the number of the latest check: an answer to an older one is dropped
   var timer = null, version = null, lastCode = null, shown = null;
 
   function make(tag, text, cls) {
@@ -49,16 +48,35 @@
     timer = setTimeout(check, DEBOUNCE_MS);
   }
 
+  // One check at a time: text typed while one is out is sent when it is back, as one more check of the latest
+  // text, so a slow spec never piles requests up on the server.
+  var inFlight = null, again = false;
+
   function check() {
-    var mine = ++asked;
+    if (inFlight) {
+      again = true;
+      return inFlight;
+    }
     var body = {source: NnspecEditor.getText(editor), explain: el("explain").checked};
-    if (el("model").value) body.model = el("model").value;
+    var model = chosenModel();
+    if (model) body.model = model;
     setStatus("checking…", "busy");
-    return api("POST", "api/check", body).then(function (got) {
-      if (mine === asked) show(got);
+    inFlight = api("POST", "api/check", body).catch(function (err) {
+      if (!model || !/^no model /.test(err.message)) throw err;
+      delete body.model;  // renamed or removed as it was typed: show the first model instead
+      return api("POST", "api/check", body);
+    }).then(function (got) {
+      if (!again) show(got);  // else the text has changed since: its answer comes next
     }).catch(function (err) {
-      if (mine === asked) setStatus(String(err.message || err), "error");
+      if (!again) setStatus(String(err.message || err), "error");
+    }).then(function () {
+      inFlight = null;
+      if (again) {
+        again = false;
+        return check();
+      }
     });
+    return inFlight;
   }
 
   // ---------------------------------------------------------------- showing an answer
@@ -69,7 +87,7 @@
     showProblems(diags, got.truncated);
     showModels(got.models || [], got.model);
     showCode(got.code);
-    showSummary(got.summary);
+    showSummary(got.summary, got.table);
     showDiagram(got.graph);
     var errors = diags.filter(function (d) { return d.severity === "error"; }).length;
     var warnings = diags.length - errors;
@@ -77,6 +95,11 @@
     else if (warnings) setStatus("ok, " + count(warnings, "warning"), "warning");
     else setStatus(got.models && got.models.length ? "ok" : "ok (no model: a library of blocks)", "ok");
     el("run").hidden = S.static || errors > 0 || !got.model;
+  }
+
+  function chosenModel() {
+    var select = el("model");
+    return select.hidden ? null : select.value || null;
   }
 
   function count(n, noun) { return n + " " + noun + (n === 1 ? "" : "s"); }
@@ -112,8 +135,9 @@
   function showCode(code) {
     var box = el("middle");
     if (code === null || code === undefined) {
-      box.classList.add("stale");  // the code of the last spec that had some, dimmed, until it is fixed
+      // the code of the last spec that had some, dimmed and said to be so, until it is fixed
       if (lastCode === null) NnspecEditor.setText(codeView, "# no code: the spec has an error");
+      else box.classList.add("stale");
       return;
     }
     box.classList.remove("stale");
@@ -121,30 +145,28 @@
     lastCode = code;
   }
 
-  var COLUMNS = [["Layer", "name"], ["Type", "type"], ["Output shape", "output_shape"], ["Param #", "params"],
-                 ["Mult-adds", "mult_adds"]];
+  // The columns of `modelspec summary`'s table, whose cells the answer carries as the CLI prints them: the
+  // class of each cell's <td> (numbers right-aligned, a shape allowed to wrap).
+  var CELL_CLASSES = ["layer", "shape", "num", "", "", "num"];
 
-  function showSummary(summary) {
+  function showSummary(summary, table) {
     var box = el("summary");
     box.textContent = "";
     if (!summary) {
       box.appendChild(make("p", "No summary: the spec fails before its first module.", "note"));
       return;
     }
-    var table = make("table");
-    var head = table.appendChild(make("thead")).appendChild(make("tr"));
-    COLUMNS.forEach(function (c) { head.appendChild(make("th", c[0])); });
-    var body = table.appendChild(make("tbody"));
-    summary.rows.forEach(function (r) {
+    var grid = make("table");
+    var head = grid.appendChild(make("thead")).appendChild(make("tr"));
+    table.header.forEach(function (h) { head.appendChild(make("th", h)); });
+    var body = grid.appendChild(make("tbody"));
+    summary.rows.forEach(function (r, n) {
       var tr = make("tr", null, r.failed ? "failed" : "");
       if (r.line) tr.dataset.line = r.line;
       tr.dataset.path = r.path;
-      COLUMNS.forEach(function (c, i) {
-        var v = r[c[1]];
-        var text = v === null || v === undefined ? "--" : (typeof v === "number" ? v.toLocaleString("en") : v);
-        var td = make("td", i === 0 ? (r.depth ? r.name : r.name + " (model)") : text);
+      table.rows[n].forEach(function (cell, i) {
+        var td = make("td", i === 0 ? cell.trim() : cell, CELL_CLASSES[i]);
         if (i === 0) td.style.paddingLeft = (0.3 + 1.2 * r.depth) + "em";
-        if (i >= 3) td.className = "num";
         tr.appendChild(td);
       });
       if (r.line) {
@@ -158,7 +180,7 @@
       }
       body.appendChild(tr);
     });
-    box.appendChild(table);
+    box.appendChild(grid);
     var totals = "Total params: " + summary.total_params.toLocaleString("en") +
       (summary.total_mult_adds === null ? "" : " · mult-adds: " + summary.total_mult_adds.toLocaleString("en")) +
       (summary.symbols && Object.keys(summary.symbols).length ? " · at " + Object.keys(summary.symbols).map(
@@ -173,11 +195,11 @@
   function showDiagram(graph) {
     var box = el("diagram");
     if (!graph) {
-      box.classList.add("stale");
       if (drawnDot === null) box.textContent = "No diagram: the spec has an error.";
+      else el("drawing").classList.add("stale");
       return;
     }
-    box.classList.remove("stale");
+    el("drawing").classList.remove("stale");
     if (graph.dot === drawnDot) return;
     drawnDot = graph.dot;
     if (vizReady === null) vizReady = Viz.instance();
@@ -190,13 +212,21 @@
     });
   }
 
+  function toggleFit() {
+    var box = el("diagram");
+    box.classList.toggle("fit");
+    el("fit").textContent = box.classList.contains("fit") ? "actual size" : "fit the panel";
+  }
+
   // ---------------------------------------------------------------- running, saving, choosing
   function runOnce() {
     var out = el("ran");
     out.hidden = false;
     out.textContent = "running one forward pass…";
+    out.classList.remove("stale");
     var body = {source: NnspecEditor.getText(editor)};
-    if (el("model").value) body.model = el("model").value;
+    var model = chosenModel();
+    if (model) body.model = model;
     api("POST", "api/run", body).then(function (got) {
       if (!got.ok) {
         out.textContent = got.diagnostics.map(function (d) { return d.line + ":" + d.column + " " + d.message; })
@@ -212,15 +242,33 @@
   }
 
   function save() {
-    api("PUT", "api/file", {source: NnspecEditor.getText(editor), version: version}).then(function (got) {
+    var text = NnspecEditor.getText(editor);
+    if (text && !text.endsWith("\n")) text += "\n";  // a text file ends with a newline
+    api("PUT", "api/file", {source: text, version: version}).then(function (got) {
       version = got.version;
+      saved = text;
+      edited();
       setStatus("saved " + S.file, "ok");
     }).catch(function (err) { setStatus(String(err.message || err), "error"); });
   }
 
+  // Whether the text differs from the file as last read or saved: the file's name says so, and leaving the
+  // page asks first.
+  var saved = null;
+
+  function unsaved() {
+    return S.file && saved !== null && NnspecEditor.getText(editor).replace(/\n?$/, "\n") !== saved.replace(/\n?$/, "\n");
+  }
+
+  function edited() {
+    if (S.file) el("file").textContent = S.file + (unsaved() ? " (not saved)" : "");
+    el("ran").classList.add("stale");  // the run was of the text before
+  }
+
   function openExample(name) {
     return api("GET", "api/examples/" + name.split("/").map(encodeURIComponent).join("/")).then(function (got) {
-      el("model").value = "";
+      el("model").hidden = true;
+      el("ran").hidden = true;  // it was another spec's
       NnspecEditor.setText(editor, got.source);
       if (location.hash.slice(1) !== name) history.replaceState(null, "", "#" + name);
       return check();
@@ -256,14 +304,16 @@
     codeView = NnspecEditor.create(el("code"), {doc: "", readOnly: true, language: "python"});
     if (S.static) {
       editor = NnspecEditor.create(el("editor"), {doc: S.source, readOnly: true});
-      el("file").textContent = S.name;
+      el("file").textContent = "read-only";
+      el("fit").onclick = toggleFit;
       el("explain").onchange = function () {
         showCode(el("explain").checked ? S.explained : S.analysis.code);
       };
       show(S.analysis);
       return;
     }
-    editor = NnspecEditor.create(el("editor"), {doc: "", onChange: schedule});
+    editor = NnspecEditor.create(el("editor"), {doc: "", onChange: function () { edited(); schedule(); }});
+    el("fit").onclick = toggleFit;
     el("explain").onchange = check;
     el("model").onchange = check;
     el("run").onclick = runOnce;
@@ -274,8 +324,12 @@
       document.addEventListener("keydown", function (e) {
         if ((e.ctrlKey || e.metaKey) && e.key === "s") { e.preventDefault(); save(); }
       });
+      window.addEventListener("beforeunload", function (e) {
+        if (unsaved()) e.preventDefault();
+      });
       api("GET", "api/file").then(function (got) {
         version = got.version;
+        saved = got.source;
         NnspecEditor.setText(editor, got.source);
         return check();
       }).catch(function (err) { setStatus(String(err.message || err), "error"); });
