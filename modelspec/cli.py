@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 import time
@@ -48,7 +49,7 @@ EXAMPLES = {
     "  modelspec examples cnn > cnn.nnspec\n  modelspec serve cnn.nnspec --open      (edit it in the browser; Save "
     "writes it)\n  modelspec serve --port 0               (any free port: the URL printed says which)\n"
     "  modelspec serve --export site          (every bundled spec as static pages, for any web host)\n"
-    "  modelspec serve --export site a.nnspec b.nnspec",
+    "  modelspec serve --export site cnn.nnspec    (that one alone)",
     "examples": "examples:\n  modelspec examples                        (each one's name, and what it is)\n"
     "  modelspec examples cnn > cnn.nnspec       (write one, to read, change and run)\n"
     "  modelspec examples tutorials/conv > conv.nnspec\n  modelspec examples cnn | modelspec check -",
@@ -699,27 +700,42 @@ def cmd_serve(args) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be from 0 to 65535, not {args.port}")
     file = args.files[0] if args.files else None
-    if file is not None and (file == "-" or os.path.isdir(file)):
-        raise UsageError(f"serve edits a .nnspec file, and {file!r} is not one")
-    from .serve import create_app, run, url_of, bind  # needs starlette and uvicorn: the [serve] extra
+    if file is not None:
+        _editable(file)
+    from .serve import bind, create_app, is_loopback, run, url_of  # needs starlette and uvicorn: [serve]
 
     try:
         sock = bind(args.host, args.port)
     except OSError as exc:
-        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
-                         + ("; choose another port with --port N (0 picks a free one)" if args.port else "")) from None
+        why = exc.strerror or str(exc)
+        raise UsageError(f"cannot listen on {args.host}:{args.port}: {why}"
+                         + ("; choose another port with --port N (0 picks a free one)"
+                            if exc.errno == errno.EADDRINUSE else "")) from None
     url = url_of(sock)
     what = f"editing {file}" if file is not None else "the bundled specs"
     print(f"modelspec playground, {what}: {url}  (Ctrl+C stops it)", flush=True)
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    if not is_loopback(args.host):
         print(f"note: listening on {args.host}: whoever can reach this machine can use the page"
               + (" and save the file" if file is not None else ""), file=sys.stderr)
     if args.open:
         import webbrowser
 
-        webbrowser.open(url)
+        if not webbrowser.open(url):
+            print(f"note: no web browser could be opened here; open {url}", file=sys.stderr)
     run(create_app(file, limits=_limits(args), policy=WarningPolicy.parse(args.warn), host=args.host), sock)
     return 0
+
+
+def _editable(file: str) -> None:
+    """`serve FILE`: a .nnspec file the page can load and save, or a new one in a folder that exists."""
+    from .pipeline import read_spec
+
+    if file == "-" or os.path.isdir(file):
+        raise UsageError(f"serve edits a .nnspec file, and {file!r} is not one")
+    if os.path.exists(file):
+        read_spec(Path(file))  # readable, UTF-8, within the size limit: else its error, as every command says it
+    elif not os.path.isdir(os.path.dirname(os.path.abspath(file))):
+        raise UsageError(f"cannot create {file}: its folder does not exist")
 
 
 def _export_site(args) -> int:

@@ -225,3 +225,13 @@ def _merge(out: Imported, other: Imported):
     out.sources.update({k: v for k, v in other.sources.items() if k not in out.sources})
     out.const_lines += [c for c in other.const_lines if c not in out.const_lines]
     out.identifiers |= other.identifiers
+
+
+def import_of(spec: ir.SpecFile, importer: str | None, path: str) -> ir.Import | None:
+    """The import of ``spec`` (the file ``importer``; None for text: the working directory) that reads ``path``
+    itself, or else its first import, which may reach ``path`` through another file: where an error inside
+    an imported file is pointed at from the importing one."""
+    imports = [i for i in spec.items if isinstance(i, ir.Import)]
+    here = os.path.dirname(os.path.abspath(importer)) if importer is not None else os.getcwd()
+    exact = [i for i in imports if os.path.normpath(os.path.join(here, i.path)) == os.path.abspath(path)]
+    return (exact or imports or [None])[0]

@@ -45,6 +45,7 @@ from .diagnostics import Diagnostic, doc_url
 from .editor import START, Analysis, TextIndex, completions, definition, formatted
 from .errors import SpecError
 from .hover import hover
+from .imports import import_of
 from .pipeline import read_spec
 from .version import __version__
 
@@ -222,7 +223,7 @@ def to_lsp(d: Diagnostic, index: TextIndex, encoding: str) -> T.Diagnostic:
 
 def _pointer(ls: SpecServer, a: Analysis, d: Diagnostic) -> T.Diagnostic:
     """A diagnostic inside an imported file, said at the import that brings it in."""
-    item = _import_of(a, d.path)
+    item = import_of(a.spec, a.path, d.path) if a.spec is not None else None
     span = item.span if item is not None else START
     shown = os.path.relpath(d.path, os.path.dirname(a.path)) if os.path.isabs(a.path) else d.path
     where = T.Location(uri=from_fs_path(d.path) or d.path,
@@ -234,14 +235,6 @@ def _pointer(ls: SpecServer, a: Analysis, d: Diagnostic) -> T.Diagnostic:
         code_description=T.CodeDescription(href=doc_url(d.code)),
         related_information=[T.DiagnosticRelatedInformation(location=where, message=d.message)],
     )
-
-
-def _import_of(a: Analysis, path: str):
-    """The import of ``path`` itself, or else the first import (which may reach it through another file)."""
-    imports = [i for i in a.spec.items if isinstance(i, ir.Import)] if a.spec is not None else []
-    here = os.path.dirname(os.path.abspath(a.path))
-    exact = [i for i in imports if os.path.normpath(os.path.join(here, i.path)) == os.path.abspath(path)]
-    return (exact or imports or [None])[0]
 
 
 def _index_of(a: Analysis, path: str) -> TextIndex:

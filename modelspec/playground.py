@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import shutil
 import string
 import time
@@ -43,16 +44,18 @@ def analyse(text: str, *, path: str | None = None, model: str | None = None, exp
             limits=None, policy=None) -> dict:
     """Everything the page shows for spec ``text`` (read from ``path``, if it has a file: imports resolve from
     its folder). ``model`` picks one of several models (default: the first). Diagnostics of the spec's own
-    file have ``path`` null, as in `summary --json`; those of an imported file name it. ``policy``: the -W
-    options (`errors.WarningPolicy`). Besides `summary --json`'s dict, ``table`` has the cells of `summary`'s
-    table, as the CLI prints them, which the page shows."""
+    file have ``path`` null, as in `summary --json`; those of an imported file name it, and ``at`` is the range
+    of the import that brings it in, where the page shows it. ``policy``: the -W options
+    (`errors.WarningPolicy`). Besides `summary --json`'s dict, ``table`` has the cells of `summary`'s table,
+    as the CLI prints them, which the page shows."""
     checked = check(SpecText(text, path), model=None, limits=limits, policy=policy)
-    names = _model_names(text, path)
+    spec = _parsed(text, path)
+    names = [m.name for m in spec.models()] if spec is not None else []
     chosen = model if model in names else (names[0] if names else None)
     graph = next((g for g in checked.models if g.name == chosen), None)
     summary = _summary(text, path, chosen, graph, limits)
     return {
-        "diagnostics": [_own(d.to_dict(), path) for d in checked.diagnostics],
+        "diagnostics": [_own(d.to_dict(), path, spec) for d in checked.diagnostics],
         "truncated": checked.truncated,
         "models": names,
         "model": chosen,
@@ -63,19 +66,27 @@ def analyse(text: str, *, path: str | None = None, model: str | None = None, exp
     }
 
 
-def _own(found: dict, path: str | None) -> dict:
+def _own(found: dict, path: str | None, spec=None) -> dict:
+    """A diagnostic of the spec's own file with its path null; one of an imported file with ``at``."""
     if found["path"] == path:
         found["path"] = None
+    elif spec is not None:
+        from .imports import import_of
+
+        item = import_of(spec, path, found["path"])
+        if item is not None:
+            s = item.span
+            found["at"] = {"line": s.line, "column": s.column, "end_line": s.end_line, "end_column": s.end_column}
     return found
 
 
-def _model_names(text: str, path: str | None) -> list[str]:
+def _parsed(text: str, path: str | None):
     from .pipeline import parse_source
 
     try:
-        return [m.name for m in parse_source(SpecText(text, path)).models()]
+        return parse_source(SpecText(text, path))
     except SpecError:  # a syntax error: no model to show, and the diagnostics say why
-        return []
+        return None
 
 
 def _code(graph, explain: bool) -> str:
@@ -248,7 +259,7 @@ def export_site(folder: str | Path, specs: list[tuple[str, str, str | None]], *,
     (folder / "assets").mkdir(parents=True, exist_ok=True)
     for name in ASSETS:
         shutil.copyfile(assets() / name, folder / "assets" / name)
-    pages = [(name, _page_name(name)) for name, _, _ in specs]
+    pages = list(zip([name for name, _, _ in specs], page_names([name for name, _, _ in specs])))
     menu = [{"name": name, "href": href} for name, href in pages]
     written, errors = [], {}
     for (name, text, path), (_, href) in zip(specs, pages):
@@ -261,14 +272,29 @@ def export_site(folder: str | Path, specs: list[tuple[str, str, str | None]], *,
         errors[name] = [d for d in shown["diagnostics"] if d["severity"] == "error"]
     index = folder / "index.html"
     index.write_text(INDEX.substitute(items="\n".join(
-        f'  <li><a href="{html.escape(href)}">{html.escape(name)}</a> {html.escape(describe(text))}</li>'
+        f'  <li><a href="./{html.escape(href)}">{html.escape(name)}</a> {html.escape(describe(text))}</li>'
         for (name, href), (_, text, _) in zip(pages, specs))), encoding="utf-8")
     return Exported([index, *written], {name: found for name, found in errors.items() if found})
 
 
-def _page_name(name: str) -> str:
-    """tutorials/conv -> tutorials-conv.html: every page in one folder, beside assets/."""
-    return name.replace("/", "-").replace("\\", "-") + ".html"
+def page_names(names: list[str]) -> list[str]:
+    """The file of each spec's page: its name with anything but letters, digits, ``.``, ``_`` and ``-`` made
+    ``-`` (no name can make a link that runs script, or leave the folder), never index.html or assets, and
+    each once: a name taken gets -2, -3, ...
+
+    >>> page_names(["tutorials/conv", "javascript:alert(1)", "index", "a", "a"])
+    ['tutorials-conv.html', 'javascript-alert-1-.html', 'index-2.html', 'a.html', 'a-2.html']
+    """
+    taken, out = {"index", "assets"}, []
+    for name in names:
+        stem = re.sub(r"[^A-Za-z0-9._-]", "-", name).strip(".") or "spec"
+        unique, n = stem, 1
+        while unique.lower() in taken:
+            n += 1
+            unique = f"{stem}-{n}"
+        taken.add(unique.lower())
+        out.append(unique + ".html")
+    return out
 
 
 INDEX = string.Template("""<!DOCTYPE html>

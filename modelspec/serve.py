@@ -16,18 +16,22 @@ diagram. Behind it, the API:
 A request body is JSON (``Content-Type: application/json``: a page of another
 site cannot send one without asking first, and is never told yes), at most
 `MAX_FILE_BYTES`, the limit of a spec file: a longer one is refused with 413
-before it is read whole. A spec is held to the same `Limits` as on the command
-line; only /api/run builds a module, one at a time. A spec's mistake is a
-diagnostic in the answer; modelspec's own failure is a 500 whose JSON says so,
-and the server goes on.
+before it is read whole. A request whose Host header is a name other than this
+machine's is refused (`KnownHosts`). A spec is held to the same `Limits` as on
+the command line; only /api/run builds a module, one at a time. A spec's mistake
+is a diagnostic in the answer; modelspec's own failure is a 500 whose JSON says
+so, in one line on the server's terminal too, and the server goes on.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
+import shutil
 import socket
+import sys
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -36,18 +40,34 @@ import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from . import playground
+from .errors import WarningPolicy
 from .examples import examples
 from .pipeline import MAX_FILE_BYTES
+from .values import Limits
 
 START = "cnn"  # the bundled spec the page starts on, without FILE
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+MAX_BATCH = 64  # /api/run's batch at most: the page runs batch 2, and one run holds the server's only slot
+
+
+def is_loopback(host: str) -> bool:
+    """Whether listening on ``host`` reaches this machine alone.
+
+    >>> is_loopback("127.0.0.2"), is_loopback("::1"), is_loopback("localhost"), is_loopback("0.0.0.0")
+    (True, True, True, False)
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class Refused(Exception):
@@ -61,19 +81,24 @@ class Refused(Exception):
 @dataclass
 class Settings:
     file: Path | None = None  # the spec the page edits and saves; None: the bundled examples
-    limits: object = None  # values.Limits, or None for the defaults
-    policy: object = None  # errors.WarningPolicy: the -W options, or None to show every warning as one
-    host: str = "127.0.0.1"
+    limits: Limits | None = None  # None: the defaults
+    policy: WarningPolicy | None = None  # the -W options; None shows every warning as one
     checks: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(2))
     runs: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(1))  # one module at a time
 
 
-def create_app(file: str | Path | None = None, *, limits=None, policy=None, host: str = "127.0.0.1") -> Starlette:
+def create_app(file: str | Path | None = None, *, limits: Limits | None = None, policy: WarningPolicy | None = None,
+               host: str = "127.0.0.1") -> Starlette:
     """The playground's ASGI app: editing ``file`` (saved back to it), or the bundled examples without one.
+    ``host`` is where it listens (`KnownHosts` says which Host headers it answers).
 
-    ``host`` is where it listens: on a loopback address the app answers only requests for a loopback name,
-    so that a site whose name is made to point at 127.0.0.1 (DNS rebinding) cannot read its answers."""
-    settings = Settings(file=Path(file) if file is not None else None, limits=limits, policy=policy, host=host)
+    >>> from starlette.testclient import TestClient
+    >>> page = TestClient(create_app(), base_url="http://127.0.0.1").post(
+    ...     "/api/check", json={"source": "model M(x: [B, 4]) { fc = Linear(_, 2) }"}).json()
+    >>> page["summary"]["total_params"], page["diagnostics"]
+    (10, [])
+    """
+    settings = Settings(file=Path(file) if file is not None else None, limits=limits, policy=policy)
     routes = [
         Route("/", partial(index, settings)),
         Route("/api/examples", examples_list),
@@ -83,9 +108,41 @@ def create_app(file: str | Path | None = None, *, limits=None, policy=None, host
         Route("/api/run", partial(api_run, settings), methods=["POST"]),
         Mount("/assets", StaticFiles(directory=playground.assets()), name="assets"),
     ]
-    hosts = [*LOOPBACK, "[::1]"] if host in LOOPBACK else ["*"]
-    return Starlette(routes=routes, middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts)],
+    return Starlette(routes=routes, middleware=[Middleware(KnownHosts, host=host)],
                      exception_handlers={Refused: refused, HTTPException: refused, Exception: failed})
+
+
+class KnownHosts:
+    """Refuse a request whose Host header names another site: DNS rebinding points a site's name at this
+    machine, and its page could then read the answers and save the file. An address (127.0.0.1:8000,
+    [::1]:8000, 192.168.1.5:8000) and ``localhost`` are always fine, being no site's name; listening on
+    another address than loopback, so are this machine's own names. Starlette's TrustedHostMiddleware takes
+    a list of names, and no rule for every address."""
+
+    def __init__(self, app, host: str):
+        self.app = app
+        self.names = {"localhost"} if is_loopback(host) else {"localhost", socket.gethostname().lower(),
+                                                              socket.getfqdn().lower()}
+
+    def known(self, header: str) -> bool:
+        name = header
+        if name.startswith("["):  # [::1]:8000
+            name = name[1:].partition("]")[0]
+        elif name.count(":") == 1:  # 127.0.0.1:8000, localhost:8000
+            name = name.partition(":")[0]
+        try:
+            ipaddress.ip_address(name)
+            return True
+        except ValueError:
+            return name.lower().rstrip(".") in self.names
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and not self.known(Headers(scope=scope).get("host", "")):
+            answer = JSONResponse({"error": "this server answers requests for this machine's own names, and for "
+                                            "addresses: open the URL it printed"}, status_code=400)
+            await answer(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 # ---------------------------------------------------------------- the routes
@@ -119,8 +176,8 @@ async def spec_file(settings: Settings, request: Request):
         text = _read(path)
         return JSONResponse({"path": str(path), "source": text, "version": _version(text)})
     body = await _json(request, ("source", "version"))
-    source, seen = _text(body, "source"), _optional(body, "version", str)
-    if seen is not None and seen != _version(_read(path)):
+    source, seen = _text(body, "source"), _text(body, "version", "the version GET /api/file gave")
+    if seen != _version(_read(path)):
         raise Refused(409, f"{path} changed on disk since the page read it: reload the page to see it, "
                            "or copy your text first")
     _save(path, source)
@@ -131,9 +188,9 @@ async def api_check(settings: Settings, request: Request):
     body = await _json(request, ("source", "model", "explain"))
     source, model = _text(body, "source"), _optional(body, "model", str)
     explain = bool(_optional(body, "explain", bool))
-    got = await anyio.to_thread.run_sync(
-        partial(playground.analyse, source, path=_spec_path(settings), model=model, explain=explain,
-                limits=settings.limits, policy=settings.policy), limiter=settings.checks)
+    got = await _work(request, settings.checks, partial(
+        playground.analyse, source, path=_spec_path(settings), model=model, explain=explain,
+        limits=settings.limits, policy=settings.policy))
     if model is not None and got["models"] and model not in got["models"]:
         raise Refused(422, f"no model {model!r}: the spec defines {', '.join(got['models'])}")
     return JSONResponse(got)
@@ -144,16 +201,29 @@ async def api_run(settings: Settings, request: Request):
     source, model = _text(body, "source"), _optional(body, "model", str)
     batch = _optional(body, "batch", int)
     batch = playground.BATCH if batch is None else batch
-    if not 1 <= batch <= 1024:
-        raise Refused(422, "batch must be from 1 to 1024")
+    if not 1 <= batch <= MAX_BATCH:
+        raise Refused(422, f"batch must be from 1 to {MAX_BATCH}")
     try:
         import torch  # noqa: F401  (run builds a module: it needs torch, which check does not)
     except ModuleNotFoundError:
         raise Refused(503, "running a model needs torch, which is not installed here: pip install torch") from None
-    got = await anyio.to_thread.run_sync(
-        partial(playground.run_once, source, path=_spec_path(settings), model=model, batch=batch,
-                limits=settings.limits), limiter=settings.runs)
+    got = await _work(request, settings.runs, partial(
+        playground.run_once, source, path=_spec_path(settings), model=model, batch=batch, limits=settings.limits))
     return JSONResponse(got)
+
+
+async def _work(request: Request, slots: anyio.CapacityLimiter, job):
+    """Run ``job`` in a worker thread once one of ``slots`` is free, unless the page that asked has gone by
+    then (its answer would be thrown away: a page that gave up leaves no queue behind). modelspec's own
+    failure is one line here and a 500 for the page."""
+    async with slots:
+        if await request.is_disconnected():
+            raise Refused(499, "the page that asked has gone")
+        try:
+            return await anyio.to_thread.run_sync(job)
+        except Exception as exc:  # a bug in modelspec, not in the spec
+            print(f"modelspec serve: {_internal(exc)}", file=sys.stderr, flush=True)
+            raise Refused(500, _internal(exc)) from None
 
 
 def _spec_path(settings: Settings) -> str | None:
@@ -165,7 +235,7 @@ def _spec_path(settings: Settings) -> str | None:
 async def _json(request: Request, fields: tuple[str, ...]) -> dict:
     """The request's JSON object, read at most `MAX_FILE_BYTES` far (413 past that), with no key but
     ``fields``: a misspelt one ("explian") would otherwise be ignored without a word."""
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
         raise Refused(415, "send the request as JSON, with Content-Type: application/json")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdecimal() and int(declared) > MAX_FILE_BYTES:
@@ -188,10 +258,10 @@ async def _json(request: Request, fields: tuple[str, ...]) -> dict:
     return body
 
 
-def _text(body: dict, key: str) -> str:
+def _text(body: dict, key: str, what: str = "the spec's text") -> str:
     value = body.get(key)
     if not isinstance(value, str):
-        raise Refused(422, f"the request needs {key!r}, a string: the spec's text")
+        raise Refused(422, f"the request needs {key!r}, a string: {what}")
     return value
 
 
@@ -215,14 +285,24 @@ def _read(path: Path) -> str:
 
 
 def _save(path: Path, text: str):
-    """Write the file whole or not at all: a temporary file beside it, then renamed over it."""
-    part = path.with_name(f".{path.name}.saving")
+    """Write the file whole or not at all: a temporary file beside it, given the file's mode, then renamed
+    over it. A link is followed: the file it names is written, and the link stays."""
     try:
-        part.write_text(text, encoding="utf-8")
-        os.replace(part, path)
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate, which no UTF-8 file can hold
+        line = text.count("\n", 0, exc.start) + 1
+        raise Refused(422, f"line {line} holds a character that UTF-8 cannot store ({text[exc.start]!r})") from None
+    real = path.resolve()
+    part = real.with_name(f".{real.name}.saving")
+    try:
+        part.write_bytes(data)
+        if real.exists():
+            shutil.copymode(real, part)
+        os.replace(part, real)
     except OSError as exc:
-        part.unlink(missing_ok=True)
         raise Refused(500, f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        part.unlink(missing_ok=True)
 
 
 def _version(text: str) -> str:
@@ -237,10 +317,14 @@ async def refused(request: Request, exc: Refused | HTTPException):
     return JSONResponse({"error": exc.message}, status_code=exc.status)
 
 
+def _internal(exc: Exception) -> str:
+    return f"internal error in modelspec, not a problem in this spec: {type(exc).__name__}: {exc}; please report it"
+
+
 async def failed(request: Request, exc: Exception):
-    """modelspec's own failure on a request: said in one line, as the CLI says it, and the server goes on."""
-    return JSONResponse({"error": f"internal error in modelspec, not a problem in this spec: "
-                                  f"{type(exc).__name__}: {exc}; please report it"}, status_code=500)
+    """modelspec's own failure outside a check or a run (`_work` says those): a 500 whose JSON says so; the
+    server goes on."""
+    return JSONResponse({"error": _internal(exc)}, status_code=500)
 
 
 # ---------------------------------------------------------------- running it

@@ -165,6 +165,21 @@ def test_type_see_the_error_fix_it(browser, served, tmp_path):
     page.wait_for_function("document.querySelector('#diagram svg') && "
                            "document.querySelector('#diagram svg').textContent.includes('fc2')", timeout=WAIT_MS)
 
+    # a warning is underlined too, as a warning: a Softmax without its dim
+    end = page.evaluate("document.getElementById('editor').nnspecView.state.doc.line(3).to")
+    page.evaluate("(at) => { const v = document.getElementById('editor').nnspecView;"
+                  " v.focus(); v.dispatch({selection: {anchor: at}}); }", end)
+    page.keyboard.insert_text("\n  probs = Softmax()")
+    wait_status(page, "^ok, 1 warning")
+    page.wait_for_selector("#editor .cm-lintRange-warning")
+    assert line_of(page, ".cm-lintRange-warning") == 4 and page.locator("#editor .cm-lintRange-error").count() == 0
+    page.hover("#editor .cm-lintRange-warning")
+    assert "MS802" in page.wait_for_selector(".cm-tooltip-lint", timeout=WAIT_MS).text_content()
+    page.mouse.move(0, 0)
+    page.keyboard.press("Control+z")  # the warning's line goes again
+    wait_status(page, "^ok$")
+    assert page.locator("#editor .cm-lintRange-warning").count() == 0
+
     # a summary row, clicked, highlights its line of the spec
     page.click('#summary tr[data-path="fc1"]')
     page.wait_for_selector("#editor .cm-ms-highlight")
@@ -210,6 +225,11 @@ def test_the_bundled_specs_menu_and_a_run(browser, tmp_path):
         page.click("#run")
         page.wait_for_function("/ ms on cpu/.test(document.getElementById('ran').textContent)", timeout=WAIT_MS)
         assert "output 0: [2, 1000]" in page.locator("#ran").text_content()
+        # a row inside a block highlights the block's line that makes it
+        page.click('#summary tr[data-path="layer1.0.conv1"]')
+        page.wait_for_selector("#editor .cm-ms-highlight")
+        assert line_of(page, ".cm-ms-highlight") == 5
+        shoot(page, "playground-resnet18.png", tmp_path)
         assert tab.blocked == [] and tab.errors == []
         tab.context.close()
     finally:

@@ -219,6 +219,31 @@ def test_serve_without_its_extra_says_how_to_get_it(monkeypatch, capsys):
     assert "starlette" in err and 'pip install "modelspec[serve]"' in err and "Traceback" not in err
 
 
+def test_serve_refuses_a_file_it_could_not_load_or_save(tmp_path, capsys):
+    latin = tmp_path / "latin.nnspec"
+    latin.write_bytes("# caf\xe9\n".encode("latin-1"))
+    assert main(["serve", str(latin), "--port", "0"]) == 1  # as every command says it: the page would save over it
+    assert "UTF-8" in capsys.readouterr().err
+    assert main(["serve", str(tmp_path / "nowhere" / "x.nnspec"), "--port", "0"]) == 2
+    assert "its folder does not exist" in capsys.readouterr().err
+
+
+def test_serve_export_names_no_page_a_link_could_misuse(tmp_path, capsys):
+    """A file's name becomes a page's only as letters, digits, . _ -: no javascript: link, no overwritten
+    index.html, no two specs on one page."""
+    (tmp_path / "y").mkdir()
+    names = ["javascript:alert(1).nnspec", "index.nnspec", "y-a.nnspec", "y/a.nnspec"]
+    for name in names:
+        (tmp_path / name).write_text("model M(x: [B, 4]) { fc = Linear(_, 2) }\n")
+    site = tmp_path / "site"
+    assert main(["serve", "--export", str(site), *[str(tmp_path / n) for n in names]]) == 0
+    assert sorted(p.name for p in site.iterdir()) == \
+        ["a.html", "assets", "index-2.html", "index.html", "javascript-alert-1-.html", "y-a.html"]
+    index = (site / "index.html").read_text()
+    assert "javascript:" not in index.replace(">javascript:alert(1)<", "")
+    assert index.count("<li>") == 4 and "wrote 4 pages" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv, said", [
     (["serve", "a.nnspec", "b.nnspec"], "serve edits one file; to show several, use --export DIR"),
     (["serve", "--port", "70000"], "--port must be from 0 to 65535"),
@@ -249,7 +274,7 @@ def test_serve_export_writes_static_pages(tmp_path, capsys):
     shown = json.loads(re.search(r"window\.MODELSPEC = (.*);</script>", (site / "bad.html").read_text()).group(1))
     assert [d["code"] for d in shown["analysis"]["diagnostics"]] == ["MS401"]
     index = (site / "index.html").read_text()
-    assert 'href="cnn.html"' in index and 'href="bad.html"' in index
+    assert 'href="./cnn.html"' in index and 'href="./bad.html"' in index
     assert "The CNN of the tutorials" in index  # what each spec is, from its opening comment
     assert main(["serve", "--export", str(bad), str(bad)]) == 2  # a file, not a folder
 

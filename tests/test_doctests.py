@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # __main__ runs the command line when imported
 MODULES = sorted(m.name for m in pkgutil.walk_packages(modelspec.__path__, "modelspec.")
                  if m.name != "modelspec.__main__")
-EXTRAS = {"modelspec.lsp": "pygls"}  # a module of an optional extra -> what it imports: skipped where that is absent
+# a module of an optional extra -> what it imports: skipped where that is absent
+EXTRAS = {"modelspec.lsp": "pygls", "modelspec.serve": "starlette"}
 ABSENT = {name for name, needs in EXTRAS.items() if importlib.util.find_spec(needs) is None}
 
 

@@ -116,6 +116,7 @@ def test_run_builds_and_runs_one_forward(client):
     bad = post(client, "/api/run", {"source": BAD}).json()
     assert not bad["ok"] and bad["diagnostics"][0]["line"] == 3
     assert post(client, "/api/run", {"source": GOOD, "batch": 0}).status_code == 422
+    assert post(client, "/api/run", {"source": GOOD, "batch": 65}).json()["error"] == "batch must be from 1 to 64"
 
 
 def test_a_body_over_the_file_limit_is_413(client):
@@ -138,18 +139,26 @@ def test_a_body_over_the_file_limit_is_413(client):
     ('{"source": "x", "model": 3}', {"Content-Type": "application/json"}, 422),
     ('{"source": "x", "explain": "yes"}', {"Content-Type": "application/json"}, 422),
     ('{"source": "model M(x: [B, 4]) { }"}', {"Content-Type": "text/plain"}, 415),  # what another site can send
+    ('{"source": "x"}', {"Content-Type": "APPLICATION/JSON; charset=utf-8"}, 200),
     ("[" * 100000 + "]" * 100000, {"Content-Type": "application/json"}, 400),
 ])
 def test_a_bad_request_is_said_in_json(client, content, headers, status):
     r = client.post("/api/check", content=content, headers=headers)
-    assert r.status_code == status and isinstance(r.json()["error"], str)
+    assert r.status_code == status and isinstance(r.json()["error" if status != 200 else "diagnostics"], (str, list))
 
 
-def test_a_foreign_host_name_is_refused():
-    """DNS rebinding: a site's name pointed at 127.0.0.1 reaches the port, but not the app."""
-    app = create_app()
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "0.0.0.0"])
+def test_a_foreign_host_name_is_refused(host):
+    """DNS rebinding: a site's name pointed at this machine reaches the port, but not the app; an address,
+    localhost, and (listening beyond loopback) the machine's own name do."""
+    import socket
+
+    app = create_app(host=host)
     assert TestClient(app, base_url="http://evil.example:8000").get("/").status_code == 400
-    assert TestClient(app, base_url="http://localhost:8000").get("/").status_code == 200
+    for fine in ("localhost:8000", "127.0.0.1:8000", "[::1]:8000", "192.168.1.5"):
+        assert TestClient(app, base_url=f"http://{fine}").get("/").status_code == 200, fine
+    own = TestClient(app, base_url=f"http://{socket.gethostname()}:8000").get("/").status_code
+    assert own == (400 if host != "0.0.0.0" else 200)
 
 
 def test_examples_and_assets(client):
@@ -181,7 +190,27 @@ def test_a_file_is_edited_and_saved(tmp_path):
     r = c.put("/api/file", content=json.dumps({"source": BAD, "version": got["version"]}),
               headers={"Content-Type": "application/json"})
     assert r.status_code == 409 and spec.read_text().endswith("# edited elsewhere\n")
+    r = c.put("/api/file", content=json.dumps({"source": BAD}), headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and spec.read_text().endswith("# edited elsewhere\n")  # no version: no write
+    version = c.get("/api/file").json()["version"]
+    r = c.put("/api/file", content=json.dumps({"source": "x\ud800", "version": version}),
+              headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and "UTF-8" in r.json()["error"]
     assert not list(tmp_path.glob(".*saving"))
+
+
+def test_saving_through_a_link_writes_the_file_it_names(tmp_path):
+    real = tmp_path / "real.nnspec"
+    real.write_text(BAD)
+    real.chmod(0o600)
+    link = tmp_path / "link.nnspec"
+    link.symlink_to(real)
+    c = TestClient(create_app(link), base_url="http://127.0.0.1")
+    version = c.get("/api/file").json()["version"]
+    r = c.put("/api/file", content=json.dumps({"source": GOOD, "version": version}),
+              headers={"Content-Type": "application/json"})
+    assert r.status_code == 200 and link.is_symlink() and real.read_text() == GOOD
+    assert real.stat().st_mode & 0o777 == 0o600
 
 
 def test_imports_resolve_beside_the_file(tmp_path):
@@ -197,6 +226,16 @@ def test_imports_resolve_beside_the_file(tmp_path):
         [("", 3), ("a", 4), ("a.seq", 4), ("a.seq.0", 4), ("a.seq.1", 4), ("b", 5)]
     broken = text.replace("Two(8)", "Two(8, 9)")
     assert post(c, "/api/check", {"source": broken}).json()["diagnostics"][0]["line"] == 4
+    # an error inside the imported file names that file, and the import that brings it in
+    (tmp_path / "blocks.nnspec").write_text("block Two(n) {\n  seq = Sequential(Linear(3, n), ReLU())\n}\n")
+    (d,) = post(c, "/api/check", {"source": text}).json()["diagnostics"]
+    assert d["path"].endswith("blocks.nnspec") and (d["line"], d["code"]) == (2, "MS401")
+    assert d["at"] == {"line": 1, "column": 1, "end_line": 1, "end_column": 32}
+
+
+def test_a_library_has_no_model_and_no_error(client):
+    got = post(client, "/api/check", {"source": "block Two(n) {\n  fc = Linear(_, n)\n}\n"}).json()
+    assert got["diagnostics"] == [] and got["models"] == [] and got["code"] is None and got["summary"] is None
 
 
 @pytest.fixture(scope="module")
@@ -323,3 +362,24 @@ def test_warning_options_hold(client):
     assert [d["severity"] for d in post(strict, "/api/check", {"source": unused}).json()["diagnostics"]] == ["error"]
     quiet = TestClient(create_app(policy=WarningPolicy.parse(["no-unused-child"])), base_url="http://127.0.0.1")
     assert post(quiet, "/api/check", {"source": unused}).json()["diagnostics"] == []
+
+
+def test_check_never_builds_a_module():
+    """/api/check, in a fresh process: the answer comes, and torch was never imported (no module was built)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from starlette.testclient import TestClient\n"
+        "from modelspec.serve import create_app\n"
+        "c = TestClient(create_app(), base_url='http://127.0.0.1')\n"
+        "text = open('specs/resnet18.nnspec').read()\n"
+        "got = c.post('/api/check', content=json.dumps({'source': text}),"
+        " headers={'Content-Type': 'application/json'}).json()\n"
+        "assert got['summary']['total_params'] == 11_689_512 and got['code'] and got['graph']\n"
+        "print('torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

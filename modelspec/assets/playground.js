@@ -83,12 +83,23 @@
   function show(got) {
     shown = got;
     var diags = got.diagnostics || [];
-    NnspecEditor.setDiagnostics(editor, diags);
+    NnspecEditor.setDiagnostics(editor, diags.map(atTheImport));
     showProblems(diags, got.truncated);
     showModels(got.models || [], got.model);
-    showCode(got.code);
-    showSummary(got.summary, got.table);
-    showDiagram(got.graph);
+    var library = !(got.models && got.models.length) && !diags.some(function (d) { return d.severity === "error"; });
+    if (library) {  // blocks and consts alone: nothing to print, sum up or draw until a model uses them
+      lastCode = drawnDot = null;
+      NnspecEditor.setText(codeView, "# a library of blocks and consts: no model to print");
+      el("middle").classList.remove("stale");
+      el("drawing").classList.remove("stale");
+      el("diagram").textContent = "No diagram: the spec has no model.";
+      el("summary").textContent = "";
+      el("summary").appendChild(make("p", "No summary: the spec has no model.", "note"));
+    } else {
+      showCode(got.code);
+      showSummary(got.summary, got.table);
+      showDiagram(got.graph);
+    }
     var errors = diags.filter(function (d) { return d.severity === "error"; }).length;
     var warnings = diags.length - errors;
     if (errors) setStatus(count(errors, "error") + (warnings ? ", " + count(warnings, "warning") : ""), "error");
@@ -100,6 +111,14 @@
   function chosenModel() {
     var select = el("model");
     return select.hidden ? null : select.value || null;
+  }
+
+  // A diagnostic of an imported file is shown at the import that brings it in, saying where it is.
+  function atTheImport(d) {
+    if (!d.path || !d.at) return d;
+    return {line: d.at.line, column: d.at.column, end_line: d.at.end_line, end_column: d.at.end_column,
+            severity: d.severity, code: d.code, name: d.name, hint: d.hint, path: null,
+            message: d.path + ":" + d.line + ":" + d.column + ": " + d.message};
   }
 
   function count(n, noun) { return n + " " + noun + (n === 1 ? "" : "s"); }
@@ -215,7 +234,7 @@
   function toggleFit() {
     var box = el("diagram");
     box.classList.toggle("fit");
-    el("fit").textContent = box.classList.contains("fit") ? "actual size" : "fit the panel";
+    el("fit").textContent = box.classList.contains("fit") ? "actual size" : "fit the width";
   }
 
   // ---------------------------------------------------------------- running, saving, choosing
@@ -285,7 +304,7 @@
         o.value = e.href;
         o.selected = e.name === S.name;
       });
-      select.onchange = function () { location.href = select.value; };
+      select.onchange = function () { location.href = "./" + select.value; };
       nav.appendChild(select);
       return;
     }
@@ -327,10 +346,12 @@
       window.addEventListener("beforeunload", function (e) {
         if (unsaved()) e.preventDefault();
       });
+      el("save").disabled = true;  // until the file is read: saving what was never loaded would overwrite it
       api("GET", "api/file").then(function (got) {
         version = got.version;
         saved = got.source;
         NnspecEditor.setText(editor, got.source);
+        el("save").disabled = false;
         return check();
       }).catch(function (err) { setStatus(String(err.message || err), "error"); });
       return;
