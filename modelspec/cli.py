@@ -537,6 +537,7 @@ def cmd_run(args) -> int:
     from .build import make_inputs
     from .build import build_module
     from .codegen import generate_code
+    from .runner import flat
 
     if args.batch is not None and args.batch < 1:
         raise UsageError("--batch must be at least 1")
@@ -592,7 +593,7 @@ def cmd_run(args) -> int:
     for (name, _), t in zip(graph.inputs, inputs):
         was = f" ({given.cast[name]} in the file)" if given is not None and name in given.cast else ""
         print(f"  input  {name}: {list(t.shape)} {str(t.dtype).removeprefix('torch.')}{was}")
-    for i, t in enumerate(_flat(outs)):
+    for i, t in enumerate(flat(outs)):
         print(f"  output {i}: {list(t.shape)} {str(t.dtype).removeprefix('torch.')}")
     params = sum(p.numel() for p in model.parameters())
     print(f"  parameters: {params:,}")
@@ -602,7 +603,7 @@ def cmd_run(args) -> int:
 
         print()
         given_inputs = [(name, t) for (name, _), t in zip(graph.inputs, inputs)]
-        print("\n".join(show_values(list(_flat(outs)), output_names(graph, out), given_inputs)))
+        print("\n".join(show_values(list(flat(outs)), output_names(graph, out), given_inputs)))
     return 0
 
 
@@ -898,14 +899,6 @@ def _without_nproc(argv: list[str]) -> list[str]:
             continue
         out.append(a)
     return out
-
-
-def _flat(xs):
-    for x in xs:
-        if isinstance(x, (tuple, list)):
-            yield from _flat(x)
-        else:
-            yield x
 
 
 def _torch():

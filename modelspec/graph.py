@@ -438,12 +438,21 @@ button { margin-left: 1em; font-size: 0.8em; }
 """)
 
 
+def script_json(value) -> str:
+    """``value`` as JSON to put inside a <script>, every <, > and & escaped: no text in it can end the script.
+
+    >>> script_json({"label": "</script><b>&"})
+    '{"label": "\\\\u003c/script\\\\u003e\\\\u003cb\\\\u003e\\\\u0026"}'
+    """
+    text = json.dumps(value)
+    for ch, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        text = text.replace(ch, escaped)
+    return text
+
+
 def diagram_html(d: Diagram, rankdir: str = "TB") -> str:
     """A self-contained HTML page that draws the diagram in a browser: no install, no network."""
-    dot = json.dumps(diagram_dot(d, rankdir))
-    for ch, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
-        dot = dot.replace(ch, escaped)
-    return HTML_PAGE.substitute(title=html.escape(d.name), viz=viz_script(), dot=dot)
+    return HTML_PAGE.substitute(title=html.escape(d.name), viz=viz_script(), dot=script_json(diagram_dot(d, rankdir)))
 
 
 # ---------------------------------------------------------------- public API

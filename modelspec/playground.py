@@ -18,7 +18,6 @@ draws with Viz.js). None of it builds a module, so none of it needs torch.
 from __future__ import annotations
 
 import html
-import json
 import re
 import shutil
 import string
@@ -143,6 +142,7 @@ def run_once(text: str, *, path: str | None = None, model: str | None = None, ba
 
     from .build import build_module, make_inputs
     from .codegen import generate_code
+    from .runner import flat
 
     t0 = time.perf_counter()
     net = build_module(generate_code(graph), graph, seed=0)
@@ -157,7 +157,7 @@ def run_once(text: str, *, path: str | None = None, model: str | None = None, ba
     return {
         "ok": True, "model": graph.name, "device": "cpu", "batch": batch,
         "inputs": [_tensor(t, name) for (name, _), t in zip(graph.inputs, inputs)],
-        "outputs": [_tensor(t) for t in _flat(outs)],
+        "outputs": [_tensor(t) for t in flat(outs)],
         "params": sum(p.numel() for p in net.parameters()),
         "build_ms": round(built * 1000, 3), "forward_ms": round(took * 1000, 3),
     }
@@ -167,23 +167,14 @@ def _tensor(t, name: str | None = None) -> dict:
     return {"name": name, "shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")}
 
 
-def _flat(outs):
-    for t in outs:
-        if isinstance(t, (tuple, list)):
-            yield from _flat(t)
-        else:
-            yield t
-
-
 # ---------------------------------------------------------------- the page
 def page(*, title: str, state: dict) -> str:
     """The playground's HTML: the live page (``state`` says where it starts) or, with ``state["static"]``, one
     read-only page of the export. ``state`` travels as JSON in a script, every <, > and & escaped, so no spec
     text can end the script or open a tag."""
-    data = json.dumps(state, ensure_ascii=False)
-    for ch, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
-        data = data.replace(ch, escaped)
-    return PAGE.substitute(title=html.escape(title), state=data, assets=state.get("assets", "assets"))
+    from .graph import script_json
+
+    return PAGE.substitute(title=html.escape(title), state=script_json(state), assets=state.get("assets", "assets"))
 
 
 PAGE = string.Template("""<!DOCTYPE html>

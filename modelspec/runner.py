@@ -513,3 +513,12 @@ def _indented(t) -> list[str]:
 
 def _flat_repr(t) -> str:
     return " ".join(line.strip() for line in repr(t).splitlines())
+
+
+def flat(outputs):
+    """The tensors of a forward's output, nested tuples and lists opened, in order."""
+    for x in outputs:
+        if isinstance(x, (tuple, list)):
+            yield from flat(x)
+        else:
+            yield x
