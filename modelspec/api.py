@@ -227,3 +227,24 @@ def example_inputs(source_or_path, *, batch: int = 2, model: str | None = None, 
     spec_text = source_or_path if isinstance(source_or_path, str) and graph.path is None else None
     check_batch_memory(graph, batch, limits, spec_text)  # refused before any tensor is made
     return make_inputs(graph, batch=batch, device=device, dtype=dtype)
+
+
+def from_torch(module, inputs: str, *, strict: bool = False, name: str | None = None,
+               problems: list | None = None) -> str:
+    """The spec of an ``nn.Module``, as ``modelspec from-torch`` writes it: one block per class, the module's
+    names (so its state_dict loads into the spec's model), ``_`` for sizes that follow from the input.
+    ``inputs`` declares forward's inputs as a model does.
+
+    What a spec cannot say is a ``TODO(...)`` placeholder naming the Python line (a warning, or added to
+    ``problems``); with ``strict``, a `modelspec.fromtorch.FromTorchError`.
+
+    >>> import torch.nn as nn
+    >>> print(from_torch(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), "x: [B, 4]", name="Net"), end="")
+    model Net(x: [B, 4]) {
+        "0" = Linear(_, 8)
+        "1" = ReLU()
+    }
+    """
+    from .fromtorch import from_torch as convert
+
+    return convert(module, inputs, strict=strict, name=name, problems=problems)

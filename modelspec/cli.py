@@ -50,6 +50,11 @@ EXAMPLES = {
     "writes it)\n  modelspec serve --port 0               (any free port: the URL printed says which)\n"
     "  modelspec serve --export site          (every bundled spec as static pages, for any web host)\n"
     "  modelspec serve --export site cnn.nnspec    (that one alone)",
+    "from-torch": "examples:\n  modelspec from-torch torchvision.models:resnet18 -o resnet18.nnspec\n"
+    "  modelspec from-torch torchvision.models:vit_b_16 --input \"x: [B, 3, 224, 224]\"\n"
+    "  modelspec from-torch model.py:Net --args \"num_classes=10\" --input \"x: [B, 1, 28, 28]\"\n"
+    "  modelspec from-torch model.py:Net --strict    (a construct without a spec form is an error, not a TODO)\n\n"
+    "Importing TARGET runs its Python code, as importing it anywhere does. The spec written never runs code.",
     "examples": "examples:\n  modelspec examples                        (each one's name, and what it is)\n"
     "  modelspec examples cnn > cnn.nnspec       (write one, to read, change and run)\n"
     "  modelspec examples tutorials/conv > conv.nnspec\n  modelspec examples cnn | modelspec check -",
@@ -237,6 +242,21 @@ def _parser() -> argparse.ArgumentParser:
                    help="instead of serving, write read-only pages of the specs (code, shapes, diagram) to DIR, "
                    "which any web host serves as they are")
 
+    c = command("from-torch", "write the spec of an existing PyTorch module: its blocks, children and forward, "
+                "with the module's names, so that its weights load into the spec's model")
+    c.add_argument("target", metavar="TARGET",
+                   help="the module: package.module:callable (a class or a function that makes the module) or "
+                   "path/to/file.py:Name")
+    c.add_argument("--args", action="append", default=[], metavar="NAME=VALUE,...",
+                   help="keyword arguments for TARGET's callable, as Python literals: --args \"num_classes=10\"")
+    c.add_argument("--input", metavar="DECLS",
+                   help="forward's inputs, declared as a model declares them: \"x: [B, 3, 224, 224]\", "
+                   "\"idx: Long[B, T=64]\" (default: from the first layer that fixes the input's size)")
+    c.add_argument("-o", "--output", metavar="OUT.nnspec", help="write the spec here instead of stdout")
+    c.add_argument("--name", help="the model's name in the spec (default: the module's class name)")
+    c.add_argument("--strict", action="store_true",
+                   help="a construct without a spec form is an error, and nothing is written; without it, it is "
+                   "a TODO(...) placeholder in the spec, which check refuses until it is written")
     c = command("examples", "list the example specs installed with modelspec, or print one")
     c.add_argument("name", nargs="?", metavar="NAME", help="the example to print (cnn, resnet18, tutorials/conv, ...)")
     return p
@@ -671,6 +691,42 @@ def _fmt_summary(changed: int, same: int, failed: int, check: bool) -> str:
     return ", ".join(parts) + "."
 
 
+def cmd_from_torch(args) -> int:
+    from .fromtorch import FromTorchError, from_torch, guess_inputs, load_target, parse_kwargs
+
+    try:
+        kwargs = parse_kwargs(args.args)
+        module = load_target(args.target, kwargs)
+        inputs = args.input
+        if inputs is None:
+            inputs = guess_inputs(module)
+            if inputs is None:
+                raise UsageError('give forward\'s inputs: --input "x: [B, 3, 224, 224]"')
+            print(f"from-torch: no --input given; taking {inputs}, from the first layer", file=sys.stderr)
+        problems = []
+        text = from_torch(module, inputs, strict=args.strict, name=args.name, problems=problems)
+    except FromTorchError as err:
+        for p in err.problems:
+            print(_problem(p, "error"), file=sys.stderr)
+        return 1
+    for p in problems:
+        print(_problem(p, "warning"), file=sys.stderr)
+    if args.output:
+        _write(args.output, text)
+    else:
+        sys.stdout.write(text)
+    if problems:
+        print(f"from-torch: {len(problems)} TODO placeholder{'s' if len(problems) > 1 else ''} in the spec: "
+              "modelspec check refuses it until they are written as the spec language can", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _problem(p, severity: str) -> str:
+    head = f"{p.where}: {severity}: {p.message}" if p.where else f"{severity}: {p.message}"
+    return head + (f"\nhint: {p.hint}" if p.hint else "")
+
+
 def cmd_ir(args) -> int:
     from .pipeline import parse_source as parse_spec
 
@@ -912,4 +968,5 @@ def _torch():
 
 COMMANDS = {"check": cmd_check, "codegen": cmd_codegen, "summary": cmd_summary, "run": cmd_run, "fmt": cmd_fmt,
             "ir": cmd_ir, "schema": cmd_schema, "graph": cmd_graph, "train": cmd_train,
-            "examples": cmd_examples, "export": cmd_export, "lsp": cmd_lsp, "serve": cmd_serve}
+            "examples": cmd_examples, "export": cmd_export, "lsp": cmd_lsp, "serve": cmd_serve,
+            "from-torch": cmd_from_torch}
