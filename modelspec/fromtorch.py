@@ -152,6 +152,14 @@ def _transformer_layer(m):
             "bias": m.linear1.bias is not None}
 
 
+def _transformer(m):
+    layer = _transformer_layer(m.encoder.layers[0])
+    return {"d_model": m.d_model, "nhead": m.nhead, "num_encoder_layers": len(m.encoder.layers),
+            "num_decoder_layers": len(m.decoder.layers), "batch_first": m.batch_first,
+            **{k: layer[k] for k in ("dim_feedforward", "dropout", "activation", "layer_norm_eps", "norm_first",
+                                     "bias")}}
+
+
 def _encoder(m):
     return {"encoder_layer": m.layers[0], "num_layers": len(m.layers), "norm": m.norm,
             "enable_nested_tensor": m.enable_nested_tensor, "mask_check": m.mask_check}
@@ -168,6 +176,7 @@ READERS = {
     "PairwiseDistance": lambda m: {"p": m.norm},
     "TransformerEncoderLayer": _transformer_layer,
     "TransformerDecoderLayer": _transformer_layer,
+    "Transformer": _transformer,
     "TransformerEncoder": _encoder,
     "TransformerDecoder": _decoder,
 }
@@ -184,13 +193,17 @@ def catalog_name(m: nn.Module) -> str | None:
 
 
 def _plain_state(m: nn.Module) -> dict:
-    """What a torch module stores besides its tensors and children: what two equal layers agree on."""
+    """What a torch module and each module inside it store besides tensors (numbers, flags, strings), and its
+    state_dict's shapes: what two equal layers agree on."""
     out = {}
-    for k, v in vars(m).items():
-        if k.startswith("_") or k == "training":
-            continue
-        if isinstance(v, (int, float, bool, str, tuple, list, type(None))):
-            out[k] = v
+    for path, sub in m.named_modules():
+        for k, v in vars(sub).items():
+            if k.startswith("_") or k == "training":
+                continue
+            if isinstance(v, (int, float, bool, str, tuple, list, type(None))):
+                out[f"{path}.{k}" if path else k] = v
+            elif callable(v) and not isinstance(v, nn.Module):  # TransformerEncoderLayer's activation function
+                out[f"{path}.{k}" if path else k] = getattr(v, "__qualname__", repr(v))
     out["__state__"] = sorted((k, tuple(t.shape)) for k, t in m.state_dict().items())
     return out
 
@@ -337,6 +350,20 @@ def _where_class(cls) -> str:
         return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def _where_set(cls, attr: str) -> str:
+    """The line of ``cls`` that sets ``self.attr``, or where the class is written."""
+    try:
+        lines, first = inspect.getsourcelines(cls)
+        file = inspect.getsourcefile(cls)
+    except (OSError, TypeError):
+        return _where_class(cls)
+    pattern = re.compile(rf"self\.{re.escape(attr)}\s*=|add_module\(\s*['\"]{re.escape(attr)}['\"]")
+    for k, line in enumerate(lines):
+        if pattern.search(line):
+            return f"{_short(file)}:{first + k}"
+    return _where_class(cls)
+
+
 def _short(file: str | None) -> str:
     import os
 
@@ -351,55 +378,56 @@ def _short(file: str | None) -> str:
 
 # ---------------------------------------------------------------- forward: source names
 class _Source:
-    """The Python source of one forward: which statement each line is part of, and what it assigns."""
+    """The Python source of a class's forward, and of the methods it calls (torchvision's ``_forward_impl``):
+    which statement each line is part of, what it assigns, and which loop it is in."""
 
-    def __init__(self, fn):
-        self.file = None
-        self.stmts: dict[int, ast.stmt] = {}
-        self.loops: dict[int, ast.For] = {}
-        self.first = self.last = 0
+    SIMPLE = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return, ast.Expr)
+
+    def __init__(self, cls):
+        self.stmts: dict[tuple[str, int], ast.stmt] = {}
+        self.loops: dict[tuple[str, int], ast.For] = {}
+        if cls is None:
+            return
+        for klass in cls.__mro__:
+            if klass.__module__.startswith("torch.") or klass is object:
+                continue
+            for fn in vars(klass).values():
+                if inspect.isfunction(fn):
+                    self._read(fn)
+
+    def _read(self, fn):
         try:
             lines, first = inspect.getsourcelines(fn)
-            self.file = inspect.getsourcefile(fn)
-        except (OSError, TypeError):
-            return
-        try:
+            file = inspect.getsourcefile(fn)
             tree = ast.parse(textwrap.dedent("".join(lines)))
-        except SyntaxError:
+        except (OSError, TypeError, SyntaxError, IndentationError):
             return
-        self.first, self.last = first, first + len(lines) - 1
         offset = first - 1
-        counts = Counter()
+        starts = Counter(n.lineno for n in ast.walk(tree) if isinstance(n, self.SIMPLE))
         for node in ast.walk(tree):
-            if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return, ast.Expr)):
+            if isinstance(node, self.SIMPLE) and starts[node.lineno] == 1:  # one statement a line: known which
                 for line in range(node.lineno, node.end_lineno + 1):
-                    self.stmts.setdefault(line + offset, node)
-                    counts[line + offset] += 1
+                    self.stmts.setdefault((file, line + offset), node)
             if isinstance(node, ast.For):
                 for line in range(node.body[0].lineno, node.end_lineno + 1):
-                    self.loops[line + offset] = node
-        for line, n in counts.items():  # two statements on one line: which is which is not known
-            if n > 1 and not all(isinstance(s, ast.Expr) for s in ()):
-                stmt = self.stmts[line]
-                if any(other is not stmt and other.lineno == line for other in ast.walk(tree)
-                       if isinstance(other, ast.stmt) and not isinstance(other, (ast.FunctionDef, ast.For, ast.If))
-                       and other.lineno + offset == line and other is not stmt):
-                    self.stmts.pop(line)
+                    self.loops[(file, line + offset)] = node
 
-    def line_of(self, node: fx.Node) -> int | None:
+    def line_of(self, node: fx.Node) -> tuple[str, int] | None:
+        """The innermost line of the class's own code that made ``node``."""
         trace = node.stack_trace or node.meta.get("stack_trace") or ""
         found = None
         for m in re.finditer(r'File "([^"]+)", line (\d+)', trace):
-            if m.group(1) == self.file and self.first <= int(m.group(2)) <= self.last:
-                found = int(m.group(2))
+            key = (m.group(1), int(m.group(2)))
+            if key in self.stmts or key in self.loops:
+                found = key
         return found
 
     def where(self, node: fx.Node) -> str:
-        line = self.line_of(node)
-        if line is not None:
-            return f"{_short(self.file)}:{line}"
-        trace = node.stack_trace or ""
-        frames = re.findall(r'File "([^"]+)", line (\d+)', trace)
+        at = self.line_of(node)
+        if at is not None:
+            return f"{_short(at[0])}:{at[1]}"
+        frames = [f for f in re.findall(r'File "([^"]+)", line (\d+)', node.stack_trace or "")
+                  if "/torch/" not in f[0] and "modelspec" not in f[0]]
         return f"{_short(frames[-1][0])}:{frames[-1][1]}" if frames else ""
 
 
@@ -473,14 +501,16 @@ def _chunks(node) -> int | None:
 
 
 def _trace_error_where(exc: BaseException, fn) -> str:
-    """The line of ``fn`` (forward) that was running when tracing failed."""
-    code = getattr(fn, "__code__", None)
+    """The line of the user's code (forward, or a method it calls) that was running when tracing failed."""
+    import os
+
+    ours = os.path.dirname(os.path.abspath(__file__))
     where = ""
     tb = exc.__traceback__
     while tb is not None:
-        frame = tb.tb_frame
-        if code is not None and frame.f_code is code:
-            where = f"{_short(code.co_filename)}:{tb.tb_lineno}"
+        file = tb.tb_frame.f_code.co_filename
+        if f"{os.sep}torch{os.sep}" not in file and not os.path.abspath(file).startswith(ours):
+            where = f"{_short(file)}:{tb.tb_lineno}"
         tb = tb.tb_next
     return where
 
@@ -546,6 +576,17 @@ def _functions() -> dict:
 
 
 FUNCTIONS = _functions()
+
+
+def _public_name(fn) -> str:
+    """How torch's documentation names a function: torch.fft.fft, not torch._C._fft.fft_fft."""
+    for space, prefix in ((torch, "torch"), (F, "F"), (torch.fft, "torch.fft"), (torch.linalg, "torch.linalg"),
+                          (torch.special, "torch.special"), (operator, "operator"), (math, "math")):
+        for n, v in vars(space).items():
+            if v is fn and not n.startswith("_"):
+                return f"{prefix}.{n}"
+    module = getattr(fn, "__module__", "") or ""
+    return (module + "." if module else "") + getattr(fn, "__qualname__", repr(fn))
 
 
 def _defaults_unknown(fn) -> dict:
@@ -819,8 +860,7 @@ class ForwardWriter:
                 return f"{self.text(node.args[0], ATOM)}.{node.args[1]}", ATOM
             if target in FUNCTIONS:
                 return f"{FUNCTIONS[target]}({self.call_args(node, drop=_defaults_unknown(target))})", ATOM
-            name = getattr(target, "__module__", "") or ""
-            name = (name + "." if name else "") + getattr(target, "__qualname__", repr(target))
+            name = _public_name(target)
             return self.todo(node, f"calls {name}, which has no spec form",
                              "write it with the tensor operations in docs/language.md, or as a layer of the catalog")
         raise AssertionError(op)
@@ -838,9 +878,9 @@ class ForwardWriter:
         for later in nodes[i + 1:]:
             if later.op in ("placeholder",):
                 continue
-            if self._statement_of(later) is stmt and not (later.op == "call_function"
-                                                            and later.target is operator.getitem
-                                                            and later.args[0] is node):
+            unpacking = len(_targets(stmt)) > 1 and later.op == "call_function" \
+                and later.target is operator.getitem and later.args[0] is node
+            if self._statement_of(later) is stmt and not unpacking:
                 return None
             break
         return stmt
@@ -881,7 +921,7 @@ class ForwardWriter:
             self.flush()
         stmt = self._value_of_statement(last, nodes, i)
         targets = _targets(stmt) if stmt is not None else None
-        loop = self.source.loops.get(self.source.line_of(first) or -1)
+        loop = self.source.loops.get(self.source.line_of(first))
         var = loop.target.id if loop is not None and isinstance(loop.target, ast.Name) else "layer"
         if not self._free(var, last) or var == (targets or [None])[0]:
             var = "layer" if self._free("layer", last) else "layer_"
@@ -1060,6 +1100,7 @@ class Converter:
         self.defs: list[BlockDef] = []
         self.def_of: dict[int, BlockDef] = {}
         self.decls, self.examples = parse_inputs(inputs, self.name)
+        self.origins: dict[int, str] = {}  # a block parameter, while it has no name -> where it first stands
 
     # ---- reading the module
     def info(self, m) -> _Info:
@@ -1131,14 +1172,15 @@ class Converter:
         concrete = {p.name: p.default for p in list(sig.parameters.values())[1:]
                     if p.name not in keep and p.default is not inspect.Parameter.empty}
         graphs, notes, modes = [], [], {id(x): x.training for x in m.modules()}
-        source = _Source(fn)
+        source = _Source(type(m))
         try:
             for mode in (True, False):
                 m.train(mode)
                 g = trace(m, concrete)
                 dropped = prune(g, set(keep))
                 if mode:
-                    notes = [f"# from-torch: the assert at {source.where(d)} is not kept" for d in dropped]
+                    notes = list(dict.fromkeys(f"# from-torch: the assert at {source.where(d)} is not kept"
+                                               for d in dropped))
                 graphs.append(g)
         finally:
             for x in m.modules():
@@ -1163,14 +1205,21 @@ class Converter:
         if info.kind == "block":
             block = self.def_of[id(m)]
             return BlockT(block, [(p, Slot(block.values[id(m)][p])) for p, _ in block.params])
-        what = f"{type(m).__module__}.{type(m).__qualname__}"
-        self.problems.append(Problem(info.where, f"'{info.path}' is a {what}, which is not in the layer catalog",
-                                     "write it as a block of catalog layers, or see modelspec layers"))
-        return TodoT(f"{info.where}: {what} is not in the layer catalog")
+        from .layers import NOT_LAYERS
+
+        cls = type(m)
+        what = f"nn.{cls.__name__}" if attribute(nn, cls.__name__) is cls else f"{cls.__module__}.{cls.__qualname__}"
+        owner, _, attr = (place or info.path).rpartition(".")
+        where = _where_set(type(self.root.get_submodule(owner)), attr)
+        hint = NOT_LAYERS.get(cls.__name__, "write it with the layers of the catalog (docs/language.md, Layers), "
+                                            "as a block of its own if need be")
+        self.problems.append(Problem(where, f"'{place or info.path}' is a {what}, which is not in the layer catalog",
+                                     hint))
+        return TodoT(f"{where}: {what} is not in the layer catalog")
 
     def layer_term(self, m, name):
         layer = CATALOG[name]
-        values = read_args(m, name)
+        values = self.defaulted(m, name, read_args(m, name))
         called = bool(self.info(m).calls)
         kwargs = {}
         args = []
@@ -1193,6 +1242,25 @@ class Converter:
             args.append((a.name, shown, how, a.default))
         self.check_layer(m, name, kwargs)
         return LayerT(name, [(n, v, h if h != "kw" else ("kw", d)) for n, v, h, d in args])
+
+    def defaulted(self, m, name, values) -> dict:
+        """An argument is its default where the default builds the same layer: MultiheadAttention keeps
+        ``kdim=embed_dim`` for ``kdim=None``."""
+        import warnings
+
+        for a in CATALOG[name].args:
+            if a.name not in values or a.default is REQUIRED or _same(values[a.name], a.default) \
+                    or isinstance(values[a.name], nn.Module):
+                continue
+            try:
+                with warnings.catch_warnings(), torch.device("meta"):
+                    warnings.simplefilter("ignore")
+                    again = attribute(nn, name)(**{**values, a.name: a.default})
+            except Exception:
+                continue
+            if _plain_state(again) == _plain_state(m):
+                values = {**values, a.name: a.default}
+        return values
 
     def compressed(self, m, name, arg, v, values):
         """``(3, 3)`` as ``3`` where torch stores the same for both."""
@@ -1219,9 +1287,11 @@ class Converter:
             _fail(self.info(m).path, f"{name} could not be built again from the arguments read from it ({exc})")
         if _plain_state(again) != _plain_state(m):
             ours, theirs = _plain_state(again), _plain_state(m)
-            diff = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
-            _fail(self.info(m).path, f"{name}'s arguments could not all be read from the module: "
-                  f"{', '.join(diff)} differ when built again", "set them in the constructor, as a spec would")
+            diff = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k) and k != "__state__")
+            shown = ", ".join(diff[:4]) + (f" and {len(diff) - 4} more" if len(diff) > 4 else "")
+            _fail(self.info(m).path, f"{name}'s arguments could not all be read from the module: built again from "
+                  f"them, it differs in {shown or 'its state_dict'}",
+                  "a module changed after it was made has no spec form: set it in the constructor, as a spec would")
 
     # ---- bodies and blocks
     def body(self, m) -> _Body:
@@ -1348,6 +1418,11 @@ class Converter:
         for key in keys:
             vec = [t.get(key, MISSING) for t in table]
             texts[key] = self.number_text(block, key, vec, params, vectors, group)
+        names = self.param_names(params, vectors, group)  # the vectors' names, an attribute's first
+        params[:] = [names[p] for p in params]
+        vectors = {names[p]: v for p, v in vectors.items()}
+        token = re.compile("\x00(\\d+)\x00")
+        texts = {k: token.sub(lambda m: names[int(m.group(1))], t) for k, t in texts.items()}
         conditional = {n for _, absent in group for n in absent}
         conditions = {n: self.condition(block, n, group, params, vectors) for n in sorted(conditional)}
         block.params = self.with_defaults(block, params)
@@ -1359,6 +1434,14 @@ class Converter:
         defined = [v for v in vec if v is not MISSING]
         if not defined:
             return "0"
+
+        def fits(u, f):
+            return all(a is MISSING or b is MISSING or f(b) == a for a, b in zip(vec, u))
+
+        if len(defined) < len(vec) and not isinstance(defined[0], _Modes):  # in a conditional child: a parameter
+            for p, u in vectors.items():                                      # it agrees with says more
+                if fits(u, lambda b: b) and len(set(map(repr, u))) > 1:
+                    return f"\x00{p}\x00"
         if all(v == defined[0] and type(v) is type(defined[0]) for v in defined):
             v = defined[0]
             return v.text() if isinstance(v, _Modes) else literal(v)
@@ -1367,35 +1450,46 @@ class Converter:
                                          "that forward chooses by training", "make them one"))
             return literal(defined[0].train if isinstance(defined[0], _Modes) else defined[0])
 
-        def fits(u, f):
-            return all(a is MISSING or b is MISSING or f(b) == a for a, b in zip(vec, u))
-
         for p, u in vectors.items():
             if fits(u, lambda b: b):
-                return p
+                return f"\x00{p}\x00"
         for p, u in vectors.items():
-            if all(isinstance(b, int) for b in u if b is not MISSING):
+            if all(isinstance(b, int) and not isinstance(b, bool) for b in u if b is not MISSING) \
+                    and all(isinstance(v, int) and not isinstance(v, bool) for v in defined):
                 for k in range(2, 65):
                     if fits(u, lambda b, k=k: b * k):
-                        return f"{k} * {p}"
+                        return f"{k} * \x00{p}\x00"
                     if all(b is MISSING or b % k == 0 for b in u) and fits(u, lambda b, k=k: b // k):
-                        return f"{p} // {k}"
-        name = self.param_name(block, key, vec, vectors, group)
+                        return f"\x00{p}\x00 // {k}"
+        k = len(params)
         filled = [v if v is not MISSING else defined[0] for v in vec]
-        vectors[name] = filled
-        params.append(name)
-        return name
+        vectors[k] = filled
+        params.append(k)
+        self.origins[k] = key
+        return f"\x00{k}\x00"
 
-    def param_name(self, block, key, vec, vectors, group) -> str:
-        taken = set(vectors) | RESERVED | {n for i, _ in group for n in i.module._modules} \
+    def param_names(self, params, vectors, group) -> dict:
+        """A name for each parameter: an attribute every instance holds it in (torchvision's ``self.stride``), else
+        what the number is where it first stands (a Conv2d's ``out_channels``)."""
+        taken = set(RESERVED) | {n for i, _ in group for n in i.module._modules} \
             | {n for i, _ in group for n in i.module._parameters} | {n for i, _ in group for n in i.module._buffers}
-        for attr in vars(group[0][0].module):
-            if attr.startswith("_") or attr in taken or attr == "training":
-                continue
-            values = [vars(i.module).get(attr, MISSING) for i, _ in group]
-            if all(w is MISSING or (type(w) is type(v) and w == v) for v, w in zip(vec, values)
-                   if v is not MISSING) and any(w is not MISSING for w in values):
-                return attr
+        names = {}
+        for p in params:
+            for attr in vars(group[0][0].module):
+                if attr.startswith("_") or attr in taken or attr == "training" or not is_name(attr):
+                    continue
+                values = [vars(i.module).get(attr, MISSING) for i, _ in group]
+                if all(type(w) is type(v) and w == v for v, w in zip(vectors[p], values)):
+                    names[p] = attr
+                    taken.add(attr)
+                    break
+        for p in params:
+            if p not in names:
+                names[p] = self.param_name(self.origins[p], taken)
+                taken.add(names[p])
+        return names
+
+    def param_name(self, key, taken) -> str:
         kind, _, rest = key.partition(":")
         parts = re.split(r"[.\[\]]+", rest)
         parts = [p for p in parts if p]
@@ -1442,16 +1536,19 @@ class Converter:
                 dims = [s[d] for s in shapes]
                 shown = f"in_shape[{d if d == 1 else -1}]"
                 for p in params:
-                    atoms.append((f"{shown} != {p}", [a != b for a, b in zip(dims, vectors[p])]))
+                    if all(isinstance(b, int) and not isinstance(b, bool) for b in vectors[p]):
+                        for k in (1, 2, 4, 6, 8):
+                            times = p if k == 1 else f"{k} * {p}"
+                            atoms.append((f"{shown} != {times}", [a != k * b for a, b in zip(dims, vectors[p])]))
         for p in params:
             for v in sorted(set(vectors[p]), key=repr):
                 atoms.append((f"{p} == {literal(v)}", [x == v for x in vectors[p]]))
         for text, value in atoms:
             if value == has:
                 return text
-        for (t1, v1) in atoms:
-            for (t2, v2) in atoms:
-                if t1 < t2 and [a or b for a, b in zip(v1, v2)] == has:
+        for i, (t1, v1) in enumerate(atoms):
+            for t2, v2 in atoms[i + 1:]:
+                if [a or b for a, b in zip(v1, v2)] == has:
                     return f"{t1} or {t2}"
         flag = f"has_{child}" if is_name(f"has_{child}") else "has_child"
         while flag in vectors:

@@ -1,0 +1,86 @@
+"""Python modules that `modelspec from-torch` is held against (tests/test_from_torch.py): a torchvision-style
+ResNet whose blocks differ in numbers and in a child, and a module for each thing a spec cannot say."""
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Block(nn.Module):
+    """torchvision's BasicBlock, with the shortcut only where the shape changes."""
+
+    def __init__(self, inplanes, planes, stride=1):
+        super().__init__()
+        self.stride = stride
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = None
+        if stride != 1 or inplanes != planes:
+            self.downsample = nn.Sequential(nn.Conv2d(inplanes, planes, 1, stride=stride, bias=False),
+                                            nn.BatchNorm2d(planes))
+
+    def forward(self, x):
+        identity = x
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        return F.relu(out + identity)
+
+
+class TinyResNet(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.layers = nn.ModuleList([Block(16, 16), Block(16, 32, stride=2), Block(32, 32), Block(32, 64, 2)])
+        self.heads = nn.ModuleDict({"fc": nn.Linear(64, num_classes)})
+
+    def forward(self, x):
+        x = self.stem(x)
+        for layer in self.layers:
+            x = layer(x)
+        x = x.mean(dim=(2, 3))
+        return self.heads["fc"](x)
+
+
+class Branchy(nn.Module):
+    """Control flow on a tensor's values."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        if x.sum() > 0:
+            return self.fc(x)
+        return x
+
+
+class Fourier(nn.Module):
+    """An op without a spec form."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        y = torch.fft.fft(x).real
+        return self.fc(y)
+
+
+class Params(nn.Module):
+    """A torch module outside the catalog."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.extra = nn.ParameterList([nn.Parameter(torch.zeros(4))])
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+def tiny_resnet(num_classes=10):
+    return TinyResNet(num_classes)
