@@ -18,6 +18,7 @@ from .summary import Summary, summarize
 from .trainer import TrainResult, train
 
 __all__ = ["compile_spec", "draw", "dynamic_shapes", "elaborate_spec", "example_inputs", "export", "Exported",
-           "format_spec", "from_torch", "generate_code", "generate_training_script", "parse_spec", "Limits", "ModelspecWarning",
+           "format_spec", "from_torch", "generate_code", "generate_training_script", "parse_spec", "Limits",
+           "ModelspecWarning",
            "SpecError", "SpecWarning", "Summary", "summarize", "to_dot", "to_html", "to_mermaid", "to_svg", "train",
            "TrainResult", "__version__"]

@@ -48,6 +48,7 @@ RESERVED = {"model", "block", "const", "import", "from", "forward", "return", "p
             "in", "and", "or", "not", "is", "True", "False", "None", "training", "in_shape", "torch", "nn", "F",
             "range", "len", "list", "tuple", "dict", "self", "_"} | set(keyword.kwlist)
 DTYPE_NAMES = {torch.float32: "float", torch.int64: "long", torch.bool: "bool"}
+TENSOR = object()  # a forward argument that is given a tensor
 MISSING = object()  # a slot's value in an instance that lacks the child holding it
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
@@ -336,6 +337,7 @@ class _Info:
     path: str
     where: str  # where the class is written: file.py:LINE
     calls: list = field(default_factory=list)  # the input shapes of each call
+    given: dict = field(default_factory=dict)  # forward's arguments at the first call: TENSOR, or the value
     kind: str = ""  # layer, container, block, todo
     body: Any = None  # a _Body for a block
     block: BlockDef | None = None
@@ -725,14 +727,14 @@ def canonical(graph: fx.Graph, absent: frozenset = frozenset()):
 class ForwardWriter:
     """One traced forward as a spec's statements.
 
-    ``number(key, value)`` gives the text of a number (a literal, or a block parameter); ``taken`` are the names
-    of the body (children, params, buffers, block parameters), which no variable may take.
+    ``arrange(module, node)`` gives a block's call as the spec writes it (its tensors by position); ``taken``
+    are the names of the body (children, params, buffers, block parameters), which no variable may take.
     """
 
-    def __init__(self, graph: fx.Graph, module: nn.Module, source: _Source, number, taken: set[str],
-                 problems: list, strict: bool):
-        self.graph, self.module, self.source, self.number = graph, module, source, number
-        self.taken, self.problems, self.strict = taken, problems, strict
+    def __init__(self, graph: fx.Graph, module: nn.Module, source: _Source, arrange, taken: set[str],
+                 problems: list):
+        self.graph, self.module, self.source, self.arrange = graph, module, source, arrange
+        self.taken, self.problems = taken, problems
         self.lines: list[str] = []
         self.names: dict[fx.Node, str] = {}
         self.exprs: dict[fx.Node, tuple[str, int]] = {}
@@ -829,6 +831,9 @@ class ForwardWriter:
             if path is None:
                 return self.todo(node, f"calls the child '{target}', whose name no spec can write in forward",
                                  "name the child with an identifier")
+            arranged = self.arrange(self.module.get_submodule(target), node)
+            if arranged is not None:
+                return f"{path}({', '.join(self.text(a) for a in arranged)})", ATOM
             return f"{path}({self.call_args(node)})", ATOM
         if op == "get_attr":
             path = self.module_path(target)
@@ -1092,8 +1097,8 @@ def _init_of(t: torch.Tensor, kind: str) -> str:
 
 
 class Converter:
-    def __init__(self, root: nn.Module, inputs, *, strict: bool = False, name: str | None = None):
-        self.root, self.strict = root, strict
+    def __init__(self, root: nn.Module, inputs, *, name: str | None = None):
+        self.root = root
         self.name = name or type(root).__name__
         self.problems: list[Problem] = []
         self.infos: dict[int, _Info] = {}
@@ -1129,12 +1134,18 @@ class Converter:
         """Run the module once on example inputs, in eval (nothing it keeps changes), noting each call's input."""
         hooks, modes = [], {id(m): m.training for m in self.root.modules()}
 
-        def hook(m, args):
-            self.infos[id(m)].calls.append(tuple(tuple(a.shape) if isinstance(a, torch.Tensor) else None
-                                                 for a in args))
+        def hook(m, args, kwargs):
+            info = self.infos[id(m)]
+            info.calls.append(tuple(tuple(a.shape) if isinstance(a, torch.Tensor) else None for a in args))
+            if len(info.calls) == 1:  # what forward was given, by name: a tensor, or a value it is traced with
+                try:
+                    bound = inspect.signature(m.forward).bind(*args, **kwargs).arguments
+                except (TypeError, ValueError):
+                    bound = {}
+                info.given = {k: TENSOR if isinstance(v, torch.Tensor) else v for k, v in bound.items()}
 
         for m in self.root.modules():
-            hooks.append(m.register_forward_pre_hook(hook))
+            hooks.append(m.register_forward_pre_hook(hook, with_kwargs=True))
         try:
             self.root.eval()
             with torch.no_grad():
@@ -1156,21 +1167,33 @@ class Converter:
         sig = inspect.signature(type(m).forward)
         names = [p.name for p in list(sig.parameters.values())[1:]
                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        calls = self.info(m).calls
         if m is self.root:
             return names[:len(self.examples)]
-        if not calls:
+        if not self.info(m).calls:
             return [n for n in names if sig.parameters[n].default is inspect.Parameter.empty]
-        given = [a for a in calls[0]]
-        return [n for n, a in zip(names, given) if a is not None]
+        return [n for n in names if self.info(m).given.get(n) is TENSOR]
+
+    def arrange(self, m, node) -> tuple | None:
+        """A call of the block ``m`` as the spec writes it: its tensors by position, in forward's order, and the
+        values it was traced with left out (they are fixed in the block)."""
+        if self.infos.get(id(m)) is None or self.info(m).kind != "block":
+            return None
+        keep = self.tensor_args(m)
+        names = list(inspect.signature(type(m).forward).parameters)[1:]
+        given = {**dict(zip(names, node.args)), **node.kwargs}
+        if any(n not in given for n in keep):
+            return None
+        return tuple(given[n] for n in keep)
 
     def traced(self, m):
         """forward's graphs in training and in eval, pruned, and what was dropped from them."""
         fn = type(m).forward
         keep = self.tensor_args(m)
         sig = inspect.signature(fn)
-        concrete = {p.name: p.default for p in list(sig.parameters.values())[1:]
-                    if p.name not in keep and p.default is not inspect.Parameter.empty}
+        given = self.info(m).given
+        concrete = {p.name: given[p.name] if p.name in given else p.default for p in list(sig.parameters.values())[1:]
+                    if p.name not in keep and (p.name in given or p.default is not inspect.Parameter.empty)
+                    and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
         graphs, notes, modes = [], [], {id(x): x.training for x in m.modules()}
         source = _Source(type(m))
         try:
@@ -1652,7 +1675,7 @@ class Converter:
                 break
             set_numbers(graph, {k[4 + len(prefix):]: v for k, v in texts.items() if k.startswith("fwd:" + prefix)
                                 and (prefix or not k.startswith(("fwd:t:", "fwd:e:")))})
-            writer = ForwardWriter(graph, m, body.source or _Source(None), None, taken, self.problems, self.strict)
+            writer = ForwardWriter(graph, m, body.source or _Source(None), self.arrange, taken, self.problems)
             writer.write()
             writers.append(writer)
         statements = writers[0].lines if len(writers) == 1 else self.by_mode(*writers)
@@ -1788,13 +1811,13 @@ def from_torch(module: nn.Module, inputs: str, *, strict: bool = False, name: st
     from .errors import ModelspecWarning
     from .fmt import format_spec
 
-    conv = Converter(module, inputs, strict=strict, name=name)
+    conv = Converter(module, inputs, name=name)
     text = conv.run()
     if conv.problems and strict:
         raise FromTorchError(conv.problems)
     text = format_spec(text)
     if not conv.problems:
-        verify(module, text, conv.name)
+        verify(module, text, conv.name, conv.examples)
     if problems is not None:
         problems.extend(conv.problems)
     else:
@@ -1803,8 +1826,9 @@ def from_torch(module: nn.Module, inputs: str, *, strict: bool = False, name: st
     return text
 
 
-def verify(module: nn.Module, text: str, name: str):
-    """The spec must check and build a module with ``module``'s state_dict keys and shapes."""
+def verify(module: nn.Module, text: str, name: str, examples=()):
+    """The spec must check, build a module with ``module``'s state_dict keys and shapes, and, with its weights,
+    compute what ``module`` computes on the example inputs, in eval."""
     import warnings
 
     from .build import build_module
@@ -1827,6 +1851,39 @@ def verify(module: nn.Module, text: str, name: str):
         raise FromTorchError([Problem(name, f"the spec written for {name} builds another state_dict: "
                                       + ", ".join(f"{k} {list(v)}" for k, v in diff),
                                       "this is a bug of from-torch: please report it with the module")])
+    if examples and not _computes_the_same(module, built, examples):
+        raise FromTorchError([Problem(name, f"the spec written for {name} computes another output than the module "
+                                      "on the example inputs", "this is a bug of from-torch: please report it "
+                                      "with the module")])
+
+
+def _computes_the_same(module: nn.Module, built: nn.Module, examples) -> bool:
+    built.load_state_dict(module.state_dict())
+    for path, m in module.named_modules():  # plain tensor attributes are in no state_dict
+        for k, v in vars(m).items():
+            if isinstance(v, torch.Tensor) and not isinstance(v, nn.Parameter):
+                setattr(built.get_submodule(path), k, v)
+    modes = {id(m): m.training for m in module.modules()}
+    try:
+        module.eval()
+        built.eval()
+        with torch.no_grad():
+            state = torch.random.get_rng_state()
+            theirs = module(*examples)
+            torch.random.set_rng_state(state)
+            ours = built(*examples)
+    finally:
+        for m in module.modules():
+            m.training = modes[id(m)]
+
+    def flat(y):
+        return [y] if isinstance(y, torch.Tensor) else [t for v in y for t in flat(v)] \
+            if isinstance(y, (tuple, list)) else [y]
+
+    a, b = flat(theirs), flat(ours)
+    return len(a) == len(b) and all(
+        (torch.equal(u, v) if u.dtype != torch.float32 else u.shape == v.shape and torch.allclose(u, v, 1e-5, 1e-6))
+        if isinstance(u, torch.Tensor) and isinstance(v, torch.Tensor) else u == v for u, v in zip(a, b))
 
 
 # ---------------------------------------------------------------- what the command line names
@@ -1855,6 +1912,8 @@ def load_target(target: str, kwargs: dict | None = None) -> nn.Module:
         sys.path.insert(0, folder)  # the file's own imports of its neighbours
         try:
             spec.loader.exec_module(module)
+        except Exception as exc:  # the user's own code failed: said with its line, as Python would
+            _raised(exc, f"importing {where}")
         finally:
             sys.path.remove(folder)
     else:
@@ -1862,6 +1921,8 @@ def load_target(target: str, kwargs: dict | None = None) -> nn.Module:
             module = importlib.import_module(where)
         except ModuleNotFoundError as exc:
             _fail("TARGET", f"cannot import {where}: {exc}", "install the package, or name a file: path/model.py:Class")
+        except Exception as exc:
+            _raised(exc, f"importing {where}")
     obj = module
     for part in attr.split("."):
         if not hasattr(obj, part):
@@ -1874,10 +1935,24 @@ def load_target(target: str, kwargs: dict | None = None) -> nn.Module:
         return obj
     if not callable(obj):
         _fail("TARGET", f"{attr} is a {type(obj).__name__}, not a class or a function that makes a module")
-    made = obj(**(kwargs or {}))
+    try:
+        made = obj(**(kwargs or {}))
+    except Exception as exc:
+        _raised(exc, f"{attr}(" + ", ".join(f"{k}={v!r}" for k, v in (kwargs or {}).items()) + ")")
     if not isinstance(made, nn.Module):
         _fail("TARGET", f"{attr}(...) made a {type(made).__name__}, not an nn.Module")
     return made
+
+
+def _raised(exc: BaseException, doing: str):
+    """The user's code raised while ``doing``: one error at the line of theirs that raised."""
+    where = _trace_error_where(exc, None)
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f"{_short(exc.filename)}:{exc.lineno}"
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    raise FromTorchError([Problem(where or "TARGET", f"{doing} raised {type(exc).__name__}: {first}",
+                                  "the module must be made without an error, as python -c 'import ...' makes it")]) \
+        from None
 
 
 def parse_kwargs(texts: list[str]) -> dict:

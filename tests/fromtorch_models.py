@@ -84,3 +84,8 @@ class Params(nn.Module):
 
 def tiny_resnet(num_classes=10):
     return TinyResNet(num_classes)
+
+
+def broken():
+    """A factory that fails: its error is the user's, said at their line."""
+    return nn.Linear(4, int("four"))

@@ -22,6 +22,7 @@ NAMES = list(examples())
 WRITE = re.compile(r"modelspec examples (\S+) > (\S+)")  # an example written to a file
 PIPE = re.compile(r"modelspec examples (\S+) \|")  # an example piped into a command
 SPEC_FILE = re.compile(r"[\w.*/-]+\.nnspec")
+WRITTEN = re.compile(r"-o ([\w.*/-]+\.nnspec)")  # a spec the line itself writes (modelspec from-torch -o)
 OWN_SPECS = {"messy.nnspec", "tidy.nnspec", "spec.nnspec"}  # the examples that stand for a user's own spec
 
 
@@ -83,7 +84,7 @@ def test_the_help_examples_work_after_a_pip_install(command, capsys):
         assert "specs/" not in line, f"a pip install has no specs/ folder: {line}"
         for name in [m[0] for m in WRITE.findall(line)] + PIPE.findall(line):
             assert name in NAMES, f"no example {name!r}: {line}"
-        made = {file for _, file in WRITE.findall(line)}
+        made = {file for _, file in WRITE.findall(line)} | set(WRITTEN.findall(line))
         for file in set(SPEC_FILE.findall(line)) - made - OWN_SPECS:
             assert any(fnmatch.fnmatch(w, file) for w in written), f"{file} comes from nowhere: {line}"
         written |= made

@@ -24,6 +24,7 @@ from modelspec.fromtorch import FromTorchError, Problem  # noqa: E402
 from modelspec.pipeline import symbol_sizes  # noqa: E402
 
 MODELS = Path(__file__).parent / "fromtorch_models.py"
+BROKEN = next(i for i, t in enumerate(MODELS.read_text().splitlines(), 1) if 'int("four")' in t)
 
 
 def declared(path) -> tuple[str, str]:
@@ -211,6 +212,27 @@ def test_a_module_outside_the_catalog_is_a_placeholder():
     assert "extra = TODO(" in text and "fc = Linear(_, 4)" in text
 
 
+def test_a_spec_that_would_compute_something_else_is_refused(monkeypatch):
+    """from_torch runs the spec it wrote against the module before it returns it: a mistranslation (here, + written
+    as -) is an error, never a spec."""
+    import operator
+
+    from modelspec import fromtorch
+
+    monkeypatch.setitem(fromtorch.BINARY, operator.add, "-")
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.fc(x) + x
+
+    with pytest.raises(FromTorchError, match="computes another output than the module"):
+        from_torch(Net(), "x: [B, 4]")
+
+
 def test_bad_inputs_are_said_as_such():
     with pytest.raises(FromTorchError, match="does not run on the inputs"):
         from_torch(resnet18(), "x: [B, 5, 32, 32]")
@@ -251,6 +273,8 @@ def test_cli_placeholders_and_strict(tmp_path, capsys):
     ([f"{MODELS}:tiny_resnet", "--args", "num_classes"], "each argument needs its name"),
     ([f"{MODELS}:tiny_resnet", "--args", "num_classes=len('x')"], "a value is a literal"),
     ([f"{MODELS}:torch", "--input", "x: [B, 4]"], "not a class or a function"),
+    ([f"{MODELS}:broken"], f"fromtorch_models.py:{BROKEN}: error: broken() raised ValueError: invalid literal"),
+    ([f"{MODELS}:tiny_resnet", "--args", "depth=3"], "tiny_resnet(depth=3) raised TypeError"),
 ])
 def test_cli_refuses_a_bad_target_in_one_line(argv, says, capsys):
     assert main(["from-torch", *argv]) == 1
