@@ -707,24 +707,20 @@ def cmd_from_torch(args) -> int:
         text = from_torch(module, inputs, strict=args.strict, name=args.name, problems=problems)
     except FromTorchError as err:
         for p in err.problems:
-            print(_problem(p, "error"), file=sys.stderr)
+            print(p.render("error"), file=sys.stderr)
         return 1
     for p in problems:
-        print(_problem(p, "warning"), file=sys.stderr)
+        print(p.render("warning"), file=sys.stderr)
     if args.output:
         _write(args.output, text)
     else:
         sys.stdout.write(text)
-    if problems:
-        print(f"from-torch: {len(problems)} TODO placeholder{'s' if len(problems) > 1 else ''} in the spec: "
-              "modelspec check refuses it until they are written as the spec language can", file=sys.stderr)
+    todos = sum(p.placeholder for p in problems)
+    if todos:
+        print(f"from-torch: {todos} TODO placeholder{'s' if todos > 1 else ''} in the spec: modelspec check "
+              "refuses it until they are written as the spec language can", file=sys.stderr)
         return 1
     return 0
-
-
-def _problem(p, severity: str) -> str:
-    head = f"{p.where}: {severity}: {p.message}" if p.where else f"{severity}: {p.message}"
-    return head + (f"\nhint: {p.hint}" if p.hint else "")
 
 
 def cmd_ir(args) -> int:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from . import ir
 from .pipeline import read_spec
-from .parse import parse_with_comments
+from .parse import _KEYWORDS, parse_with_comments
 from .printer import _PAIRS, INDENT, PREC_ARITH, PREC_OR, ExprPrinter, Group, Line, hard, layout
 
 # The grammar's FLOAT and INT.
@@ -244,7 +244,7 @@ class _Printer(ExprPrinter):
     # -- body
     def child_fmt(self, node: ir.Child, depth: int) -> list[Line]:
         # a name that is no identifier was written as a string ("block1-0"); the parser takes no other in quotes
-        name = node.name if _NAME.fullmatch(node.name) else _string(node.name)
+        name = node.name if _NAME.fullmatch(node.name) and node.name not in _KEYWORDS else _string(node.name)
         if node.cond is None:
             return self.seq_lines([f"{name} = ", *self.expr(node.value)], node, depth)
         seq = [f"{name} = ", *self.expr(node.value, PREC_OR), " if ", *self.expr(node.cond, PREC_OR)]

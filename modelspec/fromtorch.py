@@ -42,11 +42,14 @@ import torch.nn.functional as F
 
 from .layers import CATALOG
 from .layers.base import REQUIRED
+from .names import BUILTINS, GENERATED, name_problem
 from .ops import OPS
+from .parse import _KEYWORDS
+from .printer import BIN_PREC, PREC_COMPARE, PREC_FACTOR, PREC_PRIMARY
+from .runner import flat
 
-RESERVED = {"model", "block", "const", "import", "from", "forward", "return", "param", "buffer", "for", "if", "else",
-            "in", "and", "or", "not", "is", "True", "False", "None", "training", "in_shape", "torch", "nn", "F",
-            "range", "len", "list", "tuple", "dict", "self", "_"} | set(keyword.kwlist)
+# the words a name of the spec cannot be: its keywords, Python's, the generated code's and the builtins
+RESERVED = set(_KEYWORDS) | set(keyword.kwlist) | set(GENERATED) | set(BUILTINS) | {"training", "in_shape", "_"}
 DTYPE_NAMES = {torch.float32: "float", torch.int64: "long", torch.bool: "bool"}
 TENSOR = object()  # a forward argument that is given a tensor
 MISSING = object()  # a slot's value in an instance that lacks the child holding it
@@ -61,10 +64,15 @@ class Problem:
     where: str
     message: str
     hint: str = ""
+    placeholder: bool = True  # a TODO in the spec; False: a warning about a spec that is whole (values lost)
 
     def __str__(self):
-        text = f"{self.where}: {self.message}" if self.where else self.message
-        return text + (f"\nhint: {self.hint}" if self.hint else "")
+        return self.render()
+
+    def render(self, severity: str = "") -> str:
+        """As a compiler says it: ``model.py:22: warning: calls torch.fft.fft, ...`` and its hint."""
+        head = ": ".join(x for x in (self.where, severity, self.message) if x)
+        return head + (f"\nhint: {self.hint}" if self.hint else "")
 
 
 class FromTorchError(Exception):
@@ -209,6 +217,20 @@ def _plain_state(m: nn.Module) -> dict:
     return out
 
 
+def _plain_equal(a, b) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:  # values that do not compare (tensors in a list): not known to be equal
+        return False
+
+
+def _same_layer(again: nn.Module, m: nn.Module) -> bool:
+    """Whether a layer built again stores what ``m`` does; what was set on ``m`` after (torchvision's
+    ``fc.stddev``, read by its own init) is not torch's, and not compared."""
+    ours, theirs = _plain_state(again), _plain_state(m)
+    return ours == {k: v for k, v in theirs.items() if k in ours}
+
+
 def read_args(m: nn.Module, name: str) -> dict:
     """The constructor arguments of a catalog layer ``m``, by the catalog's names."""
     layer = CATALOG[name]
@@ -338,9 +360,8 @@ class _Info:
     where: str  # where the class is written: file.py:LINE
     calls: list = field(default_factory=list)  # the input shapes of each call
     given: dict = field(default_factory=dict)  # forward's arguments at the first call: TENSOR, or the value
+    again: bool = False  # called again with other values than at the first call
     kind: str = ""  # layer, container, block, todo
-    body: Any = None  # a _Body for a block
-    block: BlockDef | None = None
 
 
 def _where_class(cls) -> str:
@@ -502,7 +523,7 @@ def _chunks(node) -> int | None:
     return None
 
 
-def _trace_error_where(exc: BaseException, fn) -> str:
+def _trace_error_where(exc: BaseException) -> str:
     """The line of the user's code (forward, or a method it calls) that was running when tracing failed."""
     import os
 
@@ -534,18 +555,21 @@ def _source_line(where: str) -> str:
 
 def trace(m: nn.Module, concrete: dict) -> fx.Graph:
     tracer = _Tracer()
-    fn = type(m).forward
     try:
         return tracer.trace(m, concrete_args=concrete or None)
     except Exception as exc:  # what fx cannot follow, said with the user's line
-        where = _trace_error_where(exc, fn)
+        where = _trace_error_where(exc)
         text = _source_line(where)
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if isinstance(exc, fx.proxy.TraceError) or "symbolically traced variables" in message:
-            message = ("forward's control flow depends on a tensor's values"
-                       + (f" (`{text}`)" if text else "") + ", which a spec cannot say: its conditions are decided "
-                       "when the spec is compiled")
-            hint = "choose per element with torch.where(cond, a, b), or test sizes (x.shape[1] == 64)"
+            if re.search(r"\.shape\b|\.size\(|\.dim\(|\bndim\b|\blen\(", text):
+                message = (f"forward's control flow depends on a size (`{text}`), which torch.fx does not know while "
+                           "it traces")
+                hint = "make the condition a constructor argument, so that each instance takes one branch"
+            else:
+                message = ("forward's control flow depends on a tensor's values" + (f" (`{text}`)" if text else "")
+                           + ", which a spec cannot say: its conditions are decided when the spec is compiled")
+                hint = "choose per element with torch.where(cond, a, b)"
         else:
             message = f"torch.fx cannot trace {type(m).__name__}.forward" + (f" at `{text}`" if text else "") + \
                       f": {message}"
@@ -560,9 +584,9 @@ BINARY = {operator.add: "+", operator.sub: "-", operator.mul: "*", operator.true
           operator.gt: ">", operator.ge: ">=", operator.eq: "==", operator.ne: "!=", operator.and_: "&",
           operator.or_: "|", operator.xor: "^"}
 UNARY = {operator.neg: "-", operator.pos: "+", operator.invert: "~"}
-PRECEDENCE = {"**": 14, "*": 12, "/": 12, "//": 12, "%": 12, "@": 12, "+": 11, "-": 11, "&": 9, "^": 8, "|": 7,
-              "<": 6, "<=": 6, ">": 6, ">=": 6, "==": 6, "!=": 6}
-ATOM, UNARY_PREC = 20, 13
+COMPARISONS = {"<", "<=", ">", ">=", "==", "!=", "is", "is not"}
+PRECEDENCE = {**BIN_PREC, **{op: PREC_COMPARE for op in COMPARISONS}}
+ATOM, UNARY_PREC = PREC_PRIMARY, PREC_FACTOR
 
 
 def _functions() -> dict:
@@ -655,11 +679,21 @@ def _erase_with_users(graph, node):
     graph.erase_node(node)
 
 
+PURE_METHODS = {"size", "dim", "numel", "contiguous", "view", "reshape", "flatten", "transpose", "permute",
+                "squeeze", "unsqueeze", "t", "float", "long", "bool", "to", "type_as", "expand", "expand_as"}
+
+
 def _effects(node) -> bool:
-    """An in-place call, kept so that the spec refuses it rather than lose it."""
-    if node.op == "call_method" and isinstance(node.target, str) and node.target.endswith("_") \
-            and not node.target.endswith("__"):
+    """A call whose result nothing reads, kept for what else it does: a module (BatchNorm's running statistics,
+    Dropout's random numbers), an in-place method or ``inplace=True``, anything random. Only sizes, views and
+    Python's operators go when unused."""
+    if node.op == "call_module":
         return True
+    if node.op == "call_method":
+        return node.target not in PURE_METHODS
+    if node.op == "call_function":
+        return not (node.target in BINARY or node.target in UNARY or node.target in (operator.getitem,
+                                                                                     builtins.getattr))
     return False
 
 
@@ -699,8 +733,9 @@ def canonical(graph: fx.Graph, absent: frozenset = frozenset()):
     index, stands = {}, {}
     structure, numbers = [], []
     for node in graph.nodes:
-        if node.op == "call_module" and node.target.split(".")[0] in absent:
-            stands[node] = stands.get(node.args[0], node.args[0]) if node.args else None
+        if node.op == "call_module" and node.target.split(".")[0] in absent and len(node.args) == 1 \
+                and isinstance(node.args[0], fx.Node) and not node.kwargs:
+            stands[node] = stands.get(node.args[0], node.args[0])
             continue
         position = [0]
 
@@ -708,10 +743,10 @@ def canonical(graph: fx.Graph, absent: frozenset = frozenset()):
             if isinstance(v, fx.Node):
                 v = stands.get(v, v)
                 return ("ref", index.get(v, v.name))
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
+            if isinstance(v, (int, float)):
                 numbers.append((f"{node.name}.{position[0]}", v))
                 position[0] += 1
-                return ("num",)
+                return ("bool",) if isinstance(v, bool) else ("num",)
             if isinstance(v, torch.dtype):
                 return ("dtype", str(v))
             return ("value", repr(v))
@@ -743,6 +778,7 @@ class ForwardWriter:
         self.order = {n: i for i, n in enumerate(graph.nodes)}
         self.done: set = set()
         self.args: list[str] = []
+        self.returns: list[str] = []  # the texts of what forward returns
 
     # ---- names
     def _last_use(self, node) -> int:
@@ -807,30 +843,19 @@ class ForwardWriter:
         where = self.source.where(node)
         self.problems.append(Problem(where, what, hint))
         inputs = ", ".join(self.text(a) for a in arg_nodes(node))
-        return f'TODO("{where}: {what}"' + (f", {inputs}" if inputs else "") + ")", ATOM
+        return f"TODO({literal(f'{where}: {what}')}" + (f", {inputs}" if inputs else "") + ")", ATOM
 
     def module_path(self, target: str) -> str | None:
-        """``layer1.0.conv1`` as the spec reaches it: layer1[0].conv1; None for a name no spec can say."""
-        m, out = self.module, ""
-        for i, part in enumerate(target.split(".")):
-            if isinstance(m, (nn.ModuleList, nn.Sequential)) and part.isdigit():
-                out += f"[{part}]"
-            elif isinstance(m, nn.ModuleDict) and not is_name(part):
-                out += f"[{literal(part)}]"
-            elif is_name(part):
-                out += ("." if i else "") + part
-            else:
-                return None
-            m = m._modules.get(part) if isinstance(m, nn.Module) else None
-        return out
+        """``layer1.0.conv1`` as forward reaches it: layer1[0].conv1; None for a name forward cannot say."""
+        return _path_text(self.module, target) if speakable(target.split(".")[0]) else None
 
     def expression(self, node) -> tuple[str, int]:
         op, target = node.op, node.target
         if op == "call_module":
             path = self.module_path(target)
             if path is None:
-                return self.todo(node, f"calls the child '{target}', whose name no spec can write in forward",
-                                 "name the child with an identifier")
+                return self.todo(node, f"calls the child '{target}', whose name forward cannot write (a word of "
+                                 "the spec, or no identifier)", "rename the child in the Python class")
             arranged = self.arrange(self.module.get_submodule(target), node)
             if arranged is not None:
                 return f"{path}({', '.join(self.text(a) for a in arranged)})", ATOM
@@ -856,6 +881,8 @@ class ForwardWriter:
                 left, right = node.args
                 if sym == "**":
                     return f"{self.text(left, p + 1)} ** {self.text(right, p)}", p
+                if sym in COMPARISONS:  # a comparison of comparisons is no chain: both sides in parentheses
+                    return f"{self.text(left, p + 1)} {sym} {self.text(right, p + 1)}", p
                 return f"{self.text(left, p)} {sym} {self.text(right, p + 1)}", p
             if target in UNARY:
                 return f"{UNARY[target]}{self.text(node.args[0], UNARY_PREC)}", UNARY_PREC
@@ -864,7 +891,13 @@ class ForwardWriter:
             if target is builtins.getattr:
                 return f"{self.text(node.args[0], ATOM)}.{node.args[1]}", ATOM
             if target in FUNCTIONS:
-                return f"{FUNCTIONS[target]}({self.call_args(node, drop=_defaults_unknown(target))})", ATOM
+                drop = _defaults_unknown(target)
+                if OPS[FUNCTIONS[target].rpartition(".")[2]].training_arg:  # the spec passes training itself
+                    training = node.kwargs.get("training", node.args[2] if len(node.args) > 2 else None)
+                    if isinstance(training, _Num) and training.text == "training":
+                        node.args, node.kwargs = node.args[:2], {k: v for k, v in node.kwargs.items()
+                                                                  if k != "training"}
+                return f"{FUNCTIONS[target]}({self.call_args(node, drop=drop)})", ATOM
             name = _public_name(target)
             return self.todo(node, f"calls {name}, which has no spec form",
                              "write it with the tensor operations in docs/language.md, or as a layer of the catalog")
@@ -896,6 +929,15 @@ class ForwardWriter:
             self.exprs[p] = (self.names[p], ATOM)
         self.pending.clear()
 
+    def reads(self, node) -> list:
+        """The nodes a node's spec text reads, in the order it reads them: a block's call reads its tensors in
+        forward's order, which is not always the call's (``pair(y=a(x), x=b(x))``)."""
+        if node.op == "call_module":
+            arranged = self.arrange(self.module.get_submodule(node.target), node)
+            if arranged is not None:
+                return [a for a in arranged if isinstance(a, fx.Node)]
+        return arg_nodes(node)
+
     def chains(self) -> dict:
         """Runs ``P.0(x) -> P.1 -> ... -> P.{n-1}`` over a whole ModuleList, each output read only by the next:
         {last node: (first node, P)}, written as ``for layer in P { x = layer(x) }``."""
@@ -922,8 +964,6 @@ class ForwardWriter:
     def loop(self, first, owner, last, nodes, i):
         """``x = ...; for layer in P { x = layer(x) }`` for a chain of calls over the ModuleList ``P``."""
         source = first.args[0]
-        if source in self.pending:
-            self.flush()
         stmt = self._value_of_statement(last, nodes, i)
         targets = _targets(stmt) if stmt is not None else None
         loop = self.source.loops.get(self.source.line_of(first))
@@ -951,7 +991,7 @@ class ForwardWriter:
             if node.op == "placeholder":
                 self.args.append(self._name(node, node.target))
                 continue
-            reads = arg_nodes(node)
+            reads = self.reads(node)
             waiting = [a for a in reads if a in self.pending]
             # what this node reads of the pending expressions is inlined if it is their last, in their order
             while waiting and self.pending and self.pending[-1] is waiting[-1] and reads.count(waiting[-1]) == 1:
@@ -981,7 +1021,7 @@ class ForwardWriter:
                 continue
             if node.op == "get_attr":  # a parameter's name is as short as any variable's
                 continue
-            if targets is not None and len(targets) == 1 or len(node.users) != 1 or _effects(node):
+            if targets is not None and len(targets) == 1 or len(node.users) != 1:
                 self.flush()
                 wanted = targets[0] if targets is not None and len(targets) == 1 else None
                 self.lines.append(f"{self._name(node, wanted)} = {self.exprs[node][0]}")
@@ -1018,7 +1058,7 @@ def set_numbers(graph: fx.Graph, texts: dict[str, str]):
         position = [0]
 
         def put(v, node=node, position=position):
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
+            if isinstance(v, (int, float)):
                 key = f"{node.name}.{position[0]}"
                 position[0] += 1
                 return _Num(texts.get(key, literal(v)), v)
@@ -1085,7 +1125,9 @@ class _Modes:
     def text(self) -> str:
         if self.train is True and self.eval is False:
             return "training"
-        return f"{literal(self.train)} if training else {literal(self.eval)}"
+        if self.train is False and self.eval is True:
+            return "(not training)"
+        return f"({literal(self.train)} if training else {literal(self.eval)})"
 
 
 def _init_of(t: torch.Tensor, kind: str) -> str:
@@ -1093,19 +1135,27 @@ def _init_of(t: torch.Tensor, kind: str) -> str:
         return "zeros"
     if t.numel() and bool((t == 1).all()):
         return "ones"
-    return "randn" if kind == "param" else "zeros"
+    return "zeros" if kind == "buffer" else "randn"  # a buffer's values come with the state_dict
 
 
 class Converter:
     def __init__(self, root: nn.Module, inputs, *, name: str | None = None):
         self.root = root
         self.name = name or type(root).__name__
+        if name is None and (self.name in CATALOG or type(root) in CONTAINERS or not is_name(self.name)):
+            self.name = "Net"  # an nn.Sequential made by a factory: the model needs a name of its own
+        problem = name_problem(self.name, "a model") if is_name(self.name) else ("no identifier", "")
+        if problem is not None or self.name in RESERVED or self.name in CATALOG:
+            _fail("--name", f"{self.name!r} cannot name the model" + (f": {problem[0]}" if problem else ""),
+                  "give it a name of its own: --name Net")
         self.problems: list[Problem] = []
         self.infos: dict[int, _Info] = {}
         self.defs: list[BlockDef] = []
         self.def_of: dict[int, BlockDef] = {}
         self.decls, self.examples = parse_inputs(inputs, self.name)
         self.origins: dict[int, str] = {}  # a block parameter, while it has no name -> where it first stands
+        self.held_twice: dict[int, str] = {}  # a module held in two places -> its first path
+        self.ties: dict[str, list] = {}  # a body's path -> the parameters it ties, (target, value)
 
     # ---- reading the module
     def info(self, m) -> _Info:
@@ -1113,10 +1163,9 @@ class Converter:
 
     def walk(self):
         seen = {}
-        self.again = {}  # id -> the first path, for a module held in two places
         for path, m in self.root.named_modules(remove_duplicate=False):
             if id(m) in seen:
-                self.again[id(m)] = seen[id(m)]
+                self.held_twice[id(m)] = seen[id(m)]
                 continue
             seen[id(m)] = path
             info = _Info(m, path, _where_class(type(m)))
@@ -1137,12 +1186,17 @@ class Converter:
         def hook(m, args, kwargs):
             info = self.infos[id(m)]
             info.calls.append(tuple(tuple(a.shape) if isinstance(a, torch.Tensor) else None for a in args))
-            if len(info.calls) == 1:  # what forward was given, by name: a tensor, or a value it is traced with
-                try:
-                    bound = inspect.signature(m.forward).bind(*args, **kwargs).arguments
-                except (TypeError, ValueError):
-                    bound = {}
-                info.given = {k: TENSOR if isinstance(v, torch.Tensor) else v for k, v in bound.items()}
+            try:  # what forward was given, by name: a tensor, or a value it is traced with
+                bound = inspect.signature(m.forward).bind(*args, **kwargs).arguments
+            except (TypeError, ValueError):
+                bound = {}
+            given = {k: TENSOR if isinstance(v, torch.Tensor) else v for k, v in bound.items()}
+            if len(info.calls) == 1:
+                info.given = given
+            elif given.keys() != info.given.keys() or any(
+                    not (a is b or (type(a) is type(b) and _plain_equal(a, b)))
+                    for a, b in zip(given.values(), info.given.values())):
+                info.again = True
 
         for m in self.root.modules():
             hooks.append(m.register_forward_pre_hook(hook, with_kwargs=True))
@@ -1188,6 +1242,9 @@ class Converter:
     def traced(self, m):
         """forward's graphs in training and in eval, pruned, and what was dropped from them."""
         fn = type(m).forward
+        if self.info(m).again:
+            _fail(self.info(m).path, f"'{self.info(m).path}' is called twice with other values besides its tensors, "
+                  "and a block's forward takes tensors alone", "make the values constructor arguments, or two modules")
         keep = self.tensor_args(m)
         sig = inspect.signature(fn)
         given = self.info(m).given
@@ -1215,7 +1272,7 @@ class Converter:
         info = self.info(m)
         if held and id(m) in held:
             return HeldT(held[id(m)])
-        if id(m) in self.again:
+        if id(m) in self.held_twice:
             if place != info.path:
                 _fail(place, f"the module at '{place}' is the one at '{info.path}' again, which a spec writes only "
                       "as a child held again by a container of the body that declares it above",
@@ -1281,7 +1338,7 @@ class Converter:
                     again = attribute(nn, name)(**{**values, a.name: a.default})
             except Exception:
                 continue
-            if _plain_state(again) == _plain_state(m):
+            if _same_layer(again, m):
                 values = {**values, a.name: a.default}
         return values
 
@@ -1308,7 +1365,7 @@ class Converter:
                 again = attribute(nn, name)(**kwargs)
         except Exception as exc:
             _fail(self.info(m).path, f"{name} could not be built again from the arguments read from it ({exc})")
-        if _plain_state(again) != _plain_state(m):
+        if not _same_layer(again, m):
             ours, theirs = _plain_state(again), _plain_state(m)
             diff = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k) and k != "__state__")
             shown = ", ".join(diff[:4]) + (f" and {len(diff) - 4} more" if len(diff) > 4 else "")
@@ -1325,6 +1382,10 @@ class Converter:
         for n, c in m._modules.items():
             if c is None:
                 continue
+            problem = name_problem(n, "a child")
+            if problem is not None and n not in _KEYWORDS:
+                _fail(_where_set(type(m), n), f"the child '{n}' has no spec form: {problem[0]}",
+                      "rename the attribute in the Python class (its state_dict keys change with it)")
             children[n] = self.term(c, held, _join(info.path, n))
             if type(c) not in (nn.ModuleList, nn.ModuleDict):
                 held[id(c)] = n
@@ -1333,6 +1394,11 @@ class Converter:
             if isinstance(v, torch.Tensor) and not isinstance(v, nn.Parameter):
                 self.need_float(v, info, n, "plain tensor")
                 plain[n] = (slotted(tuple(v.shape)), _init_of(v, "plain"))
+                if _init_of(v, "plain") not in ("zeros", "ones"):
+                    self.problems.append(Problem(
+                        _where_set(type(m), n), f"'{_join(info.path, n)}' is a plain tensor (no parameter, no buffer): "
+                        "its values are in no state_dict, and the spec's are random", "register it as a buffer, "
+                        "whose values the state_dict keeps: self.register_buffer(...)", placeholder=False))
         for n, p in m._parameters.items():
             if p is not None:
                 self.need_float(p, info, n, "parameter")
@@ -1347,6 +1413,11 @@ class Converter:
                 _fail(info.path or self.name, f"'{n}' is a buffer not saved in the state_dict (persistent=False), "
                       "which a spec has no form for")
             buffers[n] = (slotted(tuple(b.shape)), _init_of(b, "buffer"))
+            if _init_of(b, "buffer") == "zeros" and bool(b.ne(0).any()):
+                self.problems.append(Problem(
+                    _where_set(type(m), n), f"the buffer '{_join(info.path, n)}' holds values no init of a spec makes: "
+                    "the spec's are zeros until the module's state_dict is loaded", "load the module's weights "
+                    "into the spec's model: model.load_state_dict(module.state_dict())", placeholder=False))
             self.need_float(b, info, n, "buffer")
         graphs, source, notes = self.traced(m) if own_forward else (None, None, [])
         return _Body(info, children, params, buffers, graphs, source, notes, plain, ties)
@@ -1365,7 +1436,6 @@ class Converter:
             if place not in places:  # a module held again holds its parameters again: no tie
                 places.add(place)
                 where.setdefault(id(p), []).append(name)
-        self.ties = {}
         for names in where.values():
             first = names[0]
             for other in names[1:]:
@@ -1373,6 +1443,8 @@ class Converter:
                 k = 0
                 while k < min(len(a), len(b)) - 1 and a[k] == b[k]:
                     k += 1
+                while k and self.info(self.root.get_submodule(".".join(a[:k]))).kind == "container":
+                    k -= 1  # a container has no body: the tie is said in the block that holds it
                 owner = ".".join(a[:k])
                 self.ties.setdefault(owner, []).append((".".join(a[k:]), ".".join(b[k:])))
 
@@ -1447,7 +1519,7 @@ class Converter:
         token = re.compile("\x00(\\d+)\x00")
         texts = {k: token.sub(lambda m: names[int(m.group(1))], t) for k, t in texts.items()}
         conditional = {n for _, absent in group for n in absent}
-        conditions = {n: self.condition(block, n, group, params, vectors) for n in sorted(conditional)}
+        conditions = {n: self.condition(n, group, params, vectors) for n in sorted(conditional)}
         block.params = self.with_defaults(block, params)
         for idx, (i, _) in enumerate(group):
             block.values[id(i.module)] = {p: vectors[p][idx] for p in vectors}
@@ -1468,10 +1540,12 @@ class Converter:
         if all(v == defined[0] and type(v) is type(defined[0]) for v in defined):
             v = defined[0]
             return v.text() if isinstance(v, _Modes) else literal(v)
-        if any(isinstance(v, _Modes) for v in defined):
-            self.problems.append(Problem(block.instances[0].where, f"{block.name}'s instances differ in a number "
-                                         "that forward chooses by training", "make them one"))
-            return literal(defined[0].train if isinstance(defined[0], _Modes) else defined[0])
+        if any(isinstance(v, _Modes) for v in defined):  # each mode's number, a parameter where they differ
+            train = [v.train if isinstance(v, _Modes) else v for v in vec]
+            evaluated = [v.eval if isinstance(v, _Modes) else v for v in vec]
+            t = self.number_text(block, key, train, params, vectors, group)
+            e = self.number_text(block, key, evaluated, params, vectors, group)
+            return f"({t} if training else {e})"
 
         for p, u in vectors.items():
             if fits(u, lambda b: b):
@@ -1547,7 +1621,7 @@ class Converter:
             out.append((p, d))
         return [x for x in out if x[1] is REQUIRED] + [x for x in out if x[1] is not REQUIRED]
 
-    def condition(self, block, child, group, params, vectors) -> str:
+    def condition(self, child, group, params, vectors) -> str:
         has = [child not in absent for _, absent in group]
         shapes = [i.calls[0][0] if i.calls and i.calls[0] and i.calls[0][0] else None for i, _ in group]
         atoms = []
@@ -1613,7 +1687,7 @@ class Converter:
                 return "ModuleList([" + ", ".join(v for _, v in items) + "])"
             if all(k == str(j) for j, (k, _) in enumerate(items)):
                 return "Sequential(" + ", ".join(v for _, v in items) + ")"
-            return "Sequential(OrderedDict([" + ", ".join(f"({literal(k)}, {v})" for k, v in items) + "]))"
+            return "Sequential({" + ", ".join(f"{literal(k)}: {v}" for k, v in items) + "})"
         if isinstance(t, BlockT):
             parts = []
             defaults = dict(t.block.params)
@@ -1643,7 +1717,7 @@ class Converter:
     def write_block(self, block: BlockDef | None, body: _Body, texts: dict, conditions: dict, header: str = "") -> str:
         lines = []
         for n, t in body.children.items():
-            name = n if is_name(n) and n not in RESERVED else literal(n)
+            name = n if speakable(n) else literal(n)
             text = self.write_term(t, texts, f"child:{n}")
             if n in conditions:
                 text += f" if {conditions[n]}"
@@ -1656,7 +1730,12 @@ class Converter:
                 else:
                     lines.append(f"{kind} {n}: [{dims}] = {init}")
         for target, value in body.ties:
-            lines.append(f"{_path_text(body.info.module, target)} = {_path_text(body.info.module, value)}")
+            sides = [_path_text(body.info.module, p) for p in (target, value)]
+            if None in sides or any("[" in side for side in sides):
+                _fail(_join(body.info.path, target) or self.name, f"the parameters {target} and {value} are one "
+                      "(tied), and a spec ties only parameters it names by children and ModuleDict keys, not by "
+                      "a ModuleList's or Sequential's index", "tie children of the block itself, or of a ModuleDict")
+            lines.append(f"{sides[0]} = {sides[1]}")
         if body.graphs is not None:
             lines.extend(self.write_forward(block, body, texts))
         if block is not None:
@@ -1678,23 +1757,35 @@ class Converter:
             writer = ForwardWriter(graph, m, body.source or _Source(None), self.arrange, taken, self.problems)
             writer.write()
             writers.append(writer)
-        statements = writers[0].lines if len(writers) == 1 else self.by_mode(*writers)
+        statements = writers[0].lines if len(writers) == 1 else self.by_mode(*writers, where=body.info.where)
         inner = "\n".join("    " + line for s in statements for line in s.split("\n"))
         return body.notes + [f"\nforward({', '.join(writers[0].args)}) {{\n{inner}\n}}"]
 
     @staticmethod
-    def by_mode(train: ForwardWriter, evaluated: ForwardWriter) -> list[str]:
+    def by_mode(train: ForwardWriter, evaluated: ForwardWriter, where: str = "") -> list[str]:
         """Two forwards as one: what they share, then ``if training { ... } else { ... }`` for the rest; values
         returned that differ are named in each branch and returned after it."""
+        if len(train.returns) != len(evaluated.returns):
+            raise FromTorchError([Problem(where, f"forward returns {len(train.returns)} values in training and "
+                                          f"{len(evaluated.returns)} in eval, and a spec's forward returns the "
+                                          "same in both", "return the same values in both modes")])
         t, e = train.lines[:-1], evaluated.lines[:-1]
-        n = 0
+        n = 0  # what they share before
         while n < min(len(t), len(e)) and t[n] == e[n]:
             n += 1
         t_rest, e_rest = t[n:], e[n:]
+        differ = [a != b for a, b in zip(train.returns, evaluated.returns)]
+        after = []
+        if not any(differ):  # and what they share after, where the same values are returned
+            k = 0
+            while k < min(len(t_rest), len(e_rest)) and t_rest[-1 - k] == e_rest[-1 - k]:
+                k += 1
+            after = t_rest[len(t_rest) - k:]
+            t_rest, e_rest = t_rest[:len(t_rest) - k], e_rest[:len(e_rest) - k]
         used = set(train.holders) | set(evaluated.holders)
         returns = []
         for i, (a, b) in enumerate(zip(train.returns, evaluated.returns)):
-            if a == b:
+            if not differ[i]:
                 returns.append(a)
                 continue
             name = "out" if len(train.returns) == 1 else f"out{i}"
@@ -1705,8 +1796,13 @@ class Converter:
             e_rest.append(f"{name} = {b}")
             returns.append(name)
         indent = lambda lines: "\n".join("    " + x for line in lines for x in line.split("\n"))
-        branch = f"if training {{\n{indent(t_rest)}\n}}" + (f" else {{\n{indent(e_rest)}\n}}" if e_rest else "")
-        return t[:n] + [branch, "return " + ", ".join(returns)]
+        if not t_rest and not e_rest:
+            branch = []
+        elif not t_rest:
+            branch = [f"if not training {{\n{indent(e_rest)}\n}}"]
+        else:
+            branch = [f"if training {{\n{indent(t_rest)}\n}}" + (f" else {{\n{indent(e_rest)}\n}}" if e_rest else "")]
+        return t[:n] + branch + after + ["return " + ", ".join(returns)]
 
     # ---- the whole
     def run(self) -> str:
@@ -1735,20 +1831,27 @@ class Converter:
         return "\n".join(texts)
 
 
+def speakable(name: str) -> bool:
+    """Whether a child's name is written bare, and forward can call it by that name."""
+    return is_name(name) and name not in _KEYWORDS
+
+
 def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-def _path_text(m: nn.Module, path: str) -> str:
-    """``h.0.attn.weight`` as a spec names it: h[0].attn.weight."""
+def _path_text(m: nn.Module, path: str) -> str | None:
+    """``h.0.attn.weight`` as a spec names it: h[0].attn.weight; None where a name cannot be said so."""
     out = ""
     for i, part in enumerate(path.split(".")):
         if isinstance(m, (nn.ModuleList, nn.Sequential)) and part.isdigit():
             out += f"[{part}]"
         elif isinstance(m, nn.ModuleDict) and not is_name(part):
             out += f"[{literal(part)}]"
-        else:
+        elif is_name(part):
             out += ("." if i else "") + part
+        else:
+            return None
         m = m._modules.get(part) if isinstance(m, nn.Module) else None
     return out
 
@@ -1813,16 +1916,17 @@ def from_torch(module: nn.Module, inputs: str, *, strict: bool = False, name: st
 
     conv = Converter(module, inputs, name=name)
     text = conv.run()
-    if conv.problems and strict:
-        raise FromTorchError(conv.problems)
+    todos = [p for p in conv.problems if p.placeholder]
+    if todos and strict:
+        raise FromTorchError(todos)
     text = format_spec(text)
-    if not conv.problems:
+    if not todos:
         verify(module, text, conv.name, conv.examples)
     if problems is not None:
         problems.extend(conv.problems)
     else:
         for p in conv.problems:
-            warnings.warn(str(p), ModelspecWarning, stacklevel=2)
+            warnings.warn(str(p), ModelspecWarning, stacklevel=3)  # the caller of modelspec.from_torch
     return text
 
 
@@ -1858,32 +1962,53 @@ def verify(module: nn.Module, text: str, name: str, examples=()):
 
 
 def _computes_the_same(module: nn.Module, built: nn.Module, examples) -> bool:
+    """Whether ``built``, with ``module``'s weights, computes ``module``'s outputs on ``examples``: in eval, and in
+    training (on a copy, so that ``module``'s running statistics stay), each from one random state. Plain
+    tensors, in no state_dict, are copied: what they lose is said where they are written."""
+    import copy
+
     built.load_state_dict(module.state_dict())
-    for path, m in module.named_modules():  # plain tensor attributes are in no state_dict
+    for path, m in module.named_modules():
         for k, v in vars(m).items():
             if isinstance(v, torch.Tensor) and not isinstance(v, nn.Parameter):
                 setattr(built.get_submodule(path), k, v)
     modes = {id(m): m.training for m in module.modules()}
     try:
-        module.eval()
-        built.eval()
-        with torch.no_grad():
-            state = torch.random.get_rng_state()
-            theirs = module(*examples)
-            torch.random.set_rng_state(state)
-            ours = built(*examples)
+        trained = copy.deepcopy(module)
+    except Exception:  # a module that cannot be copied is checked in eval alone
+        trained = None
+    try:
+        runs = [(module, built, False)] + ([(trained, copy.deepcopy(built), True)] if trained is not None else [])
+        for theirs, ours, training in runs:
+            theirs.train(training)
+            ours.train(training)
+            with torch.no_grad():
+                state = torch.random.get_rng_state()
+                a = theirs(*examples)
+                torch.random.set_rng_state(state)
+                b = ours(*examples)
+            if not _equal(a, b):
+                return False
+        return True
     finally:
         for m in module.modules():
             m.training = modes[id(m)]
 
-    def flat(y):
-        return [y] if isinstance(y, torch.Tensor) else [t for v in y for t in flat(v)] \
-            if isinstance(y, (tuple, list)) else [y]
 
-    a, b = flat(theirs), flat(ours)
-    return len(a) == len(b) and all(
-        (torch.equal(u, v) if u.dtype != torch.float32 else u.shape == v.shape and torch.allclose(u, v, 1e-5, 1e-6))
-        if isinstance(u, torch.Tensor) and isinstance(v, torch.Tensor) else u == v for u, v in zip(a, b))
+def _equal(a, b) -> bool:
+    a, b = (list(flat(y if isinstance(y, (tuple, list)) else (y,))) for y in (a, b))
+    if len(a) != len(b):
+        return False
+    for u, v in zip(a, b):
+        if isinstance(u, torch.Tensor) != isinstance(v, torch.Tensor):
+            return False
+        if not isinstance(u, torch.Tensor):
+            if u != v:
+                return False
+        elif u.shape != v.shape or u.dtype != v.dtype or not (torch.equal(u, v) or (
+                u.is_floating_point() and torch.allclose(u, v, 1e-5, 1e-6))):
+            return False
+    return True
 
 
 # ---------------------------------------------------------------- what the command line names
@@ -1946,7 +2071,7 @@ def load_target(target: str, kwargs: dict | None = None) -> nn.Module:
 
 def _raised(exc: BaseException, doing: str):
     """The user's code raised while ``doing``: one error at the line of theirs that raised."""
-    where = _trace_error_where(exc, None)
+    where = _trace_error_where(exc)
     if isinstance(exc, SyntaxError) and exc.filename:
         where = f"{_short(exc.filename)}:{exc.lineno}"
     first = str(exc).splitlines()[0] if str(exc) else ""

@@ -1288,11 +1288,11 @@ class _ToIR(Transformer):
         problem = name_problem(name, "a child")
         if problem is not None and name.isidentifier() and not keyword.iskeyword(name):
             raise SpecSyntaxError(problem[0], _tok_span(tok), hint=problem[1])  # "self", "training": why not
-        if is_attribute_name(name):
+        if is_attribute_name(name) and name not in _KEYWORDS:  # `"block" = ...`: a keyword of the spec, not Python's
             raise SpecSyntaxError(f"the child name {name!r} needs no quotes", _tok_span(tok),
                                   hint=f"write it as a name: {name} = ...; quotes are for names that are no "
                                        f"identifier, such as \"block1-0\"")
-        if name.isidentifier() and name.isascii():  # a keyword: reserved in the generated code, quoted or not
+        if keyword.iskeyword(name):  # reserved in the generated code, quoted or not
             raise SpecSyntaxError(f"{name!r} cannot name a child: it is a Python keyword", _tok_span(tok),
                                   hint=f"choose another name, e.g. {name}_")
         return name

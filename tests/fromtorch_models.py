@@ -82,6 +82,122 @@ class Params(nn.Module):
         return self.fc(x)
 
 
+class Stats(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.bn = nn.BatchNorm1d(4)
+
+    def forward(self, x):
+        y = self.fc(x)
+        self.bn(y)
+        return y
+
+
+class Pair(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x, y):
+        return self.fc(x) - y
+
+
+class Order(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.d1 = nn.Dropout(0.5)
+        self.d2 = nn.Dropout(0.5)
+        self.pair = Pair()
+
+    def forward(self, x):
+        return self.pair(y=self.d1(x), x=self.d2(x))
+
+
+class Modes(nn.Module):
+    def __init__(self, s):
+        super().__init__()
+        self.s = s
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(x) * (self.s if self.training else 1.0)
+
+
+class Two(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = Modes(2.0)
+        self.b = Modes(3.0)
+        self.drop = 0.3
+
+    def forward(self, x):
+        return F.dropout(self.a(x) + self.b(x), self.drop, self.training)
+
+
+class TiedList(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(4, 4), nn.Linear(4, 4)])
+        self.layers[1].weight = self.layers[0].weight
+
+    def forward(self, x):
+        return self.layers[1](self.layers[0](x))
+
+
+class Aux(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        y = self.fc(x)
+        if self.training:
+            return y, y * 2
+        return y
+
+class Keyworded(nn.Sequential):
+    """A child named with a word of the spec, as torchvision names EfficientNet's: written in quotes."""
+
+    def __init__(self):
+        super().__init__()
+        self.block = nn.Sequential(nn.Linear(4, 4), nn.ReLU())
+
+
+class KeywordCalled(nn.Module):
+    """The same child, called by name in forward: a spec's forward cannot say its name."""
+
+    def __init__(self):
+        super().__init__()
+        self.block = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.block(x)
+
+
+class Builtin(nn.Module):
+    """A child named as a Python builtin, which the spec's printed code would hide."""
+
+    def __init__(self):
+        super().__init__()
+        self.filter = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.filter(x)
+
+
+class Plain(nn.Module):
+    """A plain tensor attribute holding values: in no state_dict."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.scale = torch.arange(4.0) + 1
+
+    def forward(self, x):
+        return self.fc(x) * self.scale
+
+
 def tiny_resnet(num_classes=10):
     return TinyResNet(num_classes)
 

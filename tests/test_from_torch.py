@@ -233,6 +233,61 @@ def test_a_spec_that_would_compute_something_else_is_refused(monkeypatch):
         from_torch(Net(), "x: [B, 4]")
 
 
+def line_of(text: str) -> str:
+    """``fromtorch_models.py:N``, the line of that file that holds ``text``."""
+    n = next(i for i, t in enumerate(MODELS.read_text().splitlines(), 1) if text in t)
+    return f"fromtorch_models.py:{n}"
+
+
+def test_a_call_kept_for_its_effect_and_block_arguments_in_their_order():
+    text = written(load("Stats"), "x: [B, 4]")
+    assert "= bn(y)" in text  # BatchNorm's running statistics: the call stays, though nothing reads it
+    same_module(load("Stats"), text, (torch.randn(3, 4),))
+    text = written(load("Order"), "x: [B, 4]")  # pair(y=d1(x), x=d2(x)): d1 draws its random numbers first
+    assert text.index("d1(x)") < text.index("d2(x)")
+    same_module(load("Order"), text, (torch.randn(3, 4),))
+
+
+def test_numbers_and_flags_chosen_by_training():
+    text = written(load("Two"), "x: [B, 4]")
+    assert "return fc(x) * (s if training else 1.0)" in text and "a = Modes(2.0)" in text
+    assert "F.dropout(a(x) + b(x), p=0.3)" in text  # training=self.training is the spec's own
+    same_module(load("Two"), text, (torch.randn(3, 4),))
+
+
+@pytest.mark.parametrize("name, where, says", [
+    ("TiedList", None, "a spec ties only parameters it names by children and ModuleDict keys"),
+    ("Aux", "class Aux", "forward returns 2 values in training and 1 in eval"),
+    ("Builtin", "self.filter = ", "the child 'filter' has no spec form: 'filter' cannot name a child"),
+])
+def test_what_a_spec_cannot_say_is_an_error(name, where, says):
+    with pytest.raises(FromTorchError) as err:
+        from_torch(load(name), "x: [B, 4]")
+    problem = err.value.problems[0]
+    assert says in problem.message
+    if where is not None:
+        assert problem.where.endswith(line_of(where))
+
+
+def test_a_child_named_with_a_word_of_the_spec():
+    text = written(load("Keyworded"), "x: [B, 4]")
+    assert '"block" = Sequential(Linear(_, 4), ReLU())' in text
+    same_module(load("Keyworded"), text, (torch.randn(3, 4),))
+    problems = []
+    text = from_torch(load("KeywordCalled"), "x: [B, 4]", problems=problems)
+    assert '"block" = Linear(_, 4)' in text and "TODO(" in text
+    assert "calls the child 'block', whose name forward cannot write" in problems[0].message
+
+
+def test_a_plain_tensor_with_values_is_said_to_lose_them():
+    problems = []
+    text = from_torch(load("Plain"), "x: [B, 4]", problems=problems)
+    assert "scale = torch.randn(4)" in text and "TODO" not in text
+    assert len(problems) == 1 and not problems[0].placeholder
+    assert problems[0].where.endswith(line_of("self.scale = "))
+    assert "its values are in no state_dict" in problems[0].message and "register_buffer" in problems[0].hint
+
+
 def test_bad_inputs_are_said_as_such():
     with pytest.raises(FromTorchError, match="does not run on the inputs"):
         from_torch(resnet18(), "x: [B, 5, 32, 32]")
