@@ -788,6 +788,7 @@ class Elaborator:
             raise SpecArgError(f"init {name} needs at least 2 dims, the shape is {shape_str(info.shape)}", init.span,
                                hint="use normal(mean, std) or uniform(a, b) for a 1-d tensor")
         values = [expr_of(a) for a in args]
+        sizes = list(dims) or [E.TupleExpr(())]  # a 0-dim tensor: torch.randn(()), as torch.randn() is refused
         if info.dtype != "float":  # a Long or Bool buffer: made in its dtype, as torch.ones(4, 4) is not
             dtype = {"long": E.attr("torch", "long"), "bool": E.attr("torch", "bool")}[info.dtype]
             if name not in ("zeros", "ones", "constant", "empty"):
@@ -797,15 +798,15 @@ class Elaborator:
             if name == "constant":
                 v = args[0]
                 return E.call(func, E.TupleExpr(tuple(dims)), expr_of(v), dtype=dtype)
-            return E.call(func, *dims, dtype=dtype)
+            return E.call(func, *sizes, dtype=dtype)
         if name == "constant":  # torch.full takes a tuple, and makes a Long tensor of an int
             v = args[0]
             value = E.Constant(float(v.value)) if v.expr is None else (
                 E.call("float", v.expr) if isinstance(v.value, int) else v.expr)
             return E.call(func, E.TupleExpr(tuple(dims)), value)
         if func.startswith("torch."):
-            return E.call(func, *dims)
-        empty = E.call("torch.empty", *dims)
+            return E.call(func, *sizes)
+        empty = E.call("torch.empty", *sizes)
         if name.startswith("kaiming"):
             return E.call(func, empty, nonlinearity=E.Constant("relu"))
         return E.call(func, empty, *values)

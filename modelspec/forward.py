@@ -844,6 +844,8 @@ class ForwardEvaluator:
                                    hint='count from 0; -1 is the last')
             item = base.items[i.value]
             code = E.Subscript(base.expr, (expr_of(i),))
+            if isinstance(item, TupleVal) and not isinstance(item, ListVal):  # out[1][0]: the inner tuple, reached
+                return TupleVal(item.items, code, item.src)                 # through the outer one
             return TensorVal(item.info, code) if isinstance(item, TensorVal) else item
         if not isinstance(base, TensorVal):
             raise SpecArgError(f"cannot index {self.static.describe(base)}", e.value.span,

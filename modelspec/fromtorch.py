@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import inspect
 import keyword
 import math
@@ -51,6 +52,10 @@ from .runner import flat
 # the words a name of the spec cannot be: its keywords, Python's, the generated code's and the builtins
 RESERVED = set(_KEYWORDS) | set(keyword.kwlist) | set(GENERATED) | set(BUILTINS) | {"training", "in_shape", "_"}
 DTYPE_NAMES = {torch.float32: "float", torch.int64: "long", torch.bool: "bool"}
+# what from-torch says where the spec it wrote fails its own check: the module does something the language
+# cannot say there, or from-torch read it wrong
+BUG = ("a construct of the module has no spec form there, or from-torch read it wrong: write that part of the "
+       "spec by hand, and report the module if the language should take it")
 TENSOR = object()  # a forward argument that is given a tensor
 MISSING = object()  # a slot's value in an instance that lacks the child holding it
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
@@ -373,17 +378,23 @@ def _where_class(cls) -> str:
         return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _where_set(cls, attr: str) -> str:
-    """The line of ``cls`` that sets ``self.attr``, or where the class is written."""
-    try:
-        lines, first = inspect.getsourcelines(cls)
-        file = inspect.getsourcefile(cls)
-    except (OSError, TypeError):
-        return _where_class(cls)
-    pattern = re.compile(rf"self\.{re.escape(attr)}\s*=|add_module\(\s*['\"]{re.escape(attr)}['\"]")
-    for k, line in enumerate(lines):
-        if pattern.search(line):
-            return f"{_short(file)}:{first + k}"
+def _where_set(cls, attr: str, in_forward: bool = False) -> str:
+    """The line that sets ``self.attr`` in ``cls`` or a class it inherits from (in its forward alone, with
+    ``in_forward``), or where the class is written."""
+    name = re.escape(attr)
+    pattern = re.compile(rf"self\.{name}\s*(//|[-+*/@%])?=(?!=)|(add_module|register_buffer|register_parameter)"
+                         rf"\(\s*['\"]{name}['\"]")
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("torch.") or klass is object:
+            continue
+        try:
+            lines, first = inspect.getsourcelines(klass.forward if in_forward else klass)
+            file = inspect.getsourcefile(klass)
+        except (OSError, TypeError):
+            continue
+        for k, line in enumerate(lines):
+            if pattern.search(line):
+                return f"{_short(file)}:{first + k}"
     return _where_class(cls)
 
 
@@ -477,6 +488,7 @@ class _Tracer(fx.Tracer):
         super().__init__(autowrap_modules=(math,))
         self.record_stack_traces = True
         self.trace_asserts = True
+        self.proxy_buffer_attributes = True  # self.mask[:, :T]: a buffer is read as the graph's, sliced by sizes
 
     def is_leaf_module(self, m, qualname):
         return True
@@ -553,10 +565,48 @@ def _source_line(where: str) -> str:
     return ""
 
 
+# torch's functions that make a tensor from sizes alone: torch.fx sees no tensor in ``torch.ones(T, T)`` and calls
+# it with its proxies, which fails; while tracing, each records itself where a size is a proxy
+CREATORS = ("zeros", "ones", "empty", "full", "arange", "randn", "rand", "randint", "eye", "tensor")
+
+
+@contextlib.contextmanager
+def _creators_traced(tracer):
+    originals = {n: vars(torch)[n] for n in CREATORS if n in vars(torch)}
+
+    def wrapped(fn):
+        def call(*args, **kwargs):
+            if arg_nodes_of((args, kwargs)) or any(isinstance(a, fx.Proxy) for a in _leaves((args, kwargs))):
+                return tracer.create_proxy("call_function", fn, args, kwargs)
+            return fn(*args, **kwargs)
+
+        return call
+
+    try:
+        for n, fn in originals.items():
+            setattr(torch, n, wrapped(fn))
+        yield
+    finally:
+        for n, fn in originals.items():
+            setattr(torch, n, fn)
+
+
+def _leaves(value):
+    if isinstance(value, (tuple, list)):
+        for v in value:
+            yield from _leaves(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _leaves(v)
+    else:
+        yield value
+
+
 def trace(m: nn.Module, concrete: dict) -> fx.Graph:
     tracer = _Tracer()
     try:
-        return tracer.trace(m, concrete_args=concrete or None)
+        with _creators_traced(tracer):
+            return tracer.trace(m, concrete_args=concrete or None)
     except Exception as exc:  # what fx cannot follow, said with the user's line
         where = _trace_error_where(exc)
         text = _source_line(where)
@@ -712,6 +762,13 @@ def _walk_args(value, fn):
     return fn(value)
 
 
+def arg_nodes_of(value) -> list:
+    """The nodes inside an argument value (a list of them, a slice, ...)."""
+    out = []
+    _walk_args(value, lambda v: out.append(v) if isinstance(v, fx.Node) else v)
+    return out
+
+
 def arg_nodes(node) -> list:
     """The nodes a call reads, in the order Python evaluates them."""
     out = []
@@ -856,7 +913,7 @@ class ForwardWriter:
             if path is None:
                 return self.todo(node, f"calls the child '{target}', whose name forward cannot write (a word of "
                                  "the spec, or no identifier)", "rename the child in the Python class")
-            arranged = self.arrange(self.module.get_submodule(target), node)
+            arranged = self.arrange(self.module.get_submodule(target), node, self.source.where(node))
             if arranged is not None:
                 return f"{path}({', '.join(self.text(a) for a in arranged)})", ATOM
             return f"{path}({self.call_args(node)})", ATOM
@@ -933,7 +990,7 @@ class ForwardWriter:
         """The nodes a node's spec text reads, in the order it reads them: a block's call reads its tensors in
         forward's order, which is not always the call's (``pair(y=a(x), x=b(x))``)."""
         if node.op == "call_module":
-            arranged = self.arrange(self.module.get_submodule(node.target), node)
+            arranged = self.arrange(self.module.get_submodule(node.target), node, self.source.where(node))
             if arranged is not None:
                 return [a for a in arranged if isinstance(a, fx.Node)]
         return arg_nodes(node)
@@ -1001,10 +1058,18 @@ class ForwardWriter:
                 self.flush()
             if node.op == "output":
                 value = node.args[0]
+                if not isinstance(value, (fx.Node, tuple)):
+                    _fail(_where_class(type(self.module)), f"{type(self.module).__name__}.forward returns a "
+                          f"{type(value).__name__}, and a spec's forward returns tensors (or tuples of them)",
+                          "return the values as a tuple: return logits, features")
                 self.returns = [self.text(v) for v in value] if isinstance(value, tuple) else [self.text(value)]
                 self.lines.append("return " + ", ".join(self.returns))
                 continue
-            self.exprs[node] = self.expression(node)
+            try:
+                self.exprs[node] = self.expression(node)
+            except ValueError as exc:  # a constant with no spec form (a set, an object of the user's)
+                self.exprs[node] = self.todo(node, f"uses a value with no spec form ({exc})",
+                                             "give the value as a number, string, tuple or list")
             stmt = self._value_of_statement(node, nodes, i)
             targets = _targets(stmt) if stmt is not None else None
             unpack = self._unpacked(node, targets)
@@ -1021,9 +1086,10 @@ class ForwardWriter:
                 continue
             if node.op == "get_attr":  # a parameter's name is as short as any variable's
                 continue
-            if targets is not None and len(targets) == 1 or len(node.users) != 1:
+            named = targets is not None and len(targets) == 1 and self._free(targets[0], node)
+            if named or len(node.users) != 1:
                 self.flush()
-                wanted = targets[0] if targets is not None and len(targets) == 1 else None
+                wanted = targets[0] if named else None
                 self.lines.append(f"{self._name(node, wanted)} = {self.exprs[node][0]}")
                 self.exprs[node] = (self.names[node], ATOM)
             else:
@@ -1152,7 +1218,8 @@ class Converter:
         self.infos: dict[int, _Info] = {}
         self.defs: list[BlockDef] = []
         self.def_of: dict[int, BlockDef] = {}
-        self.decls, self.examples = parse_inputs(inputs, self.name)
+        self.decls, self.examples, self.others = parse_inputs(inputs, self.name)
+        self.root_args: list[str] | None = None  # the model forward's own names for its inputs
         self.origins: dict[int, str] = {}  # a block parameter, while it has no name -> where it first stands
         self.held_twice: dict[int, str] = {}  # a module held in two places -> its first path
         self.ties: dict[str, list] = {}  # a body's path -> the parameters it ties, (target, value)
@@ -1207,7 +1274,7 @@ class Converter:
         except Exception as exc:
             first = str(exc).splitlines()[0] if str(exc) else ""
             raise FromTorchError([Problem(self.info(self.root).where, f"{self.name} does not run on the inputs "
-                                          f"{self.decls}: {type(exc).__name__}: {first}",
+                                          f"{self.shown_inputs()}: {type(exc).__name__}: {first}",
                                           'give the input shapes forward takes: --input "x: [B, 3, 224, 224]"')]) \
                 from None
         finally:
@@ -1227,7 +1294,7 @@ class Converter:
             return [n for n in names if sig.parameters[n].default is inspect.Parameter.empty]
         return [n for n in names if self.info(m).given.get(n) is TENSOR]
 
-    def arrange(self, m, node) -> tuple | None:
+    def arrange(self, m, node, where: str = "") -> tuple | None:
         """A call of the block ``m`` as the spec writes it: its tensors by position, in forward's order, and the
         values it was traced with left out (they are fixed in the block)."""
         if self.infos.get(id(m)) is None or self.info(m).kind != "block":
@@ -1235,6 +1302,12 @@ class Converter:
         keep = self.tensor_args(m)
         names = list(inspect.signature(type(m).forward).parameters)[1:]
         given = {**dict(zip(names, node.args)), **node.kwargs}
+        for n, v in given.items():
+            if n not in keep and arg_nodes_of(v):
+                _fail(where or self.info(m).path, f"forward gives '{self.info(m).path}' its argument {n}, computed "
+                      "while it runs and not a tensor (a size such as x.size(0), or a list of tensors), and a "
+                      "block's forward takes tensors alone", "let the block compute it from its input tensors "
+                      "(x.size(0) in its own forward), or pass the tensors one by one")
         if any(n not in given for n in keep):
             return None
         return tuple(given[n] for n in keep)
@@ -1253,10 +1326,12 @@ class Converter:
                     and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
         graphs, notes, modes = [], [], {id(x): x.training for x in m.modules()}
         source = _Source(type(m))
+        state = {id(x): (x, dict(x._parameters), dict(x._buffers), dict(vars(x))) for x in m.modules()}
         try:
             for mode in (True, False):
                 m.train(mode)
                 g = trace(m, concrete)
+                self.unchanged(state)
                 dropped = prune(g, set(keep))
                 if mode:
                     notes = list(dict.fromkeys(f"# from-torch: the assert at {source.where(d)} is not kept"
@@ -1266,6 +1341,30 @@ class Converter:
             for x in m.modules():
                 x.training = modes[id(x)]
         return tuple(graphs), source, notes
+
+    def unchanged(self, state):
+        """Tracing ran forward on proxies: where forward assigns a module's attribute (``self.count += 1``), it
+        holds a proxy now. Each is put back, and refused: a spec's modules do not change as they run."""
+        changed = []
+        for x, params, buffers, attrs in state.values():
+            for n in [n for n in x._buffers if x._buffers[n] is not buffers.get(n)] + \
+                     [n for n in x._parameters if x._parameters[n] is not params.get(n)] + \
+                     [n for n, v in vars(x).items() if n not in ("_parameters", "_buffers") and v is not attrs.get(n)
+                      and isinstance(v, fx.Proxy)]:
+                changed.append((x, n))
+            x._parameters.update(params)
+            x._buffers.update(buffers)
+            for n, v in list(vars(x).items()):
+                if isinstance(v, fx.Proxy):
+                    if n in attrs:
+                        vars(x)[n] = attrs[n]
+                    else:
+                        del vars(x)[n]
+        if changed:
+            x, n = changed[0]
+            _fail(_where_set(type(x), n, in_forward=True), f"forward assigns self.{n} of {type(x).__name__}: the "
+                  "module changes as it runs, which a spec's modules do not",
+                  "compute the value in forward and return it, or keep the count outside the model")
 
     # ---- terms
     def term(self, m, held: dict | None = None, place: str = ""):
@@ -1311,8 +1410,8 @@ class Converter:
             v = values[a.name]
             v = self.compressed(m, name, a.name, v, values)
             kwargs[a.name] = v
-            how = "infer" if a.infer is not None and called else ("pos" if a.default is REQUIRED and not a.kw_only
-                                                                  else "kw")
+            how = "infer" if a.infer is not None and called and self.inferred(m, a, v) else (
+                "pos" if a.default is REQUIRED and not a.kw_only else "kw")
             if how == "infer":
                 shown = None
             elif isinstance(v, nn.Module):
@@ -1322,6 +1421,19 @@ class Converter:
             args.append((a.name, shown, how, a.default))
         self.check_layer(m, name, kwargs)
         return LayerT(name, [(n, v, h if h != "kw" else ("kw", d)) for n, v, h, d in args])
+
+    def inferred(self, m, arg, value) -> bool:
+        """Whether ``_`` infers ``value`` from the input of the module's first call (LayerNorm's `_` is the last dim
+        alone, so LayerNorm([8, 4, 4]) keeps its shape)."""
+        from .shapes import Val
+
+        shapes = [tuple(Val(d) for d in shape) for shape in self.info(m).calls[0] if shape is not None]
+        try:
+            got = arg.infer(*shapes)
+        except Exception:
+            return False
+        plain = lambda v: tuple(plain(x) for x in v) if isinstance(v, (tuple, list)) else getattr(v, "value", v)
+        return plain(got) == plain(value) and isinstance(plain(got), (int, tuple))
 
     def defaulted(self, m, name, values) -> dict:
         """An argument is its default where the default builds the same layer: MultiheadAttention keeps
@@ -1344,7 +1456,7 @@ class Converter:
 
     def compressed(self, m, name, arg, v, values):
         """``(3, 3)`` as ``3`` where torch stores the same for both."""
-        if isinstance(v, tuple) and len(v) > 1 and len(set(v)) == 1 and isinstance(v[0], int) \
+        if isinstance(v, tuple) and len(v) >= 1 and len(set(v)) == 1 and isinstance(v[0], int) \
                 and not isinstance(v[0], bool):
             try:
                 with torch.device("meta"):
@@ -1531,7 +1643,7 @@ class Converter:
             return "0"
 
         def fits(u, f):
-            return all(a is MISSING or b is MISSING or f(b) == a for a, b in zip(vec, u))
+            return all(a is MISSING or b is MISSING or (type(f(b)) is type(a) and f(b) == a) for a, b in zip(vec, u))
 
         if len(defined) < len(vec) and not isinstance(defined[0], _Modes):  # in a conditional child: a parameter
             for p, u in vectors.items():                                      # it agrees with says more
@@ -1758,6 +1870,8 @@ class Converter:
             writer.write()
             writers.append(writer)
         statements = writers[0].lines if len(writers) == 1 else self.by_mode(*writers, where=body.info.where)
+        if m is self.root:
+            self.root_args = writers[0].args
         inner = "\n".join("    " + line for s in statements for line in s.split("\n"))
         return body.notes + [f"\nforward({', '.join(writers[0].args)}) {{\n{inner}\n}}"]
 
@@ -1823,12 +1937,16 @@ class Converter:
         for block in self.defs:
             texts.append(block.text)
         root = self.body(self.root)
-        inputs = self.decls
         numbers = root.numbers()
-        texts.append(self.write_block(None, root, {k: (v.text() if isinstance(v, _Modes) else literal(v))
-                                                   for k, v in numbers.items()}, {},
-                                      header=f"model {self.name}({inputs})"))
+        model = self.write_block(None, root, {k: (v.text() if isinstance(v, _Modes) else literal(v))
+                                              for k, v in numbers.items()}, {}, header=f"model {self.name}(\x01)")
+        texts.append(model.replace("\x01", self.shown_inputs(self.root_args)))
         return "\n".join(texts)
+
+    def shown_inputs(self, names: list[str] | None = None) -> str:
+        """The model's declarations, each input named as forward names it (else as --input did)."""
+        names = names or [n for n, _ in self.decls]
+        return ", ".join(f"{n}: {t}" for n, (_, t) in zip(names, self.decls))
 
 
 def speakable(name: str) -> bool:
@@ -1867,7 +1985,8 @@ def _same(v, default) -> bool:
 
 
 def parse_inputs(inputs, name: str):
-    """``"x: [B, 3, 224, 224]"`` as the model's declarations, and example tensors of those shapes."""
+    """``"x: [B, 3, 224, 224]"`` as the model's declarations [(name, type)], and example tensors of those shapes,
+    at batch 2 and at batch 3 (a size baked in where it should follow the input shows at the second)."""
     from .build import make_inputs
     from .errors import SpecError
     from .pipeline import SpecText, load_graph
@@ -1875,16 +1994,24 @@ def parse_inputs(inputs, name: str):
     if not isinstance(inputs, str) or not inputs.strip():
         _fail("", "from-torch needs the shapes of forward's inputs, as a model declares them",
               'give them: --input "x: [B, 3, 224, 224]" (or inputs="x: [B, 3, 224, 224]" in Python)')
-    decls = inputs.strip()
-    names = [part.split(":")[0].strip() for part in _top_level_split(decls)]
-    listed = ", ".join(names)
-    probe = f"model {name}({decls}) {{\n    forward({listed}) {{\n        return {listed}\n    }}\n}}\n"
+    decls = []
+    for part in _top_level_split(inputs.strip()):
+        given, colon, shape = part.partition(":")
+        given = given.strip()
+        if not colon or not is_name(given):
+            _fail("--input", f"{part.strip()!r} declares no input", 'declare each as a model does: '
+                  '"x: [B, 3, 224, 224]", "idx: Long[B, T=64]"')
+        # a name the spec refuses (input, a builtin) is the forward's to choose: the probe takes its own
+        decls.append((given if given not in RESERVED else f"{given}_", shape.strip()))
+    listed = ", ".join(f"in{k}" for k in range(len(decls)))
+    probe = (f"model Probe({', '.join(f'in{k}: {t}' for k, (_, t) in enumerate(decls))}) {{\n    forward({listed}) "
+             f"{{\n        return {listed}\n    }}\n}}\n")
     try:
-        examples = make_inputs(load_graph(SpecText(probe, "--input")), batch=2)
+        graph = load_graph(SpecText(probe, "--input"))
     except SpecError as exc:
-        _fail("--input", f"the inputs {decls!r} are no model's declarations: {exc}",
+        _fail("--input", f"the inputs {inputs.strip()!r} are no model's declarations: {exc.message}",
               'declare each as a model does: "x: [B, 3, 224, 224]", "idx: Long[B, T=64]"')
-    return decls, examples
+    return decls, make_inputs(graph, batch=2), make_inputs(graph, batch=3)
 
 
 def _top_level_split(text: str) -> list[str]:
@@ -1911,17 +2038,29 @@ def from_torch(module: nn.Module, inputs: str, *, strict: bool = False, name: st
     """
     import warnings
 
-    from .errors import ModelspecWarning
+    from .errors import ModelspecWarning, SpecError
     from .fmt import format_spec
 
-    conv = Converter(module, inputs, name=name)
-    text = conv.run()
-    todos = [p for p in conv.problems if p.placeholder]
-    if todos and strict:
-        raise FromTorchError(todos)
-    text = format_spec(text)
-    if not todos:
-        verify(module, text, conv.name, conv.examples)
+    kept = {k: v.detach().clone() for k, v in module.state_dict().items()}  # running it moves buffers
+    modes = {id(m): m.training for m in module.modules()}
+    try:
+        conv = Converter(module, inputs, name=name)
+        text = conv.run()
+        todos = [p for p in conv.problems if p.placeholder]
+        if todos and strict:
+            raise FromTorchError(todos)
+        try:
+            text = format_spec(text)
+        except SpecError as exc:
+            raise FromTorchError([Problem(conv.name, f"the spec written for {conv.name} does not parse: {exc}",
+                                          BUG)]) from None
+        if not todos:
+            verify(module, text, conv.name, (conv.examples, conv.others))
+    finally:
+        with torch.no_grad():
+            module.load_state_dict(kept)
+        for m in module.modules():
+            m.training = modes[id(m)]
     if problems is not None:
         problems.extend(conv.problems)
     else:
@@ -1946,53 +2085,39 @@ def verify(module: nn.Module, text: str, name: str, examples=()):
             graph = load_graph(SpecText(text, "<from-torch>"))
             built = build_module(generate_code(graph), graph)
     except SpecError as exc:
-        raise FromTorchError([Problem(name, f"the spec written for {name} does not check: {exc}",
-                                      "this is a bug of from-torch: please report it with the module")]) from None
+        raise FromTorchError([Problem(name, f"the spec written for {name} does not check: {exc}", BUG)]) from None
     ours = {k: tuple(v.shape) for k, v in built.state_dict().items()}
     theirs = {k: tuple(v.shape) for k, v in module.state_dict().items()}
     if ours != theirs:
         diff = sorted(set(ours.items()) ^ set(theirs.items()))[:4]
         raise FromTorchError([Problem(name, f"the spec written for {name} builds another state_dict: "
                                       + ", ".join(f"{k} {list(v)}" for k, v in diff),
-                                      "this is a bug of from-torch: please report it with the module")])
-    if examples and not _computes_the_same(module, built, examples):
+                                      BUG)])
+    if any(not _computes_the_same(module, built, inputs) for inputs in examples):
         raise FromTorchError([Problem(name, f"the spec written for {name} computes another output than the module "
-                                      "on the example inputs", "this is a bug of from-torch: please report it "
-                                      "with the module")])
+                                      "on the example inputs", BUG)])
 
 
 def _computes_the_same(module: nn.Module, built: nn.Module, examples) -> bool:
-    """Whether ``built``, with ``module``'s weights, computes ``module``'s outputs on ``examples``: in eval, and in
-    training (on a copy, so that ``module``'s running statistics stay), each from one random state. Plain
-    tensors, in no state_dict, are copied: what they lose is said where they are written."""
-    import copy
-
+    """Whether ``built``, with ``module``'s weights, computes ``module``'s outputs on ``examples``, in eval and in
+    training, each from one random state. Plain tensors, in no state_dict, are copied: what they lose is said
+    where they are written. The caller restores ``module``'s state (training moves BatchNorm's statistics)."""
     built.load_state_dict(module.state_dict())
     for path, m in module.named_modules():
         for k, v in vars(m).items():
             if isinstance(v, torch.Tensor) and not isinstance(v, nn.Parameter):
                 setattr(built.get_submodule(path), k, v)
-    modes = {id(m): m.training for m in module.modules()}
-    try:
-        trained = copy.deepcopy(module)
-    except Exception:  # a module that cannot be copied is checked in eval alone
-        trained = None
-    try:
-        runs = [(module, built, False)] + ([(trained, copy.deepcopy(built), True)] if trained is not None else [])
-        for theirs, ours, training in runs:
-            theirs.train(training)
-            ours.train(training)
-            with torch.no_grad():
-                state = torch.random.get_rng_state()
-                a = theirs(*examples)
-                torch.random.set_rng_state(state)
-                b = ours(*examples)
-            if not _equal(a, b):
-                return False
-        return True
-    finally:
-        for m in module.modules():
-            m.training = modes[id(m)]
+    for training in (False, True):
+        module.train(training)
+        built.train(training)
+        with torch.no_grad():
+            state = torch.random.get_rng_state()
+            a = module(*examples)
+            torch.random.set_rng_state(state)
+            b = built(*examples)
+        if not _equal(a, b):
+            return False
+    return True
 
 
 def _equal(a, b) -> bool:

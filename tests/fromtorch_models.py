@@ -205,3 +205,69 @@ def tiny_resnet(num_classes=10):
 def broken():
     """A factory that fails: its error is the user's, said at their line."""
     return nn.Linear(4, int("four"))
+
+
+class Reshaper(nn.Module):
+    def forward(self, x, b):
+        return x.view(b, -1, 4)
+
+
+class PassBatch(nn.Module):
+    """A size given to a block as a number: the spec's blocks take tensors alone."""
+
+    def __init__(self):
+        super().__init__()
+        self.r = Reshaper()
+
+    def forward(self, x):
+        return self.r(x, x.size(0))
+
+
+class Normed(nn.Module):
+    """A LayerNorm over three dims: `_` would infer the last alone."""
+
+    def __init__(self):
+        super().__init__()
+        self.norm = nn.LayerNorm([2, 4, 4], elementwise_affine=False)
+        self.bn = nn.BatchNorm2d(2)
+
+    def forward(self, x):
+        return self.norm(self.bn(x))
+
+
+class Counting(nn.Module):
+    """A buffer forward changes as it runs."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("calls", torch.zeros(()))
+
+    def forward(self, x):
+        self.calls += 1
+        return x * self.calls
+
+
+class Causal(nn.Module):
+    """A mask made in forward from a size, nanoGPT's way without flash attention."""
+
+    def __init__(self):
+        super().__init__()
+        self.qkv = nn.Linear(8, 24)
+
+    def forward(self, x):
+        B, T, C = x.size()
+        q, k, v = self.qkv(x).split(8, dim=2)
+        mask = torch.tril(torch.ones(T, T))
+        att = (q @ k.transpose(-2, -1)).masked_fill(mask == 0, float("-inf"))
+        return att.softmax(dim=-1) @ v
+
+
+class Named(nn.Module):
+    """A dict returned: a spec's forward returns tensors."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return {"logits": self.fc(x)}

@@ -288,6 +288,39 @@ def test_a_plain_tensor_with_values_is_said_to_lose_them():
     assert "its values are in no state_dict" in problems[0].message and "register_buffer" in problems[0].hint
 
 
+def test_a_size_given_to_a_block_is_refused_where_it_is_passed():
+    with pytest.raises(FromTorchError) as err:
+        from_torch(load("PassBatch"), "x: [B, 16]")
+    assert err.value.problems[0].where.endswith(line_of("self.r(x, x.size(0))"))
+    assert "its argument b, computed while it runs and not a tensor" in err.value.problems[0].message
+
+
+def test_underscore_only_where_it_infers_the_modules_value_and_the_module_is_left_as_it_was():
+    module = load("Normed")
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    text = written(module, "x: [B, 2, 4, 4]")
+    assert "norm = LayerNorm((2, 4, 4), elementwise_affine=False)" in text and "bn = BatchNorm2d(_)" in text
+    # from_torch ran the module (in eval and training): its buffers are as they were
+    assert all(torch.equal(before[k], v) for k, v in module.state_dict().items())
+    assert module.training
+
+
+def test_a_mask_made_from_a_size_in_forward():
+    text = written(load("Causal"), "x: [B, T=6, 8]")
+    assert "mask = torch.tril(torch.ones(T, T))" in text
+    same_module(load("Causal"), text, (torch.randn(2, 6, 8),))
+
+
+def test_a_dict_returned_and_a_buffer_changed_are_errors():
+    with pytest.raises(FromTorchError, match="returns a immutable_dict, and a spec's forward returns tensors"):
+        from_torch(load("Named"), "x: [B, 4]")
+    module = load("Counting")
+    with pytest.raises(FromTorchError, match="forward assigns self.calls of Counting") as err:
+        from_torch(module, "x: [B, 4]")
+    assert err.value.problems[0].where.endswith(line_of("self.calls += 1"))
+    assert isinstance(module.calls, torch.Tensor) and module.calls.item() == 0  # as it was
+
+
 def test_bad_inputs_are_said_as_such():
     with pytest.raises(FromTorchError, match="does not run on the inputs"):
         from_torch(resnet18(), "x: [B, 5, 32, 32]")
@@ -366,3 +399,17 @@ def test_the_command_is_in_the_help(capsys):
         main(["from-torch", "--help"])
     out = capsys.readouterr().out
     assert "package.module:callable" in out and "--strict" in out and "runs its Python code" in out
+
+
+# ---------------------------------------------------------------- what from-torch found the language lacked
+def test_a_zero_dim_param_builds():
+    net = compile_spec("model P(x: [B, 4]) {\n    param a: [] = randn\n    param b: [] = constant(0.5)\n"
+                       "    forward(x) {\n        return x * a * b\n    }\n}\n")
+    assert net.a.shape == () and net.b.item() == 0.5
+
+
+def test_a_tuple_inside_a_tuple_is_indexed_in_the_printed_code():
+    spec = ("model L(x: [B, T=5, 4]) {\n    lstm = LSTM(_, 6, batch_first=True)\n"
+            "    forward(x) {\n        r = lstm(x)\n        return r[1][0]\n    }\n}\n")
+    assert "return r[1][0]" in generate_code(spec)
+    assert compile_spec(spec)(torch.randn(2, 5, 4)).shape == (1, 2, 6)
