@@ -34,7 +34,7 @@ import sys
 import textwrap
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.fx as fx
@@ -263,10 +263,20 @@ class Slot:
 @dataclass
 class LayerT:
     name: str
-    args: list  # (name, value, how): how "pos", "kw" or "infer"; a value may hold Slots and terms
+    args: list  # LayerArg: a value may hold Slots and terms
 
     def sig(self):
-        return ("layer", self.name, tuple((n, repr(h), _sig(v)) for n, v, h in self.args))
+        return ("layer", self.name, tuple((a.name, a.how, _sig(a.value)) for a in self.args))
+
+
+class LayerArg(NamedTuple):
+    """One constructor argument of a layer, as the spec writes it: ``how`` is "pos" (positional), "kw" (a keyword,
+    left out at its ``default``) or "infer" (``_``)."""
+
+    name: str
+    value: Any
+    how: str
+    default: Any = REQUIRED
 
 
 @dataclass
@@ -320,8 +330,8 @@ def _slots(v, key: str, out: list):
     if isinstance(v, Slot):
         out.append((key, v))
     elif isinstance(v, LayerT):
-        for n, x, _ in v.args:
-            _slots(x, f"{key}.{n}", out)
+        for a in v.args:
+            _slots(a.value, f"{key}.{a.name}", out)
     elif isinstance(v, ContainerT):
         for k, t in v.items:
             _slots(t, f"{key}[{k}]", out)
@@ -335,8 +345,8 @@ def _slots(v, key: str, out: list):
 
 
 def slotted(v):
-    """Numbers become Slots, inside tuples too: ``(3, 3)`` has two."""
-    if isinstance(v, bool) or v is None:
+    """Numbers and flags become Slots, inside tuples too: ``(3, 3)`` has two."""
+    if v is None:
         return v
     if isinstance(v, (int, float)):
         return Slot(v)
@@ -504,6 +514,8 @@ class _Tracer(fx.Tracer):
         frame = inspect.currentframe().f_back.f_back  # to_bool <- Proxy.__bool__ <- forward
         insts = list(dis.get_instructions(frame.f_code))
         at = next((i for i, inst in enumerate(insts) if inst.offset == frame.f_lasti), None)
+        if at is not None and insts[at].opname in ("TO_BOOL", "COMPARE_OP") and at + 1 < len(insts):
+            at += 1  # Python 3.13 converts to bool first, then jumps
         if at is not None and "JUMP" in insts[at].opname and "IF_TRUE" in insts[at].opname \
                 and at + 1 < len(insts) and insts[at + 1].opname == "LOAD_ASSERTION_ERROR":
             self.create_proxy("call_function", torch._assert, (obj, "assert"), {})
@@ -1420,7 +1432,7 @@ class Converter:
                 shown = slotted(v)
             args.append((a.name, shown, how, a.default))
         self.check_layer(m, name, kwargs)
-        return LayerT(name, [(n, v, h if h != "kw" else ("kw", d)) for n, v, h, d in args])
+        return LayerT(name, [LayerArg(*a) for a in args])
 
     def inferred(self, m, arg, value) -> bool:
         """Whether ``_`` infers ``value`` from the input of the module's first call (LayerNorm's `_` is the last dim
@@ -1511,6 +1523,15 @@ class Converter:
                         _where_set(type(m), n), f"'{_join(info.path, n)}' is a plain tensor (no parameter, no buffer): "
                         "its values are in no state_dict, and the spec's are random", "register it as a buffer, "
                         "whose values the state_dict keeps: self.register_buffer(...)", placeholder=False))
+        for kind, table in (("parameter", m._parameters), ("buffer", m._buffers)):
+            for n, t in table.items():
+                if t is None:
+                    continue
+                problem = name_problem(n, "a child") if n not in _KEYWORDS else (f"{n!r} is a word of the spec", "")
+                if problem is not None or not is_name(n):
+                    _fail(_where_set(type(m), n), f"the {kind} '{n}' has no spec form: "
+                          f"{problem[0] if problem else 'its name is no identifier'}",
+                          "rename the attribute in the Python class (its state_dict keys change with it)")
         for n, p in m._parameters.items():
             if p is not None:
                 self.need_float(p, info, n, "parameter")
@@ -1607,7 +1628,7 @@ class Converter:
         if base in CATALOG or base in RESERVED:
             base += "Block"
         taken = {d.name for d in self.defs} | {self.name}
-        name = base if k == 0 else f"{base}{k + 1}"
+        name = base if k == 0 else f"{base}_{k + 1}" if base[-1].isdigit() else f"{base}{k + 1}"
         while name in taken:
             name += "_"
         return name
@@ -1738,6 +1759,9 @@ class Converter:
         shapes = [i.calls[0][0] if i.calls and i.calls[0] and i.calls[0][0] else None for i, _ in group]
         atoms = []
         for p in params:
+            if all(isinstance(x, bool) for x in vectors[p]):  # a flag: `if bias`, `if not bias`
+                atoms += [(p, list(vectors[p])), (f"not {p}", [not x for x in vectors[p]])]
+                continue
             for v in sorted(set(vectors[p]), key=repr):
                 atoms.append((f"{p} != {literal(v)}", [x != v for x in vectors[p]]))
         if all(s is not None for s in shapes) and len({len(s) for s in shapes}) == 1 and len(shapes[0]) > 1:
@@ -1750,8 +1774,9 @@ class Converter:
                             times = p if k == 1 else f"{k} * {p}"
                             atoms.append((f"{shown} != {times}", [a != k * b for a, b in zip(dims, vectors[p])]))
         for p in params:
-            for v in sorted(set(vectors[p]), key=repr):
-                atoms.append((f"{p} == {literal(v)}", [x == v for x in vectors[p]]))
+            if not all(isinstance(x, bool) for x in vectors[p]):
+                for v in sorted(set(vectors[p]), key=repr):
+                    atoms.append((f"{p} == {literal(v)}", [x == v for x in vectors[p]]))
         for text, value in atoms:
             if value == has:
                 return text
@@ -1772,7 +1797,7 @@ class Converter:
             return texts.get(key, literal(t.value))
         if isinstance(t, LayerT):
             parts = []
-            for n, v, how in t.args:
+            for n, v, how, default in t.args:
                 k = f"{key}.{n}"
                 if how == "infer":
                     parts.append("_")
@@ -1781,7 +1806,6 @@ class Converter:
                 if how == "pos":
                     parts.append(text)
                 else:
-                    default = how[1]
                     slots = _slots(v, k, [])
                     varies = any(texts.get(sk, literal(s.value)) != literal(s.value) for sk, s in slots)
                     if not varies and _same(v, default):
@@ -2046,6 +2070,7 @@ def from_torch(module: nn.Module, inputs: str, *, strict: bool = False, name: st
     try:
         conv = Converter(module, inputs, name=name)
         text = conv.run()
+        conv.problems[:] = list({(p.where, p.message): p for p in conv.problems}.values())  # once each
         todos = [p for p in conv.problems if p.placeholder]
         if todos and strict:
             raise FromTorchError(todos)

@@ -271,3 +271,35 @@ class Named(nn.Module):
 
     def forward(self, x):
         return {"logits": self.fc(x)}
+
+
+class Proj(nn.Module):
+    def __init__(self, n, bias):
+        super().__init__()
+        self.fc = nn.Linear(n, n, bias=bias)
+
+    def forward(self, x):
+        return self.fc(x)
+
+
+class Flags(nn.Module):
+    """Instances that differ in a flag: one block, the flag its parameter."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = Proj(4, True)
+        self.b = Proj(4, False)
+
+    def forward(self, x):
+        return self.b(self.a(x))
+
+
+class KeywordParam(nn.Module):
+    """A parameter named with a word of the spec."""
+
+    def __init__(self):
+        super().__init__()
+        self.buffer = nn.Parameter(torch.ones(4))
+
+    def forward(self, x):
+        return x * self.buffer

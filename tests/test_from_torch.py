@@ -311,6 +311,19 @@ def test_a_mask_made_from_a_size_in_forward():
     same_module(load("Causal"), text, (torch.randn(2, 6, 8),))
 
 
+def test_instances_that_differ_in_a_flag_are_one_block():
+    text = written(load("Flags"), "x: [B, 4]")
+    assert "block Proj(bias) {" in text and "fc = Linear(_, 4, bias=bias)" in text
+    assert "a = Proj(True)" in text and "b = Proj(False)" in text
+    same_module(load("Flags"), text, (torch.randn(2, 4),))
+
+
+def test_a_param_named_with_a_word_of_the_spec_is_an_error_at_its_line():
+    with pytest.raises(FromTorchError, match="the parameter 'buffer' has no spec form") as err:
+        from_torch(load("KeywordParam"), "x: [B, 4]")
+    assert err.value.problems[0].where.endswith(line_of("self.buffer = nn.Parameter"))
+
+
 def test_a_dict_returned_and_a_buffer_changed_are_errors():
     with pytest.raises(FromTorchError, match="returns a immutable_dict, and a spec's forward returns tensors"):
         from_torch(load("Named"), "x: [B, 4]")
