@@ -229,11 +229,12 @@ def example_inputs(source_or_path, *, batch: int = 2, model: str | None = None, 
     return make_inputs(graph, batch=batch, device=device, dtype=dtype)
 
 
-def from_torch(module, inputs: str, *, strict: bool = False, name: str | None = None,
+def from_torch(module, inputs: str | None = None, *, strict: bool = False, name: str | None = None,
                problems: list | None = None) -> str:
     """The spec of an ``nn.Module``, as ``modelspec from-torch`` writes it: one block per class, the module's
     names (so its state_dict loads into the spec's model), ``_`` for sizes that follow from the input.
-    ``inputs`` declares forward's inputs as a model does.
+    ``inputs`` declares forward's inputs as a model does (None: from the first layer that fixes the input's
+    size, as the command does).
 
     What a spec cannot say is a ``TODO(...)`` placeholder naming the Python line (a warning, or added to
     ``problems``); with ``strict``, a `modelspec.fromtorch.FromTorchError`.

@@ -701,7 +701,8 @@ def cmd_from_torch(args) -> int:
         if inputs is None:
             inputs = guess_inputs(module)
             if inputs is None:
-                raise UsageError('give forward\'s inputs: --input "x: [B, 3, 224, 224]"')
+                raise UsageError('no layer of TARGET fixes the size of forward\'s input: give it, as a model '
+                                 'declares it: --input "x: [B, 3, 224, 224]"')
             print(f"from-torch: no --input given; taking {inputs}, from the first layer", file=sys.stderr)
         problems = []
         text = from_torch(module, inputs, strict=args.strict, name=args.name, problems=problems)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import difflib
 import re
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
@@ -489,3 +490,30 @@ def _edits(a: str, b: str) -> int:
                 row[j] = min(row[j], prev2[j - 2] + 1)
         prev2, prev = prev, row
     return prev[-1]
+
+
+# ---------------------------------------------------------------- from-torch's: about Python, not a spec
+@dataclass
+class Problem:
+    """What a spec cannot say, and where the Python says it: ``where`` is ``file.py:LINE`` (or the module's path)."""
+
+    where: str
+    message: str
+    hint: str = ""
+    placeholder: bool = True  # a TODO in the spec; False: a warning about a spec that is whole (values lost)
+
+    def __str__(self):
+        return self.render()
+
+    def render(self, severity: str = "") -> str:
+        """As a compiler says it: ``model.py:22: warning: calls torch.fft.fft, ...`` and its hint."""
+        head = ": ".join(x for x in (self.where, severity, self.message) if x)
+        return head + (f"\nhint: {self.hint}" if self.hint else "")
+
+
+class FromTorchError(Exception):
+    """The module could not be written as a spec; ``problems`` says each reason with its place."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))

@@ -41,6 +41,7 @@ import torch.fx as fx
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .errors import FromTorchError, Problem
 from .layers import CATALOG
 from .layers.base import REQUIRED
 from .names import BUILTINS, GENERATED, name_problem
@@ -62,32 +63,6 @@ CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
 
 # ---------------------------------------------------------------- problems
-@dataclass
-class Problem:
-    """What a spec cannot say, and where the Python says it: ``where`` is ``file.py:LINE`` (or the module's path)."""
-
-    where: str
-    message: str
-    hint: str = ""
-    placeholder: bool = True  # a TODO in the spec; False: a warning about a spec that is whole (values lost)
-
-    def __str__(self):
-        return self.render()
-
-    def render(self, severity: str = "") -> str:
-        """As a compiler says it: ``model.py:22: warning: calls torch.fft.fft, ...`` and its hint."""
-        head = ": ".join(x for x in (self.where, severity, self.message) if x)
-        return head + (f"\nhint: {self.hint}" if self.hint else "")
-
-
-class FromTorchError(Exception):
-    """The module could not be written as a spec; ``problems`` says each reason with its place."""
-
-    def __init__(self, problems: list[Problem]):
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
-
-
 def _fail(where: str, message: str, hint: str = ""):
     raise FromTorchError([Problem(where, message, hint)])
 
@@ -933,8 +908,11 @@ class ForwardWriter:
             path = self.module_path(target)
             owner, _, attr = target.rpartition(".")
             holder = self.module.get_submodule(owner) if owner else self.module
-            if path is None or not (attr in holder._parameters or attr in holder._buffers
-                                    or isinstance(vars(holder).get(attr), torch.Tensor)):
+            if path is None:
+                return self.todo(node, f"reads '{target}', which a spec cannot name", "declare each parameter in "
+                                 "the body: param w: [4, 2] = randn")
+            if not (attr in holder._parameters or attr in holder._buffers
+                    or isinstance(vars(holder).get(attr), torch.Tensor)):
                 return self.todo(node, f"reads the tensor attribute '{target}', which is neither a parameter nor "
                                  "a buffer", "register it: nn.Parameter(...) or self.register_buffer(...)")
             return path, ATOM
@@ -1071,8 +1049,10 @@ class ForwardWriter:
             if node.op == "output":
                 value = node.args[0]
                 if not isinstance(value, (fx.Node, tuple)):
-                    _fail(_where_class(type(self.module)), f"{type(self.module).__name__}.forward returns a "
-                          f"{type(value).__name__}, and a spec's forward returns tensors (or tuples of them)",
+                    kind = "dict" if isinstance(value, dict) else "list" if isinstance(value, list) else \
+                        type(value).__name__
+                    _fail(_where_class(type(self.module)), f"{type(self.module).__name__}.forward returns a {kind}, "
+                          "and a spec's forward returns tensors (or tuples of them)",
                           "return the values as a tuple: return logits, features")
                 self.returns = [self.text(v) for v in value] if isinstance(value, tuple) else [self.text(value)]
                 self.lines.append("return " + ", ".join(self.returns))
@@ -1159,13 +1139,14 @@ class _Body:
     notes: list  # lines to say above forward
     plain: dict = field(default_factory=dict)  # name -> (shape, init): tensors neither parameter nor buffer
     ties: list = field(default_factory=list)  # (target, value): parameter paths shared
+    dropped: frozenset = frozenset()  # children that do nothing here (Identity) and something elsewhere: absent
 
     def key(self, absent=frozenset()):
         children = tuple((n, t.sig()) for n, t in self.children.items() if n not in absent)
         params = tuple((n, _sig(s), i) for n, (s, i) in self.params.items())
         buffers = tuple((n, _sig(s), i) for n, (s, i) in self.buffers.items())
         buffers += tuple((n, _sig(s), i) for n, (s, i) in self.plain.items()) + tuple(self.ties)
-        fwd = None if self.graphs is None else tuple(canonical(g, absent)[0] for g in self.graphs)
+        fwd = None if self.graphs is None else tuple(canonical(g, absent | self.dropped)[0] for g in self.graphs)
         return children, params, buffers, fwd
 
     def numbers(self, absent=frozenset(), keys_from=None):
@@ -1179,7 +1160,7 @@ class _Body:
                 for key, slot in _slots(shape, f"{kind}:{name}", []):
                     out[key] = slot.value
         if self.graphs is not None:
-            (ts, train), (es, evaluated) = (canonical(g) for g in self.graphs)
+            (ts, train), (es, evaluated) = (canonical(g, self.dropped) for g in self.graphs)
             tkeys, ekeys = ([k for k, _ in c[1]] for c in keys_from) if keys_from else \
                 ([k for k, _ in train], [k for k, _ in evaluated])
             if ts == es:
@@ -1223,7 +1204,11 @@ class Converter:
         if name is None and (self.name in CATALOG or type(root) in CONTAINERS or not is_name(self.name)):
             self.name = "Net"  # an nn.Sequential made by a factory: the model needs a name of its own
         problem = name_problem(self.name, "a model") if is_name(self.name) else ("no identifier", "")
-        if problem is not None or self.name in RESERVED or self.name in CATALOG:
+        if problem is None and self.name in _KEYWORDS:
+            problem = ("it is a word of the spec", "")
+        elif problem is None and self.name in CATALOG:
+            problem = ("it is the name of a layer", "")
+        if problem is not None or self.name in RESERVED:
             _fail("--name", f"{self.name!r} cannot name the model" + (f": {problem[0]}" if problem else ""),
                   "give it a name of its own: --name Net")
         self.problems: list[Problem] = []
@@ -1285,10 +1270,10 @@ class Converter:
                 self.root(*self.examples)
         except Exception as exc:
             first = str(exc).splitlines()[0] if str(exc) else ""
-            raise FromTorchError([Problem(self.info(self.root).where, f"{self.name} does not run on the inputs "
-                                          f"{self.shown_inputs()}: {type(exc).__name__}: {first}",
-                                          'give the input shapes forward takes: --input "x: [B, 3, 224, 224]"')]) \
-                from None
+            raise FromTorchError([Problem(_trace_error_where(exc) or self.info(self.root).where,
+                                          f"{self.name} does not run on the inputs {self.shown_inputs()}: "
+                                          f"{type(exc).__name__}: {first}", "declare the inputs forward takes, "
+                                          "their count and shapes, as a model declares them")]) from None
         finally:
             for h in hooks:
                 h.remove()
@@ -1517,6 +1502,9 @@ class Converter:
         for n, v in vars(m).items():
             if isinstance(v, torch.Tensor) and not isinstance(v, nn.Parameter):
                 self.need_float(v, info, n, "plain tensor")
+                if v.dim() == 0:
+                    _fail(_where_set(type(m), n), f"'{_join(info.path, n)}' is a 0-dim plain tensor, which a spec "
+                          "cannot hold", "register it as a buffer (self.register_buffer(...)), or keep a number")
                 plain[n] = (slotted(tuple(v.shape)), _init_of(v, "plain"))
                 if _init_of(v, "plain") not in ("zeros", "ones"):
                     self.problems.append(Problem(
@@ -1599,6 +1587,7 @@ class Converter:
         members = [self.info(m) for m in self.root.modules() if type(m) is cls and m is not self.root
                    and self.info(m).kind == "block"]
         bodies = {id(i.module): self.body(i.module) for i in members}
+        self.drop_identities(bodies.values())
         groups = []
         left = list(members)
         while left:
@@ -1615,6 +1604,7 @@ class Converter:
             groups.append((ref, group))
             done = {id(i.module) for i, _ in group}
             left = [i for i in left if id(i.module) not in done]
+        groups.sort(key=lambda g: min(members.index(i) for i, _ in g[1]))  # named in the order they first appear
         for k, (ref, group) in enumerate(groups):
             name = self.block_name(cls, k)
             block = BlockDef(name, cls, [i for i, _ in group])
@@ -1622,6 +1612,18 @@ class Converter:
             self.defs.append(block)
             for i, _ in group:
                 self.def_of[id(i.module)] = block
+
+    @staticmethod
+    def drop_identities(bodies):
+        """A child that is ``nn.Identity()`` or an empty ``nn.Sequential()`` in some instances (the pytorch-cifar
+        ``shortcut``) and a real module in others is absent where it does nothing: a conditional child."""
+        bodies = list(bodies)
+        for name in {n for b in bodies for n in b.children}:
+            idle = [b for b in bodies if name in b.children and _does_nothing(b.info.module._modules[name])]
+            if idle and len(idle) < sum(name in b.children for b in bodies):
+                for b in idle:
+                    del b.children[name]
+                    b.dropped = b.dropped | {name}
 
     def block_name(self, cls, k: int) -> str:
         base = re.sub(r"\W", "_", cls.__name__)
@@ -1973,6 +1975,10 @@ class Converter:
         return ", ".join(f"{n}: {t}" for n, (_, t) in zip(names, self.decls))
 
 
+def _does_nothing(m: nn.Module) -> bool:
+    return type(m) is nn.Identity or (type(m) is nn.Sequential and len(m) == 0)
+
+
 def speakable(name: str) -> bool:
     """Whether a child's name is written bare, and forward can call it by that name."""
     return is_name(name) and name not in _KEYWORDS
@@ -2051,7 +2057,7 @@ def _top_level_split(text: str) -> list[str]:
     return parts + [cur]
 
 
-def from_torch(module: nn.Module, inputs: str, *, strict: bool = False, name: str | None = None,
+def from_torch(module: nn.Module, inputs: str | None = None, *, strict: bool = False, name: str | None = None,
                problems: list | None = None) -> str:
     """The spec of ``module``, whose forward takes ``inputs`` (declared as a model declares them).
 
@@ -2065,6 +2071,14 @@ def from_torch(module: nn.Module, inputs: str, *, strict: bool = False, name: st
     from .errors import ModelspecWarning, SpecError
     from .fmt import format_spec
 
+    if not isinstance(module, nn.Module):
+        made = "a class: make the module first, Net()" if isinstance(module, type) else type(module).__name__
+        raise TypeError(f"from_torch reads an nn.Module, not {made}")
+    if inputs is None:
+        inputs = guess_inputs(module)
+        if inputs is None:
+            _fail("", "no layer of the module fixes the size of forward's input", 'give the inputs: '
+                  'inputs="x: [B, 3, 224, 224]"')
     kept = {k: v.detach().clone() for k, v in module.state_dict().items()}  # running it moves buffers
     modes = {id(m): m.training for m in module.modules()}
     try:
@@ -2225,8 +2239,10 @@ def _raised(exc: BaseException, doing: str):
     if isinstance(exc, SyntaxError) and exc.filename:
         where = f"{_short(exc.filename)}:{exc.lineno}"
     first = str(exc).splitlines()[0] if str(exc) else ""
-    raise FromTorchError([Problem(where or "TARGET", f"{doing} raised {type(exc).__name__}: {first}",
-                                  "the module must be made without an error, as python -c 'import ...' makes it")]) \
+    hint = ('give its arguments: --args "name=value, ..." (Python literals)' if isinstance(exc, TypeError)
+            and "argument" in first else "the module must be made without an error, as python -c 'import ...' "
+            "makes it")
+    raise FromTorchError([Problem(where or "TARGET", f"{doing} raised {type(exc).__name__}: {first}", hint)]) \
         from None
 
 

@@ -303,3 +303,28 @@ class KeywordParam(nn.Module):
 
     def forward(self, x):
         return x * self.buffer
+
+
+class CifarBlock(nn.Module):
+    """pytorch-cifar's BasicBlock: an empty Sequential where the shortcut is the identity."""
+
+    def __init__(self, in_planes, planes, stride=1):
+        super().__init__()
+        self.conv = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False))
+
+    def forward(self, x):
+        out = self.conv(x)
+        out += self.shortcut(x)
+        return F.relu(out)
+
+
+class Cifar(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.Sequential(CifarBlock(3, 3), CifarBlock(3, 8, 2), CifarBlock(8, 8))
+
+    def forward(self, x):
+        return self.layers(x)

@@ -132,8 +132,12 @@ def test_type_see_the_error_fix_it(browser, served, tmp_path):
     # the wrong size: underlined on line 3, its message and hint on hover, listed below the editor
     wait_status(page, "^1 error")
     page.wait_for_selector("#editor .cm-lintRange-error")
+    # the underline is drawn once the editor lays the diagnostic out, which a loaded machine does later
+    page.wait_for_function("""() => {
+        const el = document.querySelector('#editor .cm-lintRange-error');
+        return el !== null && el.textContent === '16';
+    }""", timeout=WAIT_MS)
     assert line_of(page, ".cm-lintRange-error") == 3
-    assert page.locator("#editor .cm-lintRange-error").first.text_content() == "16"
     page.hover("#editor .cm-lintRange-error")
     tip = page.wait_for_selector(".cm-tooltip-lint", timeout=WAIT_MS)
     said = tip.text_content()

@@ -324,8 +324,25 @@ def test_a_param_named_with_a_word_of_the_spec_is_an_error_at_its_line():
     assert err.value.problems[0].where.endswith(line_of("self.buffer = nn.Parameter"))
 
 
+def test_an_empty_sequential_where_others_have_a_shortcut_is_a_conditional_child():
+    text = written(load("Cifar"), "x: [B, 3, 8, 8]")
+    assert text.count("block ") == 1 and ") if stride != 1\n" in text
+    assert "layers = Sequential(CifarBlock(3), CifarBlock(8, stride=2), CifarBlock(8))" in text
+    same_module(load("Cifar"), text, (torch.randn(2, 3, 8, 8),))
+
+
+def test_the_python_api_checks_its_module_and_guesses_inputs():
+    with pytest.raises(TypeError, match="not a class: make the module first"):
+        from_torch(torch.nn.Linear)
+    text = from_torch(tiny_resnet())  # x: [B, 3, 224, 224], from the first Conv2d
+    assert "model TinyResNet(x: [B, 3, 224, 224])" in text
+    import modelspec
+
+    assert modelspec.FromTorchError is FromTorchError
+
+
 def test_a_dict_returned_and_a_buffer_changed_are_errors():
-    with pytest.raises(FromTorchError, match="returns a immutable_dict, and a spec's forward returns tensors"):
+    with pytest.raises(FromTorchError, match="returns a dict, and a spec's forward returns tensors"):
         from_torch(load("Named"), "x: [B, 4]")
     module = load("Counting")
     with pytest.raises(FromTorchError, match="forward assigns self.calls of Counting") as err:
