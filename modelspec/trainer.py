@@ -254,8 +254,15 @@ def train(spec, *, model: str | None = None, epochs: int | None = None, device: 
     result = TrainResult(inner, history, weights, checkpoint if writes else None, world)
     if distributed:
         result.max_rank_difference = _rank_difference(inner)
+        import gc
+
         import torch.distributed as dist
 
+        # the DDP wrapper and its reducer go before the process group, each rank once the other is done with it:
+        # gloo's threads, torn down at exit with a group still held, end the process with "terminate called"
+        del net, built
+        gc.collect()
+        dist.barrier()
         dist.destroy_process_group()
     if writes:
         _save(weights, inner.state_dict())

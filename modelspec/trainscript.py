@@ -354,6 +354,8 @@ def _main(plan: TrainPlan, distributed: bool) -> str:
                   f"        torch.save((model.module if distributed else model).state_dict(), "
                   f"{json.dumps(weights_name(plan))})",
                   "    if distributed:",
+                  "        del model  # DDP holds the process group: it goes first, then each rank at once",
+                  "        dist.barrier()",
                   "        dist.destroy_process_group()"]
     else:
         lines.append('        print(f"epoch {epoch + 1}:", metrics)')
