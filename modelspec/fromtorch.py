@@ -2019,20 +2019,20 @@ def parse_inputs(inputs, name: str):
     at batch 2 and at batch 3 (a size baked in where it should follow the input shows at the second)."""
     from .build import make_inputs
     from .errors import SpecError
-    from .pipeline import SpecText, load_graph
+    from .pipeline import SpecText, load_graph, parse_source
 
     if not isinstance(inputs, str) or not inputs.strip():
         _fail("", "from-torch needs the shapes of forward's inputs, as a model declares them",
               'give them: --input "x: [B, 3, 224, 224]" (or inputs="x: [B, 3, 224, 224]" in Python)')
-    decls = []
-    for part in _top_level_split(inputs.strip()):
-        given, colon, shape = part.partition(":")
-        given = given.strip()
-        if not colon or not is_name(given):
-            _fail("--input", f"{part.strip()!r} declares no input", 'declare each as a model does: '
-                  '"x: [B, 3, 224, 224]", "idx: Long[B, T=64]"')
-        # a name the spec refuses (input, a builtin) is the forward's to choose: the probe takes its own
-        decls.append((given if given not in RESERVED else f"{given}_", shape.strip()))
+    given = inputs.strip()
+    header = f"model Probe({given}) {{\n}}\n"
+    try:  # the spec's own parser reads the declarations
+        declared = parse_source(SpecText(header, "--input")).models()[0].inputs
+    except SpecError as exc:
+        _fail("--input", f"the inputs {given!r} are no model's declarations: {exc.message}",
+              'declare each as a model does: "x: [B, 3, 224, 224]", "idx: Long[B, T=64]"')
+    # a name the spec refuses (input, a builtin) is forward's to choose: the probe takes its own
+    decls = [(d.name if d.name not in RESERVED else f"{d.name}_", _span_text(header, d.type.span)) for d in declared]
     listed = ", ".join(f"in{k}" for k in range(len(decls)))
     probe = (f"model Probe({', '.join(f'in{k}: {t}' for k, (_, t) in enumerate(decls))}) {{\n    forward({listed}) "
              f"{{\n        return {listed}\n    }}\n}}\n")
@@ -2044,17 +2044,12 @@ def parse_inputs(inputs, name: str):
     return decls, make_inputs(graph, batch=2), make_inputs(graph, batch=3)
 
 
-def _top_level_split(text: str) -> list[str]:
-    parts, depth, cur = [], 0, ""
-    for ch in text:
-        depth += ch in "[(" and 1 or 0
-        depth -= ch in "])" and 1 or 0
-        if ch == "," and depth == 0:
-            parts.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    return parts + [cur]
+def _span_text(text: str, span) -> str:
+    """The source ``span`` covers (1-based lines and columns, the end exclusive)."""
+    lines = text.split("\n")[span.line - 1:span.end_line]
+    lines[-1] = lines[-1][:span.end_column - 1]
+    lines[0] = lines[0][span.column - 1:]
+    return "\n".join(lines)
 
 
 def from_torch(module: nn.Module, inputs: str | None = None, *, strict: bool = False, name: str | None = None,
