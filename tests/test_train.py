@@ -130,8 +130,11 @@ def test_resume_without_a_checkpoint_is_a_clear_error(tmp_path):
 
 def test_ctrl_c_saves_a_checkpoint_before_it_exits(tmp_path):
     spec = ROOT / "specs" / "linear_regression.nnspec"
+    # Ctrl-C as a terminal sends it: a process started in the background by a shell without job control (a CI
+    # runner's) inherits SIGINT ignored, and Python then installs no KeyboardInterrupt for it
     proc = subprocess.Popen([*MODELSPEC, "train", str(spec), "--epochs", "1000000", "--out", str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not (tmp_path / "checkpoint.pt").exists():
         assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else "slow"
