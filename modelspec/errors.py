@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict
 class Span(BaseModel):
     """A region of source text: 1-based line and column, end exclusive."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)  # built when first validated
 
     line: int
     column: int

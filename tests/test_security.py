@@ -292,7 +292,8 @@ DYNAMIC_GETATTR_ALLOWED = {
                              "the op table's names, a layer's arguments, the TARGET the user named",
 }
 # from-torch imports the Python TARGET the user names: running the user's own code is what it is asked to do
-ALLOWED_IMPORTS = {("fromtorch.py", "load_target")}
+# ... and the package loads its public names lazily, each from the module its fixed table names (__init__.py)
+ALLOWED_IMPORTS = {("fromtorch.py", "load_target"), ("__init__.py", "__getattr__")}
 ALLOWED_PROCESSES = {"graph.py": "runs Graphviz's dot on DOT text, for `modelspec graph --format svg|png|pdf` only",
                      "trainer.py": "starts torch's own launcher, python -m torch.distributed.run, with modelspec "
                                    "train's own arguments, for `modelspec train --nproc N` only"}
