@@ -6,6 +6,8 @@
     .venv/bin/python -m benchmarks --device cuda    # the run-time table on a CUDA GPU (batch 1 and 128)
     .venv/bin/python -m benchmarks --markdown out.md
     .venv/bin/python -m benchmarks --only budgets   # the small specs, now and before the fix (~3 min)
+    .venv/bin/python -m benchmarks --only peers     # against torchinfo, torch.fx, nn.Lazy*, torchview (pip install
+                                                    # -e .[bench]; a peer not installed is skipped)
 
 Every figure is a ratio against a baseline measured in the same run, in
 interleaved rounds: the median of the per-round ratios, with their min–max.
@@ -25,7 +27,7 @@ import time
 import warnings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SECTIONS = ["runtime", "compile", "cli", "parsing", "budgets", "training"]
+SECTIONS = ["runtime", "compile", "cli", "parsing", "budgets", "training", "peers"]
 
 
 def _machine() -> str:
@@ -82,7 +84,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     sys.path.insert(0, ROOT)
 
-    from . import budgets, cli_latency, compile_time, measure, parsing, reference, runtime, training
+    from . import budgets, cli_latency, compile_time, measure, parsing, peers, reference, runtime, training
 
     quick = args.quick
     with_compile = (not quick) if args.compile is None else args.compile
@@ -268,6 +270,12 @@ def main(argv=None) -> int:
                 "Interleaved rounds, in one process: setup and 3 epochs of the printed script's own train_loop "
                 "(the baseline), against modelspec.train of the same spec (which builds the graph and the script "
                 "again each time, and writes a checkpoint after every epoch with out=DIR).")
+
+    # ------------------------------------------------------------ peers: the tools used instead, same job
+    if "peers" in sections:
+        print("\n-- peers: modelspec against torchinfo, torch.fx, nn.Lazy* and torchview", flush=True)
+        for t in peers.measure(quick=quick, log=log):
+            section(t.title, peers.render(t), peers.render(t, markdown=True), t.note)
 
     return _finish(args, md, started, [], child=child)
 
