@@ -6,6 +6,7 @@
     .venv/bin/python -m benchmarks --device cuda    # the run-time table on a CUDA GPU (batch 1 and 128)
     .venv/bin/python -m benchmarks --markdown out.md
     .venv/bin/python -m benchmarks --only budgets   # the small specs, now and before the fix (~3 min)
+    .venv/bin/python -m benchmarks --only scaling   # check, summary, compile at 100-10,000 layers (~6 min; --quick 4-5)
     .venv/bin/python -m benchmarks --only peers     # against torchinfo, torch.fx, nn.Lazy*, torchview (pip install
                                                     # -e .[bench]; a peer not installed is skipped)
 
@@ -27,7 +28,7 @@ import time
 import warnings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SECTIONS = ["runtime", "compile", "cli", "parsing", "budgets", "training", "peers"]
+SECTIONS = ["runtime", "compile", "scaling", "cli", "parsing", "budgets", "training", "peers"]
 
 
 def _machine() -> str:
@@ -226,6 +227,23 @@ def main(argv=None) -> int:
                 "compile_spec(spec, device=\"meta\"): the module's structure without weight memory or "
                 "initialisation, against compile_spec on the CPU. The first meta build in a process also pays "
                 "torch's one-time set-up of the meta device.")
+
+    # ------------------------------------------------------------ scaling: check, summary, compile to 10,000 layers
+    if "scaling" in sections:
+        from . import scaling
+
+        print("\n-- scaling: check, summary and compile against the number of layers", flush=True)
+        res = scaling.measure(rounds=2 if quick else 3, log=log)
+        section("Scaling: µs per layer of check, summary and compile", scaling.render_per_layer(res),
+                scaling.render_per_layer(res, markdown=True),
+                "Generated specs (benchmarks/specgen.py), layers counted as the catalog layers built. check: "
+                "modelspec.pipeline.check_source, as `modelspec check`; summary: summarize(...).table(), as "
+                "`modelspec summary`; compile: compile_spec, its code cache cleared and generated module forgotten. "
+                "Medians of interleaved rounds, in-process and warm, under Limits raised past 10,000 modules.")
+        section("Scaling: linearity", scaling.render_linearity(res), scaling.render_linearity(res, markdown=True),
+                "×: time per layer at 10,000 layers over that at 1,000, round by round (1.00 = linear); A/A: the "
+                "1,000-layer check timed a second time in each round, against the first; slope: least squares "
+                "of the median times over 100, 1,000 and 10,000 layers.")
 
     # ------------------------------------------------------------ 4: CLI latency
     if "cli" in sections:

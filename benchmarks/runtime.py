@@ -5,6 +5,12 @@ weights are loaded into the reference (``strict=True``), outputs are checked
 to agree, and then the modelspec module, the reference and the
 interpreter-style forward (`reference.Interpreted`) are timed in interleaved
 rounds, eager and under ``torch.compile``.
+
+On a CUDA GPU (batch 1 and 128, eager and torch.compile, wall clock after
+``torch.cuda.synchronize``; without a GPU the table says "not measured"),
+one command of a few minutes; ``--device cpu,cuda`` prints the CPU table beside it:
+
+    .venv/bin/python -m benchmarks --only runtime --device cuda --compile --markdown cuda.md
 """
 
 from __future__ import annotations
@@ -145,7 +151,9 @@ def measure(benches: list[Bench], *, device: str, batches: list[int], modes: lis
     from modelspec.api import make_inputs
 
     cuda = device.startswith("cuda")
-    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    # the device measured: synchronize() alone waits for the current one (cuda:0 unless set), and the kernels of
+    # --device cuda:1 would still be running when the clock is read
+    sync = (lambda: torch.cuda.synchronize(device)) if cuda else (lambda: None)
     rows: list[Row] = []
     for b in benches:
         got = prepare(b, device)
