@@ -19,9 +19,9 @@ The stages are an uncached compile. `compile_spec` itself is also timed end
 to end twice a round: uncached (its code cache cleared and its module
 forgotten, a check on the sum of the stages) and cached (as a program that
 compiles the same spec again in one process meets it). Each of those calls
-is split where `build_module` has loaded the code (`load_source` returns):
-before it is the front end (read, hash, cache look-up or parse to codegen,
-exec), after it the construction.
+is split where `modelspec.build.construct` begins: before it is the front
+end (read, hash, cache look-up or parse to codegen, exec), after it the
+construction.
 """
 
 from __future__ import annotations
@@ -108,38 +108,36 @@ def _pipeline(source, *, device=None, seed: int = 0) -> dict[str, float]:
 
 
 def timed_compile_spec(path, *, cached: bool) -> tuple[float, float]:
-    """(seconds of one real compile_spec call, of which before its code was loaded): its front end's time.
+    """(seconds of one real compile_spec call, of which before its construction began): its front end's time.
 
     Uncached: the code cache cleared and the generated module forgotten first, so every stage runs. The
-    split is read off `modelspec.build.load_source`, wrapped for the call: what follows it is the
-    construction (and compile_spec's closing collection of the youngest GC generation, if one is due).
+    split is read off `modelspec.build.construct` as compile_spec calls it, wrapped for the call: what
+    follows is the construction.
     """
-    import modelspec.build as build
     from modelspec import api, compile_spec
 
     if not cached:
         api.code_cache.clear()
         _forget_all()
     hits = api.code_cache.hits
-    real = build.load_source
-    loaded = []
+    real = api.construct
+    started = []
 
-    def load_source(code, graph):
-        mod = real(code, graph)
-        loaded.append(now())
-        return mod
+    def construct(cls, **kwargs):
+        started.append(now())
+        return real(cls, **kwargs)
 
-    build.load_source = load_source
+    api.construct = construct
     try:
         t = now()
         m = compile_spec(path, seed=0)
         dt = now() - t
     finally:
-        build.load_source = real
+        api.construct = real
     del m  # its teardown outside the timed region, as for the stages
     if cached and api.code_cache.hits != hits + 1:
         raise RuntimeError(f"compile_spec({path!r}) missed the code cache: the cached figure would be wrong")
-    return dt, loaded[0] - t
+    return dt, started[0] - t
 
 
 def _forget_all():

@@ -6,6 +6,7 @@
     .venv/bin/python -m benchmarks --device cuda    # the run-time table on a CUDA GPU (batch 1 and 128)
     .venv/bin/python -m benchmarks --markdown out.md
     .venv/bin/python -m benchmarks --only budgets   # the small specs, now and before the fix (~3 min)
+    .venv/bin/python -m benchmarks --only construct # compile_spec against construction, warm and new process (~3 min)
     .venv/bin/python -m benchmarks --only scaling   # check, summary, compile at 100-10,000 layers (~6 min; --quick 4-5)
     .venv/bin/python -m benchmarks --only peers     # against torchinfo, torch.fx, nn.Lazy*, torchview (pip install
                                                     # -e .[bench]; a peer not installed is skipped)
@@ -28,7 +29,7 @@ import time
 import warnings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SECTIONS = ["runtime", "compile", "scaling", "cli", "parsing", "budgets", "training", "peers"]
+SECTIONS = ["runtime", "compile", "construct", "scaling", "cli", "parsing", "budgets", "training", "peers"]
 
 
 def _machine() -> str:
@@ -85,7 +86,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     sys.path.insert(0, ROOT)
 
-    from . import budgets, cli_latency, compile_time, measure, parsing, peers, reference, runtime, training
+    from . import (budgets, cli_latency, compile_time, construction, measure, parsing, peers, reference, runtime,
+                   training)
 
     quick = args.quick
     with_compile = (not quick) if args.compile is None else args.compile
@@ -117,8 +119,10 @@ def main(argv=None) -> int:
             for s in sections:
                 out = os.path.join(tmp, f"{s}.md")
                 rest = _without(argv, ("--only", "--markdown"))
-                env = dict(os.environ, MODELSPEC_BENCH_CHILD="1")
-                if s == "compile":
+                # compile_spec's disk cache off: an "uncached" compile must compile; the construct section
+                # turns it on, in a folder of its own, where it measures it
+                env = dict(os.environ, MODELSPEC_BENCH_CHILD="1", MODELSPEC_NO_CACHE="1")
+                if s in ("compile", "construct"):
                     # glibc's adaptive mmap threshold lets a later round reuse the memory an earlier one freed,
                     # and construction then swings between page-faulting fresh weights (ResNet-18: ~47 ms) and
                     # not (~26 ms), by history. A fixed threshold makes every round's weights fresh from the OS,
@@ -288,6 +292,24 @@ def main(argv=None) -> int:
                 "Interleaved rounds, in one process: setup and 3 epochs of the printed script's own train_loop "
                 "(the baseline), against modelspec.train of the same spec (which builds the graph and the script "
                 "again each time, and writes a checkpoint after every epoch with out=DIR).")
+
+    # ------------------------------------------------------------ compile_spec against construction
+    if "construct" in sections:
+        print("\n-- compile_spec against constructing the hand-written module, warm and in a new process", flush=True)
+        rows, whole = construction.run(rounds_warm=11 if quick else 21, rounds_fresh=5 if quick else 9,
+                                       rounds_whole=3 if quick else 5, log=log)
+        section("compile_spec against constructing the hand-written module: warm, and the first call in a new process",
+                construction.render(rows), construction.render(rows, markdown=True),
+                construction.summary(rows) + " Floor: the hand-written class of benchmarks/reference.py, or the "
+                "printed code saved as a .py and imported (its .pyc compiled first). Warm: in one process, the "
+                "spec compiled before; each sample as many calls as take ~2 ms. New process: a child forked "
+                "from a process that has imported torch and nothing else, one per sample, the floor importing "
+                "the printed module and constructing it, compile_spec served from the disk cache (a child that "
+                "loads lark or pydantic stops the run). A/A: the floor against itself.")
+        section("The same, as whole processes", measure.table(construction.WHOLE_HEADERS, whole),
+                measure.table(construction.WHOLE_HEADERS, whole, markdown=True),
+                "Wall time of `python -c ...` from start to exit: the interpreter's start and `import torch` "
+                "included, as a program meets them. Interleaved rounds.")
 
     # ------------------------------------------------------------ peers: the tools used instead, same job
     if "peers" in sections:

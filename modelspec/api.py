@@ -4,31 +4,46 @@
     >>> model = compile_spec("specs/mnist_mlp.nnspec", seed=0)      # doctest: +SKIP
 
 Nothing inside the package imports this module; the stages it calls are in
-`modelspec.pipeline`.
+`modelspec.pipeline`, imported where they run: a spec served from a cache
+needs none of the front end (lark, pydantic, the catalog).
 
 `compile_spec`, `generate_code` and `example_inputs` keep what the front end
-made of a spec (its code and model graph) in `code_cache`, in this process
-only, so that compiling the same spec again costs a read, a hash and the
-construction of the module. `elaborate_spec` hands its graph to the caller
-and always elaborates afresh.
+made of a spec (its code and model graph) in `code_cache`, in this process,
+so that compiling the same spec again costs a hash, a look-up and the
+construction of the module; a spec compiled again by the same call, whose
+file and imports have not changed (by their sizes, times and inodes),
+skips even the read and the hash. `compile_spec` also keeps the code on
+disk, in a folder of the user's own (modelspec/diskcache.py), so that a new
+process compiles a spec compiled before at the cost of a read, a hash and
+an exec. `elaborate_spec` hands its graph to the caller and always
+elaborates afresh.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import threading
+import time
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
-from . import ir, pipeline
-from .codegen import generate_code as _generate
-from .elaborate import Limits
-from .errors import SpecError, issue
-from .model import ModelGraph
-from .build import make_inputs
-from .pipeline import (Elaborated, check_batch_memory, elaborate_source, load_graph, parse_source, pausing_gc,
-                       read_spec, text_digest)
+from . import diskcache
+from .build import construct, model_class, stays_put  # light: the standard library alone until a model is built
+from .files import max_file_bytes, text_digest
 from .version import __version__
+
+if TYPE_CHECKING:
+    from . import ir
+    from .elaborate import Limits
+    from .model import ModelGraph
+    from .pipeline import Elaborated
+
+# A file's size, times and inode stand for its text only once they are older than this when the text is read:
+# a change within the same tick of the file system's clock (coarse: up to 2 s on some) leaves them as they were,
+# so a file changed that recently is read and hashed again, as git does with its index.
+SETTLED_NS = 2_000_000_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,26 +53,42 @@ class CachedCode:
     The graph is shared by every compile of the spec, so it must not change:
     codegen and build only read a graph, and none of the functions that use
     the cache hands it to the caller (`elaborate_spec` makes a new one).
+    An entry read back from the disk cache has no graph (``elaborated`` is
+    None): it serves `compile_spec`, which needs the code alone.
     """
 
     code: str
-    elaborated: Elaborated
+    elaborated: Elaborated | None
     chars: int  # the spec's text and its imports', what the entry counts for against the cache's bound
+    model: str  # the class that compile_spec builds
+    imports: tuple[tuple[str, str], ...] = ()  # (path, digest) of every file its imports read
 
     @property
-    def graph(self) -> ModelGraph:
-        return self.elaborated.graph
+    def graph(self) -> ModelGraph | None:
+        return None if self.elaborated is None else self.elaborated.graph
+
+    @functools.cached_property
+    def model_class(self) -> type:
+        """The generated model class, its code loaded once (`modelspec.build.load_code`)."""
+        return model_class(self.code, self.model)
+
+    def imports_unchanged(self) -> bool:
+        """Whether every imported file still reads as it did (a file gone or unreadable has changed)."""
+        return diskcache.imports_unchanged(self.imports)
 
 
 class CodeCache:
     """A least-recently-used table of `CachedCode`, keyed by a spec's text and everything else it depends on.
 
-    In memory only: an on-disk cache of code would let whoever can write to it
-    put code into another user's process. Bounded by entries and by the
-    characters of spec text behind them (a graph holds ~140–490 bytes per
-    character of its spec: a 10,000-layer spec's ~30–120 MB), and safe to
-    share between threads. An entry whose imported files no longer read as
-    they did is compiled again.
+    Bounded by entries and by the characters of spec text behind them (a
+    graph holds ~140–490 bytes per character of its spec: a 10,000-layer
+    spec's ~30–120 MB), and safe to share between threads. An entry whose
+    imported files no longer read as they did is compiled again.
+
+    In front of it, a table from the arguments of a call (the path or text,
+    the working directory where it matters, the model, the limits) to the
+    entry and the stat of each file behind it: a call repeated with nothing
+    changed finds its entry without reading a file (see `SETTLED_NS`).
 
     >>> cache = CodeCache(max_entries=2)
     >>> code, graph = cache.compile("model M(x: [B, 4]) { fc = Linear(_, 2) }")
@@ -71,30 +102,55 @@ class CodeCache:
         self.hits = 0
         self.misses = 0
         self._entries: OrderedDict[tuple, CachedCode] = OrderedDict()
+        self._recent: dict[tuple, tuple[tuple, tuple]] = {}  # call -> (key of its entry, stat of its files)
         self._chars = 0
         self._lock = threading.Lock()
 
     def compile(self, source_or_path, *, model: str | None = None,
                 limits: Limits | None = None) -> tuple[str, ModelGraph]:
         """(code, graph) of a spec (text or path), from the cache when its text and imports are unchanged."""
-        text, path = read_spec(source_or_path)
+        entry = self.entry(source_or_path, model=model, limits=limits, graph=True)
+        return entry.code, entry.graph
+
+    def entry(self, source_or_path, *, model: str | None = None, limits: Limits | None = None,
+              graph: bool = True, disk: bool = False) -> CachedCode:
+        """The entry of a spec, compiled if need be. ``graph``: one with its model graph (an entry from disk
+        has none, and is compiled again). ``disk``: look in the disk cache, and keep there what is compiled."""
+        call = _call_key(source_or_path, model, limits)
+        if call is not None:
+            found = self._recent.get(call)
+            if found is not None and _unchanged(found[1]):
+                entry = self._entries.get(found[0])
+                if entry is not None and (entry.elaborated is not None or not graph):
+                    with self._lock:
+                        self.hits += 1
+                        if found[0] in self._entries:
+                            self._entries.move_to_end(found[0])
+                    return entry
+        started = time.time_ns()
+        text, path, data = _read(source_or_path)
         key = self.key(text, path, model, limits)
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
-        fresh = entry is not None and entry.elaborated.imports_unchanged()  # files read outside the lock
+        fresh = (entry is not None and (entry.elaborated is not None or not graph)
+                 and entry.imports_unchanged())  # files read outside the lock
         with self._lock:
             if fresh:
                 self.hits += 1
             else:
                 self.misses += 1
-        if fresh:
-            return entry.code, entry.graph
-        elaborated = elaborate_source(text, path, model=model, limits=limits)
-        entry = CachedCode(_generate(elaborated.graph), elaborated, len(text) + elaborated.imported_chars)
-        self._put(key, entry)
-        return entry.code, entry.graph
+        if not fresh:
+            entry = self._from_disk(data, key, text, path, model, limits) if disk else None
+            if entry is None:
+                entry = self._compile(text, path, model, limits)
+                if disk:
+                    _keep_on_disk(entry, data, key, path, model, limits)
+            self._put(key, entry)
+        if call is not None:
+            self._remember(call, key, path, entry, started)
+        return entry
 
     @staticmethod
     def key(text: str, path: str | None, model: str | None, limits: Limits | None) -> tuple:
@@ -102,8 +158,43 @@ class CodeCache:
         # imports resolve relative to the spec's directory (the working directory for spec text), and the
         # printed code names the file
         where = os.path.dirname(os.path.abspath(path)) if path is not None else os.getcwd()
-        return (text_digest(text), path, where, model, dataclasses.astuple(limits or Limits()), __version__,
-                pipeline.MAX_FILE_BYTES)
+        return (text_digest(text), path, where, model, _limits_key(limits), __version__, max_file_bytes())
+
+    @staticmethod
+    def _compile(text: str, path: str | None, model: str | None, limits: Limits | None) -> CachedCode:
+        from .codegen import generate_code as generate
+        from .pipeline import elaborate_source
+
+        elaborated = elaborate_source(text, path, model=model, limits=limits)
+        return CachedCode(generate(elaborated.graph), elaborated, len(text) + elaborated.imported_chars,
+                          elaborated.graph.name, elaborated.imports)
+
+    def _from_disk(self, data: bytes, key: tuple, text: str, path: str | None, model: str | None,
+                   limits: Limits | None) -> CachedCode | None:
+        found = diskcache.load(diskcache.key(data, path, key[2], model, key[4]))
+        if found is None:
+            return None
+        imports = tuple((p, d) for p, d in found["imports"])
+        return CachedCode(found["code"], None, len(text), found["model"], imports)
+
+    def _remember(self, call: tuple, key: tuple, path: str | None, entry: CachedCode, started: int):
+        """Note the stat of the files behind ``entry`` for `entry` to find it by ``call`` alone, if every one
+        is settled: unchanged since well before ``started``, when their reading began."""
+        files = [p for p, _ in entry.imports] if path is None else [path, *(p for p, _ in entry.imports)]
+        stamps = []
+        for name in files:
+            try:
+                st = os.stat(name)
+            except OSError:
+                return
+            if max(st.st_mtime_ns, st.st_ctime_ns) >= started - SETTLED_NS:
+                return
+            stamps.append((name, _stamp(st)))
+        with self._lock:
+            if key in self._entries:
+                if len(self._recent) >= 4 * self.max_entries:
+                    self._recent.clear()
+                self._recent[call] = (key, tuple(stamps))
 
     def _put(self, key: tuple, entry: CachedCode):
         with self._lock:
@@ -114,14 +205,19 @@ class CodeCache:
                 return
             self._entries[key] = entry
             self._chars += entry.chars
+            dropped = False
             while len(self._entries) > self.max_entries or self._chars > self.max_chars:
-                _, dropped = self._entries.popitem(last=False)
-                self._chars -= dropped.chars
+                _, gone = self._entries.popitem(last=False)
+                self._chars -= gone.chars
+                dropped = True
+            if dropped:  # calls that led to a dropped entry: forgotten with it (they may hold its text)
+                self._recent = {c: v for c, v in self._recent.items() if v[0] in self._entries}
 
     def clear(self):
         """Forget every entry (and the hit and miss counts)."""
         with self._lock:
             self._entries.clear()
+            self._recent.clear()
             self._chars = self.hits = self.misses = 0
 
     def __len__(self) -> int:
@@ -131,12 +227,84 @@ class CodeCache:
 code_cache = CodeCache()
 
 
+def _call_key(source_or_path, model: str | None, limits: Limits | None) -> tuple | None:
+    """What a call names, as given: a path (relative ones with the working directory) or text (with it too,
+    as its imports are read from there). None for what is not kept so (a `SpecText`, bytes paths)."""
+    if type(source_or_path) is str:
+        text = "{" in source_or_path or "\n" in source_or_path
+        name = source_or_path
+    elif isinstance(source_or_path, os.PathLike):
+        name, text = os.fspath(source_or_path), False
+        if not isinstance(name, str):
+            return None
+    else:
+        return None
+    where = None if not text and name.startswith("/") else os.getcwd()
+    return (text, name, where, model, None if limits is None else dataclasses.astuple(limits))
+
+
+def _stamp(st: os.stat_result) -> tuple:
+    return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _unchanged(stamps: tuple) -> bool:
+    for name, stamp in stamps:
+        try:
+            st = os.stat(name)
+        except OSError:
+            return False
+        if (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns) != stamp:
+            return False
+    return True
+
+
+def _read(source_or_path) -> tuple[str, str | None, bytes]:
+    """(text, path, its UTF-8 bytes): `read_spec`'s result, without loading the pipeline for a readable path or
+    for plain text (which `read_spec` then refuses, or not, exactly as before)."""
+    if type(source_or_path) is str and ("{" in source_or_path or "\n" in source_or_path):
+        if len(source_or_path) * 4 <= max_file_bytes():  # surely within the bound: no need to count its bytes
+            return source_or_path, None, source_or_path.encode("utf-8", "surrogatepass")
+    elif isinstance(source_or_path, (str, os.PathLike)) and isinstance(os.fspath(source_or_path), str):
+        path = os.fspath(source_or_path)
+        data = diskcache.spec_bytes(path)
+        try:
+            return data.decode("utf-8"), path, data
+        except UnicodeDecodeError:
+            pass  # read_spec's error says where
+    from .pipeline import read_spec
+
+    text, path = read_spec(source_or_path)
+    return text, path, text.encode("utf-8", "surrogatepass")
+
+
+def _limits_key(limits: Limits | None) -> tuple | None:
+    """The limits as a key: None for the defaults, however given (a caller that gives limits has loaded them)."""
+    if limits is None:
+        return None
+    from .values import Limits
+
+    spelled = dataclasses.astuple(limits)
+    return None if spelled == dataclasses.astuple(Limits()) else spelled
+
+
+def _keep_on_disk(entry: CachedCode, data: bytes, key: tuple, path: str | None, model: str | None,
+                  limits: Limits | None) -> None:
+    """Write ``entry`` to the disk cache, unless its model has warnings or plain tensors (which need its graph
+    on every build: an entry on disk has none)."""
+    graph = entry.graph
+    if graph is None or graph.warnings or graph.unregistered:
+        return
+    diskcache.store(diskcache.key(data, path, key[2], model, key[4]), entry.model, entry.code, entry.imports)
+
+
 def parse_spec(source_or_path) -> ir.SpecFile:
     """Parse a spec (text or path) into the validated surface IR.
 
     >>> parse_spec("model M(x: [B, 3]) { fc = Linear(_, 2) }").models()[0].name
     'M'
     """
+    from .pipeline import parse_source
+
     return parse_source(source_or_path)
 
 
@@ -146,6 +314,8 @@ def elaborate_spec(source_or_path, *, model: str | None = None, limits: Limits |
     >>> elaborate_spec("model M(x: [B, 784]) { fc = Linear(_, 10) }").root.children[0].args["in_features"]
     784
     """
+    from .pipeline import load_graph
+
     return load_graph(source_or_path, model=model, limits=limits)
 
 
@@ -157,14 +327,17 @@ def generate_code(source_or_path, *, model: str | None = None, explain: bool = F
     >>> print(next(line for line in code.splitlines() if "nn.Linear" in line))
             self.fc = nn.Linear(4, 2)  # [B, 2]
     """
+    from .codegen import generate_code as generate
+    from .errors import issue
+    from .model import ModelGraph
+
     if isinstance(source_or_path, ModelGraph):
-        return _generate(source_or_path, explain=explain)
+        return generate(source_or_path, explain=explain)
     code, graph = code_cache.compile(source_or_path, model=model, limits=limits)
     issue(graph.warnings)
-    return _generate(graph, explain=True) if explain else code
+    return generate(graph, explain=True) if explain else code
 
 
-@pausing_gc
 def generate_training_script(source_or_path, *, model: str | None = None, distributed: bool = False,
                              limits: Limits | None = None) -> str:
     """The standalone training script of a spec's train section (what ``codegen --train`` prints): the model,
@@ -174,6 +347,14 @@ def generate_training_script(source_or_path, *, model: str | None = None, distri
     >>> print(generate_training_script("specs/linear_regression.nnspec").splitlines()[-1])  # doctest: +SKIP
         main()
     """
+    from .pipeline import pausing_gc
+
+    return pausing_gc(_training_script)(source_or_path, model=model, distributed=distributed, limits=limits)
+
+
+def _training_script(source_or_path, *, model: str | None, distributed: bool, limits: Limits | None) -> str:
+    from .errors import SpecError, issue
+    from .pipeline import load_graph
     from .trainscript import training_script
 
     graph = load_graph(source_or_path, model=model, limits=limits)
@@ -189,8 +370,10 @@ def compile_spec(source_or_path, *, model: str | None = None, device=None, dtype
     """Compile a spec into a ready ``torch.nn.Module``.
 
     The module is an instance of the very class `generate_code` prints. A
-    spec compiled before in this process (same text, path, model, limits,
-    unchanged imports) skips the front end: its code comes from `code_cache`.
+    spec compiled before (same text, path, model, limits, unchanged imports)
+    skips the front end: its code comes from `code_cache`, or in a new
+    process from the disk cache (modelspec/diskcache.py; ``MODELSPEC_NO_CACHE=1``
+    turns it off), and its class is the one made the first time.
 
     >>> net = compile_spec("model M(x: [B, 4]) { fc = Linear(_, 2) }", seed=0)
     >>> net
@@ -198,14 +381,23 @@ def compile_spec(source_or_path, *, model: str | None = None, device=None, dtype
       (fc): Linear(in_features=4, out_features=2, bias=True)
     )
     """
-    from .build import build_module
+    if not isinstance(source_or_path, (str, os.PathLike)):
+        from .model import ModelGraph
 
-    if isinstance(source_or_path, ModelGraph):
-        code, graph = _generate(source_or_path), source_or_path
-    else:
-        code, graph = code_cache.compile(source_or_path, model=model, limits=limits)
+        if isinstance(source_or_path, ModelGraph):
+            from .build import build_module
+            from .codegen import generate_code as generate
+
+            return build_module(generate(source_or_path), source_or_path, device=device, dtype=dtype, seed=seed)
+    entry = code_cache.entry(source_or_path, model=model, limits=limits, graph=False, disk=True)
+    graph = entry.graph  # None for an entry from disk, which has neither warnings nor plain tensors
+    if graph is not None and (graph.warnings or graph.unregistered):
+        from .errors import issue
+
         issue(graph.warnings)
-    return build_module(code, graph, device=device, dtype=dtype, seed=seed)
+        if graph.unregistered:
+            stays_put(graph, device, dtype)
+    return construct(entry.model_class, device=device, dtype=dtype, seed=seed)
 
 
 def example_inputs(source_or_path, *, batch: int = 2, model: str | None = None, device=None, dtype=None,
@@ -220,6 +412,10 @@ def example_inputs(source_or_path, *, batch: int = 2, model: str | None = None, 
     >>> [tuple(t.shape) for t in example_inputs("model M(x: [B, 4]) { fc = Linear(_, 2) }", batch=3)]
     [(3, 4)]
     """
+    from .build import make_inputs
+    from .model import ModelGraph
+    from .pipeline import check_batch_memory
+
     if isinstance(source_or_path, ModelGraph):
         graph = source_or_path
     else:

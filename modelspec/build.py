@@ -24,11 +24,10 @@ import threading
 import types
 import warnings
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from .errors import SpecError
-from .model import ModelGraph
-from .pipeline import input_shapes
-from .shapes import shape_str
+if TYPE_CHECKING:  # loaded where used: a model served from the compiled-code cache needs none of the front end
+    from .model import ModelGraph
 
 
 # Held from the check for a module in sys.modules to its registration there. Without it, threads loading the
@@ -52,10 +51,10 @@ def load_source(code: str, graph: ModelGraph) -> types.ModuleType:
     code's digest, so the same code, from any thread, always gives the module
     loaded first, and its classes are the ones `pickle` finds by name.
     """
-    return _load(code, graph.name)
+    return load_code(code, graph.name)
 
 
-def _load(code: str, model: str) -> types.ModuleType:
+def load_code(code: str, model: str) -> types.ModuleType:
     """`load_source` for the model named ``model``: what compiling and unpickling both come to."""
     digest = hashlib.sha1(code.encode()).hexdigest()[:12]
     name = f"modelspec_generated_{model}_{digest}"
@@ -123,19 +122,34 @@ def load_with_weights_only_False(code: str, model: str, name: str):
     >>> torch.load(io.BytesIO(buffer.getvalue()), weights_only=False).fc
     Linear(in_features=4, out_features=2, bias=True)
     """
-    module = _load(code, model)
+    module = load_code(code, model)
     cls = getattr(module, name)
     return cls.__new__(cls)
 
 
 def build_module(code: str, graph: ModelGraph, *, device=None, dtype=None, seed: int | None = None):
     """Instantiate the model class of ``code`` and move it to ``device``/``dtype``."""
-    import torch
 
     if graph.unregistered:
-        _stays_put(graph, device, dtype)
+        stays_put(graph, device, dtype)
     module = load_source(code, graph)
-    cls = getattr(module, graph.name)
+    return construct(getattr(module, graph.name), device=device, dtype=dtype, seed=seed)
+
+
+def model_class(code: str, model: str) -> type:
+    """The class ``model`` of generated ``code``, the code loaded once (`load_code`)."""
+    module = load_code(code, model)
+    return getattr(module, model)
+
+
+def construct(cls: type, *, device=None, dtype=None, seed: int | None = None):
+    """An instance of the generated model class ``cls``, seeded, on ``device`` and in ``dtype`` (see
+    `build_module`: a model that holds plain tensors must pass `stays_put` first)."""
+    if seed is None and device is None and dtype is None:  # the common call, as short as constructing it by hand
+        with _constructing:
+            return cls()
+    import torch
+
     with _constructing:
         if seed is not None:
             torch.manual_seed(seed)
@@ -149,7 +163,7 @@ def build_module(code: str, graph: ModelGraph, *, device=None, dtype=None, seed:
     return model
 
 
-def _stays_put(graph: ModelGraph, device, dtype) -> None:
+def stays_put(graph: ModelGraph, device, dtype) -> None:
     """Refuse to move a model that holds plain tensors (``W = torch.FloatTensor(3, 2)``): ``model.to`` moves
     its parameters and buffers only, so its forward would mix devices or dtypes and fail."""
     import torch
@@ -161,6 +175,8 @@ def _stays_put(graph: ModelGraph, device, dtype) -> None:
         moved.append(f"to {str(dtype).removeprefix('torch.')}")
     if not moved:
         return
+    from .errors import SpecError
+
     name, span = graph.unregistered[0]
     raise SpecError(f"{graph.name} holds {name!r}, a plain tensor that model.to(...) leaves where it is: moved "
                     f"{' and '.join(moved)}, its forward would mix {name!r} on the CPU in float32 with the rest",
@@ -171,6 +187,8 @@ def _stays_put(graph: ModelGraph, device, dtype) -> None:
 def make_inputs(graph: ModelGraph, *, batch: int = 2, device=None, dtype=None, generator=None):
     """Random tensors for a model graph's inputs (indices inside every Embedding they feed)."""
     import torch
+
+    from .pipeline import input_shapes
 
     out = []
     for (name, info), shape in zip(graph.inputs, input_shapes(graph, batch)):
@@ -196,6 +214,8 @@ def weights_misfit(own: Mapping, given: Mapping) -> list[str]:
     ...                {"fc.weight": torch.zeros(3, 4), "head.bias": torch.zeros(2)})
     ['missing fc.bias', 'unexpected head.bias', 'fc.weight is [3, 4] there and [2, 4] in the model']
     """
+    from .shapes import shape_str
+
     missing = [k for k in own if k not in given]
     unexpected = [k for k in given if k not in own]
     shapes = [f"{k} is {shape_str(given[k].shape)} there and {shape_str(own[k].shape)} in the model"

@@ -22,7 +22,6 @@ hands the result to `elaborate(..., imported=...)`: elaboration reads no file.
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,47 +29,12 @@ from pathlib import Path
 from . import ir
 from .elaborate import Elaborator, spec_identifiers
 from .errors import SpecError, SpecImportError, did_you_mean
+from .files import not_a_spec_file, system_dir  # noqa: F401  (runner and exporting take them from here)
 from .parse import parse
 from .shapes import Val
 
-SYSTEM_DIRS = ("/proc", "/sys", "/dev")  # kernel views and devices: a spec is never there, a secret may be
-
 OUTSIDE_HINT = ("paths are relative to the importing file, inside its folder's tree; to read specs in another "
                 "folder, add it with --import-root DIR (Limits(import_roots=...) in Python)")
-
-
-def system_dir(real: str) -> str | None:
-    """The folder of `SYSTEM_DIRS` that the real path ``real`` lies in, else None.
-
-    /proc files report a regular file of size 0 (/proc/self/environ holds the
-    environment), so their type does not tell them apart: their place does.
-
-    >>> system_dir("/proc/self/environ"), system_dir("/home/me/proc/a.nnspec")
-    ('/proc', None)
-    """
-    return next((d for d in SYSTEM_DIRS if real == d or real.startswith(d + "/")), None)
-
-
-def not_a_spec_file(st: os.stat_result) -> str | None:
-    """What a file that is not a regular file is ("a directory", "a FIFO (named pipe)", ...), else None.
-
-    Only a regular file can hold a spec; anything else may never end (/dev/zero)
-    or block the reader forever (a FIFO), so it is refused before it is opened.
-    """
-    mode = st.st_mode
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISLNK(mode):  # where a real path still ends in a link: a loop of links, or one swapped meanwhile
-        return "a symlink that leads to no file"
-    return "an unusual file"
 
 
 def import_roots(path: str | None, extra: Sequence[str] = ()) -> tuple[str, ...]:

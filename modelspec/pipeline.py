@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -23,17 +22,14 @@ from typing import NamedTuple
 from . import ir
 from .budget import check_memory
 from .elaborate import Limits, elaborate
-from .errors import (MAX_ERRORS, WARNINGS, Span, SpecError, SpecImportError, SpecLimitError, SpecNameError,
+from .errors import (MAX_ERRORS, WARNINGS, Span, SpecError, SpecLimitError, SpecNameError,
                      did_you_mean)
-from .imports import not_a_spec_file, resolve_imports, system_dir
+from .files import MAX_FILE_BYTES, SIZE_HINT, read_file, text_digest  # MAX_FILE_BYTES: the bound in force, here
+from .imports import resolve_imports
 from .model import ModelGraph
 from .parse import Parsed, comments_of, decode_source, parse, parse_partial
 from .shapes import Sym, evaluate
 
-MAX_FILE_BYTES = 5_000_000
-SIZE_HINT = "split it into files that import one another, or raise modelspec.pipeline.MAX_FILE_BYTES"
-# never blocks on open (a FIFO swapped in after the check); no O_NOFOLLOW: a link to a spec is allowed
-READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 
 
 def pausing_gc(fn):
@@ -95,61 +91,12 @@ def read_spec(source_or_path, *, same_file: os.stat_result | None = None) -> tup
         isinstance(source_or_path, str) and "{" not in source_or_path and "\n" not in source_or_path
     ):
         path = os.fspath(source_or_path)
-        return decode_source(_read_file(path, same_file), path), path
+        return decode_source(read_file(path, same_file, MAX_FILE_BYTES), path), path
     if not isinstance(source_or_path, str):
         raise TypeError(f"expected spec text or a path, got {type(source_or_path).__name__}")
     if len(source_or_path.encode()) > MAX_FILE_BYTES:
         raise SpecLimitError(f"the spec is over the limit of {MAX_FILE_BYTES:,} bytes", hint=SIZE_HINT)
     return source_or_path, None
-
-
-def _read_file(path: str, same_file: os.stat_result | None) -> bytes:
-    """The bytes of the regular file ``path``, at most MAX_FILE_BYTES of them; `read_spec` says what is refused.
-
-    The type is checked by name first, so that nothing else is ever opened
-    (opening a device may do something); the open does not block (a FIFO
-    swapped in meanwhile), and the type is checked again on what was opened.
-    Symlinks are followed: a link to a spec is fine, and the caller has
-    checked where an import's links lead.
-    """
-    try:
-        kind = not_a_spec_file(os.stat(path))
-        if kind is not None:
-            raise SpecImportError(f"this is {kind}, not a spec file", path=path, hint="name a .nnspec file")
-        where = system_dir(os.path.realpath(path))
-        if where is not None:
-            raise SpecImportError(f"this is a file under {where}, not a spec file", path=path,
-                                  hint=f"{where} holds the system's files, never specs; name a .nnspec file")
-        fd = os.open(path, READ_FLAGS)
-        try:
-            st = os.fstat(fd)
-            kind = not_a_spec_file(st)
-            if kind is not None:
-                raise SpecImportError(f"this is {kind}, not a spec file", path=path, hint="name a .nnspec file")
-            if same_file is not None and not os.path.samestat(st, same_file):
-                raise SpecImportError("the file was replaced while it was being read", path=path,
-                                      hint="compile again once nothing is changing the spec's files")
-            if st.st_size > MAX_FILE_BYTES:  # the common case of a big file, told without reading it
-                raise SpecLimitError(f"the file is {st.st_size:,} bytes, over the limit of {MAX_FILE_BYTES:,}",
-                                     path=path, hint=SIZE_HINT)
-            chunks, left = [], MAX_FILE_BYTES + 1  # one byte more than allowed tells a file that grew
-            while left > 0:
-                chunk = os.read(fd, min(left, 1 << 20))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                left -= len(chunk)
-        finally:
-            os.close(fd)
-    except (FileNotFoundError, NotADirectoryError):
-        raise SpecImportError("no such file", path=path, hint="check the path and its spelling") from None
-    except OSError as exc:
-        raise SpecImportError(f"cannot read the file: {exc.strerror}", path=path,
-                              hint="check the file's permissions") from None
-    data = b"".join(chunks)
-    if len(data) > MAX_FILE_BYTES:
-        raise SpecLimitError(f"the file is over the limit of {MAX_FILE_BYTES:,} bytes", path=path, hint=SIZE_HINT)
-    return data
 
 
 @pausing_gc
@@ -184,21 +131,6 @@ class Elaborated:
     imports: tuple[tuple[str, str], ...] = ()  # (absolute path, text_digest of what was read), transitively
     imported_chars: int = 0  # the length of those texts, all together
 
-    def imports_unchanged(self) -> bool:
-        """Whether every imported file still reads as it did (a file gone or unreadable has changed)."""
-        for path, digest in self.imports:
-            try:
-                text, _ = read_spec(Path(path))
-            except (SpecError, OSError):
-                return False
-            if text_digest(text) != digest:
-                return False
-        return True
-
-
-def text_digest(text: str) -> str:
-    """sha256 of a spec's text, as UTF-8 (a lone surrogate in text handed in as a str passes through)."""
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @pausing_gc

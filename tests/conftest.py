@@ -8,6 +8,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # the bundled specs: specs/*.nnspec, then one spec per topic of the tutorials, specs/tutorials/*.nnspec
 SPECS = sorted((ROOT / "specs").glob("*.nnspec")) + sorted((ROOT / "specs" / "tutorials").glob("*.nnspec"))
 BLESS = os.environ.get("MODELSPEC_BLESS") == "1"
+# compile_spec's disk cache off: a spec compiled by one test would be served to the next, and the tests that
+# count the front end's work would count nothing; tests/test_disk_cache.py turns it on, in a folder of its own.
+# (The processes the tests start inherit it.)
+os.environ["MODELSPEC_NO_CACHE"] = "1"
 
 
 def spec_name(path: Path) -> str:

@@ -7,6 +7,7 @@ benchmarks/compile_time.py.
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
@@ -243,3 +244,89 @@ def test_the_key_holds_the_version(monkeypatch):
     key = CodeCache.key(SPEC, None, None, None)
     monkeypatch.setattr(api, "__version__", "0.0.0-other")
     assert CodeCache.key(SPEC, None, None, None) != key
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """How often a call read its spec (`modelspec.api._read`), from a cleared cache."""
+    count = [0]
+    real = api._read
+
+    def spy(*args, **kwargs):
+        count[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api, "_read", spy)
+    code_cache.clear()
+    yield count
+    code_cache.clear()
+
+
+def settle(monkeypatch):
+    """Count every file as settled (see `modelspec.api.SETTLED_NS`), as files an hour old are."""
+    monkeypatch.setattr(api, "SETTLED_NS", -3600 * 10**9)
+
+
+def rewrite(path, text: str):
+    """Write ``text`` to ``path`` a tick of the file system's clock after its last change (ext4's is ~4 ms)."""
+    import time
+
+    before = path.stat().st_mtime_ns
+    while True:
+        time.sleep(0.01)
+        path.write_text(text)
+        if path.stat().st_mtime_ns != before:
+            return
+
+
+def test_a_repeated_call_reads_no_file_once_its_files_are_settled(reads, monkeypatch, tmp_path):
+    settle(monkeypatch)
+    spec = tmp_path / "m.nnspec"
+    spec.write_text(SPEC)
+    for _ in range(3):
+        assert compile_spec(spec).fc.out_features == 8
+    assert reads[0] == 1 and code_cache.hits == 2
+    rewrite(spec, SPEC.replace("Linear(_, 8)", "Linear(_, 9)"))  # the same size: its time tells
+    assert compile_spec(spec).fc.out_features == 9 and reads[0] == 2
+    other = tmp_path / "other.nnspec"
+    other.write_text(SPEC.replace("Linear(_, 8)", "Linear(_, 7)"))
+    os.replace(other, spec)  # another file under the same name: its inode tells
+    assert compile_spec(spec).fc.out_features == 7 and reads[0] == 3
+    assert compile_spec(spec).fc.out_features == 7 and reads[0] == 3
+
+
+def test_a_settled_import_changed_is_noticed_without_a_read_of_the_spec(reads, calls, monkeypatch, tmp_path):
+    settle(monkeypatch)
+    (tmp_path / "blocks.nnspec").write_text(blocks(8))
+    main = tmp_path / "main.nnspec"
+    main.write_text(MAIN)
+    assert compile_spec(main).head.in_features == 8
+    assert compile_spec(main).head.in_features == 8 and reads[0] == 1
+    rewrite(tmp_path / "blocks.nnspec", blocks(6))
+    assert compile_spec(main).head.in_features == 6 and calls["parse"] == 2
+    (tmp_path / "blocks.nnspec").unlink()
+    with pytest.raises(SpecError, match="no such file"):
+        compile_spec(main)
+
+
+def test_files_changed_just_now_are_read_every_time(reads, tmp_path):
+    """Within SETTLED_NS of a change a file's stat may not show the next change yet: such a file is read and
+    hashed on every call, as the cache did before it kept stats."""
+    spec = tmp_path / "m.nnspec"
+    spec.write_text(SPEC)
+    compile_spec(spec)
+    compile_spec(spec)
+    assert reads[0] == 2 and code_cache.hits == 1
+
+
+def test_a_relative_path_is_a_call_of_its_working_directory(reads, monkeypatch, tmp_path):
+    settle(monkeypatch)
+    for width, folder in ((8, "one"), (6, "two")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "m.nnspec").write_text(SPEC.replace("Linear(_, 8)", f"Linear(_, {width})"))
+    monkeypatch.chdir(tmp_path / "one")
+    assert compile_spec("m.nnspec").fc.out_features == 8
+    monkeypatch.chdir(tmp_path / "two")
+    assert compile_spec("m.nnspec").fc.out_features == 6
+    monkeypatch.chdir(tmp_path / "one")
+    assert compile_spec("m.nnspec").fc.out_features == 8 and reads[0] == 2

@@ -1,0 +1,211 @@
+"""The compiled-code cache on disk: a spec compiled once is, in a new process, its code read back.
+
+`compile_spec` in a fresh process would otherwise import the front end
+(lark, pydantic, the catalog: ~150 ms) and parse and elaborate again, only to
+print the code it printed last time. Each entry is one JSON file holding that
+code, named by a digest of everything the code depends on: the spec's bytes,
+its path and folder, the model chosen, the limits, modelspec's version and
+its own source files' sizes and times, torch's and Python's versions. Its
+imports' digests are in the entry, and every imported file is read and
+hashed again before the entry is used, so a stale entry is never used: a
+changed spec has another name, a changed import fails its digest.
+
+The folder must be the user's own: ``$MODELSPEC_CACHE_DIR``, else
+``$XDG_CACHE_HOME/modelspec/compiled``, else ``~/.cache/modelspec/compiled``;
+``MODELSPEC_NO_CACHE=1`` turns the cache off. The code it holds is run, so
+whoever can write there could run code in the user's process: the folder is
+made with mode 0700 and used only while it is a real folder (not a link),
+owned by the user and closed to everyone else; an entry only while it is a
+regular file owned by the user that no one else may write. Anything else,
+and any error of the file system, and the cache is passed by: the spec is
+compiled as if there were none. Nothing is unpickled: an entry is text.
+
+Only models without warnings and without plain tensors are kept (their
+messages and checks need the model graph, which an entry does not hold).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import stat
+import sys
+
+from .files import max_file_bytes, read_file
+from .version import __version__
+
+FORMAT = 1  # the entries' layout; another number is another key
+MAX_ENTRIES = 512  # more, and the least recently written quarter is removed
+_OPEN_DIR = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_OPEN_ENTRY = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_CREATE_ENTRY = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+                 | getattr(os, "O_CLOEXEC", 0))
+
+
+def directory() -> str | None:
+    """Where the cache is, from the environment (None: turned off)."""
+    if os.environ.get("MODELSPEC_NO_CACHE"):
+        return None
+    where = os.environ.get("MODELSPEC_CACHE_DIR")
+    if where:
+        return os.path.abspath(where)
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base or not os.path.isabs(base):  # the XDG rule: a relative value is ignored
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "modelspec", "compiled")
+
+
+def spec_bytes(path: str) -> bytes:
+    """The bytes of the spec file ``path``, read under the bound in force (a `SpecError` for what is refused)."""
+    return read_file(path, None, max_file_bytes())
+
+
+def key(data: bytes, path: str | None, where: str, model: str | None, limits: tuple | None) -> str:
+    """The entry's name: a digest of the spec's bytes and everything else its code depends on."""
+    torch_version = getattr(sys.modules.get("torch"), "__version__", None)
+    head = repr((FORMAT, __version__, _own_sources(), torch_version, sys.version_info[:3], path, where, model,
+                 limits, max_file_bytes()))
+    return hashlib.sha256(head.encode("utf-8", "surrogatepass") + b"\0" + data).hexdigest()
+
+
+@functools.cache
+def _own_sources() -> tuple:
+    """modelspec's own files, each with its size and time: an edited checkout is another key, as a new version
+    is. Read once per process."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    found = []
+    for folder in (here, os.path.join(here, "grammar")):
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith((".py", ".lark", ".json")):
+                try:
+                    st = os.stat(os.path.join(folder, name))
+                except OSError:
+                    continue
+                found.append((name, st.st_size, st.st_mtime_ns))
+    return tuple(found)
+
+
+def load(digest: str) -> dict | None:
+    """The entry named ``digest``, if the folder and the file pass the checks above and its imports are
+    unchanged; else None."""
+    fd = _private_dir(create=False)
+    if fd is None:
+        return None
+    try:
+        entry = _read_entry(fd, digest)
+    finally:
+        os.close(fd)
+    if entry is None or not imports_unchanged(entry["imports"]):
+        return None
+    return entry
+
+
+def store(digest: str, model: str, code: str, imports) -> None:
+    """Write an entry (whole or not at all: a new file renamed into place)."""
+    fd = _private_dir(create=True)
+    if fd is None:
+        return
+    try:
+        data = json.dumps({"format": FORMAT, "key": digest, "model": model, "code": code,
+                           "imports": [list(pair) for pair in imports]}).encode("utf-8", "surrogatepass")
+        temp = f".{digest}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+        out = os.open(temp, _CREATE_ENTRY, 0o600, dir_fd=fd)
+        try:
+            with os.fdopen(out, "wb", closefd=False) as f:
+                f.write(data)
+        finally:
+            os.close(out)
+        os.replace(temp, f"{digest}.json", src_dir_fd=fd, dst_dir_fd=fd)
+        _prune(fd)
+    except OSError:
+        pass  # a full disk or a read-only folder: the cache is passed by
+    finally:
+        os.close(fd)
+
+
+def _private_dir(*, create: bool) -> int | None:
+    """An open descriptor of the cache folder if it is the user's own and closed to others, else None."""
+    where = directory()
+    if where is None:
+        return None
+    if create:
+        try:
+            os.makedirs(where, mode=0o700, exist_ok=True)
+        except OSError:
+            return None
+    try:
+        fd = os.open(where, _OPEN_DIR)
+    except OSError:
+        return None
+    st = os.fstat(fd)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != _uid() or st.st_mode & 0o077:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _uid() -> int:
+    return os.getuid() if hasattr(os, "getuid") else -1
+
+
+def _read_entry(fd: int, digest: str) -> dict | None:
+    try:
+        f = os.open(f"{digest}.json", _OPEN_ENTRY, dir_fd=fd)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(f)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != _uid() or st.st_mode & 0o022:
+            return None
+        with os.fdopen(f, "rb", closefd=False) as file:
+            data = file.read()
+    except OSError:
+        return None
+    finally:
+        os.close(f)
+    try:
+        entry = json.loads(data.decode("utf-8", "surrogatepass"))
+    except ValueError:
+        return None
+    if not (isinstance(entry, dict) and entry.get("format") == FORMAT and entry.get("key") == digest
+            and isinstance(entry.get("model"), str) and entry["model"].isidentifier()
+            and isinstance(entry.get("code"), str)
+            and isinstance(entry.get("imports"), list)
+            and all(isinstance(p, list) and len(p) == 2 and all(isinstance(s, str) for s in p)
+                    for p in entry["imports"])):
+        return None
+    return entry
+
+
+def imports_unchanged(imports) -> bool:
+    """Whether every imported file still reads as it did when the entry was written."""
+    for path, digest in imports:
+        try:
+            data = spec_bytes(path)
+        except Exception as exc:
+            from .errors import SpecError  # loaded by now: read_file raises nothing else
+
+            if not isinstance(exc, SpecError):
+                raise
+            return False  # a file gone or refused has changed: the compile that follows says how
+        if hashlib.sha256(data).hexdigest() != digest:  # text_digest of the text these bytes are
+            return False
+    return True
+
+
+def _prune(fd: int) -> None:
+    names = [n for n in os.listdir(fd) if n.endswith(".json")]
+    if len(names) <= MAX_ENTRIES:
+        return
+    aged = sorted(names, key=lambda n: os.stat(n, dir_fd=fd, follow_symlinks=False).st_mtime_ns)
+    for name in aged[: len(names) - MAX_ENTRIES * 3 // 4]:
+        try:
+            os.unlink(name, dir_fd=fd)
+        except OSError:
+            pass
