@@ -6,7 +6,7 @@
     .venv/bin/python -m benchmarks --device cuda    # the run-time table on a CUDA GPU (batch 1 and 128)
     .venv/bin/python -m benchmarks --markdown out.md
     .venv/bin/python -m benchmarks --only budgets   # the issue's small specs, now and before the fix (~3 min)
-    .venv/bin/python -m benchmarks --only construct # compile_spec against construction, warm and new process (~3 min)
+    .venv/bin/python -m benchmarks --only construct # compile_spec against construction: warm, new process (~12 min)
     .venv/bin/python -m benchmarks --only scaling   # check, summary, compile at 100-10,000 layers (~6 min; --quick 4-5)
     .venv/bin/python -m benchmarks --only peers     # against torchinfo, torch.fx, nn.Lazy*, torchview (pip install
                                                     # -e .[bench]; a peer not installed is skipped)
@@ -296,20 +296,16 @@ def main(argv=None) -> int:
     # ------------------------------------------------------------ compile_spec against construction
     if "construct" in sections:
         print("\n-- compile_spec against constructing the hand-written module, warm and in a new process", flush=True)
-        rows, whole = construction.run(rounds_warm=11 if quick else 21, rounds_fresh=5 if quick else 9,
-                                       rounds_whole=3 if quick else 5, log=log)
+        rows = construction.run(rounds_warm=11 if quick else 21, rounds_fresh=2 if quick else 3, log=log)
         section("compile_spec against constructing the hand-written module: warm, and the first call in a new process",
                 construction.render(rows), construction.render(rows, markdown=True),
                 construction.summary(rows) + " Floor: the hand-written class of benchmarks/reference.py, or the "
                 "printed code saved as a .py and imported (its .pyc compiled first). Warm: in one process, the "
-                "spec compiled before; each sample as many calls as take ~2 ms. New process: a child forked "
-                "from a process that has imported torch and nothing else, one per sample, the floor importing "
-                "the printed module and constructing it, compile_spec served from the disk cache (a child that "
-                "loads lark or pydantic stops the run). A/A: the floor against itself.")
-        section("The same, as whole processes", measure.table(construction.WHOLE_HEADERS, whole),
-                measure.table(construction.WHOLE_HEADERS, whole, markdown=True),
-                "Wall time of `python -c ...` from start to exit: the interpreter's start and `import torch` "
-                "included, as a program meets them. Interleaved rounds.")
+                "spec compiled before; each sample as many calls as take ~10 ms. New process: one `python -c` "
+                "per sample, interleaved; after import torch: the floor importing the printed module and "
+                "constructing it, against compile_spec served from the disk cache (a process that loads lark, "
+                "having parsed, stops the run), timed inside the process; whole process: the same processes' wall "
+                "time from start to exit. A/A: the floor against itself.")
 
     # ------------------------------------------------------------ peers: the tools used instead, same job
     if "peers" in sections:

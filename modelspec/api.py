@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 SETTLED_NS = 2_000_000_000
 
 
-@dataclasses.dataclass(frozen=True)
 class CachedCode:
     """What the front end made of one spec: the code it prints and the graph behind it.
 
@@ -54,14 +53,21 @@ class CachedCode:
     codegen and build only read a graph, and none of the functions that use
     the cache hands it to the caller (`elaborate_spec` makes a new one).
     An entry read back from the disk cache has no graph (``elaborated`` is
-    None): it serves `compile_spec`, which needs the code alone.
+    None): it serves `compile_spec`, which needs the code alone. (A plain
+    class: a dataclass costs a new process ~1 ms to define.)
     """
 
-    code: str
-    elaborated: Elaborated | None
-    chars: int  # the spec's text and its imports', what the entry counts for against the cache's bound
-    model: str  # the class that compile_spec builds
-    imports: tuple[tuple[str, str], ...] = ()  # (path, digest) of every file its imports read
+    def __init__(self, code: str, elaborated: Elaborated | None, chars: int, model: str,
+                 imports: tuple[tuple[str, str], ...] = (), warnings: tuple = (), unregistered: tuple = (),
+                 path: str | None = None):
+        self.code = code
+        self.elaborated = elaborated
+        self.chars = chars  # the spec's text and its imports', what the entry counts for against the bound
+        self.model = model  # the class that compile_spec builds
+        self.imports = imports  # (path, digest) of every file its imports read
+        self.warnings = warnings  # the model's SpecWarnings, which compile_spec issues on every call
+        self.unregistered = unregistered  # (name, span) of each plain tensor, which a move elsewhere refuses
+        self.path = path  # the spec's file
 
     @property
     def graph(self) -> ModelGraph | None:
@@ -146,7 +152,7 @@ class CodeCache:
             if entry is None:
                 entry = self._compile(text, path, model, limits)
                 if disk:
-                    _keep_on_disk(entry, data, key, path, model, limits)
+                    _keep_on_disk(entry, data, key, path, model, text)
             self._put(key, entry)
         if call is not None:
             self._remember(call, key, path, entry, started)
@@ -166,8 +172,9 @@ class CodeCache:
         from .pipeline import elaborate_source
 
         elaborated = elaborate_source(text, path, model=model, limits=limits)
-        return CachedCode(generate(elaborated.graph), elaborated, len(text) + elaborated.imported_chars,
-                          elaborated.graph.name, elaborated.imports)
+        graph = elaborated.graph
+        return CachedCode(generate(graph), elaborated, len(text) + elaborated.imported_chars, graph.name,
+                          elaborated.imports, tuple(graph.warnings), tuple(graph.unregistered), graph.path)
 
     def _from_disk(self, data: bytes, key: tuple, text: str, path: str | None, model: str | None,
                    limits: Limits | None) -> CachedCode | None:
@@ -175,7 +182,8 @@ class CodeCache:
         if found is None:
             return None
         imports = tuple((p, d) for p, d in found["imports"])
-        return CachedCode(found["code"], None, len(text), found["model"], imports)
+        return CachedCode(found["code"], None, len(text), found["model"], imports,
+                          diskcache.warnings_of(found, text), diskcache.unregistered_of(found), path)
 
     def _remember(self, call: tuple, key: tuple, path: str | None, entry: CachedCode, started: int):
         """Note the stat of the files behind ``entry`` for `entry` to find it by ``call`` alone, if every one
@@ -288,13 +296,10 @@ def _limits_key(limits: Limits | None) -> tuple | None:
 
 
 def _keep_on_disk(entry: CachedCode, data: bytes, key: tuple, path: str | None, model: str | None,
-                  limits: Limits | None) -> None:
-    """Write ``entry`` to the disk cache, unless its model has warnings or plain tensors (which need its graph
-    on every build: an entry on disk has none)."""
-    graph = entry.graph
-    if graph is None or graph.warnings or graph.unregistered:
-        return
-    diskcache.store(diskcache.key(data, path, key[2], model, key[4]), entry.model, entry.code, entry.imports)
+                  text: str) -> None:
+    """Write ``entry`` to the disk cache."""
+    diskcache.store(diskcache.key(data, path, key[2], model, key[4]), entry.model, entry.code, entry.imports,
+                    entry.warnings, entry.unregistered, text)
 
 
 def parse_spec(source_or_path) -> ir.SpecFile:
@@ -390,13 +395,12 @@ def compile_spec(source_or_path, *, model: str | None = None, device=None, dtype
 
             return build_module(generate(source_or_path), source_or_path, device=device, dtype=dtype, seed=seed)
     entry = code_cache.entry(source_or_path, model=model, limits=limits, graph=False, disk=True)
-    graph = entry.graph  # None for an entry from disk, which has neither warnings nor plain tensors
-    if graph is not None and (graph.warnings or graph.unregistered):
+    if entry.warnings:
         from .errors import issue
 
-        issue(graph.warnings)
-        if graph.unregistered:
-            stays_put(graph, device, dtype)
+        issue(entry.warnings)
+    if entry.unregistered:
+        stays_put(entry.model, entry.unregistered, entry.path, device, dtype)
     return construct(entry.model_class, device=device, dtype=dtype, seed=seed)
 
 

@@ -131,7 +131,7 @@ def build_module(code: str, graph: ModelGraph, *, device=None, dtype=None, seed:
     """Instantiate the model class of ``code`` and move it to ``device``/``dtype``."""
 
     if graph.unregistered:
-        stays_put(graph, device, dtype)
+        stays_put(graph.name, graph.unregistered, graph.path, device, dtype)
     module = load_source(code, graph)
     return construct(getattr(module, graph.name), device=device, dtype=dtype, seed=seed)
 
@@ -163,9 +163,10 @@ def construct(cls: type, *, device=None, dtype=None, seed: int | None = None):
     return model
 
 
-def stays_put(graph: ModelGraph, device, dtype) -> None:
+def stays_put(model: str, unregistered, path: str | None, device, dtype) -> None:
     """Refuse to move a model that holds plain tensors (``W = torch.FloatTensor(3, 2)``): ``model.to`` moves
-    its parameters and buffers only, so its forward would mix devices or dtypes and fail."""
+    its parameters and buffers only, so its forward would mix devices or dtypes and fail. ``unregistered``:
+    the model graph's (name, span) of each, ``path`` its spec's."""
     import torch
 
     moved = []
@@ -177,10 +178,10 @@ def stays_put(graph: ModelGraph, device, dtype) -> None:
         return
     from .errors import SpecError
 
-    name, span = graph.unregistered[0]
-    raise SpecError(f"{graph.name} holds {name!r}, a plain tensor that model.to(...) leaves where it is: moved "
+    name, span = unregistered[0]
+    raise SpecError(f"{model} holds {name!r}, a plain tensor that model.to(...) leaves where it is: moved "
                     f"{' and '.join(moved)}, its forward would mix {name!r} on the CPU in float32 with the rest",
-                    span, path=graph.path,
+                    span, path=path,
                     hint=f"make {name!r} a param (trained) or a buffer (not trained): both move with the module")
 
 

@@ -20,8 +20,9 @@ regular file owned by the user that no one else may write. Anything else,
 and any error of the file system, and the cache is passed by: the spec is
 compiled as if there were none. Nothing is unpickled: an entry is text.
 
-Only models without warnings and without plain tensors are kept (their
-messages and checks need the model graph, which an entry does not hold).
+An entry keeps the model's warnings (issued again on each compile, as they
+are when the spec is compiled) and its plain tensors (which a move to
+another device refuses) as data; the model graph itself is not kept.
 """
 
 from __future__ import annotations
@@ -64,7 +65,9 @@ def spec_bytes(path: str) -> bytes:
 
 def key(data: bytes, path: str | None, where: str, model: str | None, limits: tuple | None) -> str:
     """The entry's name: a digest of the spec's bytes and everything else its code depends on."""
-    torch_version = getattr(sys.modules.get("torch"), "__version__", None)
+    import torch  # the model about to be built needs it anyway
+
+    torch_version = torch.__version__
     head = repr((FORMAT, __version__, _own_sources(), torch_version, sys.version_info[:3], path, where, model,
                  limits, max_file_bytes()))
     return hashlib.sha256(head.encode("utf-8", "surrogatepass") + b"\0" + data).hexdigest()
@@ -106,14 +109,19 @@ def load(digest: str) -> dict | None:
     return entry
 
 
-def store(digest: str, model: str, code: str, imports) -> None:
-    """Write an entry (whole or not at all: a new file renamed into place)."""
+def store(digest: str, model: str, code: str, imports, warnings=(), unregistered=(), text: str = "") -> None:
+    """Write an entry (whole or not at all: a new file renamed into place). ``warnings`` (`SpecWarning`s) and
+    ``unregistered`` (the model graph's plain tensors) are kept as data; ``text`` is the spec's, which a warning
+    located in it shows."""
     fd = _private_dir(create=True)
     if fd is None:
         return
     try:
         data = json.dumps({"format": FORMAT, "key": digest, "model": model, "code": code,
-                           "imports": [list(pair) for pair in imports]}).encode("utf-8", "surrogatepass")
+                           "imports": [list(pair) for pair in imports],
+                           "warnings": [_warning_data(w, text) for w in warnings],
+                           "unregistered": [[name, _span_data(span)] for name, span in unregistered]},
+                          ).encode("utf-8", "surrogatepass")
         temp = f".{digest}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         out = os.open(temp, _CREATE_ENTRY, 0o600, dir_fd=fd)
         try:
@@ -127,6 +135,40 @@ def store(digest: str, model: str, code: str, imports) -> None:
         pass  # a full disk or a read-only folder: the cache is passed by
     finally:
         os.close(fd)
+
+
+def warnings_of(entry: dict, text: str) -> tuple:
+    """The `SpecWarning`s an entry keeps, as elaboration made them (loads modelspec.errors: only for a spec
+    that has some)."""
+    if not entry["warnings"]:
+        return ()
+    from .errors import SpecWarning
+
+    return tuple(SpecWarning(w["message"], _span(w["span"]), name=w["name"], hint=w["hint"], path=w["path"],
+                             source=text if w["source"] is True else w["source"]) for w in entry["warnings"])
+
+
+def unregistered_of(entry: dict) -> tuple:
+    """The (name, span) of each plain tensor of the entry's model."""
+    return tuple((name, _span(span)) for name, span in entry["unregistered"])
+
+
+def _warning_data(w, text: str) -> dict:
+    return {"message": w.message, "name": w.name, "hint": w.hint, "path": w.path, "span": _span_data(w.span),
+            "source": True if w.source == text else w.source}  # True: the spec's own text
+
+
+def _span_data(span) -> list | None:
+    return None if span is None else [span.line, span.column, span.end_line, span.end_column]
+
+
+def _span(data):
+    if data is None:
+        return None
+    from .errors import Span
+
+    line, column, end_line, end_column = data
+    return Span.model_construct(line=line, column=column, end_line=end_line, end_column=end_column)
 
 
 def _private_dir(*, create: bool) -> int | None:
@@ -178,9 +220,27 @@ def _read_entry(fd: int, digest: str) -> dict | None:
             and isinstance(entry.get("code"), str)
             and isinstance(entry.get("imports"), list)
             and all(isinstance(p, list) and len(p) == 2 and all(isinstance(s, str) for s in p)
-                    for p in entry["imports"])):
+                    for p in entry["imports"])
+            and isinstance(entry.get("warnings"), list) and all(_is_warning(w) for w in entry["warnings"])
+            and isinstance(entry.get("unregistered"), list)
+            and all(isinstance(u, list) and len(u) == 2 and isinstance(u[0], str) and _is_span(u[1])
+                    for u in entry["unregistered"])):
         return None
     return entry
+
+
+def _is_warning(w) -> bool:
+    from .errors import WARNINGS  # only for an entry that has warnings, which need modelspec.errors anyway
+
+    return (isinstance(w, dict) and set(w) == {"message", "name", "hint", "path", "span", "source"}
+            and isinstance(w["message"], str) and w["name"] in WARNINGS
+            and all(w[k] is None or isinstance(w[k], str) for k in ("hint", "path"))
+            and (w["source"] is True or w["source"] is None or isinstance(w["source"], str)) and _is_span(w["span"]))
+
+
+def _is_span(data) -> bool:
+    return data is None or (isinstance(data, list) and len(data) == 4
+                            and all(type(n) is int and n >= 0 for n in data))
 
 
 def imports_unchanged(imports) -> bool:
