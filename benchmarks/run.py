@@ -198,21 +198,23 @@ def main(argv=None) -> int:
                 "front end = parse + elaborate + codegen + exec; its share of the sum; compile_spec × is the "
                 "real call with its code cache cleared, timed apart as a check. compile_spec cached ×: the real "
                 "call again in the same process, served from the code cache; its front-end share is the time "
-                "until its code is loaded over the whole call, then the median front-end time itself. "
+                "until its construction begins over the whole call, then the median front-end time itself. "
                 "In-process, warm (parser tables loaded); glibc's mmap threshold fixed, so that weights are "
                 "fresh memory in every round as in a new process.")
         section("Front end's share of compile_spec, end to end", compile_time.render_end_to_end(rows),
                 compile_time.render_end_to_end(rows, markdown=True),
                 "The same rounds. Stages: the uncached stages timed one by one (the split above). compile_spec: "
-                "the real call, split where build_module has loaded the code; uncached (cache cleared, module "
-                "forgotten) and cached (the same spec compiled before in the process).")
+                "the real call, split where its construction begins (modelspec.build.construct); uncached "
+                "(cache cleared, module forgotten) and cached (the same spec compiled before in the process).")
         print("\n-- first compile in a fresh process (ResNet-18)", flush=True)
         cold = compile_time.cold_start(os.path.join(runtime.SPECS, "resnet18.nnspec"), rounds=2 if quick else 3,
                                        log=log)
         section("First compile in a fresh process, ResNet-18", measure.table(compile_time.COLD_HEADERS, cold),
                 measure.table(compile_time.COLD_HEADERS, cold, markdown=True),
-                "cold: no Lark table cache (an empty XDG_CACHE_HOME), so the LALR tables are built; warm: "
-                "loaded from the cache. The last column is the first parse against the exec+construct that follows.")
+                "The stages called one by one in a new process (compile_spec's disk cache not involved): "
+                "importing modelspec's front end, torch, the first parse (the parser's tables loaded from the "
+                "package), elaboration and codegen, exec and construction. The last column is the first parse "
+                "against the exec+construct that follows.")
         print("\n-- scaling with generated specs", flush=True)
         sizes = [100, 1000, 10000]
         rounds_for = (lambda n: {100: 5, 1000: 3}.get(n, 1)) if quick else (lambda n: {100: 9, 1000: 5}.get(n, 3))

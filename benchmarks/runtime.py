@@ -148,7 +148,7 @@ def measure(benches: list[Bench], *, device: str, batches: list[int], modes: lis
             target_s: float, budget_s: float, log: Callable[[str], None]) -> list[Row]:
     """``rounds`` interleaved rounds per row, fewer (at least 5) where they would take over ``budget_s``."""
     torch = _torch()
-    from modelspec.api import make_inputs
+    from modelspec.build import make_inputs
 
     cuda = device.startswith("cuda")
     # the device measured: synchronize() alone waits for the current one (cuda:0 unless set), and the kernels of

@@ -42,7 +42,8 @@ if TYPE_CHECKING:
 
 # A file's size, times and inode stand for its text only once they are older than this when the text is read:
 # a change within the same tick of the file system's clock (coarse: up to 2 s on some) leaves them as they were,
-# so a file changed that recently is read and hashed again, as git does with its index.
+# so a file changed that recently is read and hashed again, as git does with its index. (A network file system
+# whose server's clock lags this machine's by more than this could make a fresh change look settled.)
 SETTLED_NS = 2_000_000_000
 
 
@@ -187,8 +188,13 @@ class CodeCache:
 
     def _remember(self, call: tuple, key: tuple, path: str | None, entry: CachedCode, started: int):
         """Note the stat of the files behind ``entry`` for `entry` to find it by ``call`` alone, if every one
-        is settled: unchanged since well before ``started``, when their reading began."""
-        files = [p for p, _ in entry.imports] if path is None else [path, *(p for p, _ in entry.imports)]
+        is settled: unchanged since well before ``started``, when their reading began. Not if the working
+        directory the call was keyed with is not the one the spec was read from (another thread's chdir)."""
+        cwd = call[2]
+        spec = None if path is None else os.path.abspath(os.path.join(cwd, path) if cwd else path)
+        if key[2] != (cwd if spec is None else os.path.dirname(spec)):
+            return
+        files = [p for p, _ in entry.imports] if spec is None else [spec, *(p for p, _ in entry.imports)]
         stamps = []
         for name in files:
             try:
@@ -237,18 +243,22 @@ code_cache = CodeCache()
 
 def _call_key(source_or_path, model: str | None, limits: Limits | None) -> tuple | None:
     """What a call names, as given: a path (relative ones with the working directory) or text (with it too,
-    as its imports are read from there). None for what is not kept so (a `SpecText`, bytes paths)."""
-    if type(source_or_path) is str:
-        text = "{" in source_or_path or "\n" in source_or_path
-        name = source_or_path
+    as its imports are read from there), and the bounds in force. None for what is not kept so (a `SpecText`,
+    bytes paths, a working directory that is gone)."""
+    if isinstance(source_or_path, str):
+        name = str(source_or_path)  # a subclass of str as the text it holds
+        text = "{" in name or "\n" in name
     elif isinstance(source_or_path, os.PathLike):
         name, text = os.fspath(source_or_path), False
         if not isinstance(name, str):
             return None
     else:
         return None
-    where = None if not text and name.startswith("/") else os.getcwd()
-    return (text, name, where, model, None if limits is None else dataclasses.astuple(limits))
+    try:
+        where = None if not text and name.startswith("/") else os.getcwd()
+    except OSError:
+        return None
+    return (text, name, where, model, None if limits is None else _limits_key(limits), max_file_bytes())
 
 
 def _stamp(st: os.stat_result) -> tuple:
@@ -269,9 +279,10 @@ def _unchanged(stamps: tuple) -> bool:
 def _read(source_or_path) -> tuple[str, str | None, bytes]:
     """(text, path, its UTF-8 bytes): `read_spec`'s result, without loading the pipeline for a readable path or
     for plain text (which `read_spec` then refuses, or not, exactly as before)."""
-    if type(source_or_path) is str and ("{" in source_or_path or "\n" in source_or_path):
+    if isinstance(source_or_path, str) and ("{" in source_or_path or "\n" in source_or_path):
         if len(source_or_path) * 4 <= max_file_bytes():  # surely within the bound: no need to count its bytes
-            return source_or_path, None, source_or_path.encode("utf-8", "surrogatepass")
+            text = str(source_or_path)
+            return text, None, text.encode("utf-8", "surrogatepass")
     elif isinstance(source_or_path, (str, os.PathLike)) and isinstance(os.fspath(source_or_path), str):
         path = os.fspath(source_or_path)
         data = diskcache.spec_bytes(path)
@@ -286,18 +297,28 @@ def _read(source_or_path) -> tuple[str, str | None, bytes]:
 
 
 def _limits_key(limits: Limits | None) -> tuple | None:
-    """The limits as a key: None for the defaults, however given (a caller that gives limits has loaded them)."""
+    """The limits as a key: None for the defaults, however given (a caller that gives limits has loaded them);
+    the import roots as the real folders they name now (a relative one names another from another folder)."""
     if limits is None:
         return None
     from .values import Limits
 
+    if limits.import_roots:
+        limits = dataclasses.replace(limits, import_roots=tuple(os.path.realpath(r) for r in limits.import_roots))
     spelled = dataclasses.astuple(limits)
     return None if spelled == dataclasses.astuple(Limits()) else spelled
 
 
 def _keep_on_disk(entry: CachedCode, data: bytes, key: tuple, path: str | None, model: str | None,
                   text: str) -> None:
-    """Write ``entry`` to the disk cache."""
+    """Write ``entry`` to the disk cache; not a spec whose train section reads data files, which elaboration
+    checks (there, with their columns) and a served entry would not."""
+    train = entry.graph.train if entry.graph is not None else None
+    if train is not None:
+        from .data import sources
+
+        if any(src.kind == "file" for src in sources(train)):
+            return
     diskcache.store(diskcache.key(data, path, key[2], model, key[4]), entry.model, entry.code, entry.imports,
                     entry.warnings, entry.unregistered, text)
 

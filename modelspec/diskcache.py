@@ -31,6 +31,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import stat
 import sys
 
@@ -63,11 +64,12 @@ def spec_bytes(path: str) -> bytes:
     return read_file(path, None, max_file_bytes())
 
 
-def key(data: bytes, path: str | None, where: str, model: str | None, limits: tuple | None) -> str:
-    """The entry's name: a digest of the spec's bytes and everything else its code depends on."""
-    import torch  # the model about to be built needs it anyway
-
-    torch_version = torch.__version__
+def key(data: bytes, path: str | None, where: str, model: str | None, limits: tuple | None) -> str | None:
+    """The entry's name: a digest of the spec's bytes and everything else its code depends on (None: torch's
+    version cannot be told, and the cache is passed by)."""
+    torch_version = _torch_version()
+    if torch_version is None:
+        return None
     head = repr((FORMAT, __version__, _own_sources(), torch_version, sys.version_info[:3], path, where, model,
                  limits, max_file_bytes()))
     return hashlib.sha256(head.encode("utf-8", "surrogatepass") + b"\0" + data).hexdigest()
@@ -75,28 +77,55 @@ def key(data: bytes, path: str | None, where: str, model: str | None, limits: tu
 
 @functools.cache
 def _own_sources() -> tuple:
-    """modelspec's own files, each with its size and time: an edited checkout is another key, as a new version
-    is. Read once per process."""
+    """modelspec's own files (every .py of the package, the layer catalog's too, the grammar and its tables, in
+    the package or beside it in a checkout), each with its size and time: an edited checkout is another key, as
+    a new version is. Read once per process."""
     here = os.path.dirname(os.path.abspath(__file__))
     found = []
-    for folder in (here, os.path.join(here, "grammar")):
+    for folder in (here, os.path.join(os.path.dirname(here), "grammar")):
+        for top, dirs, names in os.walk(folder):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            for name in sorted(names):
+                if name.endswith((".py", ".lark", ".json")):
+                    try:
+                        st = os.stat(os.path.join(top, name))
+                    except OSError:
+                        continue
+                    found.append((os.path.relpath(os.path.join(top, name), folder), st.st_size, st.st_mtime_ns))
+    return tuple(found)
+
+
+def _torch_version() -> str | None:
+    """torch's version, without importing torch (a spec with an error is told before torch loads): from
+    torch/version.py where torch is installed. None: no torch, or no way to tell (the cache is then passed by)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return getattr(torch, "__version__", None)
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("torch")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
         try:
-            names = sorted(os.listdir(folder))
+            with open(os.path.join(folder, "version.py"), encoding="utf-8") as f:
+                text = f.read(4096)
         except OSError:
             continue
-        for name in names:
-            if name.endswith((".py", ".lark", ".json")):
-                try:
-                    st = os.stat(os.path.join(folder, name))
-                except OSError:
-                    continue
-                found.append((name, st.st_size, st.st_mtime_ns))
-    return tuple(found)
+        match = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
+        if match:
+            return match.group(1)
+    return None
 
 
 def load(digest: str) -> dict | None:
     """The entry named ``digest``, if the folder and the file pass the checks above and its imports are
-    unchanged; else None."""
+    unchanged; else None (and None for a ``digest`` of None)."""
+    if digest is None:
+        return None
     fd = _private_dir(create=False)
     if fd is None:
         return None
@@ -112,7 +141,9 @@ def load(digest: str) -> dict | None:
 def store(digest: str, model: str, code: str, imports, warnings=(), unregistered=(), text: str = "") -> None:
     """Write an entry (whole or not at all: a new file renamed into place). ``warnings`` (`SpecWarning`s) and
     ``unregistered`` (the model graph's plain tensors) are kept as data; ``text`` is the spec's, which a warning
-    located in it shows."""
+    located in it shows. A ``digest`` of None writes nothing."""
+    if digest is None:
+        return
     fd = _private_dir(create=True)
     if fd is None:
         return
@@ -185,8 +216,11 @@ def _private_dir(*, create: bool) -> int | None:
         fd = os.open(where, _OPEN_DIR)
     except OSError:
         return None
-    st = os.fstat(fd)
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != _uid() or st.st_mode & 0o077:
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        st = None
+    if st is None or not stat.S_ISDIR(st.st_mode) or st.st_uid != _uid() or st.st_mode & 0o077:
         os.close(fd)
         return None
     return fd
@@ -213,7 +247,7 @@ def _read_entry(fd: int, digest: str) -> dict | None:
         os.close(f)
     try:
         entry = json.loads(data.decode("utf-8", "surrogatepass"))
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past what the decoder recurses through
         return None
     if not (isinstance(entry, dict) and entry.get("format") == FORMAT and entry.get("key") == digest
             and isinstance(entry.get("model"), str) and entry["model"].isidentifier()
@@ -233,7 +267,7 @@ def _is_warning(w) -> bool:
     from .errors import WARNINGS  # only for an entry that has warnings, which need modelspec.errors anyway
 
     return (isinstance(w, dict) and set(w) == {"message", "name", "hint", "path", "span", "source"}
-            and isinstance(w["message"], str) and w["name"] in WARNINGS
+            and isinstance(w["message"], str) and isinstance(w["name"], str) and w["name"] in WARNINGS
             and all(w[k] is None or isinstance(w[k], str) for k in ("hint", "path"))
             and (w["source"] is True or w["source"] is None or isinstance(w["source"], str)) and _is_span(w["span"]))
 
@@ -259,12 +293,28 @@ def imports_unchanged(imports) -> bool:
     return True
 
 
+_ENTRY = re.compile(r"[0-9a-f]{64}\.json")
+_TEMP = re.compile(r"\.[0-9a-f]{64}\.\d+\.[0-9a-f]{8}\.tmp")
+
+
 def _prune(fd: int) -> None:
-    names = [n for n in os.listdir(fd) if n.endswith(".json")]
-    if len(names) <= MAX_ENTRIES:
+    """Keep at most MAX_ENTRIES entries, and drop what a crashed writer left; nothing but the cache's own names
+    is touched (the folder may be one the user named)."""
+    import time
+
+    names = os.listdir(fd)
+    entries = [n for n in names if _ENTRY.fullmatch(n)]
+    old = time.time_ns() - 3600 * 10**9
+    for name in (n for n in names if _TEMP.fullmatch(n)):
+        try:
+            if os.stat(name, dir_fd=fd, follow_symlinks=False).st_mtime_ns < old:
+                os.unlink(name, dir_fd=fd)
+        except OSError:
+            pass
+    if len(entries) <= MAX_ENTRIES:
         return
-    aged = sorted(names, key=lambda n: os.stat(n, dir_fd=fd, follow_symlinks=False).st_mtime_ns)
-    for name in aged[: len(names) - MAX_ENTRIES * 3 // 4]:
+    aged = sorted(entries, key=lambda n: os.stat(n, dir_fd=fd, follow_symlinks=False).st_mtime_ns)
+    for name in aged[: len(entries) - MAX_ENTRIES * 3 // 4]:
         try:
             os.unlink(name, dir_fd=fd)
         except OSError:

@@ -330,3 +330,29 @@ def test_a_relative_path_is_a_call_of_its_working_directory(reads, monkeypatch, 
     assert compile_spec("m.nnspec").fc.out_features == 6
     monkeypatch.chdir(tmp_path / "one")
     assert compile_spec("m.nnspec").fc.out_features == 8 and reads[0] == 2
+
+
+def test_text_in_a_subclass_of_str_is_text(reads):
+    class Text(str):
+        pass
+
+    assert compile_spec(Text(SPEC)).out.out_features == 2
+    assert "nn.Linear(8, 2)" in generate_code(Text(SPEC))
+
+
+def test_a_lowered_file_bound_is_not_skipped_by_a_repeated_call(reads, monkeypatch):
+    settle(monkeypatch)
+    compile_spec(SPEC)
+    compile_spec(SPEC)
+    monkeypatch.setattr(pipeline, "MAX_FILE_BYTES", 10)
+    with pytest.raises(SpecError, match="over the limit"):
+        compile_spec(SPEC)
+
+
+def test_relative_import_roots_are_the_folders_they_name_now(monkeypatch, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    here = api._limits_key(Limits(import_roots=("shared",)))
+    monkeypatch.chdir(tmp_path / "b")
+    assert api._limits_key(Limits(import_roots=("shared",))) != here

@@ -111,7 +111,8 @@ def test_every_bundled_spec_builds_the_same_from_disk(cache_dir, parses, spec, t
         if a.is_floating_point():
             torch.testing.assert_close(a, b)  # same seed, same code: the same weights
     if graph.unregistered:
-        with pytest.raises(SpecError, match="plain tensor that model.to"):
+        with pytest.raises(SpecError, match="plain tensor that model.to"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             compile_spec(spec, dtype=torch.float64)
 
 
@@ -283,3 +284,44 @@ def test_the_api_keeps_entries_in_memory_too(cache_dir):
     compile_spec(SPEC)
     compile_spec(SPEC)
     assert code_cache.hits == 1
+
+
+def test_the_key_follows_every_file_of_modelspec():
+    """The layer catalog and the grammar decide the code as much as codegen does: an edit of any is a new key."""
+    names = {name for name, _, _ in diskcache._own_sources()}
+    assert {"codegen.py", os.path.join("layers", "linear.py"), "nnspec.lark"} <= names
+
+
+def test_torch_s_version_is_read_without_importing_torch():
+    code = ("import sys; from modelspec import diskcache; v = diskcache._torch_version(); "
+            "print(v, 'torch' in sys.modules); import torch; print(torch.__version__)")
+    run = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    first, second = run.stdout.split("\n")[:2]
+    assert first.split() == [second, "False"]
+
+
+def test_a_spec_reading_data_files_is_not_kept(cache_dir, tmp_path):
+    """Elaboration checks a train section's data files (there, with their columns); an entry served from disk
+    would skip that, so such a spec is compiled every time."""
+    (tmp_path / "points.csv").write_text("x,y\n1,2\n3,4\n")
+    spec = tmp_path / "m.nnspec"
+    spec.write_text('model M(x: [B, 1]) { fc = Linear(_, 1) }\n'
+                    'train M {\n    loss = MSELoss()\n    optimizer = SGD(lr=0.1)\n    target y: [B, 1]\n'
+                    '    data = load("points.csv", x=["x"], y=["y"])\n}\n')
+    compile_spec(spec)
+    assert entries(cache_dir) == []
+    (tmp_path / "points.csv").unlink()
+    new_process()
+    with pytest.raises(SpecError, match="no data file"):
+        compile_spec(spec)
+
+
+def test_pruning_touches_only_the_cache_s_own_files(cache_dir, monkeypatch):
+    monkeypatch.setattr(diskcache, "MAX_ENTRIES", 1)
+    compile_spec(SPEC)
+    (cache_dir / "notes.json").write_text("{}")
+    for n in range(3, 6):
+        compile_spec(SPEC.replace("Linear(_, 2)", f"Linear(_, {n})"))
+    assert (cache_dir / "notes.json").exists() and len(entries(cache_dir)) <= 2
