@@ -32,11 +32,12 @@ def speed(layers: int, rounds: int, log) -> list[list[str]]:
     from modelspec.parse import parse
 
     from . import specgen
+    from .scaling import _limits  # 10,000 layers in residual blocks are over the default bound on modules
 
     rows = []
     for family, gen in (("deep MLP", specgen.deep_mlp), ("deep residual", specgen.deep_residual)):
         text = gen(layers)
-        code = generate_code(elaborate_spec(text))
+        code = generate_code(elaborate_spec(text, limits=_limits()))
         n_spec, n_code = text.count("\n"), code.count("\n")
         parse(text)
         lark, cpy = [], []
@@ -70,8 +71,9 @@ MEM_SCRIPT = r"""
 import json, os, sys, threading, time, warnings
 warnings.filterwarnings("ignore")
 import torch
-from modelspec import compile_spec
+from modelspec import Limits, compile_spec
 from modelspec.api import elaborate_spec
+LIMITS = Limits(max_modules=100_000, max_unroll=100_000, max_steps=10_000_000)  # as benchmarks/scaling.py's
 from modelspec.codegen import generate_code
 torch.set_num_threads(1)
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -108,7 +110,7 @@ compile_spec("model M(x: [B, 4]) { fc = Linear(_, 2) }")  # warm: parser tables,
 text = open(sys.argv[2]).read()
 if sys.argv[1] == "compile_spec":
     with PeakRSS() as m:
-        model = compile_spec(text)
+        model = compile_spec(text, limits=LIMITS)
 elif sys.argv[1] == "construct":
     ns = {}
     exec(compile(open(sys.argv[3]).read(), "gen", "exec"), ns)
@@ -117,7 +119,7 @@ elif sys.argv[1] == "construct":
 else:  # the front end's Python allocations
     import tracemalloc
     tracemalloc.start()
-    code = generate_code(elaborate_spec(text))
+    code = generate_code(elaborate_spec(text, limits=LIMITS))
     print(json.dumps({"peak": tracemalloc.get_traced_memory()[1]}))
     sys.exit()
 params = sum(p.numel() * p.element_size() for p in model.parameters())
@@ -133,13 +135,14 @@ def memory(layers: int, rounds: int, log) -> list[list[str]]:
     from modelspec.codegen import generate_code
 
     from . import specgen
+    from .scaling import _limits
 
     rows = []
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     with tempfile.TemporaryDirectory() as tmp:
         for family, gen in (("deep MLP", specgen.deep_mlp), ("deep residual", specgen.deep_residual)):
             text = gen(layers)
-            graph = elaborate_spec(text)
+            graph = elaborate_spec(text, limits=_limits())
             spec_path, code_path = os.path.join(tmp, "big.nnspec"), os.path.join(tmp, "big.py")
             with open(spec_path, "w") as f:
                 f.write(text)
