@@ -1,8 +1,8 @@
 """Run every benchmark and print the tables.
 
-    .venv/bin/python -m benchmarks                  # the full run (about 5 min on 2 cores; more when
+    .venv/bin/python -m benchmarks                  # the full run (about 35 min on 2 cores; more when
                                                     # torch.compile's cache is cold)
-    .venv/bin/python -m benchmarks --quick          # 2-3 min; torch.compile left out
+    .venv/bin/python -m benchmarks --quick          # about 20 min; torch.compile left out
     .venv/bin/python -m benchmarks --device cuda    # the run-time table on a CUDA GPU (batch 1 and 128)
     .venv/bin/python -m benchmarks --markdown out.md
     .venv/bin/python -m benchmarks --only budgets   # the issue's small specs, now and before the fix (~3 min)
@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("\n\n", 1)[1])
-    p.add_argument("--quick", action="store_true", help="fewer rounds, no torch.compile: a few minutes")
+    p.add_argument("--quick", action="store_true", help="fewer rounds, no torch.compile")
     p.add_argument("--device", default="cpu",
                    help="cpu, cuda, or cpu,cuda: where the run-time table is measured (default cpu); "
                         "compile time, CLI and parsing are measured with cpu")
@@ -177,7 +177,7 @@ def main(argv=None) -> int:
                     "shows on a ratio that is 1 by construction. The deep MLP is not a bundled spec: its "
                     "hand-written baseline is an nn.Sequential.")
             if not with_compile:
-                note += " torch.compile: not in this run (--quick); see the full run."
+                note += " torch.compile: not in this run (--quick or --no-compile)."
             section(f"Run-time overhead, {name}", runtime.render(rows), runtime.render(rows, markdown=True), note)
         measure.set_clock(clock)
 

@@ -199,7 +199,7 @@ def _span(data):
     from .errors import Span
 
     line, column, end_line, end_column = data
-    return Span.model_construct(line=line, column=column, end_line=end_line, end_column=end_column)
+    return Span(line=line, column=column, end_line=end_line, end_column=end_column)
 
 
 def _private_dir(*, create: bool) -> int | None:

@@ -17,13 +17,14 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict
 
-
-class Span(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Span:
     """A region of source text: 1-based line and column, end exclusive."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)  # built when first validated
+    # A dataclass, not a Pydantic model, so that an error or a warning needs no pydantic; the IR's models hold
+    # it as a field, validated and in the JSON Schema as they are, with this config (ConfigDict is a TypedDict)
+    __pydantic_config__ = {"extra": "forbid"}
 
     line: int
     column: int

@@ -226,7 +226,7 @@ def decode_source(data: bytes, path: str | None = None) -> str:
         column = len(start.removeprefix("\ufeff") if line == 1 else start) + 1  # in characters, as elsewhere
         raise SpecSyntaxError(
             f"the file is not UTF-8 text (byte 0x{data[exc.start]:02x})",
-            Span.model_construct(line=line, column=column, end_line=line, end_column=column + 1),
+            Span(line=line, column=column, end_line=line, end_column=column + 1),
             hint="save the spec as UTF-8",
             path=path,
             source=data.decode("utf-8", "replace"),  # to show the line, the byte as \ufffd
@@ -587,7 +587,7 @@ def _bracket_problem(text: str, at: tuple[int, int]) -> SpecSyntaxError | None:
     kind, ch, bl, bc, more = found
     if kind == "open" and (bl, bc) >= at or kind != "open" and (bl, bc) > at:
         return None  # a bracket later in the file than the error: not its cause
-    span = Span.model_construct(line=bl, column=bc, end_line=bl, end_column=bc + 1)
+    span = Span(line=bl, column=bc, end_line=bl, end_column=bc + 1)
     if kind == "unmatched":
         opener = {v: k for k, v in _PAIRS.items()}[ch]
         return SpecSyntaxError(f"unmatched '{ch}'", span, hint=f"remove it, or add the '{opener}' it closes")
@@ -657,7 +657,7 @@ def _syntax_error(exc: UnexpectedInput, text: str) -> SpecSyntaxError:
         width = max(len(str(tok)), 1)
     if line is None or line < 1:
         line, column = 1, 1
-    span = Span.model_construct(line=line, column=column, end_line=line, end_column=column + width)
+    span = Span(line=line, column=column, end_line=line, end_column=column + width)
     return SpecSyntaxError(msg, span, hint=hint)
 
 
@@ -749,7 +749,7 @@ class _Stop:
 def _between(first: Token, last: Token) -> Span:
     if first.line != last.end_line:
         return _tok_span(first)
-    return Span.model_construct(line=first.line, column=first.column, end_line=first.line, end_column=last.end_column)
+    return Span(line=first.line, column=first.column, end_line=first.line, end_column=last.end_column)
 
 
 def _missing_operand(stop: _Stop) -> SpecSyntaxError | None:
@@ -821,7 +821,7 @@ def _statement_name(stop: _Stop) -> SpecSyntaxError | None:
         after = stop.text[closed + 1:] if closed is not None else ""
         short = call if call and "\n" not in call and len(call) <= 40 else f"{word}(...)"
         span = _tok_span(name) if closed is None or "\n" in call else \
-            Span.model_construct(line=name.line, column=name.column, end_line=name.line,
+            Span(line=name.line, column=name.column, end_line=name.line,
                                  end_column=name.column + len(call))
         if re.match(r"[ \t]*=(?!=)", after):
             value = re.match(r"[ \t]*=[ \t]*([A-Za-z_]\w*)[ \t]*(?:[;#\n]|$)", after)
@@ -907,7 +907,7 @@ def _missing_brace(stop: _Stop) -> SpecSyntaxError | None:
     word = (re.match(r"\w+", head) or [None])[0]
     if word not in _BODIES:
         return None
-    end = Span.model_construct(line=last.end_line, column=last.end_column, end_line=last.end_line,
+    end = Span(line=last.end_line, column=last.end_column, end_line=last.end_line,
                                end_column=last.end_column + 1)
     return SpecSyntaxError("expected '{'", end, hint=f"{_BODIES[word]} goes in braces: {head} {{ ... }}")
 
@@ -1019,12 +1019,12 @@ def _token_hint(text: str, tok: Token, expected: str) -> str | None:
 # ---------------------------------------------------------------- tree -> IR
 def _span(meta) -> Span:
     if getattr(meta, "empty", True):
-        return Span.model_construct(line=1, column=1, end_line=1, end_column=1)
-    return Span.model_construct(line=meta.line, column=meta.column, end_line=meta.end_line, end_column=meta.end_column)
+        return Span(line=1, column=1, end_line=1, end_column=1)
+    return Span(line=meta.line, column=meta.column, end_line=meta.end_line, end_column=meta.end_column)
 
 
 def _tok_span(tok: Token) -> Span:
-    return Span.model_construct(line=tok.line, column=tok.column, end_line=tok.end_line, end_column=tok.end_column)
+    return Span(line=tok.line, column=tok.column, end_line=tok.end_line, end_column=tok.end_column)
 
 
 def _int(tok: Token) -> int:
@@ -1162,7 +1162,7 @@ class _ToIR(Transformer):
     def call_stmt(self, meta, obj, method, arguments):
         start, end = _tok_span(obj), _tok_span(method)
         func = ir.Attribute.model_construct(value=ir.Name.model_construct(id=str(obj), span=start), attr=str(method),
-                            span=Span.model_construct(line=start.line, column=start.column, end_line=end.end_line,
+                            span=Span(line=start.line, column=start.column, end_line=end.end_line,
                                       end_column=end.end_column))
         call = self.call(meta, func, arguments)
         return ir.CallStmt.model_construct(call=call, span=call.span)
