@@ -27,6 +27,19 @@ def spec_name(path: Path) -> str:
         return path.stem
 
 
+def count_calls(monkeypatch, owner, name: str) -> list[int]:
+    """Replace ``owner.name`` with a spy that counts its calls, for the test's length: the count, as ``[n]``."""
+    count = [0]
+    real = getattr(owner, name)
+
+    def spy(*args, **kwargs):
+        count[0] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, spy)
+    return count
+
+
 def spec_ids(paths):
     return [spec_name(p) for p in paths]
 

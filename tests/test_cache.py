@@ -12,6 +12,7 @@ import threading
 
 import pytest
 
+from conftest import count_calls
 from modelspec import Limits, SpecError, api, compile_spec, elaborate_spec, example_inputs, generate_code, pipeline
 from modelspec.api import CodeCache, code_cache
 
@@ -249,14 +250,7 @@ def test_the_key_holds_the_version(monkeypatch):
 @pytest.fixture
 def reads(monkeypatch):
     """How often a call read its spec (`modelspec.api._read`), from a cleared cache."""
-    count = [0]
-    real = api._read
-
-    def spy(*args, **kwargs):
-        count[0] += 1
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(api, "_read", spy)
+    count = count_calls(monkeypatch, api, "_read")
     code_cache.clear()
     yield count
     code_cache.clear()

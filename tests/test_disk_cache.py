@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, SPECS, spec_ids
+from conftest import ROOT, SPECS, count_calls, spec_ids
 from modelspec import SpecError, api, compile_spec, diskcache, elaborate_spec, generate_code, pipeline
 from modelspec.api import code_cache
 
@@ -43,15 +43,7 @@ def cache_dir(tmp_path, monkeypatch):
 @pytest.fixture
 def parses(monkeypatch):
     """How often the front end parsed a spec."""
-    count = [0]
-    real = pipeline.parse_partial
-
-    def spy(*args, **kwargs):
-        count[0] += 1
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(pipeline, "parse_partial", spy)
-    return count
+    return count_calls(monkeypatch, pipeline, "parse_partial")
 
 
 def entries(where) -> list[str]:
