@@ -6,6 +6,8 @@ the generated ``forward`` with its shape comment.
 
 from __future__ import annotations
 
+import dataclasses
+
 from . import expr as E
 from . import ir
 from .errors import (
@@ -1104,7 +1106,7 @@ class ForwardEvaluator:
     def made_in_forward(self, made: ir.Call, e: ir.Call, slot: ChildSlot, scope: Scope, what: str) -> SpecError:
         """The refusal of ``nn.Linear(4, 2)(x)``: a layer with weights (or running statistics) made on every call."""
         kind = slot.recipe.name
-        written = source(made.model_copy(update={"func": ir.Name(span=made.func.span, id=kind)}))
+        written = source(dataclasses.replace(made, func=ir.Name(span=made.func.span, id=kind)))
         called = ", ".join([source(a) for a in e.args] + [source(k) for k in e.keywords]) or "x"
         scope.children.pop(slot.name, None)  # the name it would have had is free again: suggest that one
         name = self.inline_child_name(kind, scope)

@@ -25,9 +25,7 @@ from __future__ import annotations
 import functools
 import html
 import json
-import shutil
 import string
-import subprocess
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -362,6 +360,9 @@ def diagram_mermaid(d: Diagram, rankdir: str = "TB") -> str:
 # ---------------------------------------------------------------- Graphviz: SVG, PNG, PDF
 def run_graphviz(dot_text: str, fmt: str, timeout: float = 60) -> bytes:
     """Graphviz's ``dot -T<fmt>`` on DOT text; `GraphvizNotFound` says how to install it."""
+    import shutil
+    import subprocess  # here: `modelspec check` imports this module (for its help) and runs no process
+
     dot = shutil.which("dot")
     if dot is None:
         raise GraphvizNotFound(GRAPHVIZ_HELP.format(format=fmt))

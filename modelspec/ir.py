@@ -1,9 +1,12 @@
 """The surface IR: what a .nnspec file says, validated, with source spans.
 
-Every node is a frozen Pydantic model with ``extra="forbid"``, a ``kind``
-tag and a ``span`` (where it stands in the file). Unions are discriminated
-on ``kind``, so ``SpecFile.model_validate_json(ir.model_dump_json())``
-gives back the same tree.
+Every node is a frozen dataclass with a ``kind`` tag and a ``span`` (where
+it stands in the file): the parser builds the tree, and importing this
+module needs no pydantic. Pydantic validates it, dumps it and writes its
+JSON Schema (``extra="forbid"``, unions discriminated on ``kind``) through a
+TypeAdapter built on first use (`adapter`), so that
+``SpecFile.model_validate_json(tree.model_dump_json())`` gives back the
+same tree.
 
 Top level (``SpecFile.items``):
   import     ``import "x.nnspec"`` (names=None) or ``from "x.nnspec" import A, B``
@@ -39,23 +42,59 @@ from the input shape), ``constant``, ``tuple``, ``list``, ``dict``,
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from typing import Annotated, Literal, Union
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import Span
 
 
-# defer_build: a class's validator and serializer are built when first used (model_validate_json, a dump, the
-# JSON Schema), not at import. The parser guarantees a tree's shape and builds it with model_construct, which
-# needs neither: `modelspec check` never builds them, and importing this module costs ~5 ms instead of ~200.
-_CONFIG = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+class _Tagged:
+    """Annotated metadata of a union told apart by ``kind``: pydantic's discriminated union, given to pydantic only
+    when it builds a validator or a schema (`adapter`)."""
+
+    def __get_pydantic_core_schema__(self, source, handler):
+        from pydantic import Discriminator
+
+        return Discriminator("kind").__get_pydantic_core_schema__(source, handler)
 
 
-class Node(BaseModel):
-    model_config = _CONFIG
+def Field(discriminator: str):  # noqa: N802  (spelled as pydantic's, which it stands for)
+    assert discriminator == "kind"
+    return _Tagged()
 
+
+# Each node class is made a dataclass as it is defined: __init__ (keyword arguments only) and frozenness from
+# dataclasses; equality, hash and repr, the same for every node, from Node (generating them again for each of
+# the ~50 classes would cost `modelspec check` ~15 ms of its start).
+_NODE = dict(frozen=True, kw_only=True, eq=False, repr=False)
+
+
+@dataclasses.dataclass(**_NODE)
+class Node:
+    """Every node: a frozen dataclass with a ``span``; equal to another of its class with equal fields."""
+
+    __pydantic_config__ = {"extra": "forbid"}
     span: Span
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        dataclasses.dataclass(**_NODE)(cls)
+
+    def __iter__(self):
+        """(name, value) of each field, in order (as pydantic's models iterate)."""
+        return iter(vars(self).items())
+
+    def __eq__(self, other):
+        if type(other) is not type(self):
+            return NotImplemented
+        return vars(self) == vars(other)
+
+    def __hash__(self):
+        return hash((type(self), *vars(self).values()))  # a node holding a list has none, as a tuple would not
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
 # ---------------------------------------------------------------- expressions
@@ -374,14 +413,33 @@ class Train(Node):
 Item = Annotated[Union[Import, Const, Block, Model, Train], Field(discriminator="kind")]
 
 
-class SpecFile(BaseModel):
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SpecFile:
     """A whole .nnspec file."""
 
-    model_config = _CONFIG
+    __pydantic_config__ = {"extra": "forbid"}
+    __iter__ = Node.__iter__
 
     kind: Literal["spec"] = "spec"
     path: str | None
     items: list[Item]
+
+    # pydantic's spelling of JSON and the schema, as the IR's models had them: `adapter` does the work
+    @classmethod
+    def model_validate_json(cls, data: str | bytes) -> SpecFile:
+        """The tree a JSON dump holds, validated (a pydantic ValidationError names what does not fit)."""
+        return adapter().validate_json(data)
+
+    def model_dump_json(self, *, indent: int | None = None) -> str:
+        return adapter().dump_json(self, indent=indent).decode()
+
+    def model_dump(self, **kwargs) -> dict:
+        """As plain data (``exclude=``, as pydantic's ``dump_python`` takes it)."""
+        return adapter().dump_python(self, **kwargs)
+
+    @classmethod
+    def model_json_schema(cls) -> dict:
+        return adapter().json_schema()
 
     def models(self) -> list[Model]:
         return [i for i in self.items if isinstance(i, Model)]
@@ -392,3 +450,11 @@ class SpecFile(BaseModel):
     def trains(self) -> list[Train]:
         return [i for i in self.items if isinstance(i, Train)]
 
+
+
+@functools.cache
+def adapter():
+    """pydantic's TypeAdapter of SpecFile: validation, JSON and the JSON Schema, built on first use."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(SpecFile)

@@ -327,7 +327,7 @@ def _parse_recovering(parser: Lark, text: str, path: str | None) -> Parsed:
     text = text.removeprefix("\ufeff")
     items, failure = _parse_once(parser, text, path, source)
     if failure is None:
-        return Parsed(ir.SpecFile.model_construct(path=path, items=items), [])
+        return Parsed(ir.SpecFile(path=path, items=items), [])
     lines = text.split("\n")
     starts = [n for n, line in enumerate(lines, 1) if _ITEM_START.match(line)]
     errors: list[SpecError] = []
@@ -354,13 +354,13 @@ def _parse_recovering(parser: Lark, text: str, path: str | None) -> Parsed:
         # the rest of the file, on its own lines (the lines before it empty): it begins a top-level item
         items, failure = _parse_once(parser, "\n" * (resume - 1) + "\n".join(lines[resume - 1:]), path, source)
     if broken is None:
-        return Parsed(ir.SpecFile.model_construct(path=path, items=[]), errors)
+        return Parsed(ir.SpecFile(path=path, items=[]), errors)
     for begin, resume in skipped:
         lines[begin - 1:resume - 1] = [""] * (resume - begin)
     items, failure = _parse_once(parser, "\n".join(lines), path, source)  # the file less what was skipped
     if failure is not None:  # a skipped item began before the line it seemed to begin at: keep nothing
-        return Parsed(ir.SpecFile.model_construct(path=path, items=[]), errors)
-    return Parsed(ir.SpecFile.model_construct(path=path, items=_untouched(items, broken, text)), errors,
+        return Parsed(ir.SpecFile(path=path, items=[]), errors)
+    return Parsed(ir.SpecFile(path=path, items=_untouched(items, broken, text)), errors,
                   frozenset(broken))
 
 
@@ -1047,7 +1047,7 @@ def _int(tok: Token) -> int:
 
 def _target(node) -> ir.NameTarget | ir.TupleTarget:
     if isinstance(node, Token):
-        return ir.NameTarget.model_construct(id=str(node), span=_tok_span(node))
+        return ir.NameTarget(id=str(node), span=_tok_span(node))
     return node
 
 
@@ -1060,223 +1060,223 @@ class _ToIR(Transformer):
         return list(items)
 
     def import_all(self, meta, path):
-        return ir.Import.model_construct(path=self._str(path), names=None, span=_span(meta))
+        return ir.Import(path=self._str(path), names=None, span=_span(meta))
 
     def import_names(self, meta, path, *names):
-        return ir.Import.model_construct(path=self._str(path), names=[str(n) for n in names], span=_span(meta))
+        return ir.Import(path=self._str(path), names=[str(n) for n in names], span=_span(meta))
 
     def const_def(self, meta, name, value):
-        return ir.Const.model_construct(name=str(name), value=value, span=_span(meta))
+        return ir.Const(name=str(name), value=value, span=_span(meta))
 
     def block_def(self, meta, name, *rest):
         params = [p for p in rest if isinstance(p, ir.BlockParam)]
         body = [s for s in rest if s is not None and not isinstance(s, ir.BlockParam)]
-        return ir.Block.model_construct(name=str(name), params=params, body=body, span=_span(meta))
+        return ir.Block(name=str(name), params=params, body=body, span=_span(meta))
 
     def sequential_block_def(self, meta, name, *rest):
         params = [p for p in rest if isinstance(p, ir.BlockParam)]
-        return ir.Block.model_construct(name=str(name), params=params, body=[], value=rest[-1], span=_span(meta))
+        return ir.Block(name=str(name), params=params, body=[], value=rest[-1], span=_span(meta))
 
     def block_param(self, meta, name, default):
-        return ir.BlockParam.model_construct(name=str(name), default=default, span=_span(meta))
+        return ir.BlockParam(name=str(name), default=default, span=_span(meta))
 
     def model_def(self, meta, name, *rest):
         inputs = [p for p in rest if isinstance(p, ir.ModelInput)]
         body = [s for s in rest if s is not None and not isinstance(s, ir.ModelInput)]
-        return ir.Model.model_construct(name=str(name), inputs=inputs, body=body, span=_span(meta))
+        return ir.Model(name=str(name), inputs=inputs, body=body, span=_span(meta))
 
     def model_input(self, meta, name, type_):
-        return ir.ModelInput.model_construct(name=str(name), type=type_, span=_span(meta))
+        return ir.ModelInput(name=str(name), type=type_, span=_span(meta))
 
     def tensor_type(self, meta, dtype, *dims):
-        return ir.TensorType.model_construct(
+        return ir.TensorType(
             dtype=str(dtype) if dtype is not None else None, dims=[d for d in dims if d is not None], span=_span(meta)
         )
 
     def sym_dim(self, meta, name, example):
-        return ir.SymDim.model_construct(name=str(name), example=_int(example), span=_span(meta))
+        return ir.SymDim(name=str(name), example=_int(example), span=_span(meta))
 
     # -- train
     def train_def(self, meta, _train, model, *body):
-        return ir.Train.model_construct(model=str(model) if model is not None else None, body=list(body),
+        return ir.Train(model=str(model) if model is not None else None, body=list(body),
                                         span=_span(meta))
 
     def train_setting(self, meta, name, value):
-        return ir.TrainSetting.model_construct(name=str(name), value=value, span=_span(meta))
+        return ir.TrainSetting(name=str(name), value=value, span=_span(meta))
 
     def train_target(self, meta, word, name, type_):
         if str(word) != "target":
             raise SpecSyntaxError(f"unexpected {str(word)!r}: a train section declares its target as "
                                   f"`target {name}: [...]`", _tok_span(word),
                                   hint=f"write target {name}: Long[B] (class indices) or target {name}: [B, 1]")
-        return ir.TrainTarget.model_construct(name=str(name), type=type_, span=_span(meta))
+        return ir.TrainTarget(name=str(name), type=type_, span=_span(meta))
 
     def train_data(self, meta, name, *body):
         if str(name) not in ("data", "validation"):
             raise SpecSyntaxError(f"unexpected `{name} {{`: a train section computes only `data {{ ... }}` and "
                                   f"`validation {{ ... }}`", _tok_span(name),
                                   hint="write data { x = ...; y = ... }, or a setting: name = value")
-        return ir.TrainData.model_construct(name=str(name), body=list(body), span=_span(meta))
+        return ir.TrainData(name=str(name), body=list(body), span=_span(meta))
 
     # -- body
     def child_def(self, meta, name, value):
-        return ir.Child.model_construct(name=self._child_name(name), value=value, span=_span(meta))
+        return ir.Child(name=self._child_name(name), value=value, span=_span(meta))
 
     def cond_child_def(self, meta, name, value, cond):
-        return ir.Child.model_construct(name=self._child_name(name), value=value, cond=cond, span=_span(meta))
+        return ir.Child(name=self._child_name(name), value=value, cond=cond, span=_span(meta))
 
     def tie_def(self, meta, *parts):
         *names, value = parts
-        return ir.Tie.model_construct(target=[str(n) for n in names], value=value, span=_span(meta))
+        return ir.Tie(target=[str(n) for n in names], value=value, span=_span(meta))
 
     def param_def(self, meta, name, type_, init):
-        return ir.Param.model_construct(name=str(name), type=type_, init=init, span=_span(meta))
+        return ir.Param(name=str(name), type=type_, init=init, span=_span(meta))
 
     def buffer_def(self, meta, name, type_, init):
-        return ir.Buffer.model_construct(name=str(name), type=type_, init=init, span=_span(meta))
+        return ir.Buffer(name=str(name), type=type_, init=init, span=_span(meta))
 
     def forward_def(self, meta, *rest):
         params = [str(t) for t in rest if isinstance(t, Token)]
         body = [s for s in rest if s is not None and not isinstance(s, Token)]
-        return ir.Forward.model_construct(params=params, body=body, span=_span(meta))
+        return ir.Forward(params=params, body=body, span=_span(meta))
 
     # -- forward
     def assign(self, meta, targets, value):
-        return ir.Assign.model_construct(target=targets, value=value, span=_span(meta))
+        return ir.Assign(target=targets, value=value, span=_span(meta))
 
     def target_list(self, meta, *items):
         targets = [t for t in items if not (isinstance(t, Token) and t.type == "COMMA")]
         if len(targets) == 1 and len(items) == 1:  # `a = ...`; `a, = ...` unpacks a one-item tuple
             return _target(targets[0])
-        return ir.TupleTarget.model_construct(items=[_target(t) for t in targets], span=_span(meta))
+        return ir.TupleTarget(items=[_target(t) for t in targets], span=_span(meta))
 
     def name_target(self, meta, name):
-        return ir.NameTarget.model_construct(id=str(name), span=_span(meta))
+        return ir.NameTarget(id=str(name), span=_span(meta))
 
     def return_stmt(self, meta, *values):
-        return ir.Return.model_construct(values=[v for v in values if v is not None], span=_span(meta))
+        return ir.Return(values=[v for v in values if v is not None], span=_span(meta))
 
     def for_stmt(self, meta, target, iter_, body):
-        return ir.For.model_construct(target=_target(target), iter=iter_, body=body, span=_span(meta))
+        return ir.For(target=_target(target), iter=iter_, body=body, span=_span(meta))
 
     def call_stmt(self, meta, obj, method, arguments):
         start, end = _tok_span(obj), _tok_span(method)
-        func = ir.Attribute.model_construct(value=ir.Name.model_construct(id=str(obj), span=start), attr=str(method),
+        func = ir.Attribute(value=ir.Name(id=str(obj), span=start), attr=str(method),
                             span=Span(line=start.line, column=start.column, end_line=end.end_line,
                                       end_column=end.end_column))
         call = self.call(meta, func, arguments)
-        return ir.CallStmt.model_construct(call=call, span=call.span)
+        return ir.CallStmt(call=call, span=call.span)
 
     def if_stmt(self, meta, _if, test, body, orelse):
-        return ir.If.model_construct(test=test, body=body, orelse=orelse or [], span=_span(meta))
+        return ir.If(test=test, body=body, orelse=orelse or [], span=_span(meta))
 
     def fwd_block(self, meta, *stmts):
         return list(stmts)
 
     # -- expressions
     def ternary(self, meta, body, test, orelse):
-        return ir.IfExp.model_construct(test=test, body=body, orelse=orelse, span=_span(meta))
+        return ir.IfExp(test=test, body=body, orelse=orelse, span=_span(meta))
 
     def or_op(self, meta, left, right):
-        return ir.BoolOp.model_construct(op="or", left=left, right=right, span=_span(meta))
+        return ir.BoolOp(op="or", left=left, right=right, span=_span(meta))
 
     def and_op(self, meta, left, right):
-        return ir.BoolOp.model_construct(op="and", left=left, right=right, span=_span(meta))
+        return ir.BoolOp(op="and", left=left, right=right, span=_span(meta))
 
     def not_op(self, meta, operand):
-        return ir.Not.model_construct(operand=operand, span=_span(meta))
+        return ir.Not(operand=operand, span=_span(meta))
 
     def compare(self, meta, left, *rest):
         ops = [rest[i] for i in range(0, len(rest), 2)]
         comparators = [rest[i] for i in range(1, len(rest), 2)]
-        return ir.Compare.model_construct(left=left, ops=ops, comparators=comparators, span=_span(meta))
+        return ir.Compare(left=left, ops=ops, comparators=comparators, span=_span(meta))
 
     def comp_op(self, meta, *toks):
         return " ".join(str(t) for t in toks)
 
     def binop(self, meta, left, op, right):
-        return ir.BinOp.model_construct(op=str(op), left=left, right=right, span=_span(meta))
+        return ir.BinOp(op=str(op), left=left, right=right, span=_span(meta))
 
     def pow_op(self, meta, left, right):
-        return ir.BinOp.model_construct(op="**", left=left, right=right, span=_span(meta))
+        return ir.BinOp(op="**", left=left, right=right, span=_span(meta))
 
     def unary(self, meta, op, operand):
         if str(op) != "~" and isinstance(operand, ir.Constant) and isinstance(operand.value, (int, float)) and not \
                 isinstance(operand.value, bool):  # `-3` is a number; `~3` stays an operation (refused outside forward)
             value = -operand.value if op == "-" else operand.value
-            return ir.Constant.model_construct(value=value, span=_span(meta))
-        return ir.UnaryOp.model_construct(op=str(op), operand=operand, span=_span(meta))
+            return ir.Constant(value=value, span=_span(meta))
+        return ir.UnaryOp(op=str(op), operand=operand, span=_span(meta))
 
     def call(self, meta, func, arguments):
         args, keywords = [], []
         for a in arguments or []:
             (keywords if isinstance(a, ir.Keyword) else args).append(a)
-        return ir.Call.model_construct(func=func, args=args, keywords=keywords, span=_span(meta))
+        return ir.Call(func=func, args=args, keywords=keywords, span=_span(meta))
 
     def arguments(self, meta, *args):
         return list(args)
 
     def keyword(self, meta, name, value):
-        return ir.Keyword.model_construct(name=str(name), value=value, span=_span(meta))
+        return ir.Keyword(name=str(name), value=value, span=_span(meta))
 
     def starred(self, meta, _star, value):
-        return ir.Starred.model_construct(value=value, span=_span(meta))
+        return ir.Starred(value=value, span=_span(meta))
 
     def subscript(self, meta, value, index):
-        return ir.Subscript.model_construct(value=value, index=index, span=_span(meta))
+        return ir.Subscript(value=value, index=index, span=_span(meta))
 
     def subscripts(self, meta, *items):
         return list(items)
 
     def slice(self, meta, lower, upper, step):
-        return ir.SliceExpr.model_construct(lower=lower, upper=upper, step=step, span=_span(meta))
+        return ir.SliceExpr(lower=lower, upper=upper, step=step, span=_span(meta))
 
     def ellipsis(self, meta):
-        return ir.EllipsisExpr.model_construct(span=_span(meta))
+        return ir.EllipsisExpr(span=_span(meta))
 
     def attribute(self, meta, value, attr):
-        return ir.Attribute.model_construct(value=value, attr=str(attr), span=_span(meta))
+        return ir.Attribute(value=value, attr=str(attr), span=_span(meta))
 
     def name(self, meta, tok):
-        return ir.Name.model_construct(id=str(tok), span=_span(meta))
+        return ir.Name(id=str(tok), span=_span(meta))
 
     def infer(self, meta, _tok=None):
-        return ir.Infer.model_construct(span=_span(meta))
+        return ir.Infer(span=_span(meta))
 
     def int_lit(self, meta, tok):
-        return ir.Constant.model_construct(value=_int(tok), span=_span(meta))
+        return ir.Constant(value=_int(tok), span=_span(meta))
 
     def float_lit(self, meta, tok):
-        return ir.Constant.model_construct(value=float(str(tok).replace("_", "")), span=_span(meta))
+        return ir.Constant(value=float(str(tok).replace("_", "")), span=_span(meta))
 
     def str_lit(self, meta, tok):
-        return ir.Constant.model_construct(value=self._str(tok), span=_span(meta))
+        return ir.Constant(value=self._str(tok), span=_span(meta))
 
     def true_lit(self, meta):
-        return ir.Constant.model_construct(value=True, span=_span(meta))
+        return ir.Constant(value=True, span=_span(meta))
 
     def false_lit(self, meta):
-        return ir.Constant.model_construct(value=False, span=_span(meta))
+        return ir.Constant(value=False, span=_span(meta))
 
     def none_lit(self, meta):
-        return ir.Constant.model_construct(value=None, span=_span(meta))
+        return ir.Constant(value=None, span=_span(meta))
 
     def tuple_lit(self, meta, *items):
-        return ir.TupleExpr.model_construct(items=[i for i in items if i is not None], span=_span(meta))
+        return ir.TupleExpr(items=[i for i in items if i is not None], span=_span(meta))
 
     def list_lit(self, meta, *items):
-        return ir.ListExpr.model_construct(items=[i for i in items if i is not None], span=_span(meta))
+        return ir.ListExpr(items=[i for i in items if i is not None], span=_span(meta))
 
     def list_comp(self, meta, element, var, iter_):
-        return ir.ListComp.model_construct(element=element, var=str(var), iter=iter_, span=_span(meta))
+        return ir.ListComp(element=element, var=str(var), iter=iter_, span=_span(meta))
 
     def dict_comp(self, meta, item, var, iter_):
         key, value = item
-        return ir.DictComp.model_construct(key=key, value=value, var=str(var), iter=iter_, span=_span(meta))
+        return ir.DictComp(key=key, value=value, var=str(var), iter=iter_, span=_span(meta))
 
     def dict_lit(self, meta, *items):
         items = [i for i in items if i is not None]
-        return ir.DictExpr.model_construct(keys=[k for k, _ in items], values=[v for _, v in items], span=_span(meta))
+        return ir.DictExpr(keys=[k for k, _ in items], values=[v for _, v in items], span=_span(meta))
 
     def dict_item(self, meta, key, value):
         return (key, value)

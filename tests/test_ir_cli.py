@@ -73,7 +73,7 @@ def test_schema_is_well_formed(schema):
     # every node kind is in it, tagged: the discriminated unions can tell them apart
     kinds = {d["properties"]["kind"]["const"] for d in defs.values() if "kind" in d.get("properties", {})}
     nodes = [c for c in vars(ir).values() if isinstance(c, type) and issubclass(c, ir.Node) and c is not ir.Node]
-    assert kinds == {c.model_fields["kind"].default for c in nodes}
+    assert kinds == {c.__dataclass_fields__["kind"].default for c in nodes}
     assert all(d.get("additionalProperties") is False for d in defs.values() if "kind" in d.get("properties", {}))
 
 

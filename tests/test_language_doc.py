@@ -422,8 +422,8 @@ def ir_nodes(blocks):
 
 def test_every_operator_is_used_by_an_example():
     ops = {(cls.__name__, op) for cls in (ir.BinOp, ir.UnaryOp, ir.BoolOp)
-           for op in typing.get_args(cls.model_fields["op"].annotation)}
-    ops |= {("Compare", op) for op in typing.get_args(typing.get_args(ir.Compare.model_fields["ops"].annotation)[0])}
+           for op in typing.get_args(typing.get_type_hints(cls)["op"])}
+    ops |= {("Compare", op) for op in typing.get_args(typing.get_args(typing.get_type_hints(ir.Compare)["ops"])[0])}
     used = set()
     for node in ir_nodes(SPEC_TEXTS):
         if isinstance(node, (ir.BinOp, ir.UnaryOp, ir.BoolOp)):

@@ -282,8 +282,8 @@ DYNAMIC_GETATTR_ALLOWED = {
     # (file, the object): why the attribute's name cannot come from a spec
     ("build.py", "module"): "the class the generated module defines; graph.name is a checked identifier",
     ("values.py", "self._scope"): "_PathScope delegating to its scope",
-    ("fmt.py", "self"): "dispatch on an IR node's kind, a Literal tag pydantic validated",
-    ("explain.py", "self"): "dispatch on an IR node's kind, a Literal tag pydantic validated",
+    ("fmt.py", "self"): "dispatch on an IR node's kind, a Literal tag the parser sets",
+    ("explain.py", "self"): "dispatch on an IR node's kind, a Literal tag the parser sets",
     ("printer.py", "self"): "dispatch on an expression's kind: an IR Literal tag or a modelspec.expr class constant",
     ("expr.py", "node"): "the declared fields of a modelspec.expr dataclass, walked to read or replace names",
     ("recurrent.py", "a"): "bound layer arguments, by the catalog's own argument names",
