@@ -18,8 +18,7 @@ is), or ``import modelspec; modelspec.compile_spec(path)`` with the disk
 cache filled by an earlier process, and times that part itself; the whole
 process (the interpreter's start and ``import torch`` included) is timed
 from outside, on the wall clock. A process that finds lark loaded after
-compile_spec has parsed, missing the disk cache, and stops the benchmark
-(pydantic is loaded for a spec with warnings, which need modelspec.errors).
+compile_spec has parsed, missing the disk cache, and stops the benchmark.
 """
 
 from __future__ import annotations
@@ -169,7 +168,7 @@ def fresh(rows: list[Row], specs, modules: dict, folder: str, env: dict, rounds:
             rng.shuffle(names)
             for name in names:
                 wall, got = _child(jobs[name], env)
-                if name == "compile_spec" and "lark" in got["front_end"]:  # pydantic: a spec's warnings need it
+                if name == "compile_spec" and "lark" in got["front_end"]:
                     raise RuntimeError(f"{label}: compile_spec in a new process missed the disk cache (it parsed)")
                 times[name].append(got["t"])
                 walls[name].append(wall)
