@@ -49,7 +49,7 @@ from typing import Annotated, Literal, Union
 from .errors import Span
 
 
-class _Tagged:
+class _ByKind:
     """Annotated metadata of a union told apart by ``kind``: pydantic's discriminated union, given to pydantic only
     when it builds a validator or a schema (`adapter`)."""
 
@@ -59,9 +59,7 @@ class _Tagged:
         return Discriminator("kind").__get_pydantic_core_schema__(source, handler)
 
 
-def Field(discriminator: str):  # noqa: N802  (spelled as pydantic's, which it stands for)
-    assert discriminator == "kind"
-    return _Tagged()
+BY_KIND = _ByKind()
 
 
 # Each node class is made a dataclass as it is defined: __init__ (keyword arguments only) and frozenness from
@@ -196,7 +194,7 @@ class Keyword(Node):
 class Call(Node):
     kind: Literal["call"] = "call"
     func: Expr
-    args: list[Annotated[Union[Expr, Starred], Field(discriminator="kind")]]
+    args: list[Annotated[Union[Expr, Starred], BY_KIND]]
     keywords: list[Keyword]
 
 
@@ -220,7 +218,7 @@ class EllipsisExpr(Node):
 class Subscript(Node):
     kind: Literal["subscript"] = "subscript"
     value: Expr
-    index: list[Annotated[Union[Expr, SliceExpr, EllipsisExpr], Field(discriminator="kind")]]
+    index: list[Annotated[Union[Expr, SliceExpr, EllipsisExpr], BY_KIND]]
 
 
 Expr = Annotated[
@@ -228,7 +226,7 @@ Expr = Annotated[
         Name, Infer, Constant, TupleExpr, ListExpr, DictExpr, ListComp, DictComp, BinOp, UnaryOp,
         BoolOp, Not, Compare, IfExp, Call, Attribute, Subscript,
     ],
-    Field(discriminator="kind"),
+    BY_KIND,
 ]
 
 
@@ -244,7 +242,7 @@ class SymDim(Node):
 class TensorType(Node):
     kind: Literal["tensor_type"] = "tensor_type"
     dtype: str | None
-    dims: list[Annotated[Union[Expr, SymDim], Field(discriminator="kind")]]
+    dims: list[Annotated[Union[Expr, SymDim], BY_KIND]]
 
 
 # ---------------------------------------------------------------- forward
@@ -258,7 +256,7 @@ class TupleTarget(Node):
     items: list[Target]
 
 
-Target = Annotated[Union[NameTarget, TupleTarget], Field(discriminator="kind")]
+Target = Annotated[Union[NameTarget, TupleTarget], BY_KIND]
 
 
 class Assign(Node):
@@ -293,7 +291,7 @@ class CallStmt(Node):
     call: Call
 
 
-FwdStmt = Annotated[Union[Assign, Return, For, If, CallStmt], Field(discriminator="kind")]
+FwdStmt = Annotated[Union[Assign, Return, For, If, CallStmt], BY_KIND]
 
 
 # ---------------------------------------------------------------- bodies
@@ -332,7 +330,7 @@ class Tie(Node):
     value: Expr
 
 
-BodyStmt = Annotated[Union[Child, Param, Buffer, Forward, Tie], Field(discriminator="kind")]
+BodyStmt = Annotated[Union[Child, Param, Buffer, Forward, Tie], BY_KIND]
 
 
 # ---------------------------------------------------------------- top level
@@ -399,7 +397,7 @@ class TrainData(Node):
     body: list[FwdStmt]
 
 
-TrainStmt = Annotated[Union[TrainSetting, TrainTarget, TrainData], Field(discriminator="kind")]
+TrainStmt = Annotated[Union[TrainSetting, TrainTarget, TrainData], BY_KIND]
 
 
 class Train(Node):
@@ -410,7 +408,7 @@ class Train(Node):
     body: list[TrainStmt]
 
 
-Item = Annotated[Union[Import, Const, Block, Model, Train], Field(discriminator="kind")]
+Item = Annotated[Union[Import, Const, Block, Model, Train], BY_KIND]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
