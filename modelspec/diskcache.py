@@ -79,19 +79,29 @@ def key(data: bytes, path: str | None, where: str, model: str | None, limits: tu
 def _own_sources() -> tuple:
     """modelspec's own files (every .py of the package, the layer catalog's too, the grammar and its tables, in
     the package or beside it in a checkout), each with its size and time: an edited checkout is another key, as
-    a new version is. Read once per process."""
+    a new version is. Read once per process, with `os.scandir` (a new process pays it before its first build:
+    a walk joining and relativising each path took three times as long)."""
     here = os.path.dirname(os.path.abspath(__file__))
     found = []
-    for folder in (here, os.path.join(os.path.dirname(here), "grammar")):
-        for top, dirs, names in os.walk(folder):
-            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-            for name in sorted(names):
-                if name.endswith((".py", ".lark", ".json")):
-                    try:
-                        st = os.stat(os.path.join(top, name))
-                    except OSError:
-                        continue
-                    found.append((os.path.relpath(os.path.join(top, name), folder), st.st_size, st.st_mtime_ns))
+
+    def visit(folder: str, prefix: str):
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name != "__pycache__":
+                        visit(entry.path, prefix + entry.name + "/")
+                elif entry.name.endswith((".py", ".lark", ".json")):
+                    st = entry.stat()
+                    found.append((prefix + entry.name, st.st_size, st.st_mtime_ns))
+            except OSError:
+                continue
+
+    visit(here, "")
+    visit(os.path.join(os.path.dirname(here), "grammar"), "")
     return tuple(found)
 
 
